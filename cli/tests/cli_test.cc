@@ -1,0 +1,109 @@
+// Runs the built `agentry` binary and checks what a user sees: output and exit codes.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "common/version.h"
+
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult Agentry(const std::string& args) {
+  const std::string cmd = std::string(AGENTRY_BIN) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  CommandResult run;
+  char buf[1024];
+  while (size_t n = fread(buf, 1, sizeof(buf), pipe)) run.output.append(buf, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string WriteTemp(const std::string& text) {
+  char path[] = "/tmp/agentry-cli-test-XXXXXX.yaml";
+  const int fd = mkstemps(path, 5);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  return path;
+}
+
+TEST(CliTest, Version) {
+  CommandResult r = Agentry("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output.rfind("agentry " + std::string(agentry::Version()), 0), 0u) << r.output;
+}
+
+TEST(CliTest, NoSubcommandIsAUsageError) {
+  CommandResult r = Agentry("");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("selfcheck"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, BadLogLevelIsRefused) {
+  CommandResult r = Agentry("--log-level loud validate " + std::string(AGENTRY_EXAMPLES_DIR) +
+                  "/triage-agent.yaml");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("unknown log level \"loud\""), std::string::npos) << r.output;
+}
+
+TEST(CliTest, ValidateGoodExample) {
+  CommandResult r = Agentry("validate " + std::string(AGENTRY_EXAMPLES_DIR) + "/triage-agent.yaml");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ok (ManagedAgent team-a/triage)"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, ValidateReportsEveryBadFieldAndSkipsOtherKinds) {
+  const std::string path = WriteTemp(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n---\n"
+      "apiVersion: agentry.dev/v1alpha1\nkind: ManagedAgent\nmetadata: {name: a}\n"
+      "spec:\n  model: {name: m, source: {file: m.gguf}}\n"
+      "  sessions: {maxTurns: 0}\n  replicas: many\n");
+  CommandResult r = Agentry("validate " + path);
+  unlink(path.c_str());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("(document 1): skipped (kind Service)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(document 2): invalid"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("spec.sessions.maxTurns: must be a positive integer, got 0"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("spec.replicas: must be an integer, got \"many\""), std::string::npos);
+}
+
+TEST(CliTest, ValidateMissingFileAndBadYaml) {
+  CommandResult missing = Agentry("validate /nonexistent/agent.yaml");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("/nonexistent/agent.yaml: cannot open"), std::string::npos);
+  const std::string path = WriteTemp("spec: [unclosed\n");
+  CommandResult bad = Agentry("validate " + path);
+  unlink(path.c_str());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("invalid YAML at line"), std::string::npos) << bad.output;
+}
+
+TEST(CliTest, SelfcheckPassesOnThisMachine) {
+  CommandResult r = Agentry("selfcheck --manifest " + std::string(AGENTRY_EXAMPLES_DIR) +
+                  "/triage-agent.yaml");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("GET /metrics"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ManagedAgent team-a/triage"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("checks passed"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, SelfcheckFailsOnABadManifest) {
+  const std::string path = WriteTemp("apiVersion: agentry.dev/v1alpha1\nkind: ManagedAgent\n");
+  CommandResult r = Agentry("selfcheck --manifest " + path);
+  unlink(path.c_str());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("[FAIL]"), std::string::npos) << r.output;
+}
+
+}  // namespace

@@ -1,0 +1,70 @@
+#include "cli/validate.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "common/config/agent_spec.h"
+
+namespace agentry::cli {
+namespace {
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFoundError(path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Checks every ManagedAgent in one file; other kinds (a Service beside the agent in a GitOps
+// file) are listed as skipped.
+bool ValidateFile(const std::string& path) {
+  StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) {
+    std::printf("%s\n", text.status().message().c_str());
+    return false;
+  }
+  StatusOr<std::vector<YAML::Node>> docs = config::ParseYamlDocuments(*text, path);
+  if (!docs.ok()) {
+    std::printf("%s\n", docs.status().message().c_str());
+    return false;
+  }
+  bool all_ok = true;
+  int agents = 0;
+  for (size_t i = 0; i < docs->size(); ++i) {
+    const YAML::Node& doc = (*docs)[i];
+    const std::string where = docs->size() > 1 ? path + " (document " + std::to_string(i + 1) + ")" : path;
+    const YAML::Node kind = doc.IsMap() ? doc["kind"] : YAML::Node();
+    if (kind.IsScalar() && kind.Scalar() != config::kAgentKind) {
+      std::printf("%s: skipped (kind %s)\n", where.c_str(), kind.Scalar().c_str());
+      continue;
+    }
+    ++agents;
+    StatusOr<config::ManagedAgent> agent = config::DecodeManagedAgent(doc);
+    if (agent.ok()) {
+      std::printf("%s: ok (ManagedAgent %s/%s)\n", where.c_str(),
+                  agent->metadata.namespace_name.c_str(), agent->metadata.name.c_str());
+      continue;
+    }
+    all_ok = false;
+    std::printf("%s: invalid\n", where.c_str());
+    std::istringstream lines(agent.status().message());
+    for (std::string line; std::getline(lines, line);) std::printf("  %s\n", line.c_str());
+  }
+  if (agents == 0) {
+    std::printf("%s: no ManagedAgent documents\n", path.c_str());
+    return false;
+  }
+  return all_ok;
+}
+
+}  // namespace
+
+int RunValidate(const std::vector<std::string>& files) {
+  bool ok = true;
+  for (const std::string& file : files) ok = ValidateFile(file) && ok;
+  return ok ? 0 : 1;
+}
+
+}  // namespace agentry::cli

@@ -1,0 +1,48 @@
+# Compiler flags shared by every Agentry target, applied through agentry_target_defaults().
+
+if(NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  find_program(CCACHE_PROGRAM ccache)
+  if(CCACHE_PROGRAM)
+    set(CMAKE_C_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+    set(CMAKE_CXX_COMPILER_LAUNCHER ${CCACHE_PROGRAM})
+  endif()
+endif()
+
+add_library(agentry_defaults INTERFACE)
+target_compile_options(agentry_defaults INTERFACE -Wall -Wextra)
+if(AGENTRY_WERROR)
+  target_compile_options(agentry_defaults INTERFACE -Werror)
+endif()
+# cpprestsdk's U() macro collides with GoogleTest; see DESIGN.md.
+target_compile_definitions(agentry_defaults INTERFACE _TURN_OFF_PLATFORM_STRING)
+
+if(AGENTRY_SANITIZE)
+  set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_compile_options(agentry_defaults INTERFACE ${_san})
+  target_link_options(agentry_defaults INTERFACE ${_san})
+endif()
+
+if(AGENTRY_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "AGENTRY_FUZZ needs clang (use the 'fuzz' preset)")
+  endif()
+  # Instrument everything for coverage; only fuzz targets link the libFuzzer main.
+  target_compile_options(agentry_defaults INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(agentry_defaults INTERFACE -fsanitize=address,undefined)
+endif()
+
+# agentry_add_test(NAME name SOURCES ... LIBS ... LABELS ...): one GoogleTest binary whose
+# tests are registered with CTest individually, so `ctest -R` can pick one.
+function(agentry_add_test)
+  cmake_parse_arguments(ARG "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT BUILD_TESTING)
+    return()
+  endif()
+  add_executable(${ARG_NAME} ${ARG_SOURCES})
+  target_link_libraries(${ARG_NAME} PRIVATE agentry_defaults ${ARG_LIBS} GTest::gtest
+                                            GTest::gmock GTest::gtest_main)
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()
