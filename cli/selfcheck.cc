@@ -10,6 +10,7 @@
 #include <cpprest/http_client.h>
 
 #include "common/config/agent_spec.h"
+#include "common/cpu/cpu_features.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"
@@ -30,22 +31,11 @@ CheckResult Fail(std::string detail) { return {false, false, std::move(detail)};
 CheckResult Skip(std::string detail) { return {true, true, std::move(detail)}; }
 
 CheckResult CheckCpu() {
-  __builtin_cpu_init();
-  std::string features;
-  auto add = [&features](bool has, const char* name) {
-    if (has) features += std::string(features.empty() ? "" : " ") + name;
-  };
-  add(__builtin_cpu_supports("sse4.2"), "sse4.2");
-  add(__builtin_cpu_supports("avx"), "avx");
-  add(__builtin_cpu_supports("avx2"), "avx2");
-  add(__builtin_cpu_supports("fma"), "fma");
-  add(__builtin_cpu_supports("f16c"), "f16c");
-  add(__builtin_cpu_supports("avx512f"), "avx512f");
-  add(__builtin_cpu_supports("avx512bw"), "avx512bw");
-  add(__builtin_cpu_supports("avx512vnni"), "avx512vnni");
-  add(__builtin_cpu_supports("avx512bf16"), "avx512bf16");
+  const cpu::CpuFeatures& f = cpu::GetCpuFeatures();
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  return Pass(std::to_string(cores) + " cores; " + (features.empty() ? "no SIMD" : features));
+  const std::string features = f.ToString();
+  return Pass(f.brand + ", " + std::to_string(cores) + " cores; " +
+              (features.empty() ? "no SIMD" : features));
 }
 
 CheckResult CheckLogging() {

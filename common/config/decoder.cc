@@ -6,6 +6,8 @@
 #include <map>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
+
 namespace agentry::config {
 namespace {
 
@@ -470,9 +472,51 @@ StatusOr<YAML::Node> ParseYaml(std::string_view text, std::string_view source) {
   return docs.front();
 }
 
+namespace {
+
+// Counts documents without building nodes.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// yaml-cpp 0.7 (Debian bookworm) loops forever, allocating an empty document each time,
+// when a stream starts with a flow indicator such as "," (found by fuzz/manifest_fuzz).
+// A first pass that only counts documents stops such a stream: no real stream has more
+// documents than a third of its bytes ("---" each), so beyond that the parser is stuck.
+Status CheckDocumentStreamTerminates(std::string_view text, std::string_view source) {
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  const size_t max_documents = text.size() / 3 + 2;
+  size_t documents = 0;
+  while (parser.HandleNextDocument(counter)) {
+    if (++documents > max_documents) {
+      return InvalidArgumentError(std::string(source) +
+                                  ": invalid YAML: the parser makes no progress (a stray ',', "
+                                  "'[' or '{' outside a flow collection?)");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 StatusOr<std::vector<YAML::Node>> ParseYamlDocuments(std::string_view text,
                                                      std::string_view source) {
   try {
+    AGENTRY_RETURN_IF_ERROR(CheckDocumentStreamTerminates(text, source));
     std::vector<YAML::Node> all = YAML::LoadAll(std::string(text));
     std::vector<YAML::Node> out;
     for (YAML::Node& doc : all) {

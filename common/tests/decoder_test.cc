@@ -125,6 +125,19 @@ TEST(DecoderTest, SyntaxErrorsNameSourceAndPosition) {
   EXPECT_EQ(docs->size(), 2u);
 }
 
+TEST(DecoderTest, StreamsThatStallTheYamlParserAreRefused) {
+  // yaml-cpp 0.7 never returns from LoadAll on these; found by fuzz/manifest_fuzz.
+  for (const char* text : {",", ",labe\x03", " ,a\n"}) {
+    StatusOr<std::vector<YAML::Node>> docs = ParseYamlDocuments(text, "stuck.yaml");
+    ASSERT_FALSE(docs.ok()) << text;
+    EXPECT_NE(docs.status().message().find("makes no progress"), std::string::npos);
+  }
+  // Many legitimately empty documents are still fine.
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += "---\n";
+  EXPECT_TRUE(ParseYamlDocuments(many + "a: 1\n", "many.yaml").ok());
+}
+
 TEST(DurationTest, GoSyntax) {
   EXPECT_EQ(*ParseDuration("300ms"), Duration(300));
   EXPECT_EQ(*ParseDuration("30s"), std::chrono::seconds(30));

@@ -1,0 +1,58 @@
+# Thin wrapper: every target installs what it needs (scripts/bootstrap), then calls CMake
+# presets and CTest. See docs/development.md.
+.DEFAULT_GOAL := demo
+MAKEFLAGS += --no-print-directory
+
+FUZZ_SECONDS ?= 60
+SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+
+.PHONY: bootstrap build demo test unit asan bench fuzz format format-check lint tidy clean
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@cmake --preset default >/dev/null
+	@cmake --build --preset default
+
+# The main job. For now: the agentry CLI's end-to-end self-check of this build.
+demo: build
+	build/default/cli/agentry selfcheck --manifest examples/triage-agent.yaml
+
+# What CI runs (.ci/run): unit tests under Address+UB sanitizers, then every test in the
+# default build; ctest's summary of the full suite is the last thing printed.
+test: asan
+	@cmake --preset default >/dev/null
+	@cmake --build --preset default
+	ctest --preset default
+
+# The fast loop while developing: the default build's tests only.
+unit: build
+	ctest --preset default
+
+asan: bootstrap
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan
+	ctest --preset asan
+
+bench: build
+	scripts/run-benchmarks build/default
+
+fuzz: bootstrap
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz
+	scripts/run-fuzzers build/fuzz $(FUZZ_SECONDS)
+
+format: bootstrap
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run -Werror $(SOURCES)
+
+tidy: build
+	scripts/run-clang-tidy build/default
+
+lint: format-check tidy
+
+clean:
+	rm -rf build
