@@ -11,12 +11,19 @@
 #include "common/log/log.h"
 #include "common/version.h"
 
-int main(int argc, char** argv) {
-  using namespace agentry;
+namespace {
+
+int Main(int argc, char** argv) {
+  using agentry::GitDescribe;
+  using agentry::Status;
+  using agentry::StatusOr;
+  using agentry::Version;
+  namespace cli = agentry::cli;
+  namespace log = agentry::log;
 
   CLI::App app{"Agentry: stateful LLM agents on Kubernetes.", "agentry"};
-  app.set_version_flag("--version", "agentry " + std::string(Version()) + " (" +
-                                        std::string(GitDescribe()) + ")");
+  app.set_version_flag(
+      "--version", "agentry " + std::string(Version()) + " (" + std::string(GitDescribe()) + ")");
   std::string log_level;
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error or off (default: $AGENTRY_LOG_LEVEL or info)");
@@ -25,13 +32,15 @@ int main(int argc, char** argv) {
   cli::SelfcheckOptions selfcheck_options;
   CLI::App* selfcheck = app.add_subcommand(
       "selfcheck", "Check this build end to end: CPU, config, HTTP server, metrics exposition.");
-  selfcheck->add_option("--manifest", selfcheck_options.manifests,
-                        "ManagedAgent manifests to decode as part of the check")
+  selfcheck
+      ->add_option("--manifest", selfcheck_options.manifests,
+                   "ManagedAgent manifests to decode as part of the check")
       ->check(CLI::ExistingFile);
 
   std::vector<std::string> validate_files;
   CLI::App* validate = app.add_subcommand(
-      "validate", "Check ManagedAgent manifests the way the API server will, naming each bad field.");
+      "validate",
+      "Check ManagedAgent manifests the way the API server will, naming each bad field.");
   validate->add_option("files", validate_files, "YAML files (several documents each is fine)")
       ->required();
 
@@ -63,4 +72,16 @@ int main(int argc, char** argv) {
   }
   if (*validate) return cli::RunValidate(validate_files);
   return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    // The belief: subcommands report errors as Status; reaching here is a bug, said plainly.
+    std::fprintf(stderr, "agentry: internal error: %s\n", e.what());
+    return 70;  // EX_SOFTWARE
+  }
 }

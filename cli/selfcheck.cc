@@ -32,7 +32,7 @@ CheckResult Skip(std::string detail) { return {true, true, std::move(detail)}; }
 
 CheckResult CheckCpu() {
   const cpu::CpuFeatures& f = cpu::GetCpuFeatures();
-  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  const int64_t cores = sysconf(_SC_NPROCESSORS_ONLN);
   const std::string features = f.ToString();
   return Pass(f.brand + ", " + std::to_string(cores) + " cores; " +
               (features.empty() ? "no SIMD" : features));
@@ -49,8 +49,8 @@ CheckResult CheckManifest(const std::string& path) {
   text << in.rdbuf();
   StatusOr<config::ManagedAgent> agent = config::ParseManagedAgent(text.str(), path);
   if (!agent.ok()) return Fail(agent.status().message());
-  return Pass(path + ": ManagedAgent " + agent->metadata.namespace_name + "/" + agent->metadata.name +
-              ", model " + agent->spec.model.name + ", " +
+  return Pass(path + ": ManagedAgent " + agent->metadata.namespace_name + "/" +
+              agent->metadata.name + ", model " + agent->spec.model.name + ", " +
               std::to_string(agent->spec.tools.size()) + " tools");
 }
 
@@ -147,8 +147,8 @@ std::vector<std::pair<std::string, CheckResult>> CheckHttpServer() {
 
 int RunSelfcheck(const SelfcheckOptions& options) {
   std::vector<std::pair<std::string, CheckResult>> results;
-  results.emplace_back("version", Pass(std::string(Version()) + " (" +
-                                       std::string(GitDescribe()) + ")"));
+  results.emplace_back("version",
+                       Pass(std::string(Version()) + " (" + std::string(GitDescribe()) + ")"));
   results.emplace_back("cpu", CheckCpu());
   results.emplace_back("logging", CheckLogging());
   for (const std::string& manifest : options.manifests) {

@@ -34,7 +34,8 @@ bool ValidateFile(const std::string& path) {
   int agents = 0;
   for (size_t i = 0; i < docs->size(); ++i) {
     const YAML::Node& doc = (*docs)[i];
-    const std::string where = docs->size() > 1 ? path + " (document " + std::to_string(i + 1) + ")" : path;
+    const std::string where =
+        docs->size() > 1 ? path + " (document " + std::to_string(i + 1) + ")" : path;
     const YAML::Node kind = doc.IsMap() ? doc["kind"] : YAML::Node();
     if (kind.IsScalar() && kind.Scalar() != config::kAgentKind) {
       std::printf("%s: skipped (kind %s)\n", where.c_str(), kind.Scalar().c_str());

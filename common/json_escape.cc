@@ -29,9 +29,9 @@ size_t Utf8SequenceLength(std::string_view text) {
     cp = (cp << 6) | (s[i] & 0x3F);
   }
   static constexpr uint32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMinForLength[len]) return 0;           // overlong
-  if (cp > 0x10FFFF) return 0;                     // beyond Unicode
-  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;      // UTF-16 surrogate
+  if (cp < kMinForLength[len]) return 0;       // overlong
+  if (cp > 0x10FFFF) return 0;                 // beyond Unicode
+  if (cp >= 0xD800 && cp <= 0xDFFF) return 0;  // UTF-16 surrogate
   return len;
 }
 
@@ -53,13 +53,27 @@ void AppendJsonString(std::string_view text, std::string* out) {
       continue;
     }
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           out->append("\\u00");

@@ -108,16 +108,25 @@ class [[nodiscard]] StatusOr {
 
  public:
   // Implicit on purpose, so `return value;` and `return SomeError(...);` both read naturally.
-  StatusOr(const T& value) : value_(value) {}         // NOLINT(google-explicit-constructor)
-  StatusOr(T&& value) : value_(std::move(value)) {}   // NOLINT(google-explicit-constructor)
-  StatusOr(Status status);                            // NOLINT(google-explicit-constructor)
+  StatusOr(const T& value) : value_(value) {}        // NOLINT(google-explicit-constructor)
+  StatusOr(T&& value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  StatusOr(Status status);                           // NOLINT(google-explicit-constructor)
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const& { return status_; }
 
-  const T& value() const& { CheckOk(); return *value_; }
-  T& value() & { CheckOk(); return *value_; }
-  T&& value() && { CheckOk(); return std::move(*value_); }
+  const T& value() const& {
+    CheckOk();
+    return *value_;
+  }
+  T& value() & {
+    CheckOk();
+    return *value_;
+  }
+  T&& value() && {
+    CheckOk();
+    return std::move(*value_);
+  }
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
@@ -150,10 +159,10 @@ void StatusOr<T>::CheckOk() const {
 }  // namespace agentry
 
 // Propagate a non-OK Status from an expression returning Status.
-#define AGENTRY_RETURN_IF_ERROR(expr)                    \
-  do {                                                   \
-    ::agentry::Status agentry_status_ = (expr);          \
-    if (!agentry_status_.ok()) return agentry_status_;   \
+#define AGENTRY_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::agentry::Status agentry_status_ = (expr);        \
+    if (!agentry_status_.ok()) return agentry_status_; \
   } while (0)
 
 #define AGENTRY_STATUS_CONCAT_INNER_(a, b) a##b
@@ -163,7 +172,9 @@ void StatusOr<T>::CheckOk() const {
 // or returns its error.
 #define AGENTRY_ASSIGN_OR_RETURN(lhs, expr) \
   AGENTRY_ASSIGN_OR_RETURN_IMPL_(AGENTRY_STATUS_CONCAT_(agentry_statusor_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` may be a declaration ("auto x").
 #define AGENTRY_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                   \
   if (!tmp.ok()) return tmp.status();                  \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -50,7 +50,7 @@ TEST(CliTest, NoSubcommandIsAUsageError) {
 
 TEST(CliTest, BadLogLevelIsRefused) {
   CommandResult r = Agentry("--log-level loud validate " + std::string(AGENTRY_EXAMPLES_DIR) +
-                  "/triage-agent.yaml");
+                            "/triage-agent.yaml");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("unknown log level \"loud\""), std::string::npos) << r.output;
 }
@@ -90,8 +90,8 @@ TEST(CliTest, ValidateMissingFileAndBadYaml) {
 }
 
 TEST(CliTest, SelfcheckPassesOnThisMachine) {
-  CommandResult r = Agentry("selfcheck --manifest " + std::string(AGENTRY_EXAMPLES_DIR) +
-                  "/triage-agent.yaml");
+  CommandResult r =
+      Agentry("selfcheck --manifest " + std::string(AGENTRY_EXAMPLES_DIR) + "/triage-agent.yaml");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("GET /metrics"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("ManagedAgent team-a/triage"), std::string::npos) << r.output;

@@ -13,8 +13,7 @@ Rule<std::string> ToolName() {
       ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '-');
     }
-    return ok ? std::string()
-              : "must be 1 to 64 letters, digits, '_' or '-', got \"" + v + "\"";
+    return ok ? std::string() : "must be 1 to 64 letters, digits, '_' or '-', got \"" + v + "\"";
   };
 }
 
@@ -29,9 +28,9 @@ Rule<std::string> HttpUrl() {
 template <typename T>
 Rule<std::vector<T>> AtMostItems(size_t max) {
   return [max](const std::vector<T>& v) {
-    return v.size() <= max ? std::string()
-                           : "at most " + std::to_string(max) + " entries, got " +
-                                 std::to_string(v.size());
+    return v.size() <= max
+               ? std::string()
+               : "at most " + std::to_string(max) + " entries, got " + std::to_string(v.size());
   };
 }
 
@@ -47,8 +46,7 @@ void DecodeMetadata(ObjectDecoder meta, ObjectMeta* out) {
 
 }  // namespace
 
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 ModelSpec* out) {
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, ModelSpec* out) {
   const size_t before = errors->list().size();
   ObjectDecoder model(node, path, errors);
   model.Required("name", &out->name, NonEmpty());
@@ -106,8 +104,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   return errors->list().size() == before;
 }
 
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 ToolSpec* out) {
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, ToolSpec* out) {
   const size_t before = errors->list().size();
   ObjectDecoder tool(node, path, errors);
   tool.Required("name", &out->name, ToolName());
@@ -135,8 +132,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   return errors->list().size() == before;
 }
 
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 EgressRule* out) {
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, EgressRule* out) {
   const size_t before = errors->list().size();
   ObjectDecoder rule(node, path, errors);
   rule.Required("host", &out->host, NonEmpty());
@@ -150,8 +146,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   return errors->list().size() == before;
 }
 
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 MemorySpec* out) {
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, MemorySpec* out) {
   const size_t before = errors->list().size();
   ObjectDecoder mem(node, path, errors);
   mem.Optional<Quantity>("size", &out->size, [](const Quantity& q) {
@@ -172,27 +167,24 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   const bool max_ok = s.Optional("maxDuration", &out->max_duration, Positive<Duration>());
   s.Optional("maxTurns", &out->max_turns, Positive<int64_t>());
   if (idle_ok && max_ok && out->idle_timeout > out->max_duration) {
-    s.Error("idleTimeout", "must not be longer than maxDuration (" +
-                               FormatDuration(out->max_duration) + ")");
+    s.Error("idleTimeout",
+            "must not be longer than maxDuration (" + FormatDuration(out->max_duration) + ")");
   }
   s.RejectUnknownFields();
   return errors->list().size() == before;
 }
 
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 BudgetSpec* out) {
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, BudgetSpec* out) {
   const size_t before = errors->list().size();
   ObjectDecoder b(node, path, errors);
   auto positive = [](const std::optional<int64_t>& v) {
-    return !v || *v > 0 ? std::string()
-                        : "must be a positive integer, got " + std::to_string(*v);
+    return !v || *v > 0 ? std::string() : "must be a positive integer, got " + std::to_string(*v);
   };
-  const bool session_ok = b.Optional<std::optional<int64_t>>("tokensPerSession",
-                                                             &out->tokens_per_session, positive);
+  const bool session_ok =
+      b.Optional<std::optional<int64_t>>("tokensPerSession", &out->tokens_per_session, positive);
   const bool day_ok =
       b.Optional<std::optional<int64_t>>("tokensPerDay", &out->tokens_per_day, positive);
-  b.Optional<std::optional<int64_t>>("toolCallsPerSession", &out->tool_calls_per_session,
-                                     positive);
+  b.Optional<std::optional<int64_t>>("toolCallsPerSession", &out->tool_calls_per_session, positive);
   if (session_ok && day_ok && out->tokens_per_session && out->tokens_per_day &&
       *out->tokens_per_session > *out->tokens_per_day) {
     b.Error("tokensPerSession",
@@ -202,8 +194,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   return errors->list().size() == before;
 }
 
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 AgentSpec* out) {
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, AgentSpec* out) {
   const size_t before = errors->list().size();
   ObjectDecoder spec(node, path, errors);
   spec.Required("model", &out->model);
@@ -239,9 +230,9 @@ StatusOr<ManagedAgent> DecodeManagedAgent(const YAML::Node& document) {
   std::string api_version;
   std::string kind;
   root.Required<std::string>("apiVersion", &api_version, [](const std::string& v) {
-    return v == kAgentApiVersion ? std::string()
-                                 : "must be " + std::string(kAgentApiVersion) + ", got \"" +
-                                       v + "\"";
+    return v == kAgentApiVersion
+               ? std::string()
+               : "must be " + std::string(kAgentApiVersion) + ", got \"" + v + "\"";
   });
   root.Required<std::string>("kind", &kind, [](const std::string& v) {
     return v == kAgentKind ? std::string()

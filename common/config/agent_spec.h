@@ -69,7 +69,7 @@ struct ToolSpec {
 };
 
 struct IdentitySpec {
-  std::string service_account_name;     // empty: the operator creates one
+  std::string service_account_name;       // empty: the operator creates one
   std::string on_behalf_of = "optional";  // required | optional | never
 };
 
@@ -140,18 +140,14 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, ToolSpec* out);
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  HttpToolSpec* out);
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 McpToolSpec* out);
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, McpToolSpec* out);
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  IdentitySpec* out);
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 EgressRule* out);
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 MemorySpec* out);
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, EgressRule* out);
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, MemorySpec* out);
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  SessionsSpec* out);
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
-                 BudgetSpec* out);
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, BudgetSpec* out);
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, AgentSpec* out);
 
 }  // namespace agentry::config

@@ -39,7 +39,8 @@ std::string FieldError::ToString() const {
   std::string out = path.empty() ? "(document)" : path;
   out += ": ";
   out += reason;
-  if (line > 0) out += " (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
+  if (line > 0)
+    out += " (line " + std::to_string(line) + ", column " + std::to_string(column) + ")";
   return out;
 }
 
@@ -65,8 +66,8 @@ Status Errors::ToStatus() const {
 }
 
 StatusOr<Duration> ParseDuration(std::string_view text) {
-  const std::string bad = "must be a duration such as 30s, 15m or 1h30m, got \"" +
-                          std::string(text) + "\"";
+  const std::string bad =
+      "must be a duration such as 30s, 15m or 1h30m, got \"" + std::string(text) + "\"";
   if (text.empty()) return InvalidArgumentError(bad);
   if (text == "0") return Duration(0);
   int64_t total_ms = 0;
@@ -87,9 +88,9 @@ StatusOr<Duration> ParseDuration(std::string_view text) {
     } else if (unit == "s") {
       ms_per_unit = 1000;
     } else if (unit == "m") {
-      ms_per_unit = 60 * 1000;
+      ms_per_unit = int64_t{60} * 1000;
     } else if (unit == "h") {
-      ms_per_unit = 3600 * 1000;
+      ms_per_unit = int64_t{3600} * 1000;
     } else {
       return InvalidArgumentError(bad);
     }
@@ -120,8 +121,8 @@ std::string FormatDuration(Duration d) {
 }
 
 StatusOr<Quantity> ParseQuantity(std::string_view text) {
-  const std::string bad = "must be a quantity such as 512Mi, 1Gi or 1000000, got \"" +
-                          std::string(text) + "\"";
+  const std::string bad =
+      "must be a quantity such as 512Mi, 1Gi or 1000000, got \"" + std::string(text) + "\"";
   size_t i = 0;
   while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
   const std::string_view number = text.substr(0, i);
@@ -202,7 +203,8 @@ Rule<std::string> DnsLabel() {
     for (char c : v) ok = ok && (alnum(c) || c == '-');
     return ok ? std::string()
               : "must be a DNS label (lower-case letters, digits and '-', starting and ending "
-                "with a letter or digit, at most 63 characters), got " + Quote(v);
+                "with a letter or digit, at most 63 characters), got " +
+                    Quote(v);
   };
 }
 
@@ -299,8 +301,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
     errors->Add(path, q.status().message(), node.Mark());
     return false;
   }
-  errors->Add(path, "must be a quantity such as 512Mi or 1Gi, got " + Describe(node),
-              node.Mark());
+  errors->Add(path, "must be a quantity such as 512Mi or 1Gi, got " + Describe(node), node.Mark());
   return false;
 }
 
@@ -431,9 +432,7 @@ bool ObjectDecoder::Has(std::string_view key) const {
   return child.IsDefined() && !child.IsNull();
 }
 
-YAML::Node ObjectDecoder::Child(std::string_view key) const {
-  return node_[std::string(key)];
-}
+YAML::Node ObjectDecoder::Child(std::string_view key) const { return node_[std::string(key)]; }
 
 ObjectDecoder ObjectDecoder::Nested(std::string_view key) {
   Mark(key);

@@ -65,8 +65,8 @@ CpuFeatures Detect() {
 
   if (static_cast<uint32_t>(__get_cpuid_max(0x80000000, nullptr)) >= 0x80000004u) {
     char brand[49] = {};
-    for (uint32_t i = 0; i < 3; ++i) {
-      const Regs b = CpuId(0x80000002 + i, 0);
+    for (size_t i = 0; i < 3; ++i) {
+      const Regs b = CpuId(0x80000002u + static_cast<uint32_t>(i), 0);
       std::memcpy(brand + i * 16 + 0, &b.eax, 4);
       std::memcpy(brand + i * 16 + 4, &b.ebx, 4);
       std::memcpy(brand + i * 16 + 8, &b.ecx, 4);

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
 
 #include <cpprest/http_listener.h>
 
@@ -32,7 +33,7 @@ std::string Lower(std::string s) {
 // it bound for ":0", so we pick one and bind it right after; Start() retries on a race.
 StatusOr<uint16_t> PickFreePort(const std::string& host) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return UnavailableError("socket(): " + std::string(strerror(errno)));
+  if (fd < 0) return UnavailableError("socket(): " + std::generic_category().message(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = 0;
@@ -41,7 +42,7 @@ StatusOr<uint16_t> PickFreePort(const std::string& host) {
     return InvalidArgumentError("host \"" + host + "\": not an IPv4 address");
   }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    const std::string err = strerror(errno);
+    const std::string err = std::generic_category().message(errno);
     ::close(fd);
     return UnavailableError("bind " + host + ":0: " + err);
   }
@@ -62,8 +63,8 @@ StatusOr<nlohmann::json> HttpRequest::JsonBody() const {
   try {
     return nlohmann::json::parse(body);
   } catch (const nlohmann::json::parse_error& e) {
-    return InvalidArgumentError("request body is not valid JSON at byte " +
-                                std::to_string(e.byte) + ": " + e.what());
+    return InvalidArgumentError("request body is not valid JSON at byte " + std::to_string(e.byte) +
+                                ": " + e.what());
   }
 }
 
@@ -84,10 +85,10 @@ HttpResponse HttpResponse::Text(int status, std::string body) {
 }
 
 HttpResponse HttpResponse::Error(const Status& status) {
-  return Json(HttpStatusFromCode(status.code()),
-              {{"error",
-                {{"code", std::string(StatusCodeName(status.code()))},
-                 {"message", status.message()}}}});
+  return Json(
+      HttpStatusFromCode(status.code()),
+      {{"error",
+        {{"code", std::string(StatusCodeName(status.code()))}, {"message", status.message()}}}});
 }
 
 class HttpServer::Impl {
@@ -102,10 +103,10 @@ class HttpServer::Impl {
             "agentry_http_request_duration_seconds",
             "Time from receiving a request to handing its response to the socket.",
             {"method", "route"}, metrics::DefaultLatencyBuckets())),
-        in_flight_gauge_(options_.registry
-                             ->AddGauge("agentry_http_requests_in_flight",
-                                        "HTTP requests being handled now.")
-                             .WithLabels({})) {}
+        in_flight_gauge_(
+            options_.registry
+                ->AddGauge("agentry_http_requests_in_flight", "HTTP requests being handled now.")
+                .WithLabels({})) {}
 
   Status Route(const std::string& method, const std::string& pattern, Handler handler) {
     if (started_) return FailedPreconditionError("Route() after Start(): " + pattern);
@@ -146,8 +147,8 @@ class HttpServer::Impl {
     stopping_ = true;  // /readyz answers 503 from now on; new requests are refused
     {
       std::unique_lock<std::mutex> lock(in_flight_mu_);
-      const bool drained = in_flight_cv_.wait_for(lock, options_.shutdown_grace,
-                                                  [this] { return in_flight_ == 0; });
+      const bool drained =
+          in_flight_cv_.wait_for(lock, options_.shutdown_grace, [this] { return in_flight_ == 0; });
       if (!drained) {
         log_.Warn("shutdown grace period over with requests still in flight",
                   {{"in_flight", in_flight_}});
@@ -169,7 +170,7 @@ class HttpServer::Impl {
     const std::string url = "http://" + options_.host + ":" + std::to_string(port);
     try {
       auto listener = std::make_unique<cl::http_listener>(web::uri(url));
-      listener->support([this](web::http::http_request request) { Dispatch(std::move(request)); });
+      listener->support([this](const web::http::http_request& request) { Dispatch(request); });
       listener->open().wait();
       listener_ = std::move(listener);
       return OkStatus();
@@ -185,8 +186,8 @@ class HttpServer::Impl {
       r.body = metrics::SerializeTextFormat(options_.registry->Collect());
       return r;
     }));
-    AGENTRY_RETURN_IF_ERROR(
-        Route("GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); }));
+    AGENTRY_RETURN_IF_ERROR(Route(
+        "GET", "/healthz", [](const HttpRequest&) { return HttpResponse::Text(200, "ok\n"); }));
     return Route("GET", "/readyz", [this](const HttpRequest&) { return Readiness(); });
   }
 
@@ -210,7 +211,7 @@ class HttpServer::Impl {
     auto stream = request.body();
     if (!stream.is_valid()) return true;
     auto buffer = stream.streambuf();
-    std::vector<uint8_t> chunk(64 * 1024);
+    std::vector<uint8_t> chunk(size_t{64} * 1024);
     while (true) {
       const size_t n = buffer.getn(chunk.data(), chunk.size()).get();
       if (n == 0) break;
@@ -220,6 +221,8 @@ class HttpServer::Impl {
     return true;
   }
 
+  // By value: http_request is a shared handle, and reply() needs a non-const one.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   void Dispatch(web::http::http_request request) {
     const auto start = std::chrono::steady_clock::now();
     {
@@ -235,7 +238,8 @@ class HttpServer::Impl {
     try {
       response = Handle(request, &req, &route_label);
     } catch (const std::exception& e) {
-      log_.Error("handler threw", {{"method", req.method}, {"path", req.path}, {"error", e.what()}});
+      log_.Error("handler threw",
+                 {{"method", req.method}, {"path", req.path}, {"error", e.what()}});
       response = HttpResponse::Error(InternalError("internal error"));
     }
 

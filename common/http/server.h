@@ -35,11 +35,11 @@
 namespace agentry::http {
 
 struct HttpRequest {
-  std::string method;                                   // "GET", "POST", ...
-  std::string path;                                     // decoded, without the query
-  std::map<std::string, std::string> path_params;       // from "{name}" segments
-  std::map<std::string, std::string> query;             // decoded
-  std::map<std::string, std::string> headers;           // names lower-cased
+  std::string method;                              // "GET", "POST", ...
+  std::string path;                                // decoded, without the query
+  std::map<std::string, std::string> path_params;  // from "{name}" segments
+  std::map<std::string, std::string> query;        // decoded
+  std::map<std::string, std::string> headers;      // names lower-cased
   std::string body;
 
   // The value of header `name` (any case), or "" when absent.
@@ -65,10 +65,10 @@ using ReadinessCheck = std::function<Status()>;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;                     // 0 picks a free port; see HttpServer::port()
-  size_t max_body_bytes = 1 << 20;       // larger bodies are refused with 413
+  uint16_t port = 0;                                // 0 picks a free port; see HttpServer::port()
+  size_t max_body_bytes = 1 << 20;                  // larger bodies are refused with 413
   std::chrono::milliseconds shutdown_grace{10000};  // how long Stop() waits for in-flight work
-  metrics::Registry* registry = nullptr;  // exposed on /metrics; required
+  metrics::Registry* registry = nullptr;            // exposed on /metrics; required
 };
 
 class HttpServer {

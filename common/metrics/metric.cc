@@ -36,12 +36,14 @@ Histogram::Snapshot Histogram::Read() const {
 
 std::vector<double> LinearBuckets(double start, double width, int count) {
   std::vector<double> out;
+  out.reserve(count > 0 ? count : 0);
   for (int i = 0; i < count; ++i) out.push_back(start + width * i);
   return out;
 }
 
 std::vector<double> ExponentialBuckets(double start, double factor, int count) {
   std::vector<double> out;
+  out.reserve(count > 0 ? count : 0);
   double bound = start;
   for (int i = 0; i < count; ++i) {
     out.push_back(bound);

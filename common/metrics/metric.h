@@ -56,10 +56,10 @@ class Gauge {
 class Histogram {
  public:
   struct Snapshot {
-    std::vector<double> upper_bounds;        // as configured, without +Inf
+    std::vector<double> upper_bounds;         // as configured, without +Inf
     std::vector<uint64_t> cumulative_counts;  // one per bound, then the +Inf bucket
     double sum = 0.0;
-    uint64_t count = 0;                       // equals cumulative_counts.back()
+    uint64_t count = 0;  // equals cumulative_counts.back()
   };
 
   // `upper_bounds` must be strictly increasing and finite; Registry checks before calling.

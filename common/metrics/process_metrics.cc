@@ -40,8 +40,8 @@ ProcStat ReadProcStat() {
   if (close == std::string::npos) return out;
   std::istringstream fields(text.substr(close + 2));
   std::string field;
-  const long ticks = sysconf(_SC_CLK_TCK);
-  const long page = sysconf(_SC_PAGESIZE);
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
   // After ")" the next field is number 3 (state).
   for (int index = 3; fields >> field; ++index) {
     if (index == 14 || index == 15) out.cpu_seconds += std::stod(field) / ticks;
@@ -77,25 +77,26 @@ void RegisterProcessMetrics(Registry* registry, const std::string& version) {
       .WithLabels({version})
       .Set(1);
 
-  Counter& cpu =
-      registry->AddCounter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.")
-          .WithLabels({});
+  Counter& cpu = registry
+                     ->AddCounter("process_cpu_seconds_total",
+                                  "Total user and system CPU time spent in seconds.")
+                     .WithLabels({});
   Gauge& resident =
       registry->AddGauge("process_resident_memory_bytes", "Resident memory size in bytes.")
           .WithLabels({});
-  Gauge& virt =
-      registry->AddGauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")
-          .WithLabels({});
+  Gauge& virt = registry->AddGauge("process_virtual_memory_bytes", "Virtual memory size in bytes.")
+                    .WithLabels({});
   Gauge& open_fds =
       registry->AddGauge("process_open_fds", "Number of open file descriptors.").WithLabels({});
   Gauge& max_fds = registry->AddGauge("process_max_fds", "Maximum number of open file descriptors.")
                        .WithLabels({});
-  Gauge& start = registry->AddGauge("process_start_time_seconds",
-                                    "Start time of the process since unix epoch in seconds.")
+  Gauge& start = registry
+                     ->AddGauge("process_start_time_seconds",
+                                "Start time of the process since unix epoch in seconds.")
                      .WithLabels({});
 
   const double boot = BootTimeSeconds();
-  const long ticks = sysconf(_SC_CLK_TCK);
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   const ProcStat at_start = ReadProcStat();
   if (at_start.ok && ticks > 0) start.Set(boot + at_start.start_ticks / ticks);
 

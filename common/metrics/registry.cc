@@ -16,7 +16,9 @@ bool IsNameStart(char c, bool colon_ok) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon_ok && c == ':');
 }
 
-bool IsNameChar(char c, bool colon_ok) { return IsNameStart(c, colon_ok) || (c >= '0' && c <= '9'); }
+bool IsNameChar(char c, bool colon_ok) {
+  return IsNameStart(c, colon_ok) || (c >= '0' && c <= '9');
+}
 
 bool IsValidName(std::string_view name, bool colon_ok) {
   if (name.empty() || !IsNameStart(name[0], colon_ok)) return false;
@@ -55,7 +57,11 @@ Family<T>& Registry::Add(const std::string& name, const std::string& help, Metri
                          std::vector<std::string> label_names, std::vector<double> buckets) {
   if (!IsValidMetricName(name)) Die("invalid metric name \"" + name + "\"");
   for (const std::string& label : label_names) {
-    if (!IsValidLabelName(label)) Die(name + ": invalid label name \"" + label + "\"");
+    if (!IsValidLabelName(label)) {
+      std::string message = name;
+      message.append(": invalid label name \"").append(label).append("\"");
+      Die(message);
+    }
   }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = families_.find(name);
@@ -66,8 +72,8 @@ Family<T>& Registry::Add(const std::string& name, const std::string& help, Metri
     }
     return *static_cast<Family<T>*>(existing);
   }
-  auto family = std::make_unique<Family<T>>(name, help, type, std::move(label_names),
-                                            std::move(buckets));
+  auto family =
+      std::make_unique<Family<T>>(name, help, type, std::move(label_names), std::move(buckets));
   Family<T>& ref = *family;
   families_.emplace(name, std::move(family));
   return ref;

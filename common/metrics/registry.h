@@ -31,8 +31,8 @@ namespace agentry::metrics {
 // What a scrape sees of one child.
 struct ChildSnapshot {
   std::vector<std::string> label_values;  // same order as FamilySnapshot::label_names
-  double value = 0.0;                      // counter, gauge
-  Histogram::Snapshot histogram;           // histogram
+  double value = 0.0;                     // counter, gauge
+  Histogram::Snapshot histogram;          // histogram
 };
 
 struct FamilySnapshot {

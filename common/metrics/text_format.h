@@ -15,7 +15,8 @@
 namespace agentry::metrics {
 
 // The Content-Type a /metrics endpoint answers with.
-inline constexpr std::string_view kTextFormatContentType = "text/plain; version=0.0.4; charset=utf-8";
+inline constexpr std::string_view kTextFormatContentType =
+    "text/plain; version=0.0.4; charset=utf-8";
 
 std::string SerializeTextFormat(const std::vector<FamilySnapshot>& families);
 

@@ -151,13 +151,11 @@ TEST(AgentSpecTest, EnvelopeRules) {
                    "metadata: {name: Bad_Name}\nspec: {}\n")
                 .find("metadata.name: must be a DNS label"),
             std::string::npos);
-  EXPECT_NE(Errors("- just\n- a list\n").find("(document): must be an object"),
-            std::string::npos);
+  EXPECT_NE(Errors("- just\n- a list\n").find("(document): must be an object"), std::string::npos);
 }
 
 TEST(AgentSpecTest, ServerOwnedFieldsAreAccepted) {
-  const std::string yaml = std::string(kMinimal) +
-                           "status: {readyReplicas: 1}\n";
+  const std::string yaml = std::string(kMinimal) + "status: {readyReplicas: 1}\n";
   std::string with_meta = yaml;
   with_meta.replace(with_meta.find("metadata: {name: helper}"), 24,
                     "metadata: {name: helper, uid: 1234, resourceVersion: '7', generation: 2}");

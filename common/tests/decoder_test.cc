@@ -167,8 +167,8 @@ TEST(QuantityTest, KubernetesSuffixes) {
 }
 
 TEST(JsonDecodeTest, KeepsYamlTypesAndQuotedStrings) {
-  StatusOr<YAML::Node> doc = ParseYaml(
-      "schema: {type: object, n: 3, f: 1.5, b: true, s: \"3\", z: null, l: [1, x]}", "t");
+  StatusOr<YAML::Node> doc =
+      ParseYaml("schema: {type: object, n: 3, f: 1.5, b: true, s: \"3\", z: null, l: [1, x]}", "t");
   ASSERT_TRUE(doc.ok());
   Errors errors;
   nlohmann::json out;
@@ -181,8 +181,8 @@ TEST(JsonDecodeTest, AliasBombIsBounded) {
   // Each level doubles the tree through aliases: 2^30 values if expanded naively.
   std::string yaml = "a0: &a0 [x, x]\n";
   for (int i = 1; i <= 30; ++i) {
-    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" +
-            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + "]\n";
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) +
+            ", *a" + std::to_string(i - 1) + "]\n";
   }
   StatusOr<YAML::Node> doc = ParseYaml(yaml, "bomb.yaml");
   ASSERT_TRUE(doc.ok());

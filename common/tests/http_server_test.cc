@@ -1,8 +1,6 @@
 // The HTTP server on a real loopback socket (hermetic: port 0), driven by cpprestsdk's client.
-#include "common/http/server.h"
-
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +10,7 @@
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 
+#include "common/http/server.h"
 #include "common/metrics/registry.h"
 
 namespace agentry::http {
@@ -45,7 +44,8 @@ class HttpServerTest : public ::testing::Test {
                             [](const HttpRequest& req) {
                               return HttpResponse::Json(
                                   200, {{"id", req.path_params.at("id")},
-                                        {"verbose", req.query.count("verbose") ? req.query.at("verbose") : ""},
+                                        {"verbose",
+                                         req.query.count("verbose") ? req.query.at("verbose") : ""},
                                         {"agent", req.Header("X-Agentry-Agent")}});
                             })
                     .ok());
@@ -171,7 +171,8 @@ TEST_F(HttpServerTest, MetricsCountRequestsByRouteAndCode) {
 }
 
 TEST_F(HttpServerTest, GracefulStopFinishesInFlightRequests) {
-  auto in_flight = std::async(std::launch::async, [this] { return Send(base_, "GET", "/v1/slow"); });
+  auto in_flight =
+      std::async(std::launch::async, [this] { return Send(base_, "GET", "/v1/slow"); });
   slow_started_.get_future().wait();
   const auto stop_started = std::chrono::steady_clock::now();
   server_->Stop();

@@ -27,12 +27,12 @@ TEST(JsonEscapeTest, KeepsValidUtf8) {
 
 TEST(JsonEscapeTest, ReplacesInvalidUtf8SoOutputParses) {
   const char* cases[] = {
-      "\xFF",          // never valid
-      "\xC3",          // truncated
-      "\xC0\xAF",      // overlong '/'
-      "\xED\xA0\x80",  // surrogate
+      "\xFF",              // never valid
+      "\xC3",              // truncated
+      "\xC0\xAF",          // overlong '/'
+      "\xED\xA0\x80",      // surrogate
       "\xF4\x90\x80\x80",  // above U+10FFFF
-      "\x80",          // stray continuation
+      "\x80",              // stray continuation
   };
   for (const char* c : cases) {
     const std::string out = Escape(c);

@@ -46,15 +46,16 @@ class LogTest : public ::testing::Test {
 
 TEST_F(LogTest, LineIsJsonWithStandardFieldsInOrder) {
   Logger log("runtime");
-  log.WithAgent("triage", "team-a").WithSession("s-1").Info("turn finished",
-                                                             {{"tokens", 812}, {"ok", true}});
+  log.WithAgent("triage", "team-a")
+      .WithSession("s-1")
+      .Info("turn finished", {{"tokens", 812}, {"ok", true}});
   ASSERT_EQ(sink_->lines().size(), 1u);
   const std::string line = sink_->lines()[0];
   const auto json = nlohmann::ordered_json::parse(line);
   std::vector<std::string> keys;
   for (auto it = json.begin(); it != json.end(); ++it) keys.push_back(it.key());
-  EXPECT_EQ(keys, (std::vector<std::string>{"ts", "level", "component", "msg", "agent",
-                                            "namespace", "session", "tokens", "ok"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"ts", "level", "component", "msg", "agent", "namespace",
+                                            "session", "tokens", "ok"}));
   EXPECT_EQ(json["level"], "info");
   EXPECT_EQ(json["component"], "runtime");
   EXPECT_EQ(json["msg"], "turn finished");
@@ -96,8 +97,8 @@ TEST_F(LogTest, ContextIsInheritedAndReplacedNotDuplicated) {
 
 TEST_F(LogTest, HostileTextStaysValidJson) {
   Logger log("runtime");
-  log.Warn("tool said \"hi\"\n\x01", {{"result", std::string("\xFF\xFE bad utf8")},
-                                       {"nan", std::nan("")}});
+  log.Warn("tool said \"hi\"\n\x01",
+           {{"result", std::string("\xFF\xFE bad utf8")}, {"nan", std::nan("")}});
   const auto json = nlohmann::json::parse(sink_->lines().at(0));
   EXPECT_EQ(json["msg"], "tool said \"hi\"\n\x01");
   EXPECT_EQ(json["nan"], "NaN");
@@ -108,6 +109,7 @@ TEST_F(LogTest, ConcurrentLinesNeverInterleave) {
   constexpr int kThreads = 8;
   constexpr int kLines = 500;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&log, t] {
       for (int i = 0; i < kLines; ++i) log.Info("line", {{"thread", t}, {"i", i}});

@@ -115,6 +115,7 @@ TEST(MetricsConcurrencyTest, IncrementsFromManyThreadsAreAllCounted) {
   constexpr int kThreads = 8;
   constexpr int kIters = 20000;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       Counter& own = counters.WithLabels({"t" + std::to_string(t % 2)});

@@ -87,9 +87,9 @@ class PromtoolTest : public ::testing::Test {
 TEST_F(PromtoolTest, PopulatedRegistryIsClean) {
   Registry r;
   RegisterProcessMetrics(&r, "0.1.0");
-  auto& req = r.AddCounter("agentry_http_requests_total",
-                           "HTTP requests.\nSecond line with a \\ backslash.",
-                           {"method", "route", "code"});
+  auto& req =
+      r.AddCounter("agentry_http_requests_total",
+                   "HTTP requests.\nSecond line with a \\ backslash.", {"method", "route", "code"});
   req.WithLabels({"GET", "/v1/sessions/{id}", "200"}).Increment(17);
   req.WithLabels({"POST", "weird \"quoted\"\nnew\\line \xC3\xA9", "500"}).Increment();
   r.AddGauge("agentry_runtime_sessions_active", "Sessions open now.", {"agent", "namespace"})
@@ -114,8 +114,8 @@ TEST_F(PromtoolTest, PopulatedRegistryIsClean) {
 TEST_F(PromtoolTest, DetectsABadExposition) {
   // The check is only worth something if promtool can fail it: a counter without _total
   // and a broken label escape are both reported.
-  auto [code, output] = Promtool(
-      "# HELP bad_counter x\n# TYPE bad_counter counter\nbad_counter{a=\"x\"y\"} 1\n");
+  auto [code, output] =
+      Promtool("# HELP bad_counter x\n# TYPE bad_counter counter\nbad_counter{a=\"x\"y\"} 1\n");
   EXPECT_NE(code, 0);
   EXPECT_NE(output, "");
 }
