@@ -47,7 +47,6 @@ void DecodeMetadata(ObjectDecoder meta, ObjectMeta* out) {
 }  // namespace
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, ModelSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder model(node, path, errors);
   model.Required("name", &out->name, NonEmpty());
   model.Optional("contextLength", &out->context_length, InRange<int64_t>(1, 1 << 20));
@@ -68,44 +67,36 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
       source.Error("path", "only valid with pvc");
     }
   }
-  model.RejectUnknownFields();
-  return errors->list().size() == before;
+  return model.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  AcceleratorSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder acc(node, path, errors);
   acc.Optional("type", &out->type,
                OneOf({std::string(kAcceleratorCpu), std::string(kAcceleratorNvidiaGpu),
                       std::string(kAcceleratorNeuronCore)}));
   acc.Optional("count", &out->count, InRange<int64_t>(1, 64));
-  acc.RejectUnknownFields();
-  return errors->list().size() == before;
+  return acc.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  HttpToolSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder http(node, path, errors);
   http.Required("url", &out->url, HttpUrl());
   http.Optional("method", &out->method, OneOf({"GET", "POST", "PUT", "PATCH", "DELETE"}));
-  http.RejectUnknownFields();
-  return errors->list().size() == before;
+  return http.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  McpToolSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder mcp(node, path, errors);
   mcp.Required("url", &out->url, HttpUrl());
   mcp.Optional("allowedTools", &out->allowed_tools);
-  mcp.RejectUnknownFields();
-  return errors->list().size() == before;
+  return mcp.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, ToolSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder tool(node, path, errors);
   tool.Required("name", &out->name, ToolName());
   tool.Optional("description", &out->description);
@@ -118,22 +109,18 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   if (tool.Has("http") == tool.Has("mcp")) {
     tool.Error(tool.Has("http") ? "mcp" : "http", "set exactly one of http or mcp");
   }
-  tool.RejectUnknownFields();
-  return errors->list().size() == before;
+  return tool.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  IdentitySpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder id(node, path, errors);
   id.Optional("serviceAccountName", &out->service_account_name, NonEmpty());
   id.Optional("onBehalfOf", &out->on_behalf_of, OneOf({"required", "optional", "never"}));
-  id.RejectUnknownFields();
-  return errors->list().size() == before;
+  return id.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, EgressRule* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder rule(node, path, errors);
   rule.Required("host", &out->host, NonEmpty());
   rule.Optional<std::vector<int64_t>>("ports", &out->ports, [](const std::vector<int64_t>& ports) {
@@ -142,25 +129,21 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
     }
     return std::string();
   });
-  rule.RejectUnknownFields();
-  return errors->list().size() == before;
+  return rule.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, MemorySpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder mem(node, path, errors);
   mem.Optional<Quantity>("size", &out->size, [](const Quantity& q) {
     return q.value > 0 ? std::string() : "must be larger than zero";
   });
   mem.Optional("storageClassName", &out->storage_class_name, NonEmpty());
   mem.Optional("retentionDays", &out->retention_days, Positive<int64_t>());
-  mem.RejectUnknownFields();
-  return errors->list().size() == before;
+  return mem.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  SessionsSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder s(node, path, errors);
   s.Optional("maxConcurrent", &out->max_concurrent, Positive<int64_t>());
   const bool idle_ok = s.Optional("idleTimeout", &out->idle_timeout, Positive<Duration>());
@@ -170,12 +153,10 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
     s.Error("idleTimeout",
             "must not be longer than maxDuration (" + FormatDuration(out->max_duration) + ")");
   }
-  s.RejectUnknownFields();
-  return errors->list().size() == before;
+  return s.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, BudgetSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder b(node, path, errors);
   auto positive = [](const std::optional<int64_t>& v) {
     return !v || *v > 0 ? std::string() : "must be a positive integer, got " + std::to_string(*v);
@@ -190,12 +171,10 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
     b.Error("tokensPerSession",
             "must not exceed tokensPerDay (" + std::to_string(*out->tokens_per_day) + ")");
   }
-  b.RejectUnknownFields();
-  return errors->list().size() == before;
+  return b.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, AgentSpec* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder spec(node, path, errors);
   spec.Required("model", &out->model);
   spec.Optional("accelerator", &out->accelerator);
@@ -219,8 +198,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   spec.Optional("budget", &out->budget);
   spec.Optional("replicas", &out->replicas, InRange<int64_t>(0, 1000));
   spec.Optional("suspend", &out->suspend);
-  spec.RejectUnknownFields();
-  return errors->list().size() == before;
+  return spec.Finish();
 }
 
 StatusOr<ManagedAgent> DecodeManagedAgent(const YAML::Node& document) {

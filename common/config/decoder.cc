@@ -276,33 +276,36 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   return false;
 }
 
-bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, Duration* out) {
-  if (node.IsScalar()) {
-    StatusOr<Duration> d = ParseDuration(node.Scalar());
-    if (d.ok()) {
-      *out = *d;
-      return true;
-    }
-    errors->Add(path, d.status().message(), node.Mark());
+namespace {
+
+// A scalar parsed by `parse` (whose error message becomes the field's reason); `expected`
+// describes the wanted form when the node is not a scalar at all.
+template <typename T>
+bool DecodeParsedScalar(const YAML::Node& node, const std::string& path, Errors* errors,
+                        StatusOr<T> (*parse)(std::string_view), const char* expected, T* out) {
+  if (!node.IsScalar()) {
+    errors->Add(path, std::string("must be ") + expected + ", got " + Describe(node), node.Mark());
     return false;
   }
-  errors->Add(path, "must be a duration such as 30s, 15m or 1h30m, got " + Describe(node),
-              node.Mark());
-  return false;
+  StatusOr<T> value = parse(node.Scalar());
+  if (!value.ok()) {
+    errors->Add(path, value.status().message(), node.Mark());
+    return false;
+  }
+  *out = std::move(value).value();
+  return true;
+}
+
+}  // namespace
+
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, Duration* out) {
+  return DecodeParsedScalar(node, path, errors, &ParseDuration,
+                            "a duration such as 30s, 15m or 1h30m", out);
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, Quantity* out) {
-  if (node.IsScalar()) {
-    StatusOr<Quantity> q = ParseQuantity(node.Scalar());
-    if (q.ok()) {
-      *out = *q;
-      return true;
-    }
-    errors->Add(path, q.status().message(), node.Mark());
-    return false;
-  }
-  errors->Add(path, "must be a quantity such as 512Mi or 1Gi, got " + Describe(node), node.Mark());
-  return false;
+  return DecodeParsedScalar(node, path, errors, &ParseQuantity, "a quantity such as 512Mi or 1Gi",
+                            out);
 }
 
 namespace {
@@ -419,7 +422,10 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
 }
 
 ObjectDecoder::ObjectDecoder(const YAML::Node& node, std::string path, Errors* errors)
-    : node_(node), path_(std::move(path)), errors_(errors) {
+    : node_(node),
+      path_(std::move(path)),
+      errors_(errors),
+      errors_at_start_(errors->list().size()) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
     errors_->Add(path_, "must be an object, got " + Describe(node_), node_.Mark());
     valid_ = false;
@@ -459,6 +465,11 @@ void ObjectDecoder::RejectUnknownFields() {
       errors_->Add(FieldPath(key), "unknown field", it->first.Mark());
     }
   }
+}
+
+bool ObjectDecoder::Finish() {
+  RejectUnknownFields();
+  return errors_->list().size() == errors_at_start_;
 }
 
 StatusOr<YAML::Node> ParseYaml(std::string_view text, std::string_view source) {

@@ -191,6 +191,9 @@ class ObjectDecoder {
 
   // Fields this decoder never read and repeated keys become errors. Call once, last.
   void RejectUnknownFields();
+  // RejectUnknownFields(), then whether no error was recorded since this decoder was made
+  // (by it, by nested decoders, or by the caller): what a struct's DecodeValue returns.
+  bool Finish();
   // Marks every field as read (for objects where unknown fields are allowed, e.g. metadata).
   void AllowUnknownFields() { allow_unknown_ = true; }
 
@@ -204,6 +207,7 @@ class ObjectDecoder {
   YAML::Node node_;
   std::string path_;
   Errors* errors_;
+  size_t errors_at_start_;
   bool valid_ = true;
   bool allow_unknown_ = false;
   std::set<std::string, std::less<>> read_;

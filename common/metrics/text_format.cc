@@ -55,14 +55,19 @@ void AppendSample(std::string_view name, std::string_view suffix, const FamilySn
 
 }  // namespace
 
-std::string EscapeHelp(std::string_view help) {
+namespace {
+
+// Both escapes turn `\` and newline into `\\` and `\n`; label values also escape `"`.
+std::string Escape(std::string_view text, bool escape_quotes) {
   std::string out;
-  out.reserve(help.size());
-  for (char c : help) {
+  out.reserve(text.size());
+  for (char c : text) {
     if (c == '\\') {
       out.append("\\\\");
     } else if (c == '\n') {
       out.append("\\n");
+    } else if (c == '"' && escape_quotes) {
+      out.append("\\\"");
     } else {
       out.push_back(c);
     }
@@ -70,21 +75,12 @@ std::string EscapeHelp(std::string_view help) {
   return out;
 }
 
+}  // namespace
+
+std::string EscapeHelp(std::string_view help) { return Escape(help, /*escape_quotes=*/false); }
+
 std::string EscapeLabelValue(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (char c : value) {
-    if (c == '\\') {
-      out.append("\\\\");
-    } else if (c == '"') {
-      out.append("\\\"");
-    } else if (c == '\n') {
-      out.append("\\n");
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
+  return Escape(value, /*escape_quotes=*/true);
 }
 
 std::string FormatSampleValue(double value) {

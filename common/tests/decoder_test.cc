@@ -16,7 +16,6 @@ struct Limits {
 };
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, Limits* out) {
-  const size_t before = errors->list().size();
   ObjectDecoder d(node, path, errors);
   d.Required("maxTurns", &out->max_turns, Positive<int64_t>());
   d.Optional("idle", &out->idle, Positive<Duration>());
@@ -25,8 +24,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   d.Optional("ratio", &out->ratio);
   d.Optional("tags", &out->tags);
   d.Optional("cap", &out->cap);
-  d.RejectUnknownFields();
-  return errors->list().size() == before;
+  return d.Finish();
 }
 
 // Decodes `yaml` as {limits: Limits} and returns the errors, one per line.
