@@ -25,31 +25,44 @@ struct TypeRow {
 };
 
 constexpr TypeRow kTypes[] = {
-    {0, {"F32", 1, 4}},      {1, {"F16", 1, 2}},       {2, {"Q4_0", 32, 18}},
-    {3, {"Q4_1", 32, 20}},   {6, {"Q5_0", 32, 22}},    {7, {"Q5_1", 32, 24}},
-    {8, {"Q8_0", 32, 34}},   {9, {"Q8_1", 32, 36}},    {10, {"Q2_K", 256, 84}},
+    {0, {"F32", 1, 4}},       {1, {"F16", 1, 2}},       {2, {"Q4_0", 32, 18}},
+    {3, {"Q4_1", 32, 20}},    {6, {"Q5_0", 32, 22}},    {7, {"Q5_1", 32, 24}},
+    {8, {"Q8_0", 32, 34}},    {9, {"Q8_1", 32, 36}},    {10, {"Q2_K", 256, 84}},
     {11, {"Q3_K", 256, 110}}, {12, {"Q4_K", 256, 144}}, {13, {"Q5_K", 256, 176}},
     {14, {"Q6_K", 256, 210}}, {15, {"Q8_K", 256, 292}}, {24, {"I8", 1, 1}},
-    {25, {"I16", 1, 2}},     {26, {"I32", 1, 4}},      {27, {"I64", 1, 8}},
-    {28, {"F64", 1, 8}},     {30, {"BF16", 1, 2}},
+    {25, {"I16", 1, 2}},      {26, {"I32", 1, 4}},      {27, {"I64", 1, 8}},
+    {28, {"F64", 1, 8}},      {30, {"BF16", 1, 2}},
 };
 
 // Ids ggml knows whose layout this reader does not implement; named in errors.
 const char* UnsupportedTypeName(uint32_t id) {
   switch (id) {
-    case 16: return "IQ2_XXS";
-    case 17: return "IQ2_XS";
-    case 18: return "IQ3_XXS";
-    case 19: return "IQ1_S";
-    case 20: return "IQ4_NL";
-    case 21: return "IQ3_S";
-    case 22: return "IQ2_S";
-    case 23: return "IQ4_XS";
-    case 29: return "IQ1_M";
-    case 34: return "TQ1_0";
-    case 35: return "TQ2_0";
-    case 39: return "MXFP4";
-    default: return nullptr;
+    case 16:
+      return "IQ2_XXS";
+    case 17:
+      return "IQ2_XS";
+    case 18:
+      return "IQ3_XXS";
+    case 19:
+      return "IQ1_S";
+    case 20:
+      return "IQ4_NL";
+    case 21:
+      return "IQ3_S";
+    case 22:
+      return "IQ2_S";
+    case 23:
+      return "IQ4_XS";
+    case 29:
+      return "IQ1_M";
+    case 34:
+      return "TQ1_0";
+    case 35:
+      return "TQ2_0";
+    case 39:
+      return "MXFP4";
+    default:
+      return nullptr;
   }
 }
 
@@ -58,17 +71,22 @@ uint64_t ScalarBytes(GgufValueType t) {
   switch (t) {
     case GgufValueType::kUint8:
     case GgufValueType::kInt8:
-    case GgufValueType::kBool: return 1;
+    case GgufValueType::kBool:
+      return 1;
     case GgufValueType::kUint16:
-    case GgufValueType::kInt16: return 2;
+    case GgufValueType::kInt16:
+      return 2;
     case GgufValueType::kUint32:
     case GgufValueType::kInt32:
-    case GgufValueType::kFloat32: return 4;
+    case GgufValueType::kFloat32:
+      return 4;
     case GgufValueType::kUint64:
     case GgufValueType::kInt64:
-    case GgufValueType::kFloat64: return 8;
+    case GgufValueType::kFloat64:
+      return 8;
     case GgufValueType::kString:
-    case GgufValueType::kArray: return 0;
+    case GgufValueType::kArray:
+      return 0;
   }
   return 0;
 }
@@ -84,8 +102,10 @@ bool IsIntegerType(GgufValueType t) {
     case GgufValueType::kUint32:
     case GgufValueType::kInt32:
     case GgufValueType::kUint64:
-    case GgufValueType::kInt64: return true;
-    default: return false;
+    case GgufValueType::kInt64:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -125,8 +145,9 @@ class Cursor {
     uint64_t len = 0;
     AGENTRY_RETURN_IF_ERROR(Read(field + " length", &len));
     if (len > max_len) {
-      return Error(at, field, "length " + std::to_string(len) + " exceeds the limit of " +
-                                  std::to_string(max_len));
+      return Error(
+          at, field,
+          "length " + std::to_string(len) + " exceeds the limit of " + std::to_string(max_len));
     }
     AGENTRY_RETURN_IF_ERROR(Need(len, field));
     *out = std::string_view(reinterpret_cast<const char*>(base_ + pos_), len);
@@ -146,13 +167,13 @@ class Cursor {
 
 Status ReadScalar(Cursor* c, GgufValueType type, const std::string& field, GgufValue* v) {
   switch (type) {
-#define AGENTRY_GGUF_INT(enum_name, ctype)                   \
-  case GgufValueType::enum_name: {                           \
-    ctype x = 0;                                             \
-    AGENTRY_RETURN_IF_ERROR(c->Read(field, &x));             \
-    v->i = static_cast<int64_t>(x);                          \
-    v->u = static_cast<uint64_t>(x);                         \
-    return OkStatus();                                       \
+#define AGENTRY_GGUF_INT(enum_name, ctype)       \
+  case GgufValueType::enum_name: {               \
+    ctype x = 0;                                 \
+    AGENTRY_RETURN_IF_ERROR(c->Read(field, &x)); \
+    v->i = static_cast<int64_t>(x);              \
+    v->u = static_cast<uint64_t>(x);             \
+    return OkStatus();                           \
   }
     AGENTRY_GGUF_INT(kUint8, uint8_t)
     AGENTRY_GGUF_INT(kInt8, int8_t)
@@ -187,8 +208,7 @@ Status ReadScalar(Cursor* c, GgufValueType type, const std::string& field, GgufV
   return c->Error(c->offset(), field, "not a scalar type");
 }
 
-Status ReadValue(Cursor* c, GgufValueType type, const std::string& field, int depth,
-                 GgufValue* v);
+Status ReadValue(Cursor* c, GgufValueType type, const std::string& field, int depth, GgufValue* v);
 
 Status ReadArray(Cursor* c, const std::string& field, int depth, GgufValue* v) {
   const uint64_t at = c->offset();
@@ -205,7 +225,8 @@ Status ReadArray(Cursor* c, const std::string& field, int depth, GgufValue* v) {
   // Every element takes at least this many bytes, so a count larger than the rest of the
   // file allows is refused before anything is allocated for it.
   const uint64_t fixed = ScalarBytes(v->array_type);
-  const uint64_t min_bytes = fixed != 0 ? fixed : (v->array_type == GgufValueType::kString ? 8 : 12);
+  const uint64_t min_bytes =
+      fixed != 0 ? fixed : (v->array_type == GgufValueType::kString ? 8 : 12);
   if (v->array_count > c->remaining() / min_bytes) {
     return c->Error(at, field,
                     "array of " + std::to_string(v->array_count) + " " +
@@ -244,8 +265,7 @@ Status ReadArray(Cursor* c, const std::string& field, int depth, GgufValue* v) {
   return OkStatus();
 }
 
-Status ReadValue(Cursor* c, GgufValueType type, const std::string& field, int depth,
-                 GgufValue* v) {
+Status ReadValue(Cursor* c, GgufValueType type, const std::string& field, int depth, GgufValue* v) {
   v->type = type;
   v->offset = c->offset();
   if (type == GgufValueType::kArray) return ReadArray(c, field, depth, v);
@@ -253,25 +273,40 @@ Status ReadValue(Cursor* c, GgufValueType type, const std::string& field, int de
 }
 
 // Checked a * b.
-bool MulOverflows(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_mul_overflow(a, b, out); }
+bool MulOverflows(uint64_t a, uint64_t b, uint64_t* out) {
+  return __builtin_mul_overflow(a, b, out);
+}
 
 }  // namespace
 
 std::string_view GgufValueTypeName(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kUint8: return "uint8";
-    case GgufValueType::kInt8: return "int8";
-    case GgufValueType::kUint16: return "uint16";
-    case GgufValueType::kInt16: return "int16";
-    case GgufValueType::kUint32: return "uint32";
-    case GgufValueType::kInt32: return "int32";
-    case GgufValueType::kFloat32: return "float32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "string";
-    case GgufValueType::kArray: return "array";
-    case GgufValueType::kUint64: return "uint64";
-    case GgufValueType::kInt64: return "int64";
-    case GgufValueType::kFloat64: return "float64";
+    case GgufValueType::kUint8:
+      return "uint8";
+    case GgufValueType::kInt8:
+      return "int8";
+    case GgufValueType::kUint16:
+      return "uint16";
+    case GgufValueType::kInt16:
+      return "int16";
+    case GgufValueType::kUint32:
+      return "uint32";
+    case GgufValueType::kInt32:
+      return "int32";
+    case GgufValueType::kFloat32:
+      return "float32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "string";
+    case GgufValueType::kArray:
+      return "array";
+    case GgufValueType::kUint64:
+      return "uint64";
+    case GgufValueType::kInt64:
+      return "int64";
+    case GgufValueType::kFloat64:
+      return "float64";
   }
   return "unknown";
 }
@@ -325,8 +360,7 @@ StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
   return file;
 }
 
-StatusOr<std::unique_ptr<GgufFile>> GgufFile::FromBuffer(std::string_view bytes,
-                                                         std::string name) {
+StatusOr<std::unique_ptr<GgufFile>> GgufFile::FromBuffer(std::string_view bytes, std::string name) {
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->name_ = std::move(name);
   file->base_ = reinterpret_cast<const uint8_t*>(bytes.data());
@@ -352,14 +386,14 @@ Status GgufFile::Parse() {
   // A key/value pair takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at
   // least 8 + 4 + 8 + 4 + 8. Refuse counts the file cannot hold before reserving anything.
   if (n_kv > c.remaining() / 13) {
-    return c.Error(16, "metadata_kv_count",
-                   std::to_string(n_kv) + " pairs cannot fit in a " + std::to_string(size_) +
-                       "-byte file");
+    return c.Error(
+        16, "metadata_kv_count",
+        std::to_string(n_kv) + " pairs cannot fit in a " + std::to_string(size_) + "-byte file");
   }
   if (n_tensors > c.remaining() / 32) {
     return c.Error(8, "tensor_count",
-                   std::to_string(n_tensors) + " tensors cannot fit in a " +
-                       std::to_string(size_) + "-byte file");
+                   std::to_string(n_tensors) + " tensors cannot fit in a " + std::to_string(size_) +
+                       "-byte file");
   }
 
   kvs_.resize(n_kv);
@@ -567,13 +601,27 @@ StatusOr<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key) const
   std::vector<int64_t> out(v->array_count);
   for (uint64_t k = 0; k < v->array_count; ++k) {
     switch (v->array_type) {
-      case GgufValueType::kUint8: out[k] = v->ArrayElement<uint8_t>(k); break;
-      case GgufValueType::kInt8: out[k] = v->ArrayElement<int8_t>(k); break;
-      case GgufValueType::kUint16: out[k] = v->ArrayElement<uint16_t>(k); break;
-      case GgufValueType::kInt16: out[k] = v->ArrayElement<int16_t>(k); break;
-      case GgufValueType::kUint32: out[k] = v->ArrayElement<uint32_t>(k); break;
-      case GgufValueType::kInt32: out[k] = v->ArrayElement<int32_t>(k); break;
-      case GgufValueType::kInt64: out[k] = v->ArrayElement<int64_t>(k); break;
+      case GgufValueType::kUint8:
+        out[k] = v->ArrayElement<uint8_t>(k);
+        break;
+      case GgufValueType::kInt8:
+        out[k] = v->ArrayElement<int8_t>(k);
+        break;
+      case GgufValueType::kUint16:
+        out[k] = v->ArrayElement<uint16_t>(k);
+        break;
+      case GgufValueType::kInt16:
+        out[k] = v->ArrayElement<int16_t>(k);
+        break;
+      case GgufValueType::kUint32:
+        out[k] = v->ArrayElement<uint32_t>(k);
+        break;
+      case GgufValueType::kInt32:
+        out[k] = v->ArrayElement<int32_t>(k);
+        break;
+      case GgufValueType::kInt64:
+        out[k] = v->ArrayElement<int64_t>(k);
+        break;
       case GgufValueType::kUint64: {
         const uint64_t x = v->ArrayElement<uint64_t>(k);
         if (x > static_cast<uint64_t>(INT64_MAX)) {
@@ -583,7 +631,8 @@ StatusOr<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key) const
         out[k] = static_cast<int64_t>(x);
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return out;

@@ -97,9 +97,9 @@ struct GgufValue {
   // Arrays.
   GgufValueType array_type = GgufValueType::kUint8;
   uint64_t array_count = 0;
-  const uint8_t* array_data = nullptr;      // numeric and bool elements, packed, unaligned
-  std::vector<std::string_view> strings;    // string elements
-  std::vector<GgufValue> arrays;            // nested array elements
+  const uint8_t* array_data = nullptr;    // numeric and bool elements, packed, unaligned
+  std::vector<std::string_view> strings;  // string elements
+  std::vector<GgufValue> arrays;          // nested array elements
 
   // Numeric array element `index` (not bounds-checked beyond array_count; see Get*Array).
   template <typename T>
@@ -128,8 +128,7 @@ class GgufFile {
   // InvalidArgument naming the field and byte offset for anything wrong inside it.
   static StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
   // Parses bytes the caller keeps alive (tests, fuzzing). `name` prefixes errors.
-  static StatusOr<std::unique_ptr<GgufFile>> FromBuffer(std::string_view bytes,
-                                                        std::string name);
+  static StatusOr<std::unique_ptr<GgufFile>> FromBuffer(std::string_view bytes, std::string name);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;

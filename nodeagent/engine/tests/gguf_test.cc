@@ -33,9 +33,12 @@ GgufWriter SampleWriter() {
   std::vector<float> embd(8 * 4);
   for (size_t i = 0; i < embd.size(); ++i) embd[i] = static_cast<float>(i) * 0.5f;
   EXPECT_TRUE(w.AddTensor("token_embd.weight", GgmlType::kF32, {8, 4}, Bytes(embd)).ok());
-  EXPECT_TRUE(w.AddTensor("output_norm.weight", GgmlType::kF32, {8}, Bytes(std::vector<float>(8, 1.f))).ok());
+  EXPECT_TRUE(
+      w.AddTensor("output_norm.weight", GgmlType::kF32, {8}, Bytes(std::vector<float>(8, 1.f)))
+          .ok());
   // One Q8_0 block: 32 weights in 34 bytes.
-  EXPECT_TRUE(w.AddTensor("blk.0.attn_q.weight", GgmlType::kQ8_0, {32, 1}, std::string(34, '\x01')).ok());
+  EXPECT_TRUE(
+      w.AddTensor("blk.0.attn_q.weight", GgmlType::kQ8_0, {32, 1}, std::string(34, '\x01')).ok());
   return w;
 }
 
@@ -56,7 +59,8 @@ TEST(GgufTest, RoundTripsMetadataAndTensors) {
   const auto* tokens = *f.GetStringArray("tokenizer.ggml.tokens");
   ASSERT_EQ(tokens->size(), 4u);
   EXPECT_EQ((*tokens)[3], "\xE2\x96\x81Hello");
-  EXPECT_EQ(*f.GetFloatArray("tokenizer.ggml.scores"), (std::vector<float>{0.f, -1.f, -2.f, -3.5f}));
+  EXPECT_EQ(*f.GetFloatArray("tokenizer.ggml.scores"),
+            (std::vector<float>{0.f, -1.f, -2.f, -3.5f}));
   EXPECT_EQ(*f.GetIntArray("tokenizer.ggml.token_type"), (std::vector<int64_t>{2, 3, 3, 1}));
 
   ASSERT_EQ(f.tensors().size(), 3u);
@@ -96,7 +100,8 @@ TEST(GgufTest, EveryTruncationIsAnErrorWithAnOffset) {
     // A copy of exactly `len` bytes, so ASan sees any read past its end.
     std::unique_ptr<char[]> copy(new char[len == 0 ? 1 : len]);
     std::memcpy(copy.get(), bytes.data(), len);
-    StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::FromBuffer(std::string_view(copy.get(), len), "t.gguf");
+    StatusOr<std::unique_ptr<GgufFile>> f =
+        GgufFile::FromBuffer(std::string_view(copy.get(), len), "t.gguf");
     // The padding after the last tensor is not needed, so a cut inside it may still parse.
     if (f.ok()) {
       const GgufTensorInfo& last = (*f)->tensors().back();
@@ -112,7 +117,10 @@ TEST(GgufTest, EveryTruncationIsAnErrorWithAnOffset) {
 // Builds raw GGUF bytes field by field, for files the writer would never produce.
 class Raw {
  public:
-  Raw& Magic() { s_.append("GGUF"); return *this; }
+  Raw& Magic() {
+    s_.append("GGUF");
+    return *this;
+  }
   template <typename T>
   Raw& Put(T v) {
     s_.append(reinterpret_cast<const char*>(&v), sizeof(T));
@@ -156,7 +164,8 @@ Raw& Tensor(Raw& r, std::string_view name, std::vector<uint64_t> dims, uint32_t 
 }
 
 TEST(GgufHostileTest, HeaderErrors) {
-  EXPECT_EQ(ErrorOf("GGUF"), "bad.gguf: offset 4: version: needs 4 bytes but the file ends after 0 (truncated?)");
+  EXPECT_EQ(ErrorOf("GGUF"),
+            "bad.gguf: offset 4: version: needs 4 bytes but the file ends after 0 (truncated?)");
   EXPECT_NE(ErrorOf(Raw().Put<uint32_t>(0x12345678).Zeros(20).str()).find("not a GGUF file"),
             std::string::npos);
   EXPECT_NE(ErrorOf(Raw().Magic().Put<uint32_t>(1).Zeros(16).str())
@@ -172,9 +181,9 @@ TEST(GgufHostileTest, MetadataErrors) {
   EXPECT_NE(ErrorOf(Raw().Header(0, 1).Put<uint64_t>(uint64_t{1} << 62).Zeros(32).str())
                 .find("metadata[0].key: length"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(Raw().Header(0, 1).Str("k").Put<uint32_t>(77).str())
-                .find("k: unknown value type 77"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(Raw().Header(0, 1).Str("k").Put<uint32_t>(77).str()).find("k: unknown value type 77"),
+      std::string::npos);
   EXPECT_NE(ErrorOf(Raw().Header(0, 1).Str("k").Put<uint32_t>(8).Put<uint64_t>(1000).str())
                 .find("k: needs 1000 bytes"),
             std::string::npos);
@@ -182,12 +191,22 @@ TEST(GgufHostileTest, MetadataErrors) {
                 .find("bool must be 0 or 1"),
             std::string::npos);
   // An array claiming 2^40 uint32 elements in a tiny file is refused before allocation.
-  EXPECT_NE(ErrorOf(Raw().Header(0, 1).Str("a").Put<uint32_t>(9).Put<uint32_t>(4)
-                        .Put<uint64_t>(uint64_t{1} << 40).str())
+  EXPECT_NE(ErrorOf(Raw()
+                        .Header(0, 1)
+                        .Str("a")
+                        .Put<uint32_t>(9)
+                        .Put<uint32_t>(4)
+                        .Put<uint64_t>(uint64_t{1} << 40)
+                        .str())
                 .find("does not fit"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(Raw().Header(0, 1).Str("a").Put<uint32_t>(9).Put<uint32_t>(8)
-                        .Put<uint64_t>(uint64_t{1} << 40).str())
+  EXPECT_NE(ErrorOf(Raw()
+                        .Header(0, 1)
+                        .Str("a")
+                        .Put<uint32_t>(9)
+                        .Put<uint32_t>(8)
+                        .Put<uint64_t>(uint64_t{1} << 40)
+                        .str())
                 .find("does not fit"),
             std::string::npos);
   // Nested arrays deeper than 8.
@@ -197,15 +216,22 @@ TEST(GgufHostileTest, MetadataErrors) {
   deep.Put<uint32_t>(4).Put<uint64_t>(0).Zeros(64);
   EXPECT_NE(ErrorOf(deep.str()).find("nested deeper than 8"), std::string::npos);
   // Duplicate keys.
-  EXPECT_NE(ErrorOf(Raw().Header(0, 2).Str("k").Put<uint32_t>(4).Put<uint32_t>(1)
-                        .Str("k").Put<uint32_t>(4).Put<uint32_t>(2).str())
+  EXPECT_NE(ErrorOf(Raw()
+                        .Header(0, 2)
+                        .Str("k")
+                        .Put<uint32_t>(4)
+                        .Put<uint32_t>(1)
+                        .Str("k")
+                        .Put<uint32_t>(4)
+                        .Put<uint32_t>(2)
+                        .str())
                 .find("k: key appears more than once"),
             std::string::npos);
   // Alignment must be a uint32 power of two.
-  EXPECT_NE(ErrorOf(Raw().Header(0, 1).Str("general.alignment").Put<uint32_t>(4)
-                        .Put<uint32_t>(24).str())
-                .find("general.alignment: must be a uint32 power of two"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(Raw().Header(0, 1).Str("general.alignment").Put<uint32_t>(4).Put<uint32_t>(24).str())
+          .find("general.alignment: must be a uint32 power of two"),
+      std::string::npos);
 }
 
 TEST(GgufHostileTest, TensorInfoErrors) {
@@ -218,10 +244,13 @@ TEST(GgufHostileTest, TensorInfoErrors) {
   };
   EXPECT_EQ(with_tensor({8}, 0, 0, 32), "");  // the well-formed baseline
   EXPECT_NE(with_tensor({}, 0, 0, 32).find("w).n_dims: must be 1 to 4, got 0"), std::string::npos);
-  EXPECT_NE(with_tensor({1, 1, 1, 1, 1}, 0, 0, 32).find("must be 1 to 4, got 5"), std::string::npos);
-  EXPECT_NE(with_tensor({8, 0}, 0, 0, 32).find("dims[1]: must be 1 to 2^40, got 0"), std::string::npos);
-  EXPECT_NE(with_tensor({uint64_t{1} << 30, uint64_t{1} << 30}, 0, 0, 32).find("element count overflows"),
+  EXPECT_NE(with_tensor({1, 1, 1, 1, 1}, 0, 0, 32).find("must be 1 to 4, got 5"),
             std::string::npos);
+  EXPECT_NE(with_tensor({8, 0}, 0, 0, 32).find("dims[1]: must be 1 to 2^40, got 0"),
+            std::string::npos);
+  EXPECT_NE(
+      with_tensor({uint64_t{1} << 30, uint64_t{1} << 30}, 0, 0, 32).find("element count overflows"),
+      std::string::npos);
   EXPECT_NE(with_tensor({8}, 16, 0, 32).find("unsupported tensor type IQ2_XXS"), std::string::npos);
   EXPECT_NE(with_tensor({8}, 99, 0, 32).find("unsupported tensor type type 99"), std::string::npos);
   EXPECT_NE(with_tensor({48}, 8, 0, 64).find("48 is not a multiple of the Q8_0 block size 32"),
@@ -270,13 +299,13 @@ TEST(GgufWriterTest, RefusesInconsistentTensors) {
 
 TEST(GgmlTypeTest, Layouts) {
   EXPECT_EQ(GgmlTypeTraitsOf(0).block_bytes, 4u);
-  EXPECT_EQ(GgmlTypeTraitsOf(8).block_bytes, 34u);   // Q8_0: f16 scale + 32 int8
-  EXPECT_EQ(GgmlTypeTraitsOf(2).block_bytes, 18u);   // Q4_0: f16 scale + 16 nibble pairs
-  EXPECT_EQ(GgmlTypeTraitsOf(12).block_bytes, 144u); // Q4_K
-  EXPECT_EQ(GgmlTypeTraitsOf(13).block_bytes, 176u); // Q5_K
-  EXPECT_EQ(GgmlTypeTraitsOf(14).block_bytes, 210u); // Q6_K
+  EXPECT_EQ(GgmlTypeTraitsOf(8).block_bytes, 34u);    // Q8_0: f16 scale + 32 int8
+  EXPECT_EQ(GgmlTypeTraitsOf(2).block_bytes, 18u);    // Q4_0: f16 scale + 16 nibble pairs
+  EXPECT_EQ(GgmlTypeTraitsOf(12).block_bytes, 144u);  // Q4_K
+  EXPECT_EQ(GgmlTypeTraitsOf(13).block_bytes, 176u);  // Q5_K
+  EXPECT_EQ(GgmlTypeTraitsOf(14).block_bytes, 210u);  // Q6_K
   EXPECT_EQ(GgmlTypeTraitsOf(14).block_size, 256u);
-  EXPECT_EQ(GgmlTypeTraitsOf(30).block_bytes, 2u);   // BF16
+  EXPECT_EQ(GgmlTypeTraitsOf(30).block_bytes, 2u);  // BF16
   EXPECT_EQ(GgmlTypeTraitsOf(16).name, nullptr);
   EXPECT_EQ(GgmlTypeDescribe(16), "IQ2_XXS");
 }
@@ -308,8 +337,9 @@ TEST(GgufRealModelTest, Stories260K) {
 }
 
 TEST(GgufRealModelTest, Stories260KQuantizedVariants) {
-  for (const auto& [file, type] : {std::pair{"stories260k/stories260K-Q8_0.gguf", GgmlType::kQ8_0},
-                                   std::pair{"stories260k/stories260K-Q4_0.gguf", GgmlType::kQ4_0}}) {
+  for (const auto& [file, type] :
+       {std::pair{"stories260k/stories260K-Q8_0.gguf", GgmlType::kQ8_0},
+        std::pair{"stories260k/stories260K-Q4_0.gguf", GgmlType::kQ4_0}}) {
     const std::string path = SharedModel(file);
     if (path.empty()) GTEST_SKIP() << "../shared/models/" << file << " not present";
     StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::Open(path);

@@ -1,0 +1,49 @@
+#include "kernels/cpu/kernels.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/cpu/cpu_features.h"
+#include "kernels/cpu/kernels_internal.h"
+
+namespace agentry::kernels {
+
+const KernelTable& ScalarKernels() {
+  static const KernelTable table = {
+      "scalar",
+      &vec_dot_f32_ref,
+      &vec_dot_f16_ref,
+      &vec_dot_q8_0_q8_0_ref,
+      &vec_dot_q4_0_q8_0_ref,
+      &convert_row_fp32_to_fp16_ref,
+      &quantize_row_q8_0_ref,
+  };
+  return table;
+}
+
+const KernelTable* Avx2Kernels() {
+  const cpu::CpuFeatures& f = cpu::GetCpuFeatures();
+  if (!(f.avx2 && f.fma && f.f16c)) return nullptr;
+  static const KernelTable table = {
+      "avx2",
+      &avx2::vec_dot_f32,
+      &avx2::vec_dot_f16,
+      &avx2::vec_dot_q8_0_q8_0,
+      &avx2::vec_dot_q4_0_q8_0,
+      &avx2::convert_row_fp32_to_fp16,
+      &quantize_row_q8_0_ref,
+  };
+  return &table;
+}
+
+const KernelTable& Kernels() {
+  static const KernelTable* chosen = [] {
+    const char* force = std::getenv("AGENTRY_KERNELS");
+    if (force != nullptr && std::strcmp(force, "scalar") == 0) return &ScalarKernels();
+    const KernelTable* avx2 = Avx2Kernels();
+    return avx2 != nullptr ? avx2 : &ScalarKernels();
+  }();
+  return *chosen;
+}
+
+}  // namespace agentry::kernels

@@ -1,0 +1,15 @@
+// kernels/cpu/kernels_internal.h — the per-ISA implementations behind kernels.h's table.
+// Only kernels.cc and the tests call these directly; everyone else goes through Kernels().
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/quants.h"
+
+namespace agentry::kernels::avx2 {
+float vec_dot_f32(const float* w, const float* x, int64_t n);
+float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n);
+float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
+void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
+}  // namespace agentry::kernels::avx2

@@ -1,0 +1,51 @@
+// kernels/cpu/quants.h — quantized block formats and their scalar reference kernels.
+//
+// One struct per format, laid out byte for byte as in GGUF files, so weights are used
+// straight from the memory-mapped file. Every SIMD kernel has its scalar reference here and
+// a test comparing the two (kernels/tests/).
+//
+// Formats (32 weights a block):
+//   Q8_0: fp16 scale d, 32 int8;            x = d * q
+//   Q4_0: fp16 scale d, 16 bytes of nibbles; x = d * (nibble - 8); byte j holds weight j in
+//         its low nibble and weight j + 16 in its high nibble.
+// A matrix-vector product multiplies weight rows by activations quantized to the weight's
+// "dot type" (F32 -> F32, F16 -> F16, Q8_0 and Q4_0 -> Q8_0), as llama.cpp does: integer
+// dot products are what make quantized matmuls fast.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace agentry::kernels {
+
+inline constexpr int kQK8_0 = 32;
+inline constexpr int kQK4_0 = 32;
+
+struct block_q8_0 {
+  uint16_t d;  // fp16
+  int8_t qs[kQK8_0];
+};
+static_assert(sizeof(block_q8_0) == 34, "Q8_0 block must match the GGUF layout");
+
+struct block_q4_0 {
+  uint16_t d;  // fp16
+  uint8_t qs[kQK4_0 / 2];
+};
+static_assert(sizeof(block_q4_0) == 18, "Q4_0 block must match the GGUF layout");
+
+// n is a multiple of the block size in every function taking blocks.
+void quantize_row_q8_0_ref(const float* x, block_q8_0* y, int64_t n);
+void quantize_row_q4_0_ref(const float* x, block_q4_0* y, int64_t n);
+void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t n);
+void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n);
+void convert_row_fp32_to_fp16_ref(const float* x, uint16_t* y, int64_t n);
+void dequantize_row_fp16(const uint16_t* x, float* y, int64_t n);
+void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n);
+
+// Dot products of one weight row (first argument) with one activation row.
+float vec_dot_f32_ref(const float* w, const float* x, int64_t n);
+float vec_dot_f16_ref(const uint16_t* w, const uint16_t* x, int64_t n);
+float vec_dot_q8_0_q8_0_ref(const block_q8_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n);
+
+}  // namespace agentry::kernels
