@@ -28,12 +28,12 @@ TEST(Fp16Test, EveryHalfRoundTripsThroughFloat) {
 TEST(Fp16Test, KnownValues) {
   EXPECT_EQ(fp32_to_fp16(1.0f), 0x3C00);
   EXPECT_EQ(fp32_to_fp16(-2.0f), 0xC000);
-  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7BFF);                  // largest half
-  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7C00);                  // rounds up to infinity
-  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -24)), 0x0001);     // smallest subnormal
-  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -25)), 0x0000);     // halfway, ties to even (0)
-  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.5f, -25)), 0x0001);     // above halfway
-  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie to even, down
+  EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7BFF);                          // largest half
+  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7C00);                          // rounds up to infinity
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -24)), 0x0001);             // smallest subnormal
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -25)), 0x0000);             // halfway, ties to even (0)
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.5f, -25)), 0x0001);             // above halfway
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);      // tie to even, down
   EXPECT_EQ(fp32_to_fp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // tie to even, up
   EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
   EXPECT_EQ(fp32_to_fp16(std::numeric_limits<float>::infinity()), 0x7C00);

@@ -57,10 +57,10 @@ TEST(QuantsTest, Q4_0NibbleLayout) {
   for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
   float y[32];
   dequantize_row_q4_0(&b, y, 32);
-  EXPECT_FLOAT_EQ(y[0], -4.0f);    // (0 - 8) * 0.5, low nibble of byte 0
-  EXPECT_FLOAT_EQ(y[15], 3.5f);    // (15 - 8) * 0.5, low nibble of byte 15
-  EXPECT_FLOAT_EQ(y[16], 3.5f);    // high nibble of byte 0
-  EXPECT_FLOAT_EQ(y[31], -4.0f);   // high nibble of byte 15
+  EXPECT_FLOAT_EQ(y[0], -4.0f);   // (0 - 8) * 0.5, low nibble of byte 0
+  EXPECT_FLOAT_EQ(y[15], 3.5f);   // (15 - 8) * 0.5, low nibble of byte 15
+  EXPECT_FLOAT_EQ(y[16], 3.5f);   // high nibble of byte 0
+  EXPECT_FLOAT_EQ(y[31], -4.0f);  // high nibble of byte 15
 }
 
 TEST(QuantsTest, QuantizedDotIsCloseToTheFloatDot) {
@@ -74,8 +74,8 @@ TEST(QuantsTest, QuantizedDotIsCloseToTheFloatDot) {
   quantize_row_q8_0_ref(x.data(), xq.data(), n);
   quantize_row_q4_0_ref(w.data(), w4.data(), n);
   // Bounds are relative to the norm product (the dot itself can be near zero).
-  const double scale = std::sqrt(vec_dot_f32_ref(w.data(), w.data(), n) *
-                                 vec_dot_f32_ref(x.data(), x.data(), n));
+  const double scale =
+      std::sqrt(vec_dot_f32_ref(w.data(), w.data(), n) * vec_dot_f32_ref(x.data(), x.data(), n));
   EXPECT_LT(std::fabs(vec_dot_q8_0_q8_0_ref(wq.data(), xq.data(), n) - exact) / scale, 0.01);
   EXPECT_LT(std::fabs(vec_dot_q4_0_q8_0_ref(w4.data(), xq.data(), n) - exact) / scale, 0.1);
 }
@@ -113,8 +113,8 @@ TEST_P(SimdVsScalarTest, F16) {
   std::vector<uint16_t> xh_ref(n);
   convert_row_fp32_to_fp16_ref(x.data(), xh_ref.data(), n);
   EXPECT_EQ(xh, xh_ref);
-  EXPECT_NEAR(simd_->vec_dot_f16(wh.data(), xh.data(), n),
-              vec_dot_f16_ref(wh.data(), xh.data(), n), Tolerance(w, x));
+  EXPECT_NEAR(simd_->vec_dot_f16(wh.data(), xh.data(), n), vec_dot_f16_ref(wh.data(), xh.data(), n),
+              Tolerance(w, x));
 }
 
 TEST_P(SimdVsScalarTest, Q8_0) {

@@ -1,0 +1,194 @@
+#include "nodeagent/engine/context.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/kernels.h"
+
+namespace agentry::engine {
+namespace {
+
+using kernels::fp16_to_fp32;
+using kernels::fp32_to_fp16;
+
+// out = x / sqrt(mean(x^2) + eps) * weight, per row of n.
+void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void AddBias(const Weight& bias, int64_t n_tokens, int64_t n, std::vector<float>* tmp,
+             float* y) {
+  if (bias.data == nullptr) return;
+  tmp->resize(n);
+  DequantizeRow(bias, 0, tmp->data());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t i = 0; i < n; ++i) y[t * n + i] += (*tmp)[i];
+  }
+}
+
+}  // namespace
+
+Context::Context(const Model& model, int64_t n_ctx, ThreadPool* pool)
+    : model_(model), pool_(pool), kv_(model.params(), n_ctx) {}
+
+Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
+                     std::vector<float>* logits) {
+  const ModelParams& p = model_.params();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t n_past = kv_.size();
+  if (n == 0) return InvalidArgumentError("no tokens to evaluate");
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= p.n_vocab) {
+      return InvalidArgumentError("token " + std::to_string(t) + ": id " +
+                                  std::to_string(tokens[t]) + " is outside the vocabulary of " +
+                                  std::to_string(p.n_vocab));
+    }
+  }
+  if (n_past + n > kv_.n_ctx()) {
+    return OutOfRangeError(std::to_string(n) + " tokens after " + std::to_string(n_past) +
+                           " do not fit in the context of " + std::to_string(kv_.n_ctx()) +
+                           " tokens");
+  }
+  const int64_t d = p.n_embd;
+  const int64_t dkv = p.n_embd_kv();
+  x_.resize(n * d);
+  xn_.resize(n * d);
+  q_.resize(n * d);
+  k_.resize(n * dkv);
+  v_.resize(n * dkv);
+  attn_.resize(n * d);
+  gate_.resize(n * p.n_ff);
+  up_.resize(n * p.n_ff);
+  ffn_.resize(n * d);
+  std::vector<float> norm_w(std::max(d, p.n_ff));
+
+  for (int64_t t = 0; t < n; ++t) DequantizeRow(model_.token_embd(), tokens[t], &x_[t * d]);
+
+  // RoPE angles for the new positions; computed as ggml does (theta multiplied step by
+  // step) so rounding matches.
+  const int64_t half = p.n_rot / 2;
+  rope_cos_.resize(n * half);
+  rope_sin_.resize(n * half);
+  const float theta_scale = std::pow(p.rope_freq_base, -2.0f / static_cast<float>(p.n_rot));
+  for (int64_t t = 0; t < n; ++t) {
+    float theta = static_cast<float>(n_past + t) * p.rope_freq_scale;
+    for (int64_t i = 0; i < half; ++i) {
+      rope_cos_[t * half + i] = std::cos(theta);
+      rope_sin_[t * half + i] = std::sin(theta);
+      theta *= theta_scale;
+    }
+  }
+  for (int64_t il = 0; il < p.n_layer; ++il) {
+    const LayerWeights& l = model_.layers()[il];
+    DequantizeRow(l.attn_norm, 0, norm_w.data());
+    for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+    MatMul(l.wq, xn_.data(), n, q_.data(), pool_, &scratch_);
+    MatMul(l.wk, xn_.data(), n, k_.data(), pool_, &scratch_);
+    MatMul(l.wv, xn_.data(), n, v_.data(), pool_, &scratch_);
+    AddBias(l.bq, n, d, &norm_w, q_.data());
+    AddBias(l.bk, n, dkv, &norm_w, k_.data());
+    AddBias(l.bv, n, dkv, &norm_w, v_.data());
+
+    // RoPE on q and k, then K and V into the cache as F16.
+    for (int64_t t = 0; t < n; ++t) {
+      const float* cs = &rope_cos_[t * half];
+      const float* sn = &rope_sin_[t * half];
+      auto rotate = [&](float* head) {
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t a = p.rope_style == RopeStyle::kNormal ? 2 * i : i;
+          const int64_t b = p.rope_style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+          const float x0 = head[a];
+          const float x1 = head[b];
+          head[a] = x0 * cs[i] - x1 * sn[i];
+          head[b] = x0 * sn[i] + x1 * cs[i];
+        }
+      };
+      for (int64_t h = 0; h < p.n_head; ++h) rotate(&q_[t * d + h * p.head_dim]);
+      for (int64_t h = 0; h < p.n_head_kv; ++h) rotate(&k_[t * dkv + h * p.head_dim]);
+      uint16_t* kc = kv_.k(il, n_past + t);
+      uint16_t* vc = kv_.v(il, n_past + t);
+      for (int64_t i = 0; i < dkv; ++i) {
+        kc[i] = fp32_to_fp16(k_[t * dkv + i]);
+        vc[i] = fp32_to_fp16(v_[t * dkv + i]);
+      }
+    }
+    Attention(il, n, n_past);
+    MatMul(l.wo, attn_.data(), n, ffn_.data(), pool_, &scratch_);
+    for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
+
+    DequantizeRow(l.ffn_norm, 0, norm_w.data());
+    for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+    MatMul(l.ffn_gate, xn_.data(), n, gate_.data(), pool_, &scratch_);
+    MatMul(l.ffn_up, xn_.data(), n, up_.data(), pool_, &scratch_);
+    for (int64_t i = 0; i < n * p.n_ff; ++i) {
+      const float g = gate_[i];
+      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];  // SiLU(gate) * up
+    }
+    MatMul(l.ffn_down, gate_.data(), n, ffn_.data(), pool_, &scratch_);
+    for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
+  }
+  kv_.set_size(n_past + n);
+
+  // Logits for the last token, or all.
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  DequantizeRow(model_.output_norm(), 0, norm_w.data());
+  for (int64_t t = 0; t < rows; ++t) {
+    RmsNorm(&x_[(first + t) * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+  }
+  logits->resize(rows * p.n_vocab);
+  MatMul(model_.output(), xn_.data(), rows, logits->data(), pool_, &scratch_);
+  return OkStatus();
+}
+
+void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
+  const ModelParams& p = model_.params();
+  const int64_t d = p.n_embd;
+  const int64_t group = p.n_head / p.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  const kernels::KernelTable& k = kernels::Kernels();
+  const int64_t work = n_tokens * p.n_head;
+  pool_->Run([&](int thread, int n_threads) {
+    int64_t begin = 0;
+    int64_t end = 0;
+    ThreadPool::Split(work, thread, n_threads, &begin, &end);
+    std::vector<float> scores(n_past + n_tokens);
+    std::vector<uint16_t> q16(p.head_dim);
+    std::vector<float> out(p.head_dim);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / p.n_head;
+      const int64_t h = item % p.n_head;
+      const int64_t kvh = h / group;
+      const int64_t n_kv = n_past + t + 1;  // causal: this token and everything before
+      // Q is rounded to F16 to meet the F16 keys, as in llama.cpp's K·Q product.
+      k.convert_row_fp32_to_fp16(&q_[t * d + h * p.head_dim], q16.data(), p.head_dim);
+      float max = -INFINITY;
+      for (int64_t s = 0; s < n_kv; ++s) {
+        scores[s] = k.vec_dot_f16(kv_.k(layer, s) + kvh * p.head_dim, q16.data(), p.head_dim) *
+                    scale;
+        max = std::max(max, scores[s]);
+      }
+      double sum = 0.0;
+      for (int64_t s = 0; s < n_kv; ++s) {
+        scores[s] = std::exp(scores[s] - max);
+        sum += scores[s];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      std::fill(out.begin(), out.end(), 0.0f);
+      for (int64_t s = 0; s < n_kv; ++s) {
+        // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
+        const float prob = fp16_to_fp32(fp32_to_fp16(scores[s] * inv));
+        const uint16_t* vrow = kv_.v(layer, s) + kvh * p.head_dim;
+        for (int64_t i = 0; i < p.head_dim; ++i) out[i] += prob * fp16_to_fp32(vrow[i]);
+      }
+      std::memcpy(&attn_[t * d + h * p.head_dim], out.data(), p.head_dim * sizeof(float));
+    }
+  });
+}
+
+}  // namespace agentry::engine

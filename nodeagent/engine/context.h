@@ -1,0 +1,50 @@
+// nodeagent/engine/context.h — run a model over one sequence: the forward pass.
+//
+//   Context ctx(model, /*n_ctx=*/512, &pool);
+//   std::vector<float> logits;
+//   Status s = ctx.Eval({1, 403, 407}, /*all_logits=*/false, &logits);  // prefill
+//   s = ctx.Eval({next}, false, &logits);                                // one decode step
+//
+// Each Eval appends its tokens after those already in the KV cache, so a later turn only
+// pays for its new tokens. The computation follows llama.cpp's graph for the llama family
+// (RMSNorm, RoPE, causal GQA attention over an F16 KV cache, SwiGLU), with activations
+// converted to each weight's dot type the same way, so logits agree closely.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/status.h"
+#include "nodeagent/engine/kv_cache.h"
+#include "nodeagent/engine/matmul.h"
+#include "nodeagent/engine/model.h"
+#include "nodeagent/engine/thread_pool.h"
+
+namespace agentry::engine {
+
+class Context {
+ public:
+  Context(const Model& model, int64_t n_ctx, ThreadPool* pool);
+
+  // Appends `tokens`; fills `logits` with n_vocab values for the last token, or for every
+  // token (n_tokens * n_vocab, in order) when `all_logits`. InvalidArgument for a token id
+  // outside the vocabulary; OutOfRange when the tokens do not fit in the context.
+  Status Eval(const std::vector<int32_t>& tokens, bool all_logits, std::vector<float>* logits);
+
+  int64_t n_past() const { return kv_.size(); }
+  KvCache& kv_cache() { return kv_; }
+  const Model& model() const { return model_; }
+
+ private:
+  void Attention(int64_t layer, int64_t n_tokens, int64_t n_past);
+
+  const Model& model_;
+  ThreadPool* pool_;
+  KvCache kv_;
+  MatMulScratch scratch_;
+  // Activations for one batch, [n_tokens][...].
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, ffn_;
+  std::vector<float> rope_cos_, rope_sin_;
+};
+
+}  // namespace agentry::engine

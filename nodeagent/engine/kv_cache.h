@@ -1,0 +1,45 @@
+// nodeagent/engine/kv_cache.h — one sequence's attention keys and values, in F16.
+//
+// Layout [layer][position][n_embd_kv]; F16 halves the memory of F32 and is what llama.cpp
+// keeps by default, so both engines round the same values. Sized once from the context
+// length; appending past it is the caller's error to report (see Context::Eval).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nodeagent/engine/model.h"
+
+namespace agentry::engine {
+
+class KvCache {
+ public:
+  KvCache(const ModelParams& params, int64_t n_ctx);
+
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t size() const { return size_; }  // positions filled
+  uint64_t bytes() const { return (k_.size() + v_.size()) * sizeof(uint16_t); }
+
+  uint16_t* k(int64_t layer, int64_t pos) { return k_.data() + Offset(layer, pos); }
+  uint16_t* v(int64_t layer, int64_t pos) { return v_.data() + Offset(layer, pos); }
+  const uint16_t* k(int64_t layer, int64_t pos) const { return k_.data() + Offset(layer, pos); }
+  const uint16_t* v(int64_t layer, int64_t pos) const { return v_.data() + Offset(layer, pos); }
+
+  // Marks positions [0, n) as filled (after a forward pass wrote them).
+  void set_size(int64_t n) { size_ = n; }
+  // Forgets positions from `n` on (n <= size()).
+  void Truncate(int64_t n) { size_ = n < size_ ? n : size_; }
+
+ private:
+  uint64_t Offset(int64_t layer, int64_t pos) const {
+    return (static_cast<uint64_t>(layer) * n_ctx_ + pos) * n_embd_kv_;
+  }
+
+  int64_t n_ctx_;
+  int64_t n_embd_kv_;
+  int64_t size_ = 0;
+  std::vector<uint16_t> k_;
+  std::vector<uint16_t> v_;
+};
+
+}  // namespace agentry::engine
