@@ -21,8 +21,7 @@ void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* o
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
-void AddBias(const Weight& bias, int64_t n_tokens, int64_t n, std::vector<float>* tmp,
-             float* y) {
+void AddBias(const Weight& bias, int64_t n_tokens, int64_t n, std::vector<float>* tmp, float* y) {
   if (bias.data == nullptr) return;
   tmp->resize(n);
   DequantizeRow(bias, 0, tmp->data());
@@ -169,8 +168,8 @@ void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
       k.convert_row_fp32_to_fp16(&q_[t * d + h * p.head_dim], q16.data(), p.head_dim);
       float max = -INFINITY;
       for (int64_t s = 0; s < n_kv; ++s) {
-        scores[s] = k.vec_dot_f16(kv_.k(layer, s) + kvh * p.head_dim, q16.data(), p.head_dim) *
-                    scale;
+        scores[s] =
+            k.vec_dot_f16(kv_.k(layer, s) + kvh * p.head_dim, q16.data(), p.head_dim) * scale;
         max = std::max(max, scores[s]);
       }
       double sum = 0.0;

@@ -16,8 +16,10 @@ bool IsSupportedWeightType(GgmlType type) {
     case GgmlType::kF32:
     case GgmlType::kF16:
     case GgmlType::kQ8_0:
-    case GgmlType::kQ4_0: return true;
-    default: return false;
+    case GgmlType::kQ4_0:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -43,7 +45,9 @@ StatusOr<Weight> BindWeight(const GgufFile& file, const GgufTensorInfo& info) {
 void DequantizeRow(const Weight& w, int64_t row, float* out) {
   const uint8_t* p = w.data + static_cast<uint64_t>(row) * w.row_bytes;
   switch (w.type) {
-    case GgmlType::kF32: std::memcpy(out, p, w.in * sizeof(float)); return;
+    case GgmlType::kF32:
+      std::memcpy(out, p, w.in * sizeof(float));
+      return;
     case GgmlType::kF16:
       kernels::dequantize_row_fp16(reinterpret_cast<const uint16_t*>(p), out, w.in);
       return;
@@ -53,7 +57,8 @@ void DequantizeRow(const Weight& w, int64_t row, float* out) {
     case GgmlType::kQ4_0:
       kernels::dequantize_row_q4_0(reinterpret_cast<const block_q4_0*>(p), out, w.in);
       return;
-    default: return;  // BindWeight refuses other types
+    default:
+      return;  // BindWeight refuses other types
   }
 }
 
@@ -67,18 +72,18 @@ void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadP
     x_row_bytes = static_cast<uint64_t>(w.in) * sizeof(uint16_t);
     scratch->converted.resize(x_row_bytes * n_tokens);
     for (int64_t t = 0; t < n_tokens; ++t) {
-      k.convert_row_fp32_to_fp16(x + t * w.in,
-                                 reinterpret_cast<uint16_t*>(scratch->converted.data() + t * x_row_bytes),
-                                 w.in);
+      k.convert_row_fp32_to_fp16(
+          x + t * w.in, reinterpret_cast<uint16_t*>(scratch->converted.data() + t * x_row_bytes),
+          w.in);
     }
     xc = scratch->converted.data();
   } else if (w.type == GgmlType::kQ8_0 || w.type == GgmlType::kQ4_0) {
     x_row_bytes = static_cast<uint64_t>(w.in / kernels::kQK8_0) * sizeof(block_q8_0);
     scratch->converted.resize(x_row_bytes * n_tokens);
     for (int64_t t = 0; t < n_tokens; ++t) {
-      k.quantize_row_q8_0(x + t * w.in,
-                          reinterpret_cast<block_q8_0*>(scratch->converted.data() + t * x_row_bytes),
-                          w.in);
+      k.quantize_row_q8_0(
+          x + t * w.in, reinterpret_cast<block_q8_0*>(scratch->converted.data() + t * x_row_bytes),
+          w.in);
     }
     xc = scratch->converted.data();
   }
@@ -109,7 +114,8 @@ void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadP
             v = k.vec_dot_q4_0_q8_0(reinterpret_cast<const block_q4_0*>(row),
                                     reinterpret_cast<const block_q8_0*>(xt), w.in);
             break;
-          default: break;
+          default:
+            break;
         }
         y[t * w.out + o] = v;
       }

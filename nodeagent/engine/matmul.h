@@ -20,8 +20,8 @@ namespace agentry::engine {
 struct Weight {
   GgmlType type = GgmlType::kF32;
   const uint8_t* data = nullptr;
-  int64_t in = 0;         // elements per row (GGUF dims[0])
-  int64_t out = 0;        // rows (GGUF dims[1])
+  int64_t in = 0;   // elements per row (GGUF dims[0])
+  int64_t out = 0;  // rows (GGUF dims[1])
   uint64_t row_bytes = 0;
 };
 

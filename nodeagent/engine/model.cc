@@ -38,8 +38,8 @@ StatusOr<Weight> Bind(const GgufFile& f, const std::string& name, int64_t in, in
     return InvalidArgumentError(f.name() + ": tensor " + name + " is missing");
   }
   const uint64_t want_out = static_cast<uint64_t>(out);
-  const bool shape_ok = info->dims[0] == static_cast<uint64_t>(in) &&
-                        info->dims[1] == want_out && info->dims[2] == 1 && info->dims[3] == 1;
+  const bool shape_ok = info->dims[0] == static_cast<uint64_t>(in) && info->dims[1] == want_out &&
+                        info->dims[2] == 1 && info->dims[3] == 1;
   if (!shape_ok) {
     return InvalidArgumentError(f.name() + ": tensor " + name + ": shape [" +
                                 std::to_string(info->dims[0]) + ", " +
@@ -82,9 +82,9 @@ StatusOr<std::unique_ptr<Model>> Model::Load(std::unique_ptr<GgufFile> file) {
   p.head_dim = p.n_embd / p.n_head;
   AGENTRY_ASSIGN_OR_RETURN(p.n_rot, ReadCount(f, a + "rope.dimension_count", p.head_dim));
   if (p.n_rot > p.head_dim || p.n_rot % 2 != 0) {
-    return InvalidArgumentError(f.name() + ": " + a + "rope.dimension_count " +
-                                std::to_string(p.n_rot) + " must be even and at most the head size " +
-                                std::to_string(p.head_dim));
+    return InvalidArgumentError(
+        f.name() + ": " + a + "rope.dimension_count " + std::to_string(p.n_rot) +
+        " must be even and at most the head size " + std::to_string(p.head_dim));
   }
   AGENTRY_ASSIGN_OR_RETURN(p.rms_eps, ReadFloat(f, a + "attention.layer_norm_rms_epsilon", 1e-5f));
   AGENTRY_ASSIGN_OR_RETURN(p.rope_freq_base, ReadFloat(f, a + "rope.freq_base", 10000.0f));
@@ -99,7 +99,8 @@ StatusOr<std::unique_ptr<Model>> Model::Load(std::unique_ptr<GgufFile> file) {
   p.rope_style = p.arch == "qwen2" ? RopeStyle::kNeox : RopeStyle::kNormal;
 
   const GgufTensorInfo* embd = f.FindTensor("token_embd.weight");
-  if (embd == nullptr) return InvalidArgumentError(f.name() + ": tensor token_embd.weight is missing");
+  if (embd == nullptr)
+    return InvalidArgumentError(f.name() + ": tensor token_embd.weight is missing");
   p.n_vocab = static_cast<int64_t>(embd->dims[1]);
   AGENTRY_ASSIGN_OR_RETURN(m->token_embd_, Bind(f, "token_embd.weight", p.n_embd, p.n_vocab));
   AGENTRY_ASSIGN_OR_RETURN(m->output_norm_, Bind(f, "output_norm.weight", p.n_embd, 1));

@@ -19,7 +19,7 @@ namespace agentry::engine {
 enum class RopeStyle { kNormal, kNeox };  // adjacent pairs (llama) / halves (qwen2)
 
 struct ModelParams {
-  std::string arch;        // "llama" | "qwen2"
+  std::string arch;  // "llama" | "qwen2"
   int64_t n_vocab = 0;
   int64_t n_embd = 0;
   int64_t n_layer = 0;
@@ -27,7 +27,7 @@ struct ModelParams {
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
-  int64_t n_rot = 0;       // rotated dimensions per head
+  int64_t n_rot = 0;  // rotated dimensions per head
   int64_t n_ctx_train = 0;
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
