@@ -182,7 +182,8 @@ std::string Tokenizer::Piece(int32_t id) const {
   switch (types_[id]) {
     case TokenType::kControl:
     case TokenType::kUnknown:
-    case TokenType::kUnused: return "";
+    case TokenType::kUnused:
+      return "";
     case TokenType::kByte: {
       unsigned value = 0;
       if (std::sscanf(tokens_[id].c_str(), "<0x%02X>", &value) == 1) {
@@ -190,7 +191,8 @@ std::string Tokenizer::Piece(int32_t id) const {
       }
       return "";
     }
-    default: break;
+    default:
+      break;
   }
   std::string out;
   const std::string& text = tokens_[id];

@@ -82,16 +82,22 @@ TEST_F(Llama2TokenizerTest, BosAndKnownPieces) {
 }
 
 TEST_F(Llama2TokenizerTest, InvalidUtf8FallsBackToBytes) {
-  const std::vector<int32_t> ids = tok_->Encode("a\xFF" "b", false);
+  const std::vector<int32_t> ids = tok_->Encode(
+      "a\xFF"
+      "b",
+      false);
   ASSERT_FALSE(ids.empty());
   std::string round;
   for (int32_t id : ids) round += tok_->Piece(id);
-  EXPECT_EQ(round, " a\xFF" "b");  // every byte survives, as a byte token where needed
+  EXPECT_EQ(round,
+            " a\xFF"
+            "b");  // every byte survives, as a byte token where needed
 }
 
 TEST_F(Llama2TokenizerTest, RoundTripsMultilingualCodeAndEmoji) {
   const std::string text =
-      "def f(x):\n    return {'k': x**2}  # 注释\nПривет, мир! 🦙🚀 naïve café\t€100";
+      "def f(x):\n    return {'k': x**2}  # 注释\nПривет, мир! 🦙🚀 naïve "
+      "café\t€100";
   const std::vector<int32_t> ids = tok_->Encode(text, true);
   EXPECT_EQ(tok_->Decode(ids), text);
 }
