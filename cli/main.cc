@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/run.h"
 #include "cli/selfcheck.h"
 #include "cli/validate.h"
 #include "common/log/log.h"
@@ -48,6 +49,32 @@ int Main(int argc, char** argv) {
     std::fputs(app.help().c_str(), stderr);
     return 2;
   }
+  cli::RunOptions run_options;
+  CLI::App* run = app.add_subcommand("run", "Generate text from a GGUF model, streaming tokens.");
+  run->add_option("-m,--model", run_options.model, "GGUF model file")->required();
+  run->add_option("-p,--prompt", run_options.prompt, "prompt text")->required();
+  run->add_option("-n,--n-predict", run_options.n_predict, "tokens to generate (default 64)");
+  run->add_option("-t,--threads", run_options.threads, "threads (default: all cores)");
+  run->add_option("-c,--ctx-size", run_options.ctx, "context length (default 2048)");
+  run->add_flag("--chat", run_options.chat, "wrap the prompt in the model's chat template");
+  run->add_option("--temp", run_options.sampler.temperature, "temperature; 0 is greedy (0.8)");
+  run->add_option("--top-k", run_options.sampler.top_k, "top-k, 0 off (40)");
+  run->add_option("--top-p", run_options.sampler.top_p, "top-p, 1 off (0.95)");
+  run->add_option("--min-p", run_options.sampler.min_p, "min-p, 0 off (0.05)");
+  run->add_option("--repeat-penalty", run_options.sampler.repeat_penalty, "1 off (1.0)");
+  run->add_option("--frequency-penalty", run_options.sampler.frequency_penalty, "(0)");
+  run->add_option("--presence-penalty", run_options.sampler.presence_penalty, "(0)");
+  run->add_option("--seed", run_options.sampler.seed, "random seed (0)");
+
+  cli::BenchOptions bench_options;
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Prefill and decode speed of a GGUF model, measured like llama-bench.");
+  bench->add_option("-m,--model", bench_options.model, "GGUF model file")->required();
+  bench->add_option("-t,--threads", bench_options.threads, "threads (default: all cores)");
+  bench->add_option("-p,--n-prompt", bench_options.n_prompt, "prompt tokens (512)");
+  bench->add_option("-n,--n-gen", bench_options.n_gen, "generated tokens (128)");
+  bench->add_option("-r,--repetitions", bench_options.repetitions, "repetitions (3)");
+
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = log::InitFromEnvironment(); !s.ok()) {
@@ -71,6 +98,8 @@ int Main(int argc, char** argv) {
     return cli::RunSelfcheck(selfcheck_options);
   }
   if (*validate) return cli::RunValidate(validate_files);
+  if (*run) return cli::RunGenerate(run_options);
+  if (*bench) return cli::RunBench(bench_options);
   return 2;
 }
 

@@ -8,8 +8,8 @@ namespace agentry::engine {
 
 Status ValidateSamplerParams(const SamplerParams& p) {
   auto bad = [](const char* field, const std::string& want, double got) {
-    return InvalidArgumentError(std::string("sampler.") + field + ": must be " + want +
-                                ", got " + std::to_string(got));
+    return InvalidArgumentError(std::string("sampler.") + field + ": must be " + want + ", got " +
+                                std::to_string(got));
   };
   if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature)) {
     return bad("temperature", "zero or more", p.temperature);

@@ -21,14 +21,14 @@
 namespace agentry::engine {
 
 struct SamplerParams {
-  float temperature = 0.8f;       // 0: greedy
-  int32_t top_k = 40;             // 0: off
-  float top_p = 0.95f;            // 1: off
-  float min_p = 0.05f;            // 0: off
-  float repeat_penalty = 1.0f;    // 1: off
+  float temperature = 0.8f;     // 0: greedy
+  int32_t top_k = 40;           // 0: off
+  float top_p = 0.95f;          // 1: off
+  float min_p = 0.05f;          // 0: off
+  float repeat_penalty = 1.0f;  // 1: off
   float frequency_penalty = 0.0f;
   float presence_penalty = 0.0f;
-  int32_t penalty_last_n = 64;    // how many recent tokens the penalties look at
+  int32_t penalty_last_n = 64;  // how many recent tokens the penalties look at
   uint64_t seed = 0;
 };
 

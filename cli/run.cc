@@ -1,0 +1,152 @@
+#include "cli/run.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+#include "nodeagent/engine/context.h"
+#include "nodeagent/engine/tokenizer.h"
+
+namespace agentry::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+int32_t ThreadsOrDefault(int32_t threads) {
+  if (threads > 0) return threads;
+  const int64_t cores = sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 0 ? static_cast<int32_t>(cores) : 1;
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "agentry: %s\n", status.message().c_str());
+  return 1;
+}
+
+// Maps and checks the model, with a progress line: a large file takes a moment to map.
+StatusOr<std::unique_ptr<engine::Model>> LoadModel(const std::string& path) {
+  std::fprintf(stderr, "loading %s ...", path.c_str());
+  std::fflush(stderr);
+  const auto start = Clock::now();
+  AGENTRY_ASSIGN_OR_RETURN(std::unique_ptr<engine::GgufFile> file, engine::GgufFile::Open(path));
+  const double mib = static_cast<double>(file->file_size()) / (1 << 20);
+  AGENTRY_ASSIGN_OR_RETURN(std::unique_ptr<engine::Model> model,
+                           engine::Model::Load(std::move(file)));
+  const engine::ModelParams& p = model->params();
+  std::fprintf(stderr,
+               "\rloaded %s: %s, %.1f MiB, %lld layers, n_embd %lld, vocab %lld, kernels %s "
+               "(%.0f ms)\n",
+               path.c_str(), p.arch.c_str(), mib, static_cast<long long>(p.n_layer),
+               static_cast<long long>(p.n_embd), static_cast<long long>(p.n_vocab),
+               kernels::Kernels().isa, Seconds(start) * 1000);
+  return model;
+}
+
+}  // namespace
+
+int RunGenerate(const RunOptions& options) {
+  if (options.chat) {
+    return Fail(UnimplementedError("--chat: chat templates are not implemented yet"));
+  }
+  if (options.n_predict < 0) return Fail(InvalidArgumentError("-n: must be zero or more"));
+  if (options.ctx < 1) return Fail(InvalidArgumentError("-c: must be positive"));
+  StatusOr<engine::Sampler> sampler = engine::Sampler::Create(options.sampler);
+  if (!sampler.ok()) return Fail(sampler.status());
+  StatusOr<std::unique_ptr<engine::Model>> model = LoadModel(options.model);
+  if (!model.ok()) return Fail(model.status());
+  StatusOr<engine::Tokenizer> tokenizer = engine::Tokenizer::FromGguf((*model)->file());
+  if (!tokenizer.ok()) return Fail(tokenizer.status());
+
+  const std::vector<int32_t> prompt =
+      tokenizer->Encode(options.prompt, tokenizer->add_bos_default());
+  if (static_cast<int64_t>(prompt.size()) + options.n_predict > options.ctx) {
+    return Fail(OutOfRangeError("the prompt (" + std::to_string(prompt.size()) + " tokens) and " +
+                                std::to_string(options.n_predict) +
+                                " new tokens do not fit in the context of " +
+                                std::to_string(options.ctx) + " (raise -c)"));
+  }
+  engine::ThreadPool pool(ThreadsOrDefault(options.threads));
+  engine::Context ctx(**model, options.ctx, &pool);
+  std::vector<float> logits;
+  const auto prefill_start = Clock::now();
+  if (Status s = ctx.Eval(prompt, false, &logits); !s.ok()) return Fail(s);
+  const double prefill_s = Seconds(prefill_start);
+  for (int32_t t : prompt) sampler->Accept(t);
+
+  std::fputs(options.prompt.c_str(), stdout);
+  std::fflush(stdout);
+  const int64_t n_vocab = (*model)->params().n_vocab;
+  int generated = 0;
+  const auto decode_start = Clock::now();
+  while (generated < options.n_predict) {
+    StatusOr<int32_t> next = sampler->Sample(logits.data(), n_vocab);
+    if (!next.ok()) return Fail(next.status());
+    if (*next == tokenizer->eos()) break;
+    sampler->Accept(*next);
+    std::fputs(tokenizer->Piece(*next).c_str(), stdout);
+    std::fflush(stdout);
+    ++generated;
+    if (generated == options.n_predict) break;
+    if (Status s = ctx.Eval({*next}, false, &logits); !s.ok()) return Fail(s);
+  }
+  const double decode_s = Seconds(decode_start);
+  std::fputc('\n', stdout);
+  std::fprintf(stderr, "prompt %zu tokens in %.1f ms (%.1f t/s); generated %d tokens (%.1f t/s); %d threads\n",
+               prompt.size(), prefill_s * 1000, prompt.size() / prefill_s, generated,
+               generated > 0 ? generated / decode_s : 0.0, pool.size());
+  return 0;
+}
+
+int RunBench(const BenchOptions& options) {
+  if (options.n_prompt < 1 || options.n_gen < 1 || options.repetitions < 1) {
+    return Fail(InvalidArgumentError("-p, -n and -r must be positive"));
+  }
+  StatusOr<std::unique_ptr<engine::Model>> model = LoadModel(options.model);
+  if (!model.ok()) return Fail(model.status());
+  engine::ThreadPool pool(ThreadsOrDefault(options.threads));
+  const int64_t n_vocab = (*model)->params().n_vocab;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(n_vocab - 1));
+  std::vector<int32_t> prompt(options.n_prompt);
+  for (int32_t& t : prompt) t = token(rng);
+
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::vector<float> logits;
+  // As llama-bench: a fresh KV cache for each run and one untimed warm-up run.
+  std::vector<double> pp, tg;
+  for (int r = 0; r <= options.repetitions; ++r) {
+    engine::Context ctx(**model, options.n_prompt, &pool);
+    const auto start = Clock::now();
+    if (Status s = ctx.Eval(prompt, false, &logits); !s.ok()) return Fail(s);
+    if (r > 0) pp.push_back(options.n_prompt / Seconds(start));
+  }
+  for (int r = 0; r <= options.repetitions; ++r) {
+    engine::Context ctx(**model, options.n_gen, &pool);
+    const auto start = Clock::now();
+    for (int i = 0; i < options.n_gen; ++i) {
+      if (Status s = ctx.Eval({prompt[i % prompt.size()]}, false, &logits); !s.ok()) return Fail(s);
+    }
+    if (r > 0) tg.push_back(options.n_gen / Seconds(start));
+  }
+  std::printf("model %s | threads %d | kernels %s\n", options.model.c_str(), pool.size(),
+              kernels::Kernels().isa);
+  std::printf("pp%d: %.2f tokens/s (median of %d)\n", options.n_prompt, median(pp),
+              options.repetitions);
+  std::printf("tg%d: %.2f tokens/s (median of %d)\n", options.n_gen, median(tg),
+              options.repetitions);
+  return 0;
+}
+
+}  // namespace agentry::cli

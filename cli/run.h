@@ -1,0 +1,35 @@
+// cli/run.h — `agentry run` (generate text) and `agentry bench` (prefill/decode speed).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "nodeagent/engine/sampler.h"
+
+namespace agentry::cli {
+
+struct RunOptions {
+  std::string model;
+  std::string prompt;
+  int32_t n_predict = 64;
+  int32_t threads = 0;  // 0: every online core
+  int32_t ctx = 2048;
+  bool chat = false;
+  engine::SamplerParams sampler;
+};
+
+// Streams the continuation of the prompt to stdout; timings go to stderr. Exit code.
+int RunGenerate(const RunOptions& options);
+
+struct BenchOptions {
+  std::string model;
+  int32_t threads = 0;
+  int32_t n_prompt = 512;
+  int32_t n_gen = 128;
+  int32_t repetitions = 3;
+};
+
+// Prints prefill and decode tokens/s like llama-bench (median of the repetitions). Exit code.
+int RunBench(const BenchOptions& options);
+
+}  // namespace agentry::cli
