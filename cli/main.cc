@@ -75,6 +75,23 @@ int Main(int argc, char** argv) {
   bench->add_option("-n,--n-gen", bench_options.n_gen, "generated tokens (128)");
   bench->add_option("-r,--repetitions", bench_options.repetitions, "repetitions (3)");
 
+  cli::TestModelOptions test_model_options;
+  CLI::App* test_model = app.add_subcommand(
+      "make-test-model", "Write a deterministic random-weight GGUF model (tests, benchmarks).");
+  test_model->add_option("-o,--output", test_model_options.output, "GGUF file to write")
+      ->required();
+  test_model->add_option("--vocab", test_model_options.vocab,
+                         "GGUF whose tokenizer to copy (default: a small synthetic one)");
+  test_model->add_option("--arch", test_model_options.spec.arch, "llama or qwen2 (llama)");
+  test_model->add_option("--dim", test_model_options.spec.dim, "embedding size (64)");
+  test_model->add_option("--layers", test_model_options.spec.layers, "blocks (2)");
+  test_model->add_option("--heads", test_model_options.spec.heads, "attention heads (4)");
+  test_model->add_option("--kv-heads", test_model_options.spec.kv_heads, "KV heads (2)");
+  test_model->add_option("--ff", test_model_options.spec.ff, "feed-forward size (8/3 dim)");
+  test_model->add_option("--type", test_model_options.type, "f32, f16, q8_0 or q4_0 (f32)");
+  test_model->add_option("--seed", test_model_options.spec.seed, "seed (0)");
+  test_model->add_flag("--tied", test_model_options.spec.tied, "reuse the embeddings as output");
+
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = log::InitFromEnvironment(); !s.ok()) {
@@ -100,6 +117,7 @@ int Main(int argc, char** argv) {
   if (*validate) return cli::RunValidate(validate_files);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);
+  if (*test_model) return cli::RunMakeTestModel(test_model_options);
   return 2;
 }
 

@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/kernels.h"
 #include "nodeagent/engine/context.h"
+#include "nodeagent/engine/gguf_writer.h"
 #include "nodeagent/engine/tokenizer.h"
 
 namespace agentry::cli {
@@ -100,9 +101,11 @@ int RunGenerate(const RunOptions& options) {
   }
   const double decode_s = Seconds(decode_start);
   std::fputc('\n', stdout);
-  std::fprintf(stderr, "prompt %zu tokens in %.1f ms (%.1f t/s); generated %d tokens (%.1f t/s); %d threads\n",
-               prompt.size(), prefill_s * 1000, prompt.size() / prefill_s, generated,
-               generated > 0 ? generated / decode_s : 0.0, pool.size());
+  std::fprintf(
+      stderr,
+      "prompt %zu tokens in %.1f ms (%.1f t/s); generated %d tokens (%.1f t/s); %d threads\n",
+      prompt.size(), prefill_s * 1000, prompt.size() / prefill_s, generated,
+      generated > 0 ? generated / decode_s : 0.0, pool.size());
   return 0;
 }
 
@@ -146,6 +149,35 @@ int RunBench(const BenchOptions& options) {
               options.repetitions);
   std::printf("tg%d: %.2f tokens/s (median of %d)\n", options.n_gen, median(tg),
               options.repetitions);
+  return 0;
+}
+
+int RunMakeTestModel(const TestModelOptions& options) {
+  engine::TestModelSpec spec = options.spec;
+  if (options.type == "f32") {
+    spec.type = engine::GgmlType::kF32;
+  } else if (options.type == "f16") {
+    spec.type = engine::GgmlType::kF16;
+  } else if (options.type == "q8_0") {
+    spec.type = engine::GgmlType::kQ8_0;
+  } else if (options.type == "q4_0") {
+    spec.type = engine::GgmlType::kQ4_0;
+  } else {
+    return Fail(
+        InvalidArgumentError("--type: want f32, f16, q8_0 or q4_0, got \"" + options.type + "\""));
+  }
+  std::unique_ptr<engine::GgufFile> vocab;
+  if (!options.vocab.empty()) {
+    StatusOr<std::unique_ptr<engine::GgufFile>> v = engine::GgufFile::Open(options.vocab);
+    if (!v.ok()) return Fail(v.status());
+    vocab = std::move(v).value();
+    spec.vocab = vocab.get();
+  }
+  StatusOr<std::string> bytes = engine::BuildTestModel(spec);
+  if (!bytes.ok()) return Fail(bytes.status());
+  if (Status s = engine::WriteFileAtomically(options.output, *bytes); !s.ok()) return Fail(s);
+  std::fprintf(stderr, "wrote %s (%.1f MiB)\n", options.output.c_str(),
+               static_cast<double>(bytes->size()) / (1 << 20));
   return 0;
 }
 

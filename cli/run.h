@@ -5,6 +5,7 @@
 #include <string>
 
 #include "nodeagent/engine/sampler.h"
+#include "nodeagent/engine/test_model.h"
 
 namespace agentry::cli {
 
@@ -31,5 +32,15 @@ struct BenchOptions {
 
 // Prints prefill and decode tokens/s like llama-bench (median of the repetitions). Exit code.
 int RunBench(const BenchOptions& options);
+
+struct TestModelOptions {
+  std::string output;
+  std::string vocab;
+  std::string type = "f32";
+  engine::TestModelSpec spec;
+};
+
+// Writes a test model (crash-safe: temporary file, fsync, rename). Exit code.
+int RunMakeTestModel(const TestModelOptions& options);
 
 }  // namespace agentry::cli

@@ -135,7 +135,10 @@ std::string GgufWriter::Serialize() const {
 }
 
 Status GgufWriter::WriteFile(const std::string& path) const {
-  const std::string bytes = Serialize();
+  return WriteFileAtomically(path, Serialize());
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return UnavailableError(tmp + ": " + std::generic_category().message(errno));

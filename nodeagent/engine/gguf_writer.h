@@ -62,4 +62,7 @@ class GgufWriter {
   std::vector<Tensor> tensors_;
 };
 
+// Writes `bytes` to a temporary file beside `path`, fsyncs, and renames it into place.
+Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+
 }  // namespace agentry::engine
