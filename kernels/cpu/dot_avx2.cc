@@ -74,27 +74,59 @@ float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n) {
   return sum;
 }
 
+// The product of two fp16 block scales, converted by the F16C unit.
+inline __m256 scale_product(uint16_t a, uint16_t b) {
+  return _mm256_set1_ps(_cvtsh_ss(a) * _cvtsh_ss(b));
+}
+
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / kQK8_0; ++b) {
-    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
-    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const __m256 d = _mm256_set1_ps(fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8x32(qw, qx)), acc);
+  // Two independent accumulators hide the latency of the FMA chain.
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  const int64_t nb = n / kQK8_0;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs));
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
+                           acc0);
+    acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d),
+                           _mm256_cvtepi32_ps(dot_i8x32(w1, x1)), acc1);
   }
-  return hsum(acc);
+  for (; b < nb; ++b) {
+    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
+                           acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
   const __m256i eight = _mm256_set1_epi8(8);
-  for (int64_t b = 0; b < n / kQK4_0; ++b) {
-    const __m256i qw = _mm256_sub_epi8(unpack_nibbles(w[b].qs), eight);
-    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const __m256 d = _mm256_set1_ps(fp16_to_fp32(w[b].d) * fp16_to_fp32(x[b].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8x32(qw, qx)), acc);
+  const int64_t nb = n / kQK4_0;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i w0 = _mm256_sub_epi8(unpack_nibbles(w[b].qs), eight);
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    const __m256i w1 = _mm256_sub_epi8(unpack_nibbles(w[b + 1].qs), eight);
+    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
+                           acc0);
+    acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d),
+                           _mm256_cvtepi32_ps(dot_i8x32(w1, x1)), acc1);
   }
-  return hsum(acc);
+  for (; b < nb; ++b) {
+    const __m256i w0 = _mm256_sub_epi8(unpack_nibbles(w[b].qs), eight);
+    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
+                           acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n) {
