@@ -90,16 +90,16 @@ float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n) {
     const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
     const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs));
     const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
-    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
-                           acc0);
+    acc0 =
+        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
     acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d),
                            _mm256_cvtepi32_ps(dot_i8x32(w1, x1)), acc1);
   }
   for (; b < nb; ++b) {
     const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
     const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
-                           acc0);
+    acc0 =
+        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
   }
   return hsum(_mm256_add_ps(acc0, acc1));
 }
@@ -115,18 +115,28 @@ float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {
     const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
     const __m256i w1 = _mm256_sub_epi8(unpack_nibbles(w[b + 1].qs), eight);
     const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
-    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
-                           acc0);
+    acc0 =
+        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
     acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d),
                            _mm256_cvtepi32_ps(dot_i8x32(w1, x1)), acc1);
   }
   for (; b < nb; ++b) {
     const __m256i w0 = _mm256_sub_epi8(unpack_nibbles(w[b].qs), eight);
     const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)),
-                           acc0);
+    acc0 =
+        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
   }
   return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {
+  const __m256 av = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, xv, _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += a * _cvtsh_ss(x[i]);
 }
 
 void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n) {

@@ -17,6 +17,11 @@ const KernelTable& ScalarKernels() {
       &vec_dot_q4_0_q8_0_ref,
       &convert_row_fp32_to_fp16_ref,
       &quantize_row_q8_0_ref,
+      &axpy_f16_ref,
+      &gemm_f32_ref,
+      &gemm_f16_ref,
+      &gemm_q8_0_ref,
+      &gemm_q4_0_ref,
   };
   return table;
 }
@@ -32,6 +37,11 @@ const KernelTable* Avx2Kernels() {
       &avx2::vec_dot_q4_0_q8_0,
       &avx2::convert_row_fp32_to_fp16,
       &quantize_row_q8_0_ref,
+      &avx2::axpy_f16,
+      &avx2::gemm_f32,
+      &avx2::gemm_f16,
+      &avx2::gemm_q8_0,
+      &avx2::gemm_q4_0,
   };
   return &table;
 }

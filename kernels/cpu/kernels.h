@@ -13,6 +13,12 @@
 
 namespace agentry::kernels {
 
+inline constexpr int64_t kGemmRows = 4;
+inline constexpr int64_t kGemmTokens = 3;
+
+using GemmFn = void (*)(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride,
+                        float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+
 struct KernelTable {
   const char* isa;  // "avx2", "scalar"
   float (*vec_dot_f32)(const float* w, const float* x, int64_t n);
@@ -21,6 +27,15 @@ struct KernelTable {
   float (*vec_dot_q4_0_q8_0)(const block_q4_0* w, const block_q8_0* x, int64_t n);
   void (*convert_row_fp32_to_fp16)(const float* x, uint16_t* y, int64_t n);
   void (*quantize_row_q8_0)(const float* x, block_q8_0* y, int64_t n);
+  void (*axpy_f16)(float* y, float a, const uint16_t* x, int64_t n);
+  // Prefill blocks (see gemm_*_ref in quants.h). Register tiles cover whole groups of
+  // kGemmRows rows and kGemmTokens tokens counted from the block's start; the rest goes
+  // through vec_dot. Callers that split rows across threads at multiples of kGemmRows get
+  // the same bits for any thread count.
+  GemmFn gemm_f32;
+  GemmFn gemm_f16;
+  GemmFn gemm_q8_0;
+  GemmFn gemm_q4_0;
 };
 
 const KernelTable& Kernels();

@@ -109,4 +109,50 @@ float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n)
   return static_cast<float>(sum);
 }
 
+void axpy_f16_ref(float* y, float a, const uint16_t* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
+}
+
+void gemm_f32_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      y[t * ldy + r] = vec_dot_f32_ref(reinterpret_cast<const float*>(w + r * w_stride),
+                                       reinterpret_cast<const float*>(x + t * x_stride), n);
+    }
+  }
+}
+
+void gemm_f16_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      y[t * ldy + r] = vec_dot_f16_ref(reinterpret_cast<const uint16_t*>(w + r * w_stride),
+                                       reinterpret_cast<const uint16_t*>(x + t * x_stride), n);
+    }
+  }
+}
+
+void gemm_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      y[t * ldy + r] =
+          vec_dot_q8_0_q8_0_ref(reinterpret_cast<const block_q8_0*>(w + r * w_stride),
+                                reinterpret_cast<const block_q8_0*>(x + t * x_stride), n);
+    }
+  }
+}
+
+void gemm_q4_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      y[t * ldy + r] =
+          vec_dot_q4_0_q8_0_ref(reinterpret_cast<const block_q4_0*>(w + r * w_stride),
+                                reinterpret_cast<const block_q8_0*>(x + t * x_stride), n);
+    }
+  }
+}
+
 }  // namespace agentry::kernels

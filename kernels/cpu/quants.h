@@ -48,4 +48,19 @@ float vec_dot_f16_ref(const uint16_t* w, const uint16_t* x, int64_t n);
 float vec_dot_q8_0_q8_0_ref(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n);
 
+// y[i] += a * x[i] for F16 x (attention: probabilities times values).
+void axpy_f16_ref(float* y, float a, const uint16_t* x, int64_t n);
+
+// Blocks of dot products for prefill: y[t * ldy + r] = dot(w row r, x row t) for r < rows,
+// t < tokens. Rows of w are w_stride bytes apart, rows of x x_stride bytes apart; n elements
+// each. The references loop over the vec_dot references.
+void gemm_f32_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_f16_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                  int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_q4_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+
 }  // namespace agentry::kernels

@@ -138,6 +138,17 @@ TEST_P(SimdVsScalarTest, Q4_0) {
               vec_dot_q4_0_q8_0_ref(wq.data(), xq.data(), n), Tolerance(w, x));
 }
 
+TEST_P(SimdVsScalarTest, AxpyF16) {
+  const int64_t n = GetParam();
+  std::vector<float> x = RandomVector(n, 13), y0 = RandomVector(n, 14);
+  std::vector<uint16_t> xh(n);
+  convert_row_fp32_to_fp16_ref(x.data(), xh.data(), n);
+  std::vector<float> a = y0, b = y0;
+  simd_->axpy_f16(a.data(), 0.37f, xh.data(), n);
+  axpy_f16_ref(b.data(), 0.37f, xh.data(), n);
+  for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(a[i], b[i], 1e-6f * (1 + std::fabs(b[i]))) << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(Lengths, SimdVsScalarTest,
                          ::testing::Values(1, 7, 8, 31, 32, 33, 64, 96, 100, 576, 4096, 4131));
 
@@ -149,6 +160,84 @@ TEST(KernelTableTest, PicksTheBestPathForThisCpu) {
     EXPECT_STREQ(k.isa, "scalar");
   }
 }
+
+}  // namespace
+}  // namespace agentry::kernels
+
+namespace agentry::kernels {
+namespace {
+
+// The tiled prefill kernels against their references, on shapes with and without edges.
+struct GemmCase {
+  int64_t rows;
+  int64_t tokens;
+  int64_t n;
+};
+
+class GemmTest : public ::testing::TestWithParam<GemmCase> {
+ protected:
+  void SetUp() override {
+    simd_ = Avx2Kernels();
+    if (simd_ == nullptr) GTEST_SKIP() << "this CPU cannot run the AVX2 kernels";
+  }
+
+  // Runs `simd` and `ref` on the same bytes and compares every output.
+  void Compare(GemmFn simd, GemmFn ref, const std::vector<uint8_t>& w, size_t ws,
+               const std::vector<uint8_t>& x, size_t xs, double tolerance) {
+    const GemmCase c = GetParam();
+    const int64_t ldy = c.rows + 3;  // a stride wider than the block, as in MatMul
+    std::vector<float> a(c.tokens * ldy, -1.0f), b(c.tokens * ldy, -1.0f);
+    simd(w.data(), ws, x.data(), xs, a.data(), ldy, c.n, c.rows, c.tokens);
+    ref(w.data(), ws, x.data(), xs, b.data(), ldy, c.n, c.rows, c.tokens);
+    for (int64_t t = 0; t < c.tokens; ++t) {
+      for (int64_t r = 0; r < ldy; ++r) {
+        ASSERT_NEAR(a[t * ldy + r], b[t * ldy + r], tolerance) << "row " << r << " token " << t;
+      }
+    }
+  }
+  const KernelTable* simd_ = nullptr;
+};
+
+std::vector<uint8_t> AsBytes(const void* p, size_t n) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return std::vector<uint8_t>(b, b + n);
+}
+
+TEST_P(GemmTest, F32AndF16) {
+  const GemmCase c = GetParam();
+  std::vector<float> w = RandomVector(c.rows * c.n, 20), x = RandomVector(c.tokens * c.n, 21);
+  const double tol = 1e-4 * std::sqrt(static_cast<double>(c.n));
+  Compare(simd_->gemm_f32, &gemm_f32_ref, AsBytes(w.data(), w.size() * 4), c.n * 4,
+          AsBytes(x.data(), x.size() * 4), c.n * 4, tol);
+  std::vector<uint16_t> wh(w.size()), xh(x.size());
+  convert_row_fp32_to_fp16_ref(w.data(), wh.data(), w.size());
+  convert_row_fp32_to_fp16_ref(x.data(), xh.data(), x.size());
+  Compare(simd_->gemm_f16, &gemm_f16_ref, AsBytes(wh.data(), wh.size() * 2), c.n * 2,
+          AsBytes(xh.data(), xh.size() * 2), c.n * 2, tol);
+}
+
+TEST_P(GemmTest, Q8_0AndQ4_0) {
+  const GemmCase c = GetParam();
+  std::vector<float> w = RandomVector(c.rows * c.n, 22), x = RandomVector(c.tokens * c.n, 23);
+  std::vector<block_q8_0> w8(w.size() / 32), x8(x.size() / 32);
+  std::vector<block_q4_0> w4(w.size() / 32);
+  quantize_row_q8_0_ref(w.data(), w8.data(), w.size());
+  quantize_row_q8_0_ref(x.data(), x8.data(), x.size());
+  quantize_row_q4_0_ref(w.data(), w4.data(), w.size());
+  const size_t row8 = c.n / 32 * sizeof(block_q8_0);
+  const size_t row4 = c.n / 32 * sizeof(block_q4_0);
+  const double tol = 1e-4 * std::sqrt(static_cast<double>(c.n));
+  const auto xb = AsBytes(x8.data(), x8.size() * sizeof(block_q8_0));
+  Compare(simd_->gemm_q8_0, &gemm_q8_0_ref, AsBytes(w8.data(), w8.size() * sizeof(block_q8_0)),
+          row8, xb, row8, tol);
+  Compare(simd_->gemm_q4_0, &gemm_q4_0_ref, AsBytes(w4.data(), w4.size() * sizeof(block_q4_0)),
+          row4, xb, row8, tol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
+                         ::testing::Values(GemmCase{4, 3, 32}, GemmCase{8, 6, 64},
+                                           GemmCase{5, 4, 96}, GemmCase{3, 2, 32},
+                                           GemmCase{13, 11, 576}, GemmCase{64, 48, 256}));
 
 }  // namespace
 }  // namespace agentry::kernels

@@ -157,6 +157,7 @@ void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
     int64_t end = 0;
     ThreadPool::Split(work, thread, n_threads, &begin, &end);
     std::vector<float> scores(n_past + n_tokens);
+    std::vector<uint16_t> probs16(n_past + n_tokens);
     std::vector<uint16_t> q16(p.head_dim);
     std::vector<float> out(p.head_dim);
     for (int64_t item = begin; item < end; ++item) {
@@ -178,12 +179,13 @@ void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
         sum += scores[s];
       }
       const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t s = 0; s < n_kv; ++s) scores[s] *= inv;
+      // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
+      k.convert_row_fp32_to_fp16(scores.data(), probs16.data(), n_kv);
       std::fill(out.begin(), out.end(), 0.0f);
       for (int64_t s = 0; s < n_kv; ++s) {
-        // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
-        const float prob = fp16_to_fp32(fp32_to_fp16(scores[s] * inv));
-        const uint16_t* vrow = kv_.v(layer, s) + kvh * p.head_dim;
-        for (int64_t i = 0; i < p.head_dim; ++i) out[i] += prob * fp16_to_fp32(vrow[i]);
+        k.axpy_f16(out.data(), fp16_to_fp32(probs16[s]), kv_.v(layer, s) + kvh * p.head_dim,
+                   p.head_dim);
       }
       std::memcpy(&attn_[t * d + h * p.head_dim], out.data(), p.head_dim * sizeof(float));
     }

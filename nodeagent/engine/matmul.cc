@@ -1,5 +1,6 @@
 #include "nodeagent/engine/matmul.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/fp16.h"
@@ -88,37 +89,61 @@ void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadP
     xc = scratch->converted.data();
   }
   const auto* xb = static_cast<const uint8_t*>(xc);
+  if (n_tokens > 1) {
+    // Prefill: register-tiled blocks. Threads own whole groups of kGemmRows rows and tokens
+    // go in chunks of whole kGemmTokens groups, so every dot product is computed the same
+    // way whatever the thread count.
+    kernels::GemmFn gemm = k.gemm_f32;
+    if (w.type == GgmlType::kF16) gemm = k.gemm_f16;
+    if (w.type == GgmlType::kQ8_0) gemm = k.gemm_q8_0;
+    if (w.type == GgmlType::kQ4_0) gemm = k.gemm_q4_0;
+    const int64_t n_groups = (w.out + kernels::kGemmRows - 1) / kernels::kGemmRows;
+    constexpr int64_t kTokenChunk = 16 * kernels::kGemmTokens;  // activations stay in L2
+    pool->Run([&](int thread, int n_threads) {
+      int64_t g0 = 0;
+      int64_t g1 = 0;
+      ThreadPool::Split(n_groups, thread, n_threads, &g0, &g1);
+      const int64_t r0 = g0 * kernels::kGemmRows;
+      const int64_t r1 = std::min(w.out, g1 * kernels::kGemmRows);
+      if (r0 >= r1) return;
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenChunk) {
+        const int64_t nt = std::min(kTokenChunk, n_tokens - t0);
+        gemm(w.data + static_cast<uint64_t>(r0) * w.row_bytes, w.row_bytes,
+             xb + static_cast<uint64_t>(t0) * x_row_bytes, x_row_bytes, y + t0 * w.out + r0, w.out,
+             w.in, r1 - r0, nt);
+      }
+    });
+    return;
+  }
+  // Decode: one token, one dot product per row.
   pool->Run([&](int thread, int n_threads) {
     int64_t begin = 0;
     int64_t end = 0;
     ThreadPool::Split(w.out, thread, n_threads, &begin, &end);
     for (int64_t o = begin; o < end; ++o) {
       const uint8_t* row = w.data + static_cast<uint64_t>(o) * w.row_bytes;
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        const uint8_t* xt = xb + static_cast<uint64_t>(t) * x_row_bytes;
-        float v = 0;
-        switch (w.type) {
-          case GgmlType::kF32:
-            v = k.vec_dot_f32(reinterpret_cast<const float*>(row),
-                              reinterpret_cast<const float*>(xt), w.in);
-            break;
-          case GgmlType::kF16:
-            v = k.vec_dot_f16(reinterpret_cast<const uint16_t*>(row),
-                              reinterpret_cast<const uint16_t*>(xt), w.in);
-            break;
-          case GgmlType::kQ8_0:
-            v = k.vec_dot_q8_0_q8_0(reinterpret_cast<const block_q8_0*>(row),
-                                    reinterpret_cast<const block_q8_0*>(xt), w.in);
-            break;
-          case GgmlType::kQ4_0:
-            v = k.vec_dot_q4_0_q8_0(reinterpret_cast<const block_q4_0*>(row),
-                                    reinterpret_cast<const block_q8_0*>(xt), w.in);
-            break;
-          default:
-            break;
-        }
-        y[t * w.out + o] = v;
+      float v = 0;
+      switch (w.type) {
+        case GgmlType::kF32:
+          v = k.vec_dot_f32(reinterpret_cast<const float*>(row), reinterpret_cast<const float*>(xb),
+                            w.in);
+          break;
+        case GgmlType::kF16:
+          v = k.vec_dot_f16(reinterpret_cast<const uint16_t*>(row),
+                            reinterpret_cast<const uint16_t*>(xb), w.in);
+          break;
+        case GgmlType::kQ8_0:
+          v = k.vec_dot_q8_0_q8_0(reinterpret_cast<const block_q8_0*>(row),
+                                  reinterpret_cast<const block_q8_0*>(xb), w.in);
+          break;
+        case GgmlType::kQ4_0:
+          v = k.vec_dot_q4_0_q8_0(reinterpret_cast<const block_q4_0*>(row),
+                                  reinterpret_cast<const block_q8_0*>(xb), w.in);
+          break;
+        default:
+          break;
       }
+      y[o] = v;
     }
   });
 }

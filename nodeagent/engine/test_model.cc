@@ -73,10 +73,18 @@ void CopyVocab(const GgufFile& vocab, GgufWriter* w, int64_t* n_vocab) {
     const std::string key(kv.key);
     const GgufValue& v = kv.value;
     switch (v.type) {
-      case GgufValueType::kString: w->SetString(key, v.str); break;
-      case GgufValueType::kBool: w->SetBool(key, v.b); break;
-      case GgufValueType::kUint32: w->SetUint32(key, static_cast<uint32_t>(v.u)); break;
-      case GgufValueType::kInt32: w->SetInt32(key, static_cast<int32_t>(v.i)); break;
+      case GgufValueType::kString:
+        w->SetString(key, v.str);
+        break;
+      case GgufValueType::kBool:
+        w->SetBool(key, v.b);
+        break;
+      case GgufValueType::kUint32:
+        w->SetUint32(key, static_cast<uint32_t>(v.u));
+        break;
+      case GgufValueType::kInt32:
+        w->SetInt32(key, static_cast<int32_t>(v.i));
+        break;
       case GgufValueType::kArray:
         if (v.array_type == GgufValueType::kString) {
           w->SetStringArray(key, std::vector<std::string>(v.strings.begin(), v.strings.end()));
@@ -91,7 +99,8 @@ void CopyVocab(const GgufFile& vocab, GgufWriter* w, int64_t* n_vocab) {
           w->SetInt32Array(key, a);
         }
         break;
-      default: break;  // other scalar types do not occur in tokenizer metadata
+      default:
+        break;  // other scalar types do not occur in tokenizer metadata
     }
   }
 }
@@ -144,8 +153,7 @@ StatusOr<std::string> BuildTestModel(const TestModelSpec& s) {
   }
   const int64_t ff = s.ff > 0 ? s.ff : (s.dim * 8 / 3 + 31) / 32 * 32;
   if (s.dim <= 0 || s.layers <= 0 || s.heads <= 0 || s.kv_heads <= 0 || s.dim % s.heads != 0 ||
-      s.heads % s.kv_heads != 0 || s.dim % 32 != 0 || ff % 32 != 0 ||
-      (s.dim / s.heads) % 2 != 0) {
+      s.heads % s.kv_heads != 0 || s.dim % 32 != 0 || ff % 32 != 0 || (s.dim / s.heads) % 2 != 0) {
     return InvalidArgumentError(
         "shape: need dim and ff multiples of 32, dim % heads == 0 with an even head size, "
         "heads % kv_heads == 0");
@@ -207,9 +215,8 @@ StatusOr<std::string> BuildTestModel(const TestModelSpec& s) {
                                     std::pair{"attn_v.bias", kv}}) {
         std::vector<float> bias(n);
         for (float& v : bias) v = static_cast<float>(0.2 * (2 * rng.Uniform() - 1));
-        AGENTRY_RETURN_IF_ERROR(w.AddTensor(b + name, GgmlType::kF32,
-                                            {static_cast<uint64_t>(n)},
-                                            EncodeF32(bias)));
+        AGENTRY_RETURN_IF_ERROR(
+            w.AddTensor(b + name, GgmlType::kF32, {static_cast<uint64_t>(n)}, EncodeF32(bias)));
       }
     }
     AGENTRY_RETURN_IF_ERROR(norm(b + "ffn_norm.weight", s.dim));

@@ -3,9 +3,9 @@
 //
 // Weights are drawn so that every value is exactly representable in Q8_0 (an int8 times a
 // per-block fp16 scale): the F32 and Q8_0 variants of one seed hold identical weights, the
-// F16 variant the same values rounded to F16, and Q4_0 variants quantize them. The tokenizer comes from a vocabulary-only
-// GGUF (llama.cpp's models/ggml-vocab-*.gguf, or any model) when one is given, otherwise
-// from a small synthetic SentencePiece vocabulary.
+// F16 variant the same values rounded to F16, and Q4_0 variants quantize them. The tokenizer comes
+// from a vocabulary-only GGUF (llama.cpp's models/ggml-vocab-*.gguf, or any model) when one is
+// given, otherwise from a small synthetic SentencePiece vocabulary.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +26,8 @@ struct TestModelSpec {
   int64_t ctx = 512;
   GgmlType type = GgmlType::kF32;  // F32, F16, Q8_0 or Q4_0 for the matrices
   uint64_t seed = 0;
-  bool tied = false;                  // no output.weight: the embeddings are reused
-  const GgufFile* vocab = nullptr;    // tokenizer.* metadata is copied from here when set
+  bool tied = false;                // no output.weight: the embeddings are reused
+  const GgufFile* vocab = nullptr;  // tokenizer.* metadata is copied from here when set
 };
 
 // The whole GGUF file. InvalidArgument for inconsistent shapes (dim % heads, heads %

@@ -48,7 +48,8 @@ TEST(TestModelTest, EveryArchitectureAndTypeLoadsAndRuns) {
         Loaded m = Build({.arch = arch, .type = type, .tied = tied});
         const ModelParams& p = m.model->params();
         EXPECT_EQ(p.arch, arch);
-        EXPECT_EQ(p.rope_style, std::string(arch) == "qwen2" ? RopeStyle::kNeox : RopeStyle::kNormal);
+        EXPECT_EQ(p.rope_style,
+                  std::string(arch) == "qwen2" ? RopeStyle::kNeox : RopeStyle::kNormal);
         EXPECT_EQ(m.model->layers()[0].bq.data != nullptr, std::string(arch) == "qwen2");
         EXPECT_EQ(m.model->output().data == m.model->token_embd().data, tied);
         const std::vector<float> logits = Logits(*m.model, {1, 300, 301, 302});
@@ -73,7 +74,8 @@ TEST(TestModelTest, F32AndQ8_0VariantsHoldTheSameWeights) {
   const std::vector<float> la = Logits(*f32.model, {1, 300, 301});
   const std::vector<float> lb = Logits(*q8.model, {1, 300, 301});
   double max_diff = 0;
-  for (size_t i = 0; i < la.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(la[i] - lb[i])));
+  for (size_t i = 0; i < la.size(); ++i)
+    max_diff = std::max(max_diff, double(std::fabs(la[i] - lb[i])));
   EXPECT_LT(max_diff, 0.5);
   EXPECT_GT(max_diff, 0.0);
 }
