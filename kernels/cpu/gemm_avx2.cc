@@ -39,32 +39,32 @@ inline __m256i unpack_nibbles_minus_8(const uint8_t* qs) {
 void tile_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n) {
   __m256 c[RM][RN];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (auto& row : c) {
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (auto& v : row) v = _mm256_setzero_ps();
   }
   const float* xr[RN];
   const float* wr[RM];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const float*>(x + t * xs);
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const float*>(w + r * ws);
   int64_t k = 0;
   for (; k + 8 <= n; k += 8) {
     __m256 xv[RN];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < RN; ++t) xv[t] = _mm256_loadu_ps(xr[t] + k);
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < RM; ++r) {
       const __m256 wv = _mm256_loadu_ps(wr[r] + k);
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int t = 0; t < RN; ++t) c[r][t] = _mm256_fmadd_ps(wv, xv[t], c[r][t]);
     }
   }
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) {
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < RN; ++t) {
       float sum = hsum(c[r][t]);
       for (int64_t j = k; j < n; ++j) sum += wr[r][j] * xr[t][j];
@@ -76,35 +76,35 @@ void tile_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y
 void tile_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n) {
   __m256 c[RM][RN];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (auto& row : c) {
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (auto& v : row) v = _mm256_setzero_ps();
   }
   const uint16_t* xr[RN];
   const uint16_t* wr[RM];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const uint16_t*>(x + t * xs);
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * ws);
   int64_t k = 0;
   for (; k + 8 <= n; k += 8) {
     __m256 xv[RN];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < RN; ++t) {
       xv[t] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr[t] + k)));
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < RM; ++r) {
       const __m256 wv =
           _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[r] + k)));
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int t = 0; t < RN; ++t) c[r][t] = _mm256_fmadd_ps(wv, xv[t], c[r][t]);
     }
   }
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) {
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < RN; ++t) {
       float sum = hsum(c[r][t]);
       for (int64_t j = k; j < n; ++j) sum += _cvtsh_ss(wr[r][j]) * _cvtsh_ss(xr[t][j]);
@@ -118,39 +118,39 @@ template <typename Block, __m256i (*load_w)(const Block&)>
 void tile_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                 int64_t n) {
   __m256 c[RM][RN];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (auto& row : c) {
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (auto& v : row) v = _mm256_setzero_ps();
   }
   const block_q8_0* xr[RN];
   const Block* wr[RM];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const block_q8_0*>(x + t * xs);
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const Block*>(w + r * ws);
   for (int64_t b = 0; b < n / 32; ++b) {
     __m256i xq[RN];
     float dx[RN];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < RN; ++t) {
       xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][b].qs));
       dx[t] = _cvtsh_ss(xr[t][b].d);
     }
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int r = 0; r < RM; ++r) {
       const __m256i wq = load_w(wr[r][b]);
       const float dw = _cvtsh_ss(wr[r][b].d);
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int t = 0; t < RN; ++t) {
         c[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t]),
                                   _mm256_cvtepi32_ps(dot_i8x32(wq, xq[t])), c[r][t]);
       }
     }
   }
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) {
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < RN; ++t) y[t * ldy + r] = hsum(c[r][t]);
   }
 }
@@ -183,8 +183,7 @@ float dot_f32(const uint8_t* w, const uint8_t* x, int64_t n) {
   return vec_dot_f32(reinterpret_cast<const float*>(w), reinterpret_cast<const float*>(x), n);
 }
 float dot_f16(const uint8_t* w, const uint8_t* x, int64_t n) {
-  return vec_dot_f16(reinterpret_cast<const uint16_t*>(w), reinterpret_cast<const uint16_t*>(x),
-                     n);
+  return vec_dot_f16(reinterpret_cast<const uint16_t*>(w), reinterpret_cast<const uint16_t*>(x), n);
 }
 float dot_q8_0(const uint8_t* w, const uint8_t* x, int64_t n) {
   return vec_dot_q8_0_q8_0(reinterpret_cast<const block_q8_0*>(w),

@@ -36,7 +36,7 @@ const KernelTable* Avx2Kernels() {
       &avx2::vec_dot_q8_0_q8_0,
       &avx2::vec_dot_q4_0_q8_0,
       &avx2::convert_row_fp32_to_fp16,
-      &quantize_row_q8_0_ref,
+      &avx2::quantize_row_q8_0,
       &avx2::axpy_f16,
       &avx2::gemm_f32,
       &avx2::gemm_f16,

@@ -138,6 +138,24 @@ TEST_P(SimdVsScalarTest, Q4_0) {
               vec_dot_q4_0_q8_0_ref(wq.data(), xq.data(), n), Tolerance(w, x));
 }
 
+TEST_P(SimdVsScalarTest, QuantizeQ8_0DiffersOnlyOnTies) {
+  const int64_t n = (GetParam() + 31) / 32 * 32;
+  std::vector<float> x = RandomVector(n, 15);
+  x[0] = 0.0f;  // zeros and exact extremes are part of every row's life
+  std::vector<block_q8_0> a(n / 32), b(n / 32);
+  simd_->quantize_row_q8_0(x.data(), a.data(), n);
+  quantize_row_q8_0_ref(x.data(), b.data(), n);
+  for (int64_t blk = 0; blk < n / 32; ++blk) {
+    EXPECT_EQ(a[blk].d, b[blk].d);
+    for (int j = 0; j < 32; ++j) EXPECT_LE(std::abs(a[blk].qs[j] - b[blk].qs[j]), 1) << blk;
+  }
+  std::vector<float> zeros(32, 0.0f);
+  block_q8_0 z{};
+  simd_->quantize_row_q8_0(zeros.data(), &z, 32);
+  EXPECT_EQ(z.d, 0);
+  for (int8_t q : z.qs) EXPECT_EQ(q, 0);
+}
+
 TEST_P(SimdVsScalarTest, AxpyF16) {
   const int64_t n = GetParam();
   std::vector<float> x = RandomVector(n, 13), y0 = RandomVector(n, 14);
