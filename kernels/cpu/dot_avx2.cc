@@ -139,7 +139,7 @@ void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {
     __m256 v[4];
     __m256 amax = _mm256_setzero_ps();
     for (int i = 0; i < 4; ++i) {
-      v[i] = _mm256_loadu_ps(xb + 8 * i);
+      v[i] = _mm256_loadu_ps(xb + static_cast<ptrdiff_t>(8) * i);
       amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[i]));
     }
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));

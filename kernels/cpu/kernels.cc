@@ -46,10 +46,27 @@ const KernelTable* Avx2Kernels() {
   return &table;
 }
 
+const KernelTable* AvxVnniKernels() {
+  const KernelTable* avx2 = Avx2Kernels();
+  if (avx2 == nullptr || !cpu::GetCpuFeatures().avx_vnni) return nullptr;
+  static const KernelTable table = [avx2] {
+    KernelTable t = *avx2;
+    t.isa = "avx2+vnni";
+    t.vec_dot_q8_0_q8_0 = &avxvnni::vec_dot_q8_0_q8_0;
+    t.vec_dot_q4_0_q8_0 = &avxvnni::vec_dot_q4_0_q8_0;
+    return t;
+  }();
+  return &table;
+}
+
 const KernelTable& Kernels() {
   static const KernelTable* chosen = [] {
     const char* force = std::getenv("AGENTRY_KERNELS");
     if (force != nullptr && std::strcmp(force, "scalar") == 0) return &ScalarKernels();
+    if (force != nullptr && std::strcmp(force, "avx2") == 0 && Avx2Kernels() != nullptr) {
+      return Avx2Kernels();
+    }
+    if (const KernelTable* vnni = AvxVnniKernels()) return vnni;
     const KernelTable* avx2 = Avx2Kernels();
     return avx2 != nullptr ? avx2 : &ScalarKernels();
   }();

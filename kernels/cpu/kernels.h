@@ -4,7 +4,8 @@
 //   float y = k.vec_dot_q8_0_q8_0(w_row, x_q8, n);
 //
 // The table holds the fastest implementation this CPU can run. AGENTRY_KERNELS=scalar
-// forces the scalar reference (for debugging and for benchmarks of the SIMD gain).
+// forces the scalar reference and AGENTRY_KERNELS=avx2 the plain AVX2 table (for
+// debugging, and for benchmarks of what each instruction set gains).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,7 @@ using GemmFn = void (*)(const uint8_t* w, size_t w_stride, const uint8_t* x, siz
                         float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 
 struct KernelTable {
-  const char* isa;  // "avx2", "scalar"
+  const char* isa;  // "avx2+vnni", "avx2", "scalar"
   float (*vec_dot_f32)(const float* w, const float* x, int64_t n);
   float (*vec_dot_f16)(const uint16_t* w, const uint16_t* x, int64_t n);
   float (*vec_dot_q8_0_q8_0)(const block_q8_0* w, const block_q8_0* x, int64_t n);
@@ -42,5 +43,7 @@ const KernelTable& Kernels();
 const KernelTable& ScalarKernels();
 // nullptr when this CPU cannot run the AVX2 path.
 const KernelTable* Avx2Kernels();
+// The AVX2 table with AVX-VNNI integer dot products; nullptr without AVX-VNNI.
+const KernelTable* AvxVnniKernels();
 
 }  // namespace agentry::kernels

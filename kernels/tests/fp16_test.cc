@@ -45,6 +45,7 @@ TEST(Fp16Test, ScalarMatchesTheHardwareConversion) {
   if (avx2 == nullptr) GTEST_SKIP() << "this CPU has no F16C; the hardware path cannot run";
   std::mt19937 rng(42);
   std::vector<float> x;
+  x.reserve(200000 + 500);
   // Random bit patterns cover every exponent, subnormals, infinities and NaNs.
   for (int i = 0; i < 200000; ++i) x.push_back(fp32_from_bits(rng()));
   for (int e = -30; e < 20; ++e) {

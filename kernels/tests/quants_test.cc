@@ -172,12 +172,43 @@ INSTANTIATE_TEST_SUITE_P(Lengths, SimdVsScalarTest,
 
 TEST(KernelTableTest, PicksTheBestPathForThisCpu) {
   const KernelTable& k = Kernels();
-  if (Avx2Kernels() != nullptr && std::getenv("AGENTRY_KERNELS") == nullptr) {
+  if (std::getenv("AGENTRY_KERNELS") != nullptr) {
+    GTEST_SKIP() << "AGENTRY_KERNELS overrides the choice in this run";
+  } else if (AvxVnniKernels() != nullptr) {
+    EXPECT_STREQ(k.isa, "avx2+vnni");
+  } else if (Avx2Kernels() != nullptr) {
     EXPECT_STREQ(k.isa, "avx2");
   } else {
     EXPECT_STREQ(k.isa, "scalar");
   }
 }
+
+// The VNNI dots against the scalar reference (exact integer sums, so tight tolerances).
+class VnniVsScalarTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override {
+    vnni_ = AvxVnniKernels();
+    if (vnni_ == nullptr) GTEST_SKIP() << "this CPU has no AVX-VNNI";
+  }
+  const KernelTable* vnni_ = nullptr;
+};
+
+TEST_P(VnniVsScalarTest, Q8_0AndQ4_0) {
+  const int64_t n = (GetParam() + 31) / 32 * 32;
+  std::vector<float> w = RandomVector(n, 30), x = RandomVector(n, 31);
+  std::vector<block_q8_0> w8(n / 32), x8(n / 32);
+  std::vector<block_q4_0> w4(n / 32);
+  quantize_row_q8_0_ref(w.data(), w8.data(), n);
+  quantize_row_q8_0_ref(x.data(), x8.data(), n);
+  quantize_row_q4_0_ref(w.data(), w4.data(), n);
+  const double tol = Tolerance(w, x);
+  EXPECT_NEAR(vnni_->vec_dot_q8_0_q8_0(w8.data(), x8.data(), n),
+              vec_dot_q8_0_q8_0_ref(w8.data(), x8.data(), n), tol);
+  EXPECT_NEAR(vnni_->vec_dot_q4_0_q8_0(w4.data(), x8.data(), n),
+              vec_dot_q4_0_q8_0_ref(w4.data(), x8.data(), n), tol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Lengths, VnniVsScalarTest, ::testing::Values(32, 64, 96, 576, 4096));
 
 }  // namespace
 }  // namespace agentry::kernels

@@ -176,7 +176,7 @@ Status ReadScalar(Cursor* c, GgufValueType type, const std::string& field, GgufV
     return OkStatus();                           \
   }
     AGENTRY_GGUF_INT(kUint8, uint8_t)
-    AGENTRY_GGUF_INT(kInt8, int8_t)
+    AGENTRY_GGUF_INT(kInt8, int8_t)  // NOLINT(bugprone-signed-char-misuse): int8 is a number here
     AGENTRY_GGUF_INT(kUint16, uint16_t)
     AGENTRY_GGUF_INT(kInt16, int16_t)
     AGENTRY_GGUF_INT(kUint32, uint32_t)
@@ -605,7 +605,7 @@ StatusOr<std::vector<int64_t>> GgufFile::GetIntArray(std::string_view key) const
         out[k] = v->ArrayElement<uint8_t>(k);
         break;
       case GgufValueType::kInt8:
-        out[k] = v->ArrayElement<int8_t>(k);
+        out[k] = v->ArrayElement<int8_t>(k);  // NOLINT(bugprone-signed-char-misuse): a number
         break;
       case GgufValueType::kUint16:
         out[k] = v->ArrayElement<uint16_t>(k);

@@ -40,7 +40,7 @@ std::string NumericArray(GgufValueType type, const std::vector<T>& v) {
 
 }  // namespace
 
-void GgufWriter::AddKv(std::string_view key, GgufValueType type, std::string encoded_value) {
+void GgufWriter::AddKv(std::string_view key, GgufValueType type, const std::string& encoded_value) {
   PutString(&kv_bytes_, key);
   Put<uint32_t>(&kv_bytes_, static_cast<uint32_t>(type));
   kv_bytes_.append(encoded_value);

@@ -53,7 +53,7 @@ class GgufWriter {
     std::vector<uint64_t> dims;
     std::string data;
   };
-  void AddKv(std::string_view key, GgufValueType type, std::string encoded_value);
+  void AddKv(std::string_view key, GgufValueType type, const std::string& encoded_value);
   uint64_t Alignment() const;
 
   std::string kv_bytes_;  // encoded key/value pairs

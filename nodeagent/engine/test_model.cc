@@ -119,7 +119,7 @@ void SyntheticVocab(GgufWriter* w, int64_t* n_vocab) {
   tokens.push_back(space);
   types.push_back(1);
   for (char c = 'a'; c <= 'z'; ++c) {
-    tokens.push_back(std::string(1, c));
+    tokens.emplace_back(1, c);
     tokens.push_back(space + c);
     types.push_back(1);
     types.push_back(1);

@@ -93,10 +93,12 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const GgufFile& f) {
   if (StatusOr<bool> s = f.GetBool("tokenizer.ggml.add_space_prefix"); s.ok()) {
     t.add_space_prefix_ = *s;
   }
+  t.byte_values_.assign(n, -1);
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
     t.byte_tokens_[b] = t.Find(name);
+    if (t.byte_tokens_[b] >= 0) t.byte_values_[t.byte_tokens_[b]] = static_cast<int16_t>(b);
   }
   return t;
 }
@@ -113,29 +115,29 @@ void Tokenizer::AppendByteTokens(std::string_view bytes, std::vector<int32_t>* o
   }
 }
 
-std::vector<int32_t> Tokenizer::Encode(std::string_view raw, bool add_bos) const {
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos) const {
   std::vector<int32_t> out;
   if (add_bos) out.push_back(bos_);
-  if (raw.empty()) return out;
+  if (text.empty()) return out;
 
   // Spaces become U+2581, with one added in front.
-  std::string text;
-  text.reserve(raw.size() * 3 + 3);
-  if (add_space_prefix_) text.append(kSpaceMarker);
-  for (char c : raw) {
+  std::string escaped;
+  escaped.reserve(text.size() * 3 + 3);
+  if (add_space_prefix_) escaped.append(kSpaceMarker);
+  for (char c : text) {
     if (c == ' ') {
-      text.append(kSpaceMarker);
+      escaped.append(kSpaceMarker);
     } else {
-      text.push_back(c);
+      escaped.push_back(c);
     }
   }
 
   std::vector<Symbol> symbols;
-  for (size_t offset = 0; offset < text.size();) {
-    const size_t len =
-        std::min(Utf8CharLength(static_cast<unsigned char>(text[offset])), text.size() - offset);
+  for (size_t offset = 0; offset < escaped.size();) {
+    const size_t len = std::min(Utf8CharLength(static_cast<unsigned char>(escaped[offset])),
+                                escaped.size() - offset);
     const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, index + 1, text.data() + offset, len});
+    symbols.push_back({index - 1, index + 1, escaped.data() + offset, len});
     offset += len;
   }
   symbols.back().next = -1;
@@ -184,13 +186,8 @@ std::string Tokenizer::Piece(int32_t id) const {
     case TokenType::kUnknown:
     case TokenType::kUnused:
       return "";
-    case TokenType::kByte: {
-      unsigned value = 0;
-      if (std::sscanf(tokens_[id].c_str(), "<0x%02X>", &value) == 1) {
-        return std::string(1, static_cast<char>(value));
-      }
-      return "";
-    }
+    case TokenType::kByte:
+      return byte_values_[id] >= 0 ? std::string(1, static_cast<char>(byte_values_[id])) : "";
     default:
       break;
   }

@@ -55,7 +55,8 @@ class Tokenizer {
   std::vector<float> scores_;
   std::vector<TokenType> types_;
   std::unordered_map<std::string, int32_t> index_;
-  int32_t byte_tokens_[256];
+  int32_t byte_tokens_[256];          // byte -> its <0xXX> token, or -1
+  std::vector<int16_t> byte_values_;  // token -> the byte it stands for, or -1
   int32_t bos_ = 1;
   int32_t eos_ = 2;
   int32_t unk_ = 0;

@@ -67,7 +67,7 @@ const Golden kGoldens[] = {
       {{432, 17.510891f}, {383, 14.569204f}, {353, 9.875341f}}}},
 };
 
-const std::vector<int32_t> kPrompt = {1, 403, 407, 261, 378};
+const std::vector<int32_t> kPrompt = {1, 403, 407, 261, 378};  // NOLINT(cert-err58-cpp): test data
 
 class GoldenTest : public ::testing::TestWithParam<Golden> {};
 
@@ -180,7 +180,7 @@ TEST(ModelTest, LoadErrorsNameTheProblem) {
   no_tensors.SetUint32("llama.feed_forward_length", 16);
   no_tensors.SetUint32("llama.attention.head_count", 2);
   EXPECT_NE(load(no_tensors).find("tensor token_embd.weight is missing"), std::string::npos);
-  std::vector<float> zeros(8 * 4, 0.0f);
+  std::vector<float> zeros(size_t{8} * 4, 0.0f);
   ASSERT_TRUE(no_tensors
                   .AddTensor("token_embd.weight", GgmlType::kF32, {8, 4},
                              std::string(reinterpret_cast<const char*>(zeros.data()), 128))

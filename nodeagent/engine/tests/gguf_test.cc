@@ -30,7 +30,7 @@ GgufWriter SampleWriter() {
   w.SetStringArray("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "\xE2\x96\x81Hello"});
   w.SetFloat32Array("tokenizer.ggml.scores", {0.f, -1.f, -2.f, -3.5f});
   w.SetInt32Array("tokenizer.ggml.token_type", {2, 3, 3, 1});
-  std::vector<float> embd(8 * 4);
+  std::vector<float> embd(size_t{8} * 4);
   for (size_t i = 0; i < embd.size(); ++i) embd[i] = static_cast<float>(i) * 0.5f;
   EXPECT_TRUE(w.AddTensor("token_embd.weight", GgmlType::kF32, {8, 4}, Bytes(embd)).ok());
   EXPECT_TRUE(
@@ -156,7 +156,7 @@ std::string ErrorOf(const std::string& bytes) {
 }
 
 // A tensor info: name, dims, type, offset.
-Raw& Tensor(Raw& r, std::string_view name, std::vector<uint64_t> dims, uint32_t type,
+Raw& Tensor(Raw& r, std::string_view name, const std::vector<uint64_t>& dims, uint32_t type,
             uint64_t offset) {
   r.Str(name).Put<uint32_t>(static_cast<uint32_t>(dims.size()));
   for (uint64_t d : dims) r.Put<uint64_t>(d);
@@ -235,7 +235,7 @@ TEST(GgufHostileTest, MetadataErrors) {
 }
 
 TEST(GgufHostileTest, TensorInfoErrors) {
-  auto with_tensor = [](std::vector<uint64_t> dims, uint32_t type, uint64_t offset,
+  auto with_tensor = [](const std::vector<uint64_t>& dims, uint32_t type, uint64_t offset,
                         size_t data_bytes) {
     Raw r;
     r.Header(1, 0);

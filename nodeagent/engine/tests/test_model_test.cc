@@ -75,7 +75,7 @@ TEST(TestModelTest, F32AndQ8_0VariantsHoldTheSameWeights) {
   const std::vector<float> lb = Logits(*q8.model, {1, 300, 301});
   double max_diff = 0;
   for (size_t i = 0; i < la.size(); ++i)
-    max_diff = std::max(max_diff, double(std::fabs(la[i] - lb[i])));
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(la[i] - lb[i])));
   EXPECT_LT(max_diff, 0.5);
   EXPECT_GT(max_diff, 0.0);
 }
