@@ -4,7 +4,7 @@
 MAKEFLAGS += --no-print-directory
 
 FUZZ_SECONDS ?= 60
-SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 
 .PHONY: bootstrap build demo test unit asan bench fuzz format format-check lint tidy clean
 

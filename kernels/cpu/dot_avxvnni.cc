@@ -32,8 +32,8 @@ inline __m256i dot_i8(__m256i w, __m256i x) {
 // Q4_0 nibbles (0..15, unsigned) times signed x, minus 8 * sum(x): two vpdpbusd.
 inline __m256i dot_q4(const uint8_t* qs, __m256i x) {
   const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i nibbles = _mm256_and_si256(
-      _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+  const __m256i nibbles =
+      _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
   const __m256i prod = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), nibbles, x);
   const __m256i sum_x8 = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), x);
   return _mm256_sub_epi32(prod, sum_x8);
@@ -49,9 +49,8 @@ float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n) {
   for (; b + 2 <= nb; b += 2) {
     const __m256i p0 = dot_i8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs)),
                               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs)));
-    const __m256i p1 =
-        dot_i8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs)),
-               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)));
+    const __m256i p1 = dot_i8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs)),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs)));
     acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(p0), acc0);
     acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
   }

@@ -69,14 +69,14 @@ void GgufWriter::SetBool(std::string_view key, bool v) {
 void GgufWriter::SetString(std::string_view key, std::string_view v) {
   std::string out;
   PutString(&out, v);
-  AddKv(key, GgufValueType::kString, std::move(out));
+  AddKv(key, GgufValueType::kString, out);
 }
 void GgufWriter::SetStringArray(std::string_view key, const std::vector<std::string>& v) {
   std::string out;
   Put<uint32_t>(&out, static_cast<uint32_t>(GgufValueType::kString));
   Put<uint64_t>(&out, v.size());
   for (const std::string& s : v) PutString(&out, s);
-  AddKv(key, GgufValueType::kArray, std::move(out));
+  AddKv(key, GgufValueType::kArray, out);
 }
 void GgufWriter::SetFloat32Array(std::string_view key, const std::vector<float>& v) {
   AddKv(key, GgufValueType::kArray, NumericArray(GgufValueType::kFloat32, v));
