@@ -5,37 +5,14 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/cpu/simd_avx2.h"
 
 namespace agentry::kernels::avx2 {
-namespace {
 
-inline float hsum(__m256 v) {
-  const __m128 lo = _mm256_castps256_ps128(v);
-  const __m128 hi = _mm256_extractf128_ps(v, 1);
-  __m128 s = _mm_add_ps(lo, hi);
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// Sum of the products of 32 signed bytes, as 8 int32 lanes. maddubs multiplies unsigned
-// by signed bytes, so the sign of `a` is moved onto `b` first.
-inline __m256i dot_i8x32(__m256i a, __m256i b) {
-  const __m256i abs_a = _mm256_sign_epi8(a, a);
-  const __m256i b_signed = _mm256_sign_epi8(b, a);
-  const __m256i pairs = _mm256_maddubs_epi16(abs_a, b_signed);  // 16 x int16, no overflow:
-  // each pair is at most 2 * 127 * 128 = 32512 < 32767.
-  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-}
-
-// 16 bytes of nibbles -> 32 bytes: low nibbles in the first 16, high nibbles in the last 16.
-inline __m256i unpack_nibbles(const uint8_t* qs) {
-  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
-}
-
-}  // namespace
+using simd::dot_i8x32;
+using simd::hsum;
+using simd::scale_product;
+using simd::unpack_nibbles;
 
 float vec_dot_f32(const float* w, const float* x, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps();
@@ -72,11 +49,6 @@ float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n) {
   float sum = hsum(_mm256_add_ps(acc0, acc1));
   for (; i < n; ++i) sum += fp16_to_fp32(w[i]) * fp16_to_fp32(x[i]);
   return sum;
-}
-
-// The product of two fp16 block scales, converted by the F16C unit.
-inline __m256 scale_product(uint16_t a, uint16_t b) {
-  return _mm256_set1_ps(_cvtsh_ss(a) * _cvtsh_ss(b));
 }
 
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n) {

@@ -6,22 +6,13 @@
 
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/cpu/simd_avx2.h"
 
 namespace agentry::kernels::avxvnni {
 namespace {
 
-inline float hsum(__m256 v) {
-  const __m128 lo = _mm256_castps256_ps128(v);
-  const __m128 hi = _mm256_extractf128_ps(v, 1);
-  __m128 s = _mm_add_ps(lo, hi);
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-inline __m256 scale_product(uint16_t a, uint16_t b) {
-  return _mm256_set1_ps(_cvtsh_ss(a) * _cvtsh_ss(b));
-}
+using simd::hsum;
+using simd::scale_product;
 
 // Signed x signed bytes: |w| is unsigned, and w's sign moves onto x.
 inline __m256i dot_i8(__m256i w, __m256i x) {

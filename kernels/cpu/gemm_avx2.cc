@@ -9,6 +9,7 @@
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/cpu/simd_avx2.h"
 
 namespace agentry::kernels::avx2 {
 namespace {
@@ -16,98 +17,48 @@ namespace {
 constexpr int RM = static_cast<int>(kGemmRows);
 constexpr int RN = static_cast<int>(kGemmTokens);
 
-inline float hsum(__m256 v) {
-  const __m128 lo = _mm256_castps256_ps128(v);
-  const __m128 hi = _mm256_extractf128_ps(v, 1);
-  __m128 s = _mm_add_ps(lo, hi);
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+using simd::dot_i8x32;
+using simd::hsum;
 
-inline __m256i dot_i8x32(__m256i a, __m256i b) {
-  const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
+inline float to_f32(float v) { return v; }
+inline float to_f32(uint16_t h) { return _cvtsh_ss(h); }
 
-inline __m256i unpack_nibbles_minus_8(const uint8_t* qs) {
-  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
-}
-
-void tile_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-              int64_t n) {
+// F32 and F16 weights against activations of the same type.
+template <typename T>
+void tile_float(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                int64_t n) {
   __m256 c[RM][RN];
 #pragma GCC unroll 4
   for (auto& row : c) {
 #pragma GCC unroll 4
     for (auto& v : row) v = _mm256_setzero_ps();
   }
-  const float* xr[RN];
-  const float* wr[RM];
+  const T* xr[RN];
+  const T* wr[RM];
 #pragma GCC unroll 4
-  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const float*>(x + t * xs);
+  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const T*>(x + t * xs);
 #pragma GCC unroll 4
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const float*>(w + r * ws);
+  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const T*>(w + r * ws);
   int64_t k = 0;
   for (; k + 8 <= n; k += 8) {
     __m256 xv[RN];
 #pragma GCC unroll 4
-    for (int t = 0; t < RN; ++t) xv[t] = _mm256_loadu_ps(xr[t] + k);
+    for (int t = 0; t < RN; ++t) xv[t] = load8(xr[t] + k);
 #pragma GCC unroll 4
     for (int r = 0; r < RM; ++r) {
-      const __m256 wv = _mm256_loadu_ps(wr[r] + k);
+      const __m256 wv = load8(wr[r] + k);
 #pragma GCC unroll 4
       for (int t = 0; t < RN; ++t) c[r][t] = _mm256_fmadd_ps(wv, xv[t], c[r][t]);
     }
   }
-#pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) {
-#pragma GCC unroll 4
     for (int t = 0; t < RN; ++t) {
       float sum = hsum(c[r][t]);
-      for (int64_t j = k; j < n; ++j) sum += wr[r][j] * xr[t][j];
-      y[t * ldy + r] = sum;
-    }
-  }
-}
-
-void tile_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-              int64_t n) {
-  __m256 c[RM][RN];
-#pragma GCC unroll 4
-  for (auto& row : c) {
-#pragma GCC unroll 4
-    for (auto& v : row) v = _mm256_setzero_ps();
-  }
-  const uint16_t* xr[RN];
-  const uint16_t* wr[RM];
-#pragma GCC unroll 4
-  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const uint16_t*>(x + t * xs);
-#pragma GCC unroll 4
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * ws);
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    __m256 xv[RN];
-#pragma GCC unroll 4
-    for (int t = 0; t < RN; ++t) {
-      xv[t] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xr[t] + k)));
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < RM; ++r) {
-      const __m256 wv =
-          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[r] + k)));
-#pragma GCC unroll 4
-      for (int t = 0; t < RN; ++t) c[r][t] = _mm256_fmadd_ps(wv, xv[t], c[r][t]);
-    }
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < RM; ++r) {
-#pragma GCC unroll 4
-    for (int t = 0; t < RN; ++t) {
-      float sum = hsum(c[r][t]);
-      for (int64_t j = k; j < n; ++j) sum += _cvtsh_ss(wr[r][j]) * _cvtsh_ss(xr[t][j]);
+      for (int64_t j = k; j < n; ++j) sum += to_f32(wr[r][j]) * to_f32(xr[t][j]);
       y[t * ldy + r] = sum;
     }
   }
@@ -158,7 +109,9 @@ void tile_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
 inline __m256i load_q8_0(const block_q8_0& b) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
 }
-inline __m256i load_q4_0(const block_q4_0& b) { return unpack_nibbles_minus_8(b.qs); }
+inline __m256i load_q4_0(const block_q4_0& b) {
+  return _mm256_sub_epi8(simd::unpack_nibbles(b.qs), _mm256_set1_epi8(8));
+}
 
 using TileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t, int64_t);
 using DotFn = float (*)(const uint8_t*, const uint8_t*, int64_t);
@@ -198,11 +151,11 @@ float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n) {
 
 void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
-  Gemm(&tile_f32, &dot_f32, w, ws, x, xs, y, ldy, n, rows, tokens);
+  Gemm(&tile_float<float>, &dot_f32, w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
-  Gemm(&tile_f16, &dot_f16, w, ws, x, xs, y, ldy, n, rows, tokens);
+  Gemm(&tile_float<uint16_t>, &dot_f16, w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {

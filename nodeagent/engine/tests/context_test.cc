@@ -10,15 +10,12 @@
 #include <gtest/gtest.h>
 
 #include "nodeagent/engine/gguf_writer.h"
+#include "nodeagent/engine/tests/shared_models.h"
 
 namespace agentry::engine {
 namespace {
 
-std::string SharedModel(const std::string& relative) {
-  const std::string path = std::string(AGENTRY_SHARED_MODELS) + "/" + relative;
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 ? path : "";
-}
+using test_support::SharedModel;
 
 std::unique_ptr<Model> LoadOrDie(const std::string& path) {
   StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::Open(path);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "nodeagent/engine/gguf_writer.h"
+#include "nodeagent/engine/tests/shared_models.h"
 
 namespace agentry::engine {
 namespace {
@@ -310,12 +311,7 @@ TEST(GgmlTypeTest, Layouts) {
   EXPECT_EQ(GgmlTypeDescribe(16), "IQ2_XXS");
 }
 
-// Real files from ../shared/models, skipped visibly when the checkout has none beside it.
-std::string SharedModel(const std::string& relative) {
-  const std::string path = std::string(AGENTRY_SHARED_MODELS) + "/" + relative;
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 ? path : "";
-}
+using test_support::SharedModel;
 
 TEST(GgufRealModelTest, Stories260K) {
   const std::string path = SharedModel("stories260k/stories260K.gguf");

@@ -9,15 +9,12 @@
 #include <gtest/gtest.h>
 
 #include "nodeagent/engine/gguf_writer.h"
+#include "nodeagent/engine/tests/shared_models.h"
 
 namespace agentry::engine {
 namespace {
 
-std::string SharedModel(const std::string& relative) {
-  const std::string path = std::string(AGENTRY_SHARED_MODELS) + "/" + relative;
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0 ? path : "";
-}
+using test_support::SharedModel;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
