@@ -224,6 +224,10 @@ struct GemmCase {
   int64_t n;
 };
 
+void PrintTo(const GemmCase& c, std::ostream* os) {
+  *os << c.rows << "x" << c.tokens << "x" << c.n;
+}
+
 class GemmTest : public ::testing::TestWithParam<GemmCase> {
  protected:
   void SetUp() override {

@@ -40,6 +40,9 @@ struct Golden {
   TopLogit top[5][3];
 };
 
+// Test names show the file, not the struct's bytes.
+void PrintTo(const Golden& g, std::ostream* os) { *os << g.file; }
+
 const Golden kGoldens[] = {
     {"stories260k/stories260K.gguf",
      1e-3f,
