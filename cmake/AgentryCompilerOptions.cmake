@@ -34,10 +34,11 @@ if(AGENTRY_FUZZ)
   target_link_options(agentry_defaults INTERFACE -fsanitize=address,undefined)
 endif()
 
-# agentry_add_test(NAME name SOURCES ... LIBS ... LABELS ...): one GoogleTest binary whose
-# tests are registered with CTest individually, so `ctest -R` can pick one.
+# agentry_add_test(NAME name SOURCES ... LIBS ... [LABELS ...] [FIXTURES fixture]): one
+# GoogleTest binary whose tests are registered with CTest individually, so `ctest -R` can
+# pick one; FIXTURES names a CTest fixture (a setup test) they all require.
 function(agentry_add_test)
-  cmake_parse_arguments(ARG "" "NAME" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;FIXTURES" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT BUILD_TESTING)
     return()
   endif()
@@ -47,5 +48,10 @@ function(agentry_add_test)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
-  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+  set(extra)
+  if(ARG_FIXTURES)
+    set(extra FIXTURES_REQUIRED ${ARG_FIXTURES})
+  endif()
+  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" ${extra}
+                       DISCOVERY_TIMEOUT 60)
 endfunction()
