@@ -6,8 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "nodeagent/engine/model.h"
 
 namespace agentry::engine {
@@ -30,11 +33,26 @@ class KvCache {
   // Forgets positions from `n` on (n <= size()).
   void Truncate(int64_t n) { size_ = n < size_ ? n : size_; }
 
+  // Replaces this cache's contents with the first `n` positions of `other` (a shared
+  // prompt prefix). InvalidArgument when the shapes differ or n exceeds other.size() or
+  // this cache's context.
+  Status CopyPrefixFrom(const KvCache& other, int64_t n);
+
+  // The filled positions as bytes, for snapshots (node daemon Snapshot/Restore):
+  //   "AGKV" | u32 version 1 | u32 n_layer | u32 n_embd_kv | u32 n_pos | u32 type (1 = F16)
+  //   | per layer: K [n_pos][n_embd_kv] then V, as F16 | u32 CRC-32C of all before
+  std::string Serialize() const;
+  // Replaces the contents from Serialize()'s bytes. DataLoss for a checksum mismatch or a
+  // truncated snapshot, InvalidArgument (naming the field and offset) for one made for
+  // another model shape or longer than this context; the cache is unchanged on error.
+  Status Restore(std::string_view bytes);
+
  private:
   uint64_t Offset(int64_t layer, int64_t pos) const {
     return (static_cast<uint64_t>(layer) * n_ctx_ + pos) * n_embd_kv_;
   }
 
+  int64_t n_layer_;
   int64_t n_ctx_;
   int64_t n_embd_kv_;
   int64_t size_ = 0;
