@@ -28,6 +28,27 @@ int32_t ThreadsOrDefault(int32_t threads) {
   return cores > 0 ? static_cast<int32_t>(cores) : 1;
 }
 
+// Peak resident set and current private (anonymous) resident memory, in bytes, from
+// /proc/self/status; -1 where the kernel does not say.
+struct MemoryUse {
+  int64_t peak_rss = -1;
+  int64_t rss_anon = -1;
+};
+
+MemoryUse ReadMemoryUse() {
+  MemoryUse m;
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return m;
+  char line[256];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    long long kib = 0;
+    if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) m.peak_rss = kib * 1024;
+    if (std::sscanf(line, "RssAnon: %lld kB", &kib) == 1) m.rss_anon = kib * 1024;
+  }
+  std::fclose(f);
+  return m;
+}
+
 int Fail(const Status& status) {
   std::fprintf(stderr, "agentry: %s\n", status.message().c_str());
   return 1;
@@ -129,8 +150,11 @@ int RunBench(const BenchOptions& options) {
   std::vector<float> logits;
   // As llama-bench: a fresh KV cache for each run and one untimed warm-up run.
   std::vector<double> pp, tg;
+  uint64_t kv_bytes = 0;
+  int64_t max_anon = -1;
   for (int r = 0; r <= options.repetitions; ++r) {
     engine::Context ctx(**model, options.n_prompt, &pool);
+    kv_bytes = std::max<uint64_t>(kv_bytes, ctx.kv_cache().bytes());
     const auto start = Clock::now();
     if (Status s = ctx.Eval(prompt, false, &logits); !s.ok()) return Fail(s);
     if (r > 0) pp.push_back(options.n_prompt / Seconds(start));
@@ -142,6 +166,8 @@ int RunBench(const BenchOptions& options) {
       if (Status s = ctx.Eval({prompt[i % prompt.size()]}, false, &logits); !s.ok()) return Fail(s);
     }
     if (r > 0) tg.push_back(options.n_gen / Seconds(start));
+    // Sampled while the decode context is still alive: private memory is current, not peak.
+    max_anon = std::max(max_anon, ReadMemoryUse().rss_anon);
   }
   std::printf("model %s | threads %d | kernels %s\n", options.model.c_str(), pool.size(),
               kernels::Kernels().isa);
@@ -149,6 +175,20 @@ int RunBench(const BenchOptions& options) {
               options.repetitions);
   std::printf("tg%d: %.2f tokens/s (median of %d)\n", options.n_gen, median(tg),
               options.repetitions);
+  // The promise: weights stay mapped (no private copy), so private memory is the KV cache
+  // plus working buffers, and all resident memory at most file + KV + 64 MiB.
+  MemoryUse mem = ReadMemoryUse();
+  mem.rss_anon = std::max(mem.rss_anon, max_anon);
+  const double mib = 1 << 20;
+  const uint64_t slack = uint64_t{64} << 20;
+  const uint64_t file = (*model)->file().file_size();
+  std::printf(
+      "memory: peak RSS %.1f MiB (bound file + KV + 64 MiB = %.1f MiB: %s); private %.1f "
+      "MiB (bound KV + 64 MiB = %.1f MiB: %s)\n",
+      mem.peak_rss / mib, (file + kv_bytes + slack) / mib,
+      mem.peak_rss <= static_cast<int64_t>(file + kv_bytes + slack) ? "within" : "EXCEEDED",
+      mem.rss_anon / mib, (kv_bytes + slack) / mib,
+      mem.rss_anon <= static_cast<int64_t>(kv_bytes + slack) ? "within" : "EXCEEDED");
   return 0;
 }
 

@@ -106,4 +106,42 @@ TEST(CliTest, SelfcheckFailsOnABadManifest) {
   EXPECT_NE(r.output.find("[FAIL]"), std::string::npos) << r.output;
 }
 
+TEST(CliTest, BenchKeepsWeightsMappedWithinTheMemoryBound) {
+  // A 42 MB F32 model: a private copy of the weights would break the private bound.
+  const std::string model = "/tmp/agentry-cli-mem-" + std::to_string(getpid()) + ".gguf";
+  CommandResult made = Agentry("make-test-model -o " + model +
+                               " --dim 384 --layers 6 --heads 6 --kv-heads 2 --type f32");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  CommandResult r = Agentry("bench -m " + model + " -t 2 -p 64 -n 16 -r 1");
+  unlink(model.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("pp64: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tg16: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("memory: peak RSS"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("EXCEEDED"), std::string::npos) << r.output;
+}
+
+TEST(CliTest, RunGeneratesAndRefusesWhatItCannotDo) {
+  const std::string model = "/tmp/agentry-cli-run-" + std::to_string(getpid()) + ".gguf";
+  ASSERT_EQ(Agentry("make-test-model -o " + model).exit_code, 0);
+  CommandResult ok = Agentry("run -m " + model + " -p \"once upon a time\" -n 8 --temp 0");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("once upon a time"), std::string::npos) << ok.output;
+  EXPECT_NE(ok.output.find("generated"), std::string::npos) << ok.output;
+  CommandResult chat = Agentry("run -m " + model + " -p hi --chat");
+  EXPECT_EQ(chat.exit_code, 1);
+  EXPECT_NE(chat.output.find("chat templates are not implemented yet"), std::string::npos);
+  CommandResult too_long = Agentry("run -m " + model + " -p hi -n 100 -c 16");
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_NE(too_long.output.find("do not fit in the context of 16"), std::string::npos);
+  CommandResult bad_temp = Agentry("run -m " + model + " -p hi --temp -1");
+  EXPECT_EQ(bad_temp.exit_code, 1);
+  EXPECT_NE(bad_temp.output.find("sampler.temperature"), std::string::npos);
+  CommandResult missing = Agentry("run -m /nonexistent.gguf -p hi");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("/nonexistent.gguf: No such file"), std::string::npos)
+      << missing.output;
+  unlink(model.c_str());
+}
+
 }  // namespace
