@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <random>
 #include <vector>
 
@@ -37,15 +38,18 @@ struct MemoryUse {
 
 MemoryUse ReadMemoryUse() {
   MemoryUse m;
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return m;
-  char line[256];
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    long long kib = 0;
-    if (std::sscanf(line, "VmHWM: %lld kB", &kib) == 1) m.peak_rss = kib * 1024;
-    if (std::sscanf(line, "RssAnon: %lld kB", &kib) == 1) m.rss_anon = kib * 1024;
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  // Lines look like "VmHWM:     12345 kB"; others are skipped whole.
+  while (in >> key) {
+    if (key == "VmHWM:" || key == "RssAnon:") {
+      if (!(in >> kib >> unit)) break;
+      (key == "VmHWM:" ? m.peak_rss : m.rss_anon) = kib * 1024;
+    }
+    in.ignore(1 << 16, '\n');
   }
-  std::fclose(f);
   return m;
 }
 
