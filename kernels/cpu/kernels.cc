@@ -22,6 +22,13 @@ const KernelTable& ScalarKernels() {
       &gemm_f16_ref,
       &gemm_q8_0_ref,
       &gemm_q4_0_ref,
+      &quantize_row_q8_K_ref,
+      &vec_dot_q4_K_q8_K_ref,
+      &vec_dot_q5_K_q8_K_ref,
+      &vec_dot_q6_K_q8_K_ref,
+      &gemm_q4_K_ref,
+      &gemm_q5_K_ref,
+      &gemm_q6_K_ref,
   };
   return table;
 }
@@ -42,6 +49,13 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_f16,
       &avx2::gemm_q8_0,
       &avx2::gemm_q4_0,
+      &quantize_row_q8_K_ref,
+      &vec_dot_q4_K_q8_K_ref,
+      &vec_dot_q5_K_q8_K_ref,
+      &vec_dot_q6_K_q8_K_ref,
+      &gemm_q4_K_ref,
+      &gemm_q5_K_ref,
+      &gemm_q6_K_ref,
   };
   return &table;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/gemm_ref.h"
 
 namespace agentry::kernels {
 
@@ -112,22 +113,6 @@ float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n)
 void axpy_f16_ref(float* y, float a, const uint16_t* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
-
-namespace {
-
-// The gemm references: every (row, token) pair through the vec_dot reference.
-template <typename W, typename X, float (*dot)(const W*, const X*, int64_t)>
-void GemmRef(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
-             int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t r = 0; r < rows; ++r) {
-      y[t * ldy + r] = dot(reinterpret_cast<const W*>(w + r * w_stride),
-                           reinterpret_cast<const X*>(x + t * x_stride), n);
-    }
-  }
-}
-
-}  // namespace
 
 void gemm_f32_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {

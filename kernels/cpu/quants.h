@@ -33,12 +33,53 @@ struct block_q4_0 {
 };
 static_assert(sizeof(block_q4_0) == 18, "Q4_0 block must match the GGUF layout");
 
+// K-quants: super-blocks of 256 weights in sub-blocks with their own 6-bit (Q4_K, Q5_K) or
+// 8-bit (Q6_K) scales. Activations meet them as Q8_K (float scale, 256 int8, and the sums
+// of each 16 for the min terms).
+inline constexpr int kQK_K = 256;
+
+struct block_q4_K {
+  uint16_t d;          // fp16 super-block scale for the sub-block scales
+  uint16_t dmin;       // fp16 super-block scale for the sub-block mins
+  uint8_t scales[12];  // 8 scales and 8 mins, 6 bits each
+  uint8_t qs[kQK_K / 2];
+};
+static_assert(sizeof(block_q4_K) == 144, "Q4_K block must match the GGUF layout");
+
+struct block_q5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK_K / 8];  // the fifth bit of each weight
+  uint8_t qs[kQK_K / 2];  // the low four bits
+};
+static_assert(sizeof(block_q5_K) == 176, "Q5_K block must match the GGUF layout");
+
+struct block_q6_K {
+  uint8_t ql[kQK_K / 2];      // low four bits
+  uint8_t qh[kQK_K / 4];      // high two bits
+  int8_t scales[kQK_K / 16];  // 16 sub-blocks of 16
+  uint16_t d;                 // fp16
+};
+static_assert(sizeof(block_q6_K) == 210, "Q6_K block must match the GGUF layout");
+
+struct block_q8_K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];
+};
+static_assert(sizeof(block_q8_K) == 292, "Q8_K block must match the GGUF layout");
+
 // n is a multiple of the block size in every function taking blocks.
 void quantize_row_q8_0_ref(const float* x, block_q8_0* y, int64_t n);
 void quantize_row_q4_0_ref(const float* x, block_q4_0* y, int64_t n);
 void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t n);
 void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n);
 void convert_row_fp32_to_fp16_ref(const float* x, uint16_t* y, int64_t n);
+void quantize_row_q8_K_ref(const float* x, block_q8_K* y, int64_t n);
+void dequantize_row_q4_K(const block_q4_K* x, float* y, int64_t n);
+void dequantize_row_q5_K(const block_q5_K* x, float* y, int64_t n);
+void dequantize_row_q6_K(const block_q6_K* x, float* y, int64_t n);
 void dequantize_row_fp16(const uint16_t* x, float* y, int64_t n);
 void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n);
 
@@ -47,6 +88,9 @@ float vec_dot_f32_ref(const float* w, const float* x, int64_t n);
 float vec_dot_f16_ref(const uint16_t* w, const uint16_t* x, int64_t n);
 float vec_dot_q8_0_q8_0_ref(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q4_K_q8_K_ref(const block_q4_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q5_K_q8_K_ref(const block_q5_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q6_K_q8_K_ref(const block_q6_K* w, const block_q8_K* x, int64_t n);
 
 // y[i] += a * x[i] for F16 x (attention: probabilities times values).
 void axpy_f16_ref(float* y, float a, const uint16_t* x, int64_t n);
@@ -61,6 +105,12 @@ void gemm_f16_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_
 void gemm_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 void gemm_q4_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_q4_K_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_K_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_q6_K_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 
 }  // namespace agentry::kernels

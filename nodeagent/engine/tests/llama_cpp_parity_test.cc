@@ -230,5 +230,61 @@ TEST_F(ParityTest, Greedy64TokensF16) {
   unlink(path.c_str());
 }
 
+// K-quants: a random model quantized by llama.cpp's own llama-quantize (built beside llref
+// with ../shared/tools/llref/build.sh --bench, or `cmake --build … --target llama-quantize`).
+TEST_F(ParityTest, KQuantsFromLlamaQuantize) {
+  const std::string quantize =
+      LlrefPath().substr(0, LlrefPath().rfind('/')) + "/llama.cpp/build/bin/llama-quantize";
+  if (access(quantize.c_str(), X_OK) != 0) {
+    GTEST_SKIP() << "llama-quantize not built in the reference cache (" << quantize << ")";
+  }
+  const std::string base = "/tmp/agentry-parity-k-" + std::to_string(getpid());
+  StatusOr<std::string> f32 =
+      BuildTestModel({.dim = 256, .layers = 2, .heads = 4, .kv_heads = 2, .ff = 768, .seed = 3});
+  ASSERT_TRUE(f32.ok());
+  ASSERT_TRUE(WriteFileAtomically(base + "-f32.gguf", *f32).ok());
+  std::vector<int32_t> tokens = {1};
+  for (int i = 0; i < 47; ++i) tokens.push_back(260 + (i * 7) % 60);
+  for (const char* type : {"Q4_K_M", "Q5_K_M", "Q6_K"}) {
+    const std::string out = base + "-" + type + ".gguf";
+    const std::string cmd =
+        quantize + " " + base + "-f32.gguf " + out + " " + type + " 2 > /dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::unique_ptr<Model> model = Load(out);
+    const Reference ref = RunLlref(out, tokens);
+    const int64_t V = model->params().n_vocab;
+    ThreadPool pool(2);
+    Context ctx(*model, 64, &pool);
+    std::vector<float> ours;
+    ASSERT_TRUE(ctx.Eval(tokens, true, &ours).ok());
+    ASSERT_EQ(ours.size(), ref.logits.size());
+    double max_diff = 0;
+    int agree = 0;
+    int64_t first_drift = -1;  // first position differing by more than 1e-3
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      agree += Argmax(&ours[t * V], V) == Argmax(&ref.logits[t * V], V);
+      double row_diff = 0;
+      for (int64_t i = 0; i < V; ++i) {
+        row_diff = std::max(
+            row_diff, static_cast<double>(std::fabs(ours[t * V + i] - ref.logits[t * V + i])));
+      }
+      if (row_diff > 1e-3 && first_drift < 0) first_drift = static_cast<int64_t>(t);
+      max_diff = std::max(max_diff, row_diff);
+    }
+    std::printf("%s: first position differing by > 1e-3: %lld\n", type,
+                static_cast<long long>(first_drift));
+    std::printf("%s: %zu positions, top-1 agreement %d, max |logit diff| %.3g\n", type,
+                tokens.size(), agree, max_diff);
+    // Measured: the first 4 positions agree within 1e-6 for every type, but over 48
+    // positions the batched logits drift (from position 14 for Q4_K_M, 38 for Q5_K_M and
+    // already 1 for Q6_K) to 0.08 at most, one argmax in 48 flipping for Q6_K. Open work
+    // (docs/engine.md): find which batched path of llama.cpp rounds differently.
+    EXPECT_GE(agree, static_cast<int>(tokens.size()) - 2) << type;
+    EXPECT_LT(max_diff, 0.15) << type;
+    unlink(out.c_str());
+  }
+  unlink((base + "-f32.gguf").c_str());
+}
+
 }  // namespace
 }  // namespace agentry::engine
