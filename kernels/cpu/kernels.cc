@@ -50,10 +50,10 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_q8_0,
       &avx2::gemm_q4_0,
       &quantize_row_q8_K_ref,
-      &vec_dot_q4_K_q8_K_ref,
+      &avx2::vec_dot_q4_K_q8_K,
       &vec_dot_q5_K_q8_K_ref,
       &vec_dot_q6_K_q8_K_ref,
-      &gemm_q4_K_ref,
+      &avx2::gemm_q4_K,
       &gemm_q5_K_ref,
       &gemm_q6_K_ref,
   };

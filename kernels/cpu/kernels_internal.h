@@ -14,6 +14,10 @@ float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
 void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
+float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);
+// Prefill for Q4_K: the AVX2 dot per (row, token) pair, no register tile yet.
+void gemm_q4_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens);
 void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,

@@ -70,6 +70,19 @@ struct block_q8_K {
 };
 static_assert(sizeof(block_q8_K) == 292, "Q8_K block must match the GGUF layout");
 
+// Sub-block j's 6-bit scale and min from the 12 packed bytes of Q4_K and Q5_K: the first
+// four pairs sit in the low six bits of bytes 0-7; the last four are split between the
+// low/high nibbles of bytes 8-11 and the top two bits of bytes 0-7.
+inline void q4k_scale_min(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = static_cast<uint8_t>((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
+    *min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
 // n is a multiple of the block size in every function taking blocks.
 void quantize_row_q8_0_ref(const float* x, block_q8_0* y, int64_t n);
 void quantize_row_q4_0_ref(const float* x, block_q4_0* y, int64_t n);

@@ -10,19 +10,6 @@
 namespace agentry::kernels {
 namespace {
 
-// Sub-block j's 6-bit scale and min from the 12 packed bytes of Q4_K and Q5_K: the first
-// four pairs sit in the low six bits of bytes 0-7; the last four are split between the
-// low/high nibbles of bytes 8-11 and the top two bits of bytes 0-7.
-void ScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 // The 256 unsigned 4-bit (Q4_K) or 5-bit (Q5_K) values of one block, in order.
 void UnpackQ4K(const block_q4_K& b, uint8_t* out) {
   for (int chunk = 0; chunk < 4; ++chunk) {  // 64 weights: 32 low nibbles, 32 high
@@ -70,7 +57,7 @@ void DequantizeScaleMin(const Block* x, float* y, int64_t n) {
     for (int j = 0; j < 8; ++j) {
       uint8_t sc = 0;
       uint8_t m = 0;
-      ScaleMinK4(j, x[b].scales, &sc, &m);
+      q4k_scale_min(j, x[b].scales, &sc, &m);
       for (int l = 0; l < 32; ++l) {
         y[b * kQK_K + j * 32 + l] = d * sc * q[j * 32 + l] - dmin * m;
       }
@@ -89,7 +76,7 @@ float DotScaleMin(const Block* w, const block_q8_K* x, int64_t n) {
     for (int j = 0; j < 8; ++j) {
       uint8_t sc = 0;
       uint8_t m = 0;
-      ScaleMinK4(j, w[b].scales, &sc, &m);
+      q4k_scale_min(j, w[b].scales, &sc, &m);
       int32_t dot = 0;
       for (int l = 0; l < 32; ++l) dot += q[j * 32 + l] * x[b].qs[j * 32 + l];
       scaled += static_cast<int64_t>(sc) * dot;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels {
@@ -114,6 +115,23 @@ TEST(QuantsKTest, Q6_KLayoutOfOneKnownBlock) {
   dequantize_row_q6_K(&b, y, 256);
   EXPECT_EQ(y[0], 2.0f * (63 - 32));
   EXPECT_EQ(y[64], -32.0f);
+}
+
+TEST(QuantsKTest, Avx2Q4_KMatchesTheReference) {
+  const KernelTable* avx2 = Avx2Kernels();
+  if (avx2 == nullptr) GTEST_SKIP() << "this CPU cannot run the AVX2 kernels";
+  for (int blocks : {1, 3, 8}) {
+    auto w = RandomBlocks<block_q4_K>(blocks, 40 + blocks);
+    TameScales(&w);
+    const int64_t n = blocks * kQK_K;
+    const std::vector<float> x = RandomFloats(n, 50 + blocks);
+    std::vector<block_q8_K> xq(blocks);
+    quantize_row_q8_K_ref(x.data(), xq.data(), n);
+    const float want = vec_dot_q4_K_q8_K_ref(w.data(), xq.data(), n);
+    EXPECT_NEAR(avx2->vec_dot_q4_K_q8_K(w.data(), xq.data(), n), want,
+                1e-5f * std::fabs(want) + 1e-4f)
+        << blocks;
+  }
 }
 
 }  // namespace
