@@ -145,10 +145,10 @@ float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n) {
     int32_t mins = 0;
     for (int j = 0; j < 8; ++j) {
       q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-      mins += mn[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+      mins += mn[j] * (x[b].bsums[ptrdiff_t{2} * j] + x[b].bsums[ptrdiff_t{2} * j + 1]);
     }
     __m256i sumi = _mm256_setzero_si256();
-    for (int chunk = 0; chunk < 4; ++chunk) {  // 64 weights: 32 low nibbles, 32 high
+    for (ptrdiff_t chunk = 0; chunk < 4; ++chunk) {  // 64 weights: 32 low nibbles, 32 high
       const __m256i bits =
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + chunk * 32));
       const __m256i lo = _mm256_and_si256(bits, low_mask);

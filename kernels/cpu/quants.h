@@ -119,11 +119,11 @@ void gemm_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 void gemm_q4_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
-void gemm_q4_K_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
-                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
-void gemm_q5_K_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
-                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
-void gemm_q6_K_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
-                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_q4_K_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                   int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_K_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                   int64_t n, int64_t rows, int64_t tokens);
+void gemm_q6_K_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                   int64_t n, int64_t rows, int64_t tokens);
 
 }  // namespace agentry::kernels

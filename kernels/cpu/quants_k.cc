@@ -12,7 +12,7 @@ namespace {
 
 // The 256 unsigned 4-bit (Q4_K) or 5-bit (Q5_K) values of one block, in order.
 void UnpackQ4K(const block_q4_K& b, uint8_t* out) {
-  for (int chunk = 0; chunk < 4; ++chunk) {  // 64 weights: 32 low nibbles, 32 high
+  for (ptrdiff_t chunk = 0; chunk < 4; ++chunk) {  // 64 weights: 32 low nibbles, 32 high
     for (int l = 0; l < 32; ++l) {
       out[chunk * 64 + l] = b.qs[chunk * 32 + l] & 0x0F;
       out[chunk * 64 + 32 + l] = b.qs[chunk * 32 + l] >> 4;
@@ -21,7 +21,7 @@ void UnpackQ4K(const block_q4_K& b, uint8_t* out) {
 }
 
 void UnpackQ5K(const block_q5_K& b, uint8_t* out) {
-  for (int chunk = 0; chunk < 4; ++chunk) {
+  for (ptrdiff_t chunk = 0; chunk < 4; ++chunk) {
     const uint8_t lo_bit = static_cast<uint8_t>(1u << (2 * chunk));
     const uint8_t hi_bit = static_cast<uint8_t>(2u << (2 * chunk));
     for (int l = 0; l < 32; ++l) {
@@ -33,7 +33,7 @@ void UnpackQ5K(const block_q5_K& b, uint8_t* out) {
 
 // The 256 signed 6-bit values of a Q6_K block (-32..31), in order.
 void UnpackQ6K(const block_q6_K& b, int8_t* out) {
-  for (int half = 0; half < 2; ++half) {  // 128 weights from 64 ql bytes and 32 qh bytes
+  for (ptrdiff_t half = 0; half < 2; ++half) {  // 128 weights from 64 ql bytes and 32 qh bytes
     const uint8_t* ql = b.ql + half * 64;
     const uint8_t* qh = b.qh + half * 32;
     int8_t* y = out + half * 128;
@@ -59,7 +59,7 @@ void DequantizeScaleMin(const Block* x, float* y, int64_t n) {
       uint8_t m = 0;
       q4k_scale_min(j, x[b].scales, &sc, &m);
       for (int l = 0; l < 32; ++l) {
-        y[b * kQK_K + j * 32 + l] = d * sc * q[j * 32 + l] - dmin * m;
+        y[b * kQK_K + j * ptrdiff_t{32} + l] = d * sc * q[j * ptrdiff_t{32} + l] - dmin * m;
       }
     }
   }
@@ -78,9 +78,11 @@ float DotScaleMin(const Block* w, const block_q8_K* x, int64_t n) {
       uint8_t m = 0;
       q4k_scale_min(j, w[b].scales, &sc, &m);
       int32_t dot = 0;
-      for (int l = 0; l < 32; ++l) dot += q[j * 32 + l] * x[b].qs[j * 32 + l];
+      for (ptrdiff_t l = 0; l < 32; ++l)
+        dot += q[j * ptrdiff_t{32} + l] * x[b].qs[j * ptrdiff_t{32} + l];
       scaled += static_cast<int64_t>(sc) * dot;
-      mins += static_cast<int64_t>(m) * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+      mins += static_cast<int64_t>(m) *
+              (x[b].bsums[ptrdiff_t{2} * j] + x[b].bsums[ptrdiff_t{2} * j + 1]);
     }
     sum += static_cast<double>(x[b].d) * (static_cast<double>(fp16_to_fp32(w[b].d)) * scaled -
                                           static_cast<double>(fp16_to_fp32(w[b].dmin)) * mins);
@@ -133,7 +135,10 @@ void dequantize_row_q6_K(const block_q6_K* x, float* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     UnpackQ6K(x[b], q);
     const float d = fp16_to_fp32(x[b].d);
-    for (int i = 0; i < kQK_K; ++i) y[b * kQK_K + i] = d * x[b].scales[i / 16] * q[i];
+    for (int i = 0; i < kQK_K; ++i) {
+      const int group = i / 16;  // 16 sub-blocks of 16 weights, each with its own scale
+      y[b * kQK_K + i] = d * x[b].scales[group] * q[i];
+    }
   }
 }
 

@@ -44,7 +44,8 @@ void ExpectDotMatchesDequantized(std::vector<Block> w,
   double want = 0;
   double magnitude = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const double xi = static_cast<double>(xq[i / kQK_K].d) * xq[i / kQK_K].qs[i % kQK_K];
+    const int64_t block = i / kQK_K;
+    const double xi = static_cast<double>(xq[block].d) * xq[block].qs[i % kQK_K];
     want += wd[i] * xi;
     magnitude += std::fabs(wd[i] * xi);
   }
@@ -123,7 +124,7 @@ TEST(QuantsKTest, Avx2Q4_KMatchesTheReference) {
   for (int blocks : {1, 3, 8}) {
     auto w = RandomBlocks<block_q4_K>(blocks, 40 + blocks);
     TameScales(&w);
-    const int64_t n = blocks * kQK_K;
+    const int64_t n = static_cast<int64_t>(blocks) * kQK_K;
     const std::vector<float> x = RandomFloats(n, 50 + blocks);
     std::vector<block_q8_K> xq(blocks);
     quantize_row_q8_K_ref(x.data(), xq.data(), n);
