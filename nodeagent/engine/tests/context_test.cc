@@ -15,15 +15,8 @@
 namespace agentry::engine {
 namespace {
 
+using test_support::LoadModelFile;
 using test_support::SharedModel;
-
-std::unique_ptr<Model> LoadOrDie(const std::string& path) {
-  StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::Open(path);
-  EXPECT_TRUE(f.ok()) << f.status().message();
-  StatusOr<std::unique_ptr<Model>> m = Model::Load(std::move(f).value());
-  EXPECT_TRUE(m.ok()) << m.status().message();
-  return std::move(m).value();
-}
 
 struct TopLogit {
   int32_t token;
@@ -76,7 +69,7 @@ TEST_P(GoldenTest, TeacherForcedLogitsMatchLlamaCpp) {
   const Golden& g = GetParam();
   const std::string path = SharedModel(g.file);
   if (path.empty()) GTEST_SKIP() << "../shared/models/" << g.file << " not present";
-  std::unique_ptr<Model> model = LoadOrDie(path);
+  std::unique_ptr<Model> model = LoadModelFile(path);
   ThreadPool pool(2);
   Context ctx(*model, 64, &pool);
   std::vector<float> logits;
@@ -106,7 +99,7 @@ INSTANTIATE_TEST_SUITE_P(Stories260K, GoldenTest, ::testing::ValuesIn(kGoldens),
 TEST(ContextTest, TokenByTokenEqualsOneBatch) {
   const std::string path = SharedModel("stories260k/stories260K.gguf");
   if (path.empty()) GTEST_SKIP() << "../shared/models/stories260k not present";
-  std::unique_ptr<Model> model = LoadOrDie(path);
+  std::unique_ptr<Model> model = LoadModelFile(path);
   ThreadPool pool(2);
   Context batch(*model, 64, &pool);
   std::vector<float> all;
@@ -126,7 +119,7 @@ TEST(ContextTest, TokenByTokenEqualsOneBatch) {
 TEST(ContextTest, ThreadCountDoesNotChangeTheResult) {
   const std::string path = SharedModel("stories260k/stories260K-Q8_0.gguf");
   if (path.empty()) GTEST_SKIP() << "../shared/models/stories260k not present";
-  std::unique_ptr<Model> model = LoadOrDie(path);
+  std::unique_ptr<Model> model = LoadModelFile(path);
   std::vector<float> a, b;
   ThreadPool one(1), three(3);
   Context ca(*model, 64, &one), cb(*model, 64, &three);
@@ -138,7 +131,7 @@ TEST(ContextTest, ThreadCountDoesNotChangeTheResult) {
 TEST(ContextTest, BadInputIsAnErrorAndTheContextStaysUsable) {
   const std::string path = SharedModel("stories260k/stories260K.gguf");
   if (path.empty()) GTEST_SKIP() << "../shared/models/stories260k not present";
-  std::unique_ptr<Model> model = LoadOrDie(path);
+  std::unique_ptr<Model> model = LoadModelFile(path);
   ThreadPool pool(1);
   Context ctx(*model, 8, &pool);
   std::vector<float> logits;

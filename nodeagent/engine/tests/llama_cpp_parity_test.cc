@@ -24,6 +24,7 @@
 namespace agentry::engine {
 namespace {
 
+using test_support::LoadModelFile;
 using test_support::SharedModel;
 
 std::string LlrefPath() {
@@ -78,14 +79,6 @@ Reference RunLlref(const std::string& model, const std::vector<int32_t>& tokens,
   return ref;
 }
 
-std::unique_ptr<Model> Load(const std::string& path) {
-  StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::Open(path);
-  EXPECT_TRUE(f.ok()) << f.status().message();
-  StatusOr<std::unique_ptr<Model>> m = Model::Load(std::move(f).value());
-  EXPECT_TRUE(m.ok()) << m.status().message();
-  return std::move(m).value();
-}
-
 int32_t Argmax(const float* row, int64_t n) {
   return static_cast<int32_t>(std::max_element(row, row + n) - row);
 }
@@ -116,7 +109,7 @@ TEST_P(TeacherForcedTest, TopOneAgreesAndLogitsStayClose) {
   const std::string model_path = SharedModel(c.file);
   if (model_path.empty()) GTEST_SKIP() << "../shared/models/" << c.file << " not present";
   const std::string story = std::string(AGENTRY_TEST_DATA) + "/story.txt";
-  std::unique_ptr<Model> model = Load(model_path);
+  std::unique_ptr<Model> model = LoadModelFile(model_path);
   StatusOr<Tokenizer> tok = Tokenizer::FromGguf(model->file());
   ASSERT_TRUE(tok.ok());
   std::string text = ReadAll(story);
@@ -185,7 +178,7 @@ INSTANTIATE_TEST_SUITE_P(
 // Greedy generation: our 64 greedy tokens, fed back teacher-forced to llama.cpp, must be
 // llama.cpp's argmax at every step — so its own greedy run produces the same 64 tokens.
 void ExpectSameGreedy(const std::string& model_path, const std::vector<int32_t>& prompt) {
-  std::unique_ptr<Model> model = Load(model_path);
+  std::unique_ptr<Model> model = LoadModelFile(model_path);
   const int64_t V = model->params().n_vocab;
   ThreadPool pool(2);
   Context ctx(*model, 512, &pool);
@@ -250,7 +243,7 @@ TEST_F(ParityTest, KQuantsFromLlamaQuantize) {
     const std::string cmd =
         quantize + " " + base + "-f32.gguf " + out + " " + type + " 2 > /dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    std::unique_ptr<Model> model = Load(out);
+    std::unique_ptr<Model> model = LoadModelFile(out);
     const Reference ref = RunLlref(out, tokens);
     const int64_t V = model->params().n_vocab;
     ThreadPool pool(2);

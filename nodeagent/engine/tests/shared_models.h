@@ -1,9 +1,15 @@
-// nodeagent/engine/tests/shared_models.h — where tests find the real models of ../shared.
+// nodeagent/engine/tests/shared_models.h — where tests find the real models of ../shared,
+// and how they load one.
 #pragma once
 
 #include <sys/stat.h>
 
+#include <memory>
 #include <string>
+
+#include <gtest/gtest.h>
+
+#include "nodeagent/engine/model.h"
 
 namespace agentry::engine::test_support {
 
@@ -13,6 +19,16 @@ inline std::string SharedModel(const std::string& relative) {
   const std::string path = std::string(AGENTRY_SHARED_MODELS) + "/" + relative;
   struct stat st {};
   return stat(path.c_str(), &st) == 0 ? path : "";
+}
+
+// Maps and loads a model file; a failure is a test failure (and the value() below aborts
+// with the status, so the test stops at the cause).
+inline std::unique_ptr<Model> LoadModelFile(const std::string& path) {
+  StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::Open(path);
+  EXPECT_TRUE(f.ok()) << f.status().message();
+  StatusOr<std::unique_ptr<Model>> m = Model::Load(std::move(f).value());
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  return std::move(m).value();
 }
 
 }  // namespace agentry::engine::test_support
