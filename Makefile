@@ -6,7 +6,7 @@ MAKEFLAGS += --no-print-directory
 FUZZ_SECONDS ?= 60
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: bootstrap build demo test unit asan bench fuzz format format-check lint tidy clean
+.PHONY: bootstrap build demo test unit asan bench fuzz fuzz-ci format format-check lint tidy clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -19,9 +19,10 @@ build: bootstrap
 demo: build
 	build/default/cli/agentry selfcheck --manifest examples/triage-agent.yaml
 
-# What CI runs (.ci/run): unit tests under Address+UB sanitizers, then every test in the
-# default build; ctest's summary of the full suite is the last thing printed.
-test: asan
+# What CI runs (.ci/run): unit tests under Address+UB sanitizers, a fixed-seed pass of every
+# fuzzer, then every test in the default build; ctest's summary of the full suite is the last
+# thing printed.
+test: asan fuzz-ci
 	@cmake --preset default >/dev/null
 	@cmake --build --preset default
 	ctest --preset default
@@ -42,6 +43,12 @@ fuzz: bootstrap
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz
 	scripts/run-fuzzers build/fuzz $(FUZZ_SECONDS)
+
+# Every fuzzer on the same 200 000 inputs each time (seed 1): reproducible, for CI.
+fuzz-ci: bootstrap
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz
+	FUZZ_RUNS=200000 scripts/run-fuzzers build/fuzz 0
 
 format: bootstrap
 	clang-format -i $(SOURCES)
