@@ -15,9 +15,14 @@ build: bootstrap
 	@cmake --preset default >/dev/null
 	@cmake --build --preset default
 
-# The main job. For now: the agentry CLI's end-to-end self-check of this build.
+# The main job. For now: the agentry CLI's end-to-end self-check of this build, then the
+# engine generating from the real TinyStories model in ../shared when it is there.
+STORIES = ../shared/models/stories260k/stories260K.gguf
 demo: build
 	build/default/cli/agentry selfcheck --manifest examples/triage-agent.yaml
+	@if [ -f $(STORIES) ]; then \
+	  echo; build/default/cli/agentry run -m $(STORIES) -p "Once upon a time" -n 64 --temp 0; \
+	else echo "demo: $(STORIES) not present; skipping generation"; fi
 
 # What CI runs (.ci/run): unit tests under Address+UB sanitizers, a fixed-seed pass of every
 # fuzzer, then every test in the default build; ctest's summary of the full suite is the last
