@@ -126,6 +126,7 @@ int RunGenerate(const RunOptions& options) {
   }
   const double decode_s = Seconds(decode_start);
   std::fputc('\n', stdout);
+  std::fflush(stdout);  // the text ends before the timing line on stderr starts
   std::fprintf(
       stderr,
       "prompt %zu tokens in %.1f ms (%.1f t/s); generated %d tokens (%.1f t/s); %d threads\n",
