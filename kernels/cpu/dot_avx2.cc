@@ -12,7 +12,6 @@ namespace agentry::kernels::avx2 {
 
 using simd::dot_i8x32;
 using simd::hsum;
-using simd::scale_product;
 using simd::unpack_nibbles;
 
 float vec_dot_f32(const float* w, const float* x, int64_t n) {
@@ -52,54 +51,25 @@ float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n) {
   return sum;
 }
 
+namespace {
+
+inline __m256i block_dot_q8_0(const block_q8_0& w, const block_q8_0& x) {
+  return dot_i8x32(simd::load_i8x32(w.qs), simd::load_i8x32(x.qs));
+}
+
+inline __m256i block_dot_q4_0(const block_q4_0& w, const block_q8_0& x) {
+  return dot_i8x32(_mm256_sub_epi8(unpack_nibbles(w.qs), _mm256_set1_epi8(8)),
+                   simd::load_i8x32(x.qs));
+}
+
+}  // namespace
+
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n) {
-  // Two independent accumulators hide the latency of the FMA chain.
-  __m256 acc0 = _mm256_setzero_ps();
-  __m256 acc1 = _mm256_setzero_ps();
-  const int64_t nb = n / kQK8_0;
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b + 1].qs));
-    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
-    acc0 =
-        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
-    acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d),
-                           _mm256_cvtepi32_ps(dot_i8x32(w1, x1)), acc1);
-  }
-  for (; b < nb; ++b) {
-    const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs));
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    acc0 =
-        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
-  }
-  return hsum(_mm256_add_ps(acc0, acc1));
+  return simd::dot_blocks_q8_0<block_q8_0, &block_dot_q8_0>(w, x, n);
 }
 
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps();
-  __m256 acc1 = _mm256_setzero_ps();
-  const __m256i eight = _mm256_set1_epi8(8);
-  const int64_t nb = n / kQK4_0;
-  int64_t b = 0;
-  for (; b + 2 <= nb; b += 2) {
-    const __m256i w0 = _mm256_sub_epi8(unpack_nibbles(w[b].qs), eight);
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    const __m256i w1 = _mm256_sub_epi8(unpack_nibbles(w[b + 1].qs), eight);
-    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b + 1].qs));
-    acc0 =
-        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
-    acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d),
-                           _mm256_cvtepi32_ps(dot_i8x32(w1, x1)), acc1);
-  }
-  for (; b < nb; ++b) {
-    const __m256i w0 = _mm256_sub_epi8(unpack_nibbles(w[b].qs), eight);
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-    acc0 =
-        _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(dot_i8x32(w0, x0)), acc0);
-  }
-  return hsum(_mm256_add_ps(acc0, acc1));
+  return simd::dot_blocks_q8_0<block_q4_0, &block_dot_q4_0>(w, x, n);
 }
 
 // Activations to Q8_0 the way llama.cpp's SIMD path does it at run time: scale 127 / amax and

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/quants.h"
+
 namespace agentry::kernels::simd {
 
 // Sum of the 8 lanes.
@@ -40,6 +42,28 @@ inline __m256i unpack_nibbles(const uint8_t* qs) {
 
 inline __m256i load_i8x32(const int8_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// A weight row of `Block`s (Q8_0 or Q4_0) against Q8_0 activations: the sum over blocks of
+// both fp16 scales times `block_dot`'s 8 int32 partial sums. Two independent accumulators
+// hide the latency of the FMA chain. Every ISA supplies only its `block_dot`.
+template <typename Block, __m256i (*block_dot)(const Block&, const block_q8_0&)>
+inline float dot_blocks_q8_0(const Block* w, const block_q8_0* x, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps();
+  __m256 acc1 = _mm256_setzero_ps();
+  const int64_t nb = n / kQK8_0;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i p0 = block_dot(w[b], x[b]);
+    const __m256i p1 = block_dot(w[b + 1], x[b + 1]);
+    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(p0), acc0);
+    acc1 = _mm256_fmadd_ps(scale_product(w[b + 1].d, x[b + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+  }
+  for (; b < nb; ++b) {
+    acc0 = _mm256_fmadd_ps(scale_product(w[b].d, x[b].d), _mm256_cvtepi32_ps(block_dot(w[b], x[b])),
+                           acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 }  // namespace agentry::kernels::simd
