@@ -3,14 +3,13 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <functional>
-#include <sstream>
 
 #include <cpprest/http_client.h>
 
 #include "common/config/agent_spec.h"
 #include "common/cpu/cpu_features.h"
+#include "common/file.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"
@@ -43,11 +42,9 @@ CheckResult CheckLogging() {
 }
 
 CheckResult CheckManifest(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail("cannot open " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  StatusOr<config::ManagedAgent> agent = config::ParseManagedAgent(text.str(), path);
+  StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return Fail(text.status().message());
+  StatusOr<config::ManagedAgent> agent = config::ParseManagedAgent(*text, path);
   if (!agent.ok()) return Fail(agent.status().message());
   return Pass(path + ": ManagedAgent " + agent->metadata.namespace_name + "/" +
               agent->metadata.name + ", model " + agent->spec.model.name + ", " +

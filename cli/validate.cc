@@ -1,26 +1,18 @@
 #include "cli/validate.h"
 
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "common/config/agent_spec.h"
+#include "common/file.h"
 
 namespace agentry::cli {
 namespace {
 
-StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFoundError(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Checks every ManagedAgent in one file; other kinds (a Service beside the agent in a GitOps
 // file) are listed as skipped.
 bool ValidateFile(const std::string& path) {
-  StatusOr<std::string> text = ReadFile(path);
+  StatusOr<std::string> text = ReadFileToString(path);
   if (!text.ok()) {
     std::printf("%s\n", text.status().message().c_str());
     return false;
