@@ -64,7 +64,8 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   gate_.resize(n * p.n_ff);
   up_.resize(n * p.n_ff);
   ffn_.resize(n * d);
-  std::vector<float> norm_w(std::max(d, p.n_ff));
+  std::vector<float>& norm_w = norm_w_;
+  norm_w.resize(d);
 
   for (int64_t t = 0; t < n; ++t) DequantizeRow(model_.token_embd(), tokens[t], &x_[t * d]);
 
@@ -89,9 +90,9 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     MatMul(l.wq, xn_.data(), n, q_.data(), pool_, &scratch_);
     MatMul(l.wk, xn_.data(), n, k_.data(), pool_, &scratch_);
     MatMul(l.wv, xn_.data(), n, v_.data(), pool_, &scratch_);
-    AddBias(l.bq, n, d, &norm_w, q_.data());
-    AddBias(l.bk, n, dkv, &norm_w, k_.data());
-    AddBias(l.bv, n, dkv, &norm_w, v_.data());
+    AddBias(l.bq, n, d, &bias_, q_.data());
+    AddBias(l.bk, n, dkv, &bias_, k_.data());
+    AddBias(l.bv, n, dkv, &bias_, v_.data());
 
     // RoPE on q and k, then K and V into the cache as F16.
     for (int64_t t = 0; t < n; ++t) {
@@ -152,14 +153,21 @@ void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
   const kernels::KernelTable& k = kernels::Kernels();
   const int64_t work = n_tokens * p.n_head;
+  attention_scratch_.resize(pool_->size());
   pool_->Run([&](int thread, int n_threads) {
     int64_t begin = 0;
     int64_t end = 0;
     ThreadPool::Split(work, thread, n_threads, &begin, &end);
-    std::vector<float> scores(n_past + n_tokens);
-    std::vector<uint16_t> probs16(n_past + n_tokens);
-    std::vector<uint16_t> q16(p.head_dim);
-    std::vector<float> out(p.head_dim);
+    // Buffers kept across calls: the decode loop allocates nothing here.
+    AttentionScratch& scratch = attention_scratch_[thread];
+    std::vector<float>& scores = scratch.scores;
+    std::vector<uint16_t>& probs16 = scratch.probs16;
+    std::vector<uint16_t>& q16 = scratch.q16;
+    std::vector<float>& out = scratch.out;
+    scores.resize(n_past + n_tokens);
+    probs16.resize(n_past + n_tokens);
+    q16.resize(p.head_dim);
+    out.resize(p.head_dim);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / p.n_head;
       const int64_t h = item % p.n_head;

@@ -45,6 +45,15 @@ class Context {
   // Activations for one batch, [n_tokens][...].
   std::vector<float> x_, xn_, q_, k_, v_, attn_, gate_, up_, ffn_;
   std::vector<float> rope_cos_, rope_sin_;
+  std::vector<float> norm_w_;  // one norm weight vector, dequantized
+  std::vector<float> bias_;    // one attention bias, dequantized
+  struct AttentionScratch {
+    std::vector<float> scores;
+    std::vector<uint16_t> probs16;
+    std::vector<uint16_t> q16;
+    std::vector<float> out;
+  };
+  std::vector<AttentionScratch> attention_scratch_;  // one per pool thread
 };
 
 }  // namespace agentry::engine
