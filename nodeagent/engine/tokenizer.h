@@ -1,10 +1,18 @@
 // nodeagent/engine/tokenizer.h — text <-> token ids, from the vocabulary in a GGUF file.
 //
-// Implemented: SentencePiece-style BPE (`tokenizer.ggml.model = llama`: Llama 2, TinyLlama,
-// stories): whitespace becomes U+2581, a leading space is added, adjacent pieces merge by
-// highest score, and characters outside the vocabulary fall back to <0xXX> byte tokens.
-// Ids equal llama.cpp's on its own test vectors (tests/tokenizer_test.cc). Byte-level BPE
-// (`gpt2`: Llama 3, Qwen2, SmolLM) is not implemented yet and is refused by name.
+// Two models, chosen by `tokenizer.ggml.model`:
+//  - `llama`: SentencePiece-style BPE (Llama 2, TinyLlama, stories). Whitespace becomes
+//    U+2581, a leading space is added, adjacent pieces merge by highest score, and
+//    characters outside the vocabulary fall back to <0xXX> byte tokens.
+//  - `gpt2`: byte-level BPE (Llama 3, Qwen2, SmolLM). The text is split into words by the
+//    family's pre-tokenizer (`tokenizer.ggml.pre`, see pretokenizer.h), each byte is mapped
+//    to a printable code point, and pieces merge by the rank of `tokenizer.ggml.merges`.
+//
+// Special tokens (control, user-defined and unknown) are cut out of the text before either
+// model runs, longest first, as llama.cpp does: user-defined ones always, control ones only
+// when the caller asks to parse special tokens (chat templates do; user text must not).
+// Ids equal llama.cpp's on its own test vectors and on the project's multilingual text
+// (tests/tokenizer_test.cc, tests/bpe_tokenizer_test.cc).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +23,7 @@
 
 #include "common/status.h"
 #include "nodeagent/engine/gguf.h"
+#include "nodeagent/engine/pretokenizer.h"
 
 namespace agentry::engine {
 
@@ -30,31 +39,65 @@ enum class TokenType : int32_t {
 
 class Tokenizer {
  public:
+  enum class Model { kSentencePiece, kByteLevelBpe };
+
   static StatusOr<Tokenizer> FromGguf(const GgufFile& file);
 
-  // Token ids for `text`; with `add_bos` the beginning-of-sequence token comes first.
-  std::vector<int32_t> Encode(std::string_view text, bool add_bos) const;
-  // The text of one token as it appears in output: U+2581 as a space, byte tokens as their
-  // byte, control tokens as nothing.
+  // Token ids for `text`. `add_bos` puts the beginning-of-sequence token first;
+  // `parse_special` turns the text of control tokens (e.g. "<|im_start|>") into those tokens
+  // instead of tokenizing it as text. Never fails: bytes that are not valid UTF-8 are
+  // tokenized as llama.cpp does (byte tokens for SentencePiece, U+FFFD for byte-level BPE).
+  std::vector<int32_t> Encode(std::string_view text, bool add_bos,
+                              bool parse_special = false) const;
+  // Encode for untrusted input: InvalidArgument (with the byte offset) for invalid UTF-8.
+  StatusOr<std::vector<int32_t>> EncodeUtf8(std::string_view text, bool add_bos,
+                                            bool parse_special = false) const;
+
+  // The bytes one token stands for in output: U+2581 as a space and <0xXX> as its byte
+  // (SentencePiece), mapped code points back to bytes (byte-level BPE); control tokens as
+  // nothing. A piece may be part of a UTF-8 sequence that the next token completes.
   std::string Piece(int32_t id) const;
   // Pieces of `ids` joined; the space SentencePiece added before the first word is dropped.
   std::string Decode(const std::vector<int32_t>& ids) const;
 
+  // True for tokens that end a generation: EOS, end-of-turn tokens named by the file or
+  // known by name (<|eot_id|>, <|im_end|>, <|endoftext|>, ...).
+  bool IsEndOfGeneration(int32_t id) const;
+  // The id of a token by its exact text, or -1.
+  int32_t Find(std::string_view text) const;
+
+  Model model() const { return model_; }
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
   int32_t bos() const { return bos_; }
   int32_t eos() const { return eos_; }
-  bool add_bos_default() const { return add_bos_; }
+  bool add_bos_default() const { return add_bos_ && bos_ >= 0; }
   TokenType type(int32_t id) const { return types_[id]; }
   const std::string& text(int32_t id) const { return tokens_[id]; }
 
  private:
-  int32_t Find(std::string_view piece) const;
+  // A stretch of the input: raw text [offset, offset + length), or one special token.
+  struct Fragment {
+    int32_t token;  // -1 for text
+    size_t offset;
+    size_t length;
+  };
+  std::vector<Fragment> SplitSpecial(std::string_view text, bool parse_special) const;
+  void EncodeSentencePiece(std::string_view text, std::vector<int32_t>* out) const;
+  void EncodeByteLevel(std::string_view text, std::vector<int32_t>* out) const;
+  void MergeByteLevelWord(const std::string& word, std::vector<int32_t>* out) const;
+  int MergeRank(std::string_view left, std::string_view right) const;
   void AppendByteTokens(std::string_view bytes, std::vector<int32_t>* out) const;
 
+  Model model_ = Model::kSentencePiece;
+  PreTokenizer pre_ = PreTokenizer::kLlama3;
+  bool ignore_merges_ = false;  // llama3: a word that is a token is taken whole
   std::vector<std::string> tokens_;
   std::vector<float> scores_;
   std::vector<TokenType> types_;
   std::unordered_map<std::string, int32_t> index_;
+  std::unordered_map<std::string, int> merge_ranks_;  // "left right" -> rank
+  std::vector<int32_t> special_;                      // longest text first
+  std::vector<bool> end_of_generation_;
   int32_t byte_tokens_[256];          // byte -> its <0xXX> token, or -1
   std::vector<int16_t> byte_values_;  // token -> the byte it stands for, or -1
   int32_t bos_ = 1;

@@ -24,15 +24,12 @@
 namespace agentry::engine {
 namespace {
 
+using test_support::LlamaCppCacheDir;
 using test_support::LoadModelFile;
 using test_support::SharedModel;
 
 std::string LlrefPath() {
-  const char* cache = std::getenv("AGENTRY_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::string dir =
-      cache != nullptr ? cache : std::string(home != nullptr ? home : "/tmp") + "/.cache/agentry";
-  const std::string path = dir + "/llref/llref";
+  const std::string path = LlamaCppCacheDir() + "/llref/llref";
   return access(path.c_str(), X_OK) == 0 ? path : "";
 }
 

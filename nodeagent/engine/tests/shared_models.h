@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,24 @@ namespace agentry::engine::test_support {
 // then skip, saying which file is missing).
 inline std::string SharedModel(const std::string& relative) {
   const std::string path = std::string(AGENTRY_SHARED_MODELS) + "/" + relative;
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 ? path : "";
+}
+
+// Where scripts/llref-install puts llama.cpp (the reference runner `llref/llref` and the
+// source bundle `llama.cpp/`): $AGENTRY_CACHE/llref, by default ~/.cache/agentry/llref.
+inline std::string LlamaCppCacheDir() {
+  const char* cache = std::getenv("AGENTRY_CACHE");
+  const char* home = std::getenv("HOME");
+  return (cache != nullptr ? std::string(cache)
+                           : std::string(home != nullptr ? home : "/tmp") + "/.cache/agentry") +
+         "/llref";
+}
+
+// The path of a file under the installed llama.cpp source (e.g.
+// "models/ggml-vocab-qwen2.gguf"), or "" when it is not installed.
+inline std::string LlamaCppFile(const std::string& relative) {
+  const std::string path = LlamaCppCacheDir() + "/llama.cpp/" + relative;
   struct stat st {};
   return stat(path.c_str(), &st) == 0 ? path : "";
 }

@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -110,16 +111,83 @@ TEST(TokenizerTest, Stories260KPromptMatchesLlamaCpp) {
   EXPECT_EQ(t->Encode("Once upon a time", true), (std::vector<int32_t>{1, 403, 407, 261, 378}));
 }
 
-TEST(TokenizerTest, UnimplementedModelsAreRefusedByName) {
+StatusOr<Tokenizer> TokenizerFromWriter(const GgufWriter& w) {
+  const std::string bytes = w.Serialize();
+  StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::FromBuffer(bytes, "vocab.gguf");
+  if (!f.ok()) return f.status();
+  return Tokenizer::FromGguf(**f);
+}
+
+StatusOr<Tokenizer> OneTokenVocab(const char* model, const char* pre) {
+  GgufWriter w;
+  w.SetString("tokenizer.ggml.model", model);
+  if (pre != nullptr) w.SetString("tokenizer.ggml.pre", pre);
+  w.SetStringArray("tokenizer.ggml.tokens", {"a"});
+  w.SetStringArray("tokenizer.ggml.merges", {});
+  return TokenizerFromWriter(w);
+}
+
+TEST(TokenizerTest, UnknownModelsAndPreTokenizersAreRefusedByName) {
+  StatusOr<Tokenizer> t = OneTokenVocab("bert", nullptr);
+  EXPECT_EQ(t.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(t.status().message().find("\"bert\" is not supported"), std::string::npos);
+
+  t = OneTokenVocab("gpt2", nullptr);
+  EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(t.status().message().find("tokenizer.ggml.pre is missing"), std::string::npos);
+
+  t = OneTokenVocab("gpt2", "falcon");
+  EXPECT_EQ(t.status().code(), StatusCode::kUnimplemented);
+  EXPECT_NE(t.status().message().find("\"falcon\" is not supported"), std::string::npos)
+      << t.status().message();
+
+  EXPECT_TRUE(OneTokenVocab("gpt2", "llama-bpe").ok());
+}
+
+// A byte-level vocabulary small enough to follow by hand: the bytes of "ab c", two merges,
+// a control token and a user-defined one.
+GgufWriter TinyByteLevelVocab(std::vector<std::string> merges = {"a b", "\xC4\xA0 c"}) {
   GgufWriter w;
   w.SetString("tokenizer.ggml.model", "gpt2");
-  w.SetStringArray("tokenizer.ggml.tokens", {"a"});
-  const std::string bytes = w.Serialize();
-  StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::FromBuffer(bytes, "bpe.gguf");
-  ASSERT_TRUE(f.ok());
-  StatusOr<Tokenizer> t = Tokenizer::FromGguf(**f);
-  EXPECT_EQ(t.status().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(t.status().message().find("\"gpt2\" is not supported yet"), std::string::npos);
+  w.SetString("tokenizer.ggml.pre", "qwen2");
+  // "\xC4\xA0" is U+0120, byte-level BPE's name for the space byte.
+  w.SetStringArray("tokenizer.ggml.tokens",
+                   {"a", "b", "c", "\xC4\xA0", "ab", "\xC4\xA0" "c", "<|ctl|>", "<tool>"});
+  w.SetInt32Array("tokenizer.ggml.token_type", {1, 1, 1, 1, 1, 1, 3, 4});
+  w.SetStringArray("tokenizer.ggml.merges", merges);
+  w.SetUint32("tokenizer.ggml.eos_token_id", 6);
+  return w;
+}
+
+TEST(TokenizerTest, ByteLevelMergesByRank) {
+  StatusOr<Tokenizer> t = TokenizerFromWriter(TinyByteLevelVocab());
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->Encode("ab c", false), (std::vector<int32_t>{4, 5}));
+  EXPECT_EQ(t->Encode("ba", false), (std::vector<int32_t>{1, 0}));
+  EXPECT_EQ(t->Decode({4, 5}), "ab c");
+  EXPECT_FALSE(t->add_bos_default());  // no BOS token in this vocabulary
+  EXPECT_TRUE(t->IsEndOfGeneration(6));
+  EXPECT_FALSE(t->IsEndOfGeneration(4));
+}
+
+TEST(TokenizerTest, ControlTokensParsedOnlyWhenAskedUserDefinedAlways) {
+  StatusOr<Tokenizer> t = TokenizerFromWriter(TinyByteLevelVocab());
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  // parse_special: the control token's text becomes the token.
+  EXPECT_EQ(t->Encode("ab<|ctl|>ab", false, true), (std::vector<int32_t>{4, 6, 4}));
+  // Without it the text stays text (here, characters the vocabulary lacks are dropped as
+  // llama.cpp drops them), but a user-defined token is always cut out.
+  const std::vector<int32_t> plain = t->Encode("ab<|ctl|>ab", false, false);
+  EXPECT_EQ(std::count(plain.begin(), plain.end(), 6), 0);
+  EXPECT_EQ(t->Encode("ab<tool> c", false, false), (std::vector<int32_t>{4, 7, 5}));
+  EXPECT_EQ(t->Piece(6), "");        // control tokens print nothing
+  EXPECT_EQ(t->Piece(7), "<tool>");  // user-defined ones print their text
+}
+
+TEST(TokenizerTest, MalformedMergesAreRefused) {
+  StatusOr<Tokenizer> t = TokenizerFromWriter(TinyByteLevelVocab({"a b", "nospace"}));
+  EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(t.status().message().find("tokenizer.ggml.merges[1]"), std::string::npos);
 }
 
 TEST(TokenizerTest, InconsistentVocabularyIsRefused) {
