@@ -50,7 +50,10 @@ TEST(UnicodeTest, Utf8RoundTripsEveryScalarValue) {
 
 TEST(UnicodeTest, LossyDecodingReplacesOneBadByteAtATime) {
   // A stray continuation byte, a truncated 3-byte sequence, a lead byte above 0xF7.
-  const std::vector<uint32_t> cps = DecodeUtf8Lossy("a\x80" "b\xE2\x82" "c\xFF");
+  const std::vector<uint32_t> cps = DecodeUtf8Lossy(
+      "a\x80"
+      "b\xE2\x82"
+      "c\xFF");
   EXPECT_EQ(cps, (std::vector<uint32_t>{'a', kReplacementCharacter, 'b', kReplacementCharacter,
                                         kReplacementCharacter, 'c', kReplacementCharacter}));
 }

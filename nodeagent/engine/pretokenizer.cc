@@ -66,8 +66,8 @@ class Scanner {
 };
 
 // llama3 (max_digits 3) and qwen2 (max_digits 1).
-void SplitLlama3Style(const std::vector<uint32_t>& cps, size_t begin, size_t end,
-                      size_t max_digits, std::vector<size_t>* out) {
+void SplitLlama3Style(const std::vector<uint32_t>& cps, size_t begin, size_t end, size_t max_digits,
+                      std::vector<size_t>* out) {
   Scanner s(cps, begin, end, out);
   for (size_t pos = begin; pos < end;) {
     if (size_t next = s.Contraction(pos, /*ignore_case=*/true); next != pos) {

@@ -49,9 +49,8 @@ const ByteMap& GetByteMap() {
 // Tokens that end a turn in the chat formats of the families llama.cpp knows, by text.
 bool IsEndOfTurnText(std::string_view t) {
   static constexpr std::string_view kNames[] = {
-      "<|eot_id|>", "<|im_end|>",      "<|end|>",       "<end_of_turn>",
-      "<|endoftext|>", "<|eom_id|>",   "<EOT>",         "<|end_of_text|>",
-      "<end_of_utterance>"};
+      "<|eot_id|>", "<|im_end|>", "<|end|>",         "<end_of_turn>",     "<|endoftext|>",
+      "<|eom_id|>", "<EOT>",      "<|end_of_text|>", "<end_of_utterance>"};
   return std::find(std::begin(kNames), std::end(kNames), t) != std::end(kNames);
 }
 
@@ -93,8 +92,8 @@ struct RankedPairOrder {
 std::vector<Symbol> SplitIntoCharacters(std::string_view word) {
   std::vector<Symbol> symbols;
   for (size_t offset = 0; offset < word.size();) {
-    const size_t len = std::min(Utf8CharLength(static_cast<unsigned char>(word[offset])),
-                                word.size() - offset);
+    const size_t len =
+        std::min(Utf8CharLength(static_cast<unsigned char>(word[offset])), word.size() - offset);
     const int index = static_cast<int>(symbols.size());
     symbols.push_back({index - 1, index + 1, word.data() + offset, len});
     offset += len;

@@ -16,9 +16,9 @@ namespace {
 using test_support::LlamaCppFile;
 
 struct Vocab {
-  const char* name;     // models/ggml-vocab-<name>.gguf
-  const char* pre;      // its tokenizer.ggml.pre
-  size_t vectors;       // how many test strings its .inp holds
+  const char* name;  // models/ggml-vocab-<name>.gguf
+  const char* pre;   // its tokenizer.ggml.pre
+  size_t vectors;    // how many test strings its .inp holds
 };
 
 void PrintTo(const Vocab& v, std::ostream* os) { *os << v.name; }
@@ -79,7 +79,8 @@ TEST_P(BpeVocabTest, MatchesLlamaCppTestVectors) {
 
 TEST_P(BpeVocabTest, DecodeGivesBackTheText) {
   const std::string text =
-      "def f(x):\n    return {'k': x**2}  # 注释\r\n\tПривет, мир! 🦙🚀 naïve café €100 "
+      "def f(x):\n    return {'k': x**2}  # 注释\r\n\tПривет, мир! 🦙🚀 naïve café "
+      "€100 "
       "1234567 I'LL don't   x\n\n\n";
   EXPECT_EQ(tok_->Decode(tok_->Encode(text, false)), text);
 }
@@ -97,8 +98,7 @@ TEST_P(BpeVocabTest, InvalidUtf8IsRefusedByEncodeUtf8AndReplacedByEncode) {
 
 INSTANTIATE_TEST_SUITE_P(Vocabularies, BpeVocabTest,
                          ::testing::Values(Vocab{"llama-bpe", "llama-bpe", 46},
-                                           Vocab{"qwen2", "qwen2", 46},
-                                           Vocab{"gpt-2", "gpt-2", 46},
+                                           Vocab{"qwen2", "qwen2", 46}, Vocab{"gpt-2", "gpt-2", 46},
                                            Vocab{"starcoder", "starcoder", 46}),
                          [](const ::testing::TestParamInfo<Vocab>& info) {
                            std::string name = info.param.name;

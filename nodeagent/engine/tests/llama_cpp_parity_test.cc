@@ -29,7 +29,7 @@ using test_support::LoadModelFile;
 using test_support::SharedModel;
 
 std::string LlrefPath() {
-  const std::string path = LlamaCppCacheDir() + "/llref/llref";
+  const std::string path = LlamaCppCacheDir() + "/llref";
   return access(path.c_str(), X_OK) == 0 ? path : "";
 }
 
@@ -80,6 +80,31 @@ int32_t Argmax(const float* row, int64_t n) {
   return static_cast<int32_t>(std::max_element(row, row + n) - row);
 }
 
+// Ours against llama.cpp's logits, position by position.
+struct LogitComparison {
+  int agree = 0;             // positions whose top-1 token is llama.cpp's
+  double max_diff = 0;       // max |ours - llama.cpp| over all positions and tokens
+  int64_t first_drift = -1;  // first position differing by more than 1e-3, or -1
+};
+
+LogitComparison CompareLogits(const std::vector<float>& ours, const std::vector<float>& ref,
+                              size_t positions, int64_t V) {
+  LogitComparison c;
+  for (size_t t = 0; t < positions; ++t) {
+    c.agree += Argmax(&ours[t * V], V) == Argmax(&ref[t * V], V);
+    double row = 0;
+    for (int64_t i = 0; i < V; ++i) {
+      row = std::max(row, static_cast<double>(std::fabs(ours[t * V + i] - ref[t * V + i])));
+    }
+    if (row > 1e-3 && c.first_drift < 0) c.first_drift = static_cast<int64_t>(t);
+    if (row > 1e-3 && std::getenv("AGENTRY_PARITY_TRACE") != nullptr) {
+      std::printf("  position %zu: max |diff| %.3g\n", t, row);
+    }
+    c.max_diff = std::max(c.max_diff, row);
+  }
+  return c;
+}
+
 class ParityTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -126,24 +151,10 @@ TEST_P(TeacherForcedTest, TopOneAgreesAndLogitsStayClose) {
   Context ctx(*model, 512, &pool);
   std::vector<float> ours;
   ASSERT_TRUE(ctx.Eval(tokens, true, &ours).ok());
-  int agree = 0;
-  double max_diff = 0;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    agree += Argmax(&ours[t * V], V) == Argmax(&ref.logits[t * V], V);
-    for (int64_t i = 0; i < V; ++i) {
-      max_diff = std::max(max_diff,
-                          static_cast<double>(std::fabs(ours[t * V + i] - ref.logits[t * V + i])));
-    }
-  }
-  if (std::getenv("AGENTRY_PARITY_TRACE") != nullptr) {
-    for (size_t t = 0; t < tokens.size(); t += 1) {
-      double m = 0;
-      for (int64_t i = 0; i < V; ++i) {
-        m = std::max(m, static_cast<double>(std::fabs(ours[t * V + i] - ref.logits[t * V + i])));
-      }
-      if (m > 1e-3) std::printf("  position %zu: max |diff| %.3g\n", t, m);
-    }
-  }
+  ASSERT_EQ(ours.size(), ref.logits.size());
+  const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens.size(), V);
+  const int agree = cmp.agree;
+  const double max_diff = cmp.max_diff;
   const double agreement = static_cast<double>(agree) / static_cast<double>(tokens.size());
   RecordProperty("positions", static_cast<int>(tokens.size()));
   RecordProperty("max_abs_diff", std::to_string(max_diff));
@@ -248,19 +259,10 @@ TEST_F(ParityTest, KQuantsFromLlamaQuantize) {
     std::vector<float> ours;
     ASSERT_TRUE(ctx.Eval(tokens, true, &ours).ok());
     ASSERT_EQ(ours.size(), ref.logits.size());
-    double max_diff = 0;
-    int agree = 0;
-    int64_t first_drift = -1;  // first position differing by more than 1e-3
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      agree += Argmax(&ours[t * V], V) == Argmax(&ref.logits[t * V], V);
-      double row_diff = 0;
-      for (int64_t i = 0; i < V; ++i) {
-        row_diff = std::max(
-            row_diff, static_cast<double>(std::fabs(ours[t * V + i] - ref.logits[t * V + i])));
-      }
-      if (row_diff > 1e-3 && first_drift < 0) first_drift = static_cast<int64_t>(t);
-      max_diff = std::max(max_diff, row_diff);
-    }
+    const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens.size(), V);
+    const int agree = cmp.agree;
+    const double max_diff = cmp.max_diff;
+    const int64_t first_drift = cmp.first_drift;
     std::printf("%s: first position differing by > 1e-3: %lld\n", type,
                 static_cast<long long>(first_drift));
     std::printf("%s: %zu positions, top-1 agreement %d, max |logit diff| %.3g\n", type,
@@ -275,6 +277,76 @@ TEST_F(ParityTest, KQuantsFromLlamaQuantize) {
   }
   unlink((base + "-f32.gguf").c_str());
 }
+
+// The project's multilingual, code- and emoji-heavy text (tests/data/multilingual.txt)
+// through the real tokenizers that llama.cpp's source ships, each in a small random model of
+// the family's architecture: llama.cpp must tokenize it to the same ids, and the forward
+// pass over the full-size vocabulary must agree with it position by position.
+struct VocabCase {
+  const char* vocab;  // llama.cpp's models/ggml-vocab-<vocab>.gguf
+  const char* arch;
+};
+
+class RealVocabularyTest : public ParityTest, public ::testing::WithParamInterface<VocabCase> {};
+
+void PrintTo(const VocabCase& c, std::ostream* os) { *os << c.vocab; }
+
+TEST_P(RealVocabularyTest, MultilingualTextTokenizesAndEvaluatesLikeLlamaCpp) {
+  const VocabCase c = GetParam();
+  const std::string vocab_path =
+      test_support::LlamaCppFile(std::string("models/ggml-vocab-") + c.vocab + ".gguf");
+  if (vocab_path.empty()) GTEST_SKIP() << "llama.cpp's ggml-vocab-" << c.vocab << " not installed";
+  StatusOr<std::unique_ptr<GgufFile>> vocab = GgufFile::Open(vocab_path);
+  ASSERT_TRUE(vocab.ok()) << vocab.status().message();
+  StatusOr<std::string> bytes = BuildTestModel({.arch = c.arch,
+                                                .dim = 64,
+                                                .layers = 2,
+                                                .heads = 4,
+                                                .kv_heads = 2,
+                                                .ctx = 1024,
+                                                .seed = 11,
+                                                .vocab = vocab->get()});
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+  const std::string path =
+      "/tmp/agentry-parity-" + std::string(c.vocab) + "-" + std::to_string(getpid()) + ".gguf";
+  ASSERT_TRUE(WriteFileAtomically(path, *bytes).ok());
+  std::unique_ptr<Model> model = LoadModelFile(path);
+  StatusOr<Tokenizer> tok = Tokenizer::FromGguf(model->file());
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+
+  const std::string text_file = std::string(AGENTRY_TEST_DATA) + "/multilingual.txt";
+  const std::string text = ReadAll(text_file);
+  ASSERT_NE(text.back(), '\n');  // the shell's $(cat) would drop it
+  StatusOr<std::vector<int32_t>> tokens = tok->EncodeUtf8(text, tok->add_bos_default());
+  ASSERT_TRUE(tokens.ok()) << tokens.status().message();
+  const Reference by_text = RunLlref(path, {}, text_file);
+  EXPECT_EQ(by_text.prompt_tokens, *tokens);
+  EXPECT_EQ(tok->Decode(*tokens), text);
+
+  const Reference ref = RunLlref(path, *tokens);
+  const int64_t V = model->params().n_vocab;
+  ThreadPool pool(2);
+  Context ctx(*model, 1024, &pool);
+  std::vector<float> ours;
+  ASSERT_TRUE(ctx.Eval(*tokens, true, &ours).ok());
+  ASSERT_EQ(ours.size(), ref.logits.size());
+  const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens->size(), V);
+  std::printf("%s: %zu tokens, top-1 agreement %d, max |logit diff| %.3g\n", c.vocab,
+              tokens->size(), cmp.agree, cmp.max_diff);
+  EXPECT_GE(cmp.agree, static_cast<int>(tokens->size() * 99 / 100));
+  EXPECT_LT(cmp.max_diff, 0.05);
+  unlink(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, RealVocabularyTest,
+                         ::testing::Values(VocabCase{"llama-spm", "llama"},
+                                           VocabCase{"llama-bpe", "llama"},
+                                           VocabCase{"qwen2", "qwen2"}),
+                         [](const auto& info) {
+                           std::string name = info.param.vocab;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace agentry::engine
