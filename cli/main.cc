@@ -57,6 +57,10 @@ int Main(int argc, char** argv) {
   run->add_option("-t,--threads", run_options.threads, "threads (default: all cores)");
   run->add_option("-c,--ctx-size", run_options.ctx, "context length (default 2048)");
   run->add_flag("--chat", run_options.chat, "wrap the prompt in the model's chat template");
+  run->add_option("--chat-template", run_options.chat_template,
+                  "with --chat: use this format instead of the model's (chatml, llama3, llama2, "
+                  "llama2-sys, llama2-sys-bos, llama2-sys-strip, zephyr)");
+  run->add_option("--system", run_options.system, "with --chat: a system message");
   run->add_option("--temp", run_options.sampler.temperature, "temperature; 0 is greedy (0.8)");
   run->add_option("--top-k", run_options.sampler.top_k, "top-k, 0 off (40)");
   run->add_option("--top-p", run_options.sampler.top_p, "top-p, 1 off (0.95)");

@@ -9,7 +9,9 @@
 #include <random>
 #include <vector>
 
+#include "common/unicode/unicode.h"
 #include "kernels/cpu/kernels.h"
+#include "nodeagent/engine/chat_template.h"
 #include "nodeagent/engine/context.h"
 #include "nodeagent/engine/gguf_writer.h"
 #include "nodeagent/engine/tokenizer.h"
@@ -77,12 +79,35 @@ StatusOr<std::unique_ptr<engine::Model>> LoadModel(const std::string& path) {
   return model;
 }
 
+// The prompt as the model should see it: with --chat, the user's text as one user turn (after
+// an optional system message) in the model's chat format, ready for the assistant's reply.
+StatusOr<engine::ChatPrompt> PromptText(const RunOptions& options, const engine::GgufFile& file) {
+  if (!options.chat) {
+    if (!options.chat_template.empty() || !options.system.empty()) {
+      return InvalidArgumentError("--chat-template and --system need --chat");
+    }
+    return engine::ChatPrompt{options.prompt, {{0, options.prompt.size()}}};
+  }
+  std::string source = options.chat_template;
+  if (source.empty()) {
+    StatusOr<std::string_view> from_file = file.GetString("tokenizer.chat_template");
+    if (!from_file.ok()) {
+      return InvalidArgumentError(file.name() +
+                                  ": no tokenizer.chat_template; name a format with "
+                                  "--chat-template (chatml, llama3, llama2, zephyr, ...)");
+    }
+    source = std::string(*from_file);
+  }
+  AGENTRY_ASSIGN_OR_RETURN(engine::ChatFormat format, engine::DetectChatFormat(source));
+  std::vector<engine::ChatMessage> messages;
+  if (!options.system.empty()) messages.push_back({"system", options.system});
+  messages.push_back({"user", options.prompt});
+  return engine::ApplyChatTemplate(format, messages, /*add_assistant_prompt=*/true);
+}
+
 }  // namespace
 
 int RunGenerate(const RunOptions& options) {
-  if (options.chat) {
-    return Fail(UnimplementedError("--chat: chat templates are not implemented yet"));
-  }
   if (options.n_predict < 0) return Fail(InvalidArgumentError("-n: must be zero or more"));
   if (options.ctx < 1) return Fail(InvalidArgumentError("-c: must be positive"));
   StatusOr<engine::Sampler> sampler = engine::Sampler::Create(options.sampler);
@@ -92,8 +117,14 @@ int RunGenerate(const RunOptions& options) {
   StatusOr<engine::Tokenizer> tokenizer = engine::Tokenizer::FromGguf((*model)->file());
   if (!tokenizer.ok()) return Fail(tokenizer.status());
 
-  const std::vector<int32_t> prompt =
-      tokenizer->Encode(options.prompt, tokenizer->add_bos_default());
+  // User text must be valid UTF-8. Only the chat template's own markers become special
+  // tokens: the user's text is literal, so "<|im_end|>" typed by a user stays text.
+  if (Status s = unicode::CheckUtf8(options.prompt); !s.ok()) return Fail(s.WithPrefix("-p"));
+  if (Status s = unicode::CheckUtf8(options.system); !s.ok()) return Fail(s.WithPrefix("--system"));
+  StatusOr<engine::ChatPrompt> text = PromptText(options, (*model)->file());
+  if (!text.ok()) return Fail(text.status());
+  const std::vector<int32_t> prompt = tokenizer->Encode(text->text, tokenizer->add_bos_default(),
+                                                        /*parse_special=*/true, text->content);
   if (static_cast<int64_t>(prompt.size()) + options.n_predict > options.ctx) {
     return Fail(OutOfRangeError("the prompt (" + std::to_string(prompt.size()) + " tokens) and " +
                                 std::to_string(options.n_predict) +
@@ -108,7 +139,7 @@ int RunGenerate(const RunOptions& options) {
   const double prefill_s = Seconds(prefill_start);
   for (int32_t t : prompt) sampler->Accept(t);
 
-  std::fputs(options.prompt.c_str(), stdout);
+  std::fputs(text->text.c_str(), stdout);
   std::fflush(stdout);
   const int64_t n_vocab = (*model)->params().n_vocab;
   int generated = 0;
@@ -116,7 +147,7 @@ int RunGenerate(const RunOptions& options) {
   while (generated < options.n_predict) {
     StatusOr<int32_t> next = sampler->Sample(logits.data(), n_vocab);
     if (!next.ok()) return Fail(next.status());
-    if (*next == tokenizer->eos()) break;
+    if (tokenizer->IsEndOfGeneration(*next)) break;
     sampler->Accept(*next);
     std::fputs(tokenizer->Piece(*next).c_str(), stdout);
     std::fflush(stdout);

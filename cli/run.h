@@ -15,7 +15,9 @@ struct RunOptions {
   int32_t n_predict = 64;
   int32_t threads = 0;  // 0: every online core
   int32_t ctx = 2048;
-  bool chat = false;
+  bool chat = false;          // wrap the prompt as a user turn in the chat template
+  std::string chat_template;  // a format name overriding the model's template ("" = the model's)
+  std::string system;         // with --chat: a system message before the user turn
   engine::SamplerParams sampler;
 };
 

@@ -128,9 +128,10 @@ TEST(CliTest, RunGeneratesAndRefusesWhatItCannotDo) {
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_NE(ok.output.find("once upon a time"), std::string::npos) << ok.output;
   EXPECT_NE(ok.output.find("generated"), std::string::npos) << ok.output;
-  CommandResult chat = Agentry("run -m " + model + " -p hi --chat");
-  EXPECT_EQ(chat.exit_code, 1);
-  EXPECT_NE(chat.output.find("chat templates are not implemented yet"), std::string::npos);
+  CommandResult bad_utf8 = Agentry("run -m " + model + " -p \"$(printf 'ok\\377')\" -n 1");
+  EXPECT_EQ(bad_utf8.exit_code, 1);
+  EXPECT_NE(bad_utf8.output.find("-p: invalid UTF-8 at byte 2"), std::string::npos)
+      << bad_utf8.output;
   CommandResult too_long = Agentry("run -m " + model + " -p hi -n 100 -c 16");
   EXPECT_EQ(too_long.exit_code, 1);
   EXPECT_NE(too_long.output.find("do not fit in the context of 16"), std::string::npos);
@@ -141,6 +142,31 @@ TEST(CliTest, RunGeneratesAndRefusesWhatItCannotDo) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.output.find("/nonexistent.gguf: No such file"), std::string::npos)
       << missing.output;
+  unlink(model.c_str());
+}
+
+TEST(CliTest, RunChatUsesTheTemplateOrSaysWhyItCannot) {
+  const std::string model = "/tmp/agentry-cli-chat-" + std::to_string(getpid()) + ".gguf";
+  ASSERT_EQ(Agentry("make-test-model -o " + model).exit_code, 0);
+  // The test model has no tokenizer.chat_template.
+  CommandResult none = Agentry("run -m " + model + " -p hi --chat");
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.output.find("no tokenizer.chat_template; name a format with --chat-template"),
+            std::string::npos)
+      << none.output;
+  CommandResult chatml =
+      Agentry("run -m " + model + " -p hi --chat --chat-template chatml --system terse -n 2");
+  EXPECT_EQ(chatml.exit_code, 0) << chatml.output;
+  EXPECT_NE(chatml.output.find("<|im_start|>system\nterse<|im_end|>\n<|im_start|>user\nhi"
+                               "<|im_end|>\n<|im_start|>assistant\n"),
+            std::string::npos)
+      << chatml.output;
+  CommandResult unknown = Agentry("run -m " + model + " -p hi --chat --chat-template vicuna");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("supported: chatml"), std::string::npos) << unknown.output;
+  CommandResult no_chat = Agentry("run -m " + model + " -p hi --system terse");
+  EXPECT_EQ(no_chat.exit_code, 1);
+  EXPECT_NE(no_chat.output.find("need --chat"), std::string::npos) << no_chat.output;
   unlink(model.c_str());
 }
 

@@ -253,13 +253,21 @@ void Tokenizer::AppendByteTokens(std::string_view bytes, std::vector<int32_t>* o
 
 // Each special token in turn, longest first, is cut out of every text fragment left by the
 // ones before: the order llama.cpp uses, which decides between overlapping special tokens.
-std::vector<Tokenizer::Fragment> Tokenizer::SplitSpecial(std::string_view text,
-                                                         bool parse_special) const {
+std::vector<Tokenizer::Fragment> Tokenizer::SplitSpecial(
+    std::string_view text, bool parse_special, const std::vector<TextSpan>& literal) const {
+  const auto overlaps_literal = [&literal](size_t at, size_t n) {
+    return std::any_of(literal.begin(), literal.end(), [&](const TextSpan& s) {
+      return at < s.offset + s.length && s.offset < at + n;
+    });
+  };
   std::vector<Fragment> fragments = {{-1, 0, text.size()}};
   std::vector<Fragment> next;
   for (int32_t id : special_) {
+    // Control and unknown tokens need parse_special, and are not recognised inside literal
+    // spans; user-defined tokens are part of the vocabulary's ordinary text and always are.
     const TokenType type = types_[id];
-    if (!parse_special && (type == TokenType::kControl || type == TokenType::kUnknown)) continue;
+    const bool gated = type == TokenType::kControl || type == TokenType::kUnknown;
+    if (!parse_special && gated) continue;
     const std::string& special = tokens_[id];
     next.clear();
     for (const Fragment& f : fragments) {
@@ -269,12 +277,16 @@ std::vector<Tokenizer::Fragment> Tokenizer::SplitSpecial(std::string_view text,
       }
       size_t begin = f.offset;
       const size_t end = f.offset + f.length;
-      while (begin < end) {
-        const size_t at = text.substr(0, end).find(special, begin);
+      for (size_t from = begin; from < end;) {
+        const size_t at = text.substr(0, end).find(special, from);
         if (at == std::string_view::npos) break;
+        if (gated && overlaps_literal(at, special.size())) {
+          from = at + 1;
+          continue;
+        }
         if (at > begin) next.push_back({-1, begin, at - begin});
         next.push_back({id, at, special.size()});
-        begin = at + special.size();
+        begin = from = at + special.size();
       }
       if (begin < end) next.push_back({-1, begin, end - begin});
     }
@@ -285,12 +297,17 @@ std::vector<Tokenizer::Fragment> Tokenizer::SplitSpecial(std::string_view text,
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos,
                                        bool parse_special) const {
+  return Encode(text, add_bos, parse_special, {});
+}
+
+std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_bos, bool parse_special,
+                                       const std::vector<TextSpan>& literal) const {
   std::vector<int32_t> out;
   if (add_bos && bos_ >= 0) out.push_back(bos_);
   if (text.empty()) return out;
   // SentencePiece adds a space before the text, and again after every special token.
   bool after_special = true;
-  for (const Fragment& f : SplitSpecial(text, parse_special)) {
+  for (const Fragment& f : SplitSpecial(text, parse_special, literal)) {
     if (f.token >= 0) {
       out.push_back(f.token);
       after_special = true;

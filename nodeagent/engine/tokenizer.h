@@ -37,6 +37,12 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
+// Bytes [offset, offset + length) of a text.
+struct TextSpan {
+  size_t offset;
+  size_t length;
+};
+
 class Tokenizer {
  public:
   enum class Model { kSentencePiece, kByteLevelBpe };
@@ -49,6 +55,11 @@ class Tokenizer {
   // tokenized as llama.cpp does (byte tokens for SentencePiece, U+FFFD for byte-level BPE).
   std::vector<int32_t> Encode(std::string_view text, bool add_bos,
                               bool parse_special = false) const;
+  // As above, but no control token is recognised where it overlaps a `literal` span (as if
+  // parse_special were false there): the messages inside a chat template stay text
+  // whatever they contain.
+  std::vector<int32_t> Encode(std::string_view text, bool add_bos, bool parse_special,
+                              const std::vector<TextSpan>& literal) const;
   // Encode for untrusted input: InvalidArgument (with the byte offset) for invalid UTF-8.
   StatusOr<std::vector<int32_t>> EncodeUtf8(std::string_view text, bool add_bos,
                                             bool parse_special = false) const;
@@ -81,7 +92,8 @@ class Tokenizer {
     size_t offset;
     size_t length;
   };
-  std::vector<Fragment> SplitSpecial(std::string_view text, bool parse_special) const;
+  std::vector<Fragment> SplitSpecial(std::string_view text, bool parse_special,
+                                     const std::vector<TextSpan>& literal) const;
   void EncodeSentencePiece(std::string_view text, std::vector<int32_t>* out) const;
   void EncodeByteLevel(std::string_view text, std::vector<int32_t>* out) const;
   void MergeByteLevelWord(const std::string& word, std::vector<int32_t>* out) const;

@@ -79,7 +79,8 @@ TEST_P(BpeVocabTest, MatchesLlamaCppTestVectors) {
 
 TEST_P(BpeVocabTest, DecodeGivesBackTheText) {
   const std::string text =
-      "def f(x):\n    return {'k': x**2}  # 注释\r\n\tПривет, мир! 🦙🚀 naïve café "
+      "def f(x):\n    return {'k': x**2}  # 注释\r\n\tПривет, мир! 🦙🚀 naïve "
+      "café "
       "€100 "
       "1234567 I'LL don't   x\n\n\n";
   EXPECT_EQ(tok_->Decode(tok_->Encode(text, false)), text);

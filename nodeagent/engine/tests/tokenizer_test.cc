@@ -186,6 +186,19 @@ TEST(TokenizerTest, ControlTokensParsedOnlyWhenAskedUserDefinedAlways) {
   EXPECT_EQ(t->Piece(7), "<tool>");  // user-defined ones print their text
 }
 
+TEST(TokenizerTest, LiteralSpansKeepControlTokenTextAsText) {
+  StatusOr<Tokenizer> t = TokenizerFromWriter(TinyByteLevelVocab());
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  const std::string text = "<|ctl|>ab<|ctl|><tool>";
+  EXPECT_EQ(t->Encode(text, false, true, {}), (std::vector<int32_t>{6, 4, 6, 7}));
+  // The span [7, 16) holds "ab<|ctl|>": its control token stays text, and the user-defined
+  // <tool> right after it is still cut out.
+  const std::vector<int32_t> ids = t->Encode(text, false, true, {{7, 9}});
+  EXPECT_EQ(ids.front(), 6);
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), 6), 1);
+  EXPECT_EQ(ids.back(), 7);
+}
+
 TEST(TokenizerTest, MalformedMergesAreRefused) {
   StatusOr<Tokenizer> t = TokenizerFromWriter(TinyByteLevelVocab({"a b", "nospace"}));
   EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
