@@ -75,7 +75,7 @@ class Tokenizer {
   // known by name (<|eot_id|>, <|im_end|>, <|endoftext|>, ...).
   bool IsEndOfGeneration(int32_t id) const;
   // The id of a token by its exact text, or -1.
-  int32_t Find(std::string_view text) const;
+  int32_t Find(std::string_view piece) const;
 
   Model model() const { return model_; }
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }

@@ -11,15 +11,17 @@
 namespace agentry::engine {
 namespace {
 
-const std::vector<ChatMessage> kConversation = {
-    {"system", "You are terse."},
-    {"user", " Hi! "},
-    {"assistant", "Hello."},
-    {"user", "2+2?"},
-};
+std::vector<ChatMessage> Conversation() {
+  return {
+      {"system", "You are terse."},
+      {"user", " Hi! "},
+      {"assistant", "Hello."},
+      {"user", "2+2?"},
+  };
+}
 
 TEST(ChatTemplateTest, ChatMl) {
-  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kChatMl, kConversation, true).text,
+  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kChatMl, Conversation(), true).text,
             "<|im_start|>system\nYou are terse.<|im_end|>\n"
             "<|im_start|>user\n Hi! <|im_end|>\n"
             "<|im_start|>assistant\nHello.<|im_end|>\n"
@@ -30,7 +32,7 @@ TEST(ChatTemplateTest, ChatMl) {
 }
 
 TEST(ChatTemplateTest, Llama3TrimsContent) {
-  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama3, kConversation, true).text,
+  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama3, Conversation(), true).text,
             "<|start_header_id|>system<|end_header_id|>\n\nYou are terse.<|eot_id|>"
             "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|>"
@@ -39,15 +41,15 @@ TEST(ChatTemplateTest, Llama3TrimsContent) {
 }
 
 TEST(ChatTemplateTest, Llama2Variants) {
-  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2, kConversation, true).text,
+  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2, Conversation(), true).text,
             "[INST] You are terse.\n Hi!  [/INST]Hello.</s>[INST] 2+2? [/INST]");
-  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2Sys, kConversation, true).text,
+  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2Sys, Conversation(), true).text,
             "[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\n Hi!  [/INST]Hello.</s>"
             "[INST] 2+2? [/INST]");
-  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2SysBos, kConversation, true).text,
+  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2SysBos, Conversation(), true).text,
             "[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\n Hi!  [/INST]Hello.</s>"
             "<s>[INST] 2+2? [/INST]");
-  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2SysStrip, kConversation, true).text,
+  EXPECT_EQ(ApplyChatTemplate(ChatFormat::kLlama2SysStrip, Conversation(), true).text,
             "[INST] <<SYS>>\nYou are terse.\n<</SYS>>\n\nHi! [/INST]Hello.</s>"
             "[INST] 2+2? [/INST]");
 }

@@ -146,15 +146,14 @@ TEST(TokenizerTest, UnknownModelsAndPreTokenizersAreRefusedByName) {
 
 // A byte-level vocabulary small enough to follow by hand: the bytes of "ab c", two merges,
 // a control token and a user-defined one.
-GgufWriter TinyByteLevelVocab(std::vector<std::string> merges = {"a b", "\xC4\xA0 c"}) {
+GgufWriter TinyByteLevelVocab(const std::vector<std::string>& merges = {"a b", "\xC4\xA0 c"}) {
   GgufWriter w;
   w.SetString("tokenizer.ggml.model", "gpt2");
   w.SetString("tokenizer.ggml.pre", "qwen2");
   // "\xC4\xA0" is U+0120, byte-level BPE's name for the space byte.
-  w.SetStringArray("tokenizer.ggml.tokens", {"a", "b", "c", "\xC4\xA0", "ab",
-                                             "\xC4\xA0"
-                                             "c",
-                                             "<|ctl|>", "<tool>"});
+  const std::string space = "\xC4\xA0";
+  w.SetStringArray("tokenizer.ggml.tokens",
+                   {"a", "b", "c", space, "ab", space + "c", "<|ctl|>", "<tool>"});
   w.SetInt32Array("tokenizer.ggml.token_type", {1, 1, 1, 1, 1, 1, 3, 4});
   w.SetStringArray("tokenizer.ggml.merges", merges);
   w.SetUint32("tokenizer.ggml.eos_token_id", 6);
