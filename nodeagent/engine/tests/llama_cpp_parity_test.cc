@@ -51,6 +51,9 @@ Reference RunLlref(const std::string& model, const std::vector<int32_t>& tokens,
   Reference ref;
   const std::string dump = "/tmp/agentry-parity-" + std::to_string(getpid()) + ".f32";
   std::string cmd = LlrefPath() + " -m " + model + " -t 2 -n 0 -k 1 --pp 0 --tg 0 --dump " + dump;
+  // For investigations, e.g. AGENTRY_LLREF_ARGS="--backend-dir DIR" to pin one of
+  // llama.cpp's CPU variants (a DIR holding the prebuilt libraries with one libggml-cpu-*).
+  if (const char* extra = std::getenv("AGENTRY_LLREF_ARGS")) cmd += std::string(" ") + extra;
   std::string text_file;
   if (!tokens.empty()) {
     cmd += " --tokens ";
@@ -285,11 +288,14 @@ TEST_F(ParityTest, KQuantsFromLlamaQuantize) {
 struct VocabCase {
   const char* vocab;  // llama.cpp's models/ggml-vocab-<vocab>.gguf
   const char* arch;
+  GgmlType type;
 };
 
 class RealVocabularyTest : public ParityTest, public ::testing::WithParamInterface<VocabCase> {};
 
-void PrintTo(const VocabCase& c, std::ostream* os) { *os << c.vocab; }
+void PrintTo(const VocabCase& c, std::ostream* os) {
+  *os << c.vocab << " " << GgmlTypeDescribe(static_cast<uint32_t>(c.type));
+}
 
 TEST_P(RealVocabularyTest, MultilingualTextTokenizesAndEvaluatesLikeLlamaCpp) {
   const VocabCase c = GetParam();
@@ -304,6 +310,7 @@ TEST_P(RealVocabularyTest, MultilingualTextTokenizesAndEvaluatesLikeLlamaCpp) {
                                                 .heads = 4,
                                                 .kv_heads = 2,
                                                 .ctx = 1024,
+                                                .type = c.type,
                                                 .seed = 11,
                                                 .vocab = vocab->get()});
   ASSERT_TRUE(bytes.ok()) << bytes.status().message();
@@ -331,19 +338,30 @@ TEST_P(RealVocabularyTest, MultilingualTextTokenizesAndEvaluatesLikeLlamaCpp) {
   ASSERT_TRUE(ctx.Eval(*tokens, true, &ours).ok());
   ASSERT_EQ(ours.size(), ref.logits.size());
   const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens->size(), V);
-  std::printf("%s: %zu tokens, top-1 agreement %d, max |logit diff| %.3g\n", c.vocab,
-              tokens->size(), cmp.agree, cmp.max_diff);
-  EXPECT_GE(cmp.agree, static_cast<int>(tokens->size() * 99 / 100));
-  EXPECT_LT(cmp.max_diff, 0.05);
+  std::printf("%s %s: %zu tokens, top-1 agreement %d, max |logit diff| %.3g\n", c.vocab,
+              GgmlTypeDescribe(static_cast<uint32_t>(c.type)).c_str(), tokens->size(), cmp.agree,
+              cmp.max_diff);
+  // F32: measured 100 % and at most 0.0021. Quantized activations round discontinuously,
+  // and on these small random models (close logits) that costs a few positions: measured
+  // 98.8-99.4 % and at most 0.15, the range in which llama.cpp's own AVX2 and AVX-512 builds
+  // agree with each other (docs/engine.md).
+  const bool quantized = c.type != GgmlType::kF32;
+  EXPECT_GE(cmp.agree, static_cast<int>(tokens->size() * (quantized ? 98 : 99) / 100));
+  EXPECT_LT(cmp.max_diff, quantized ? 0.25 : 0.05);
   unlink(path.c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, RealVocabularyTest,
-                         ::testing::Values(VocabCase{"llama-spm", "llama"},
-                                           VocabCase{"llama-bpe", "llama"},
-                                           VocabCase{"qwen2", "qwen2"}),
+                         ::testing::Values(VocabCase{"llama-spm", "llama", GgmlType::kF32},
+                                           VocabCase{"llama-bpe", "llama", GgmlType::kF32},
+                                           VocabCase{"qwen2", "qwen2", GgmlType::kF32},
+                                           VocabCase{"llama-spm", "llama", GgmlType::kQ4_0},
+                                           VocabCase{"llama-bpe", "llama", GgmlType::kQ8_0},
+                                           VocabCase{"qwen2", "qwen2", GgmlType::kQ4_0}),
                          [](const auto& info) {
-                           std::string name = info.param.vocab;
+                           std::string name =
+                               std::string(info.param.vocab) + "_" +
+                               GgmlTypeDescribe(static_cast<uint32_t>(info.param.type));
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
