@@ -2,27 +2,18 @@
 
 #include <cstdint>
 
+#include "common/unicode/unicode.h"
+
 namespace agentry {
 
 size_t Utf8SequenceLength(std::string_view text) {
   if (text.empty()) return 0;
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const unsigned char c = s[0];
-  if (c < 0x80) return 1;
-  size_t len = 0;
-  uint32_t cp = 0;
-  if ((c & 0xE0) == 0xC0) {
-    len = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    len = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    len = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;  // continuation byte or 0xF8..0xFF
-  }
+  const size_t len = unicode::Utf8LengthFromLead(c);
+  if (len == 0) return 0;  // continuation byte or 0xF8..0xFF
+  if (len == 1) return 1;
+  uint32_t cp = c & (0x7F >> len);
   if (text.size() < len) return 0;
   for (size_t i = 1; i < len; ++i) {
     if ((s[i] & 0xC0) != 0x80) return 0;

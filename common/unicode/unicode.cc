@@ -23,22 +23,12 @@ uint32_t DecodeUtf8Lossy(std::string_view text, size_t* offset) {
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(text[*offset + i]); };
   const size_t left = text.size() - *offset;
   const uint8_t lead = byte(0);
-  size_t len = 0;
-  uint32_t cp = 0;
   if (lead < 0x80) {
     *offset += 1;
     return lead;
   }
-  if ((lead & 0xE0) == 0xC0) {
-    len = 2;
-    cp = lead & 0x1F;
-  } else if ((lead & 0xF0) == 0xE0) {
-    len = 3;
-    cp = lead & 0x0F;
-  } else if ((lead & 0xF8) == 0xF0) {
-    len = 4;
-    cp = lead & 0x07;
-  }
+  const size_t len = Utf8LengthFromLead(lead);
+  uint32_t cp = lead & (0x7F >> len);
   // Only the continuation bytes are checked, not overlong forms or surrogates: that is the
   // decoder llama.cpp tokenizes with, and token ids must agree with it.
   bool ok = len != 0 && len <= left;

@@ -11,6 +11,7 @@
 // Callers that must refuse bad input use CheckUtf8 first.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -36,6 +37,17 @@ enum : uint16_t {
 };
 
 uint16_t Flags(uint32_t cp);
+
+// The length of the UTF-8 sequence that `lead` starts (1 to 4), from the lead byte alone; 0
+// for a byte that cannot start one (a continuation byte, 0xF8 and above). The lead's value
+// bits are `lead & (0x7F >> length)` for lengths 2 to 4.
+inline size_t Utf8LengthFromLead(uint8_t lead) {
+  if (lead < 0x80) return 1;
+  if ((lead & 0xE0) == 0xC0) return 2;
+  if ((lead & 0xF0) == 0xE0) return 3;
+  if ((lead & 0xF8) == 0xF0) return 4;
+  return 0;
+}
 
 // The code point at text[*offset], advancing *offset past it. A byte that does not start a
 // well-formed sequence (a stray continuation byte, a truncated sequence, a lead byte above

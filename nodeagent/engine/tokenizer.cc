@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <optional>
 #include <queue>
 
 #include "common/unicode/unicode.h"
@@ -12,14 +13,10 @@ namespace {
 
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";  // U+2581 LOWER ONE EIGHTH BLOCK
 
-// Bytes in the UTF-8 sequence starting with `c`, judged from its first byte only (a stray
-// continuation byte counts as one), as both llama.cpp tokenizers split words into symbols.
+// Bytes in the UTF-8 sequence starting with `c`, judged from its first byte only (a byte
+// that cannot start one counts as one), as llama.cpp's tokenizers split words into symbols.
 size_t Utf8CharLength(unsigned char c) {
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) return 2;
-  if ((c & 0xF0) == 0xE0) return 3;
-  if ((c & 0xF8) == 0xF0) return 4;
-  return 1;
+  return std::max<size_t>(unicode::Utf8LengthFromLead(c), 1);
 }
 
 // Byte-level BPE stores every byte as a printable code point (GPT-2's bytes_to_unicode):
@@ -62,30 +59,17 @@ struct Symbol {
   size_t n;  // 0 once merged into its left neighbour
 };
 
-// SentencePiece: the pair whose merged piece has the highest score first; on a tie, the
-// leftmost pair.
-struct ScoredPair {
+// A pair of adjacent symbols that may merge: the highest priority first (SentencePiece: the
+// merged piece's score; byte-level BPE: minus the merge's rank), on a tie the leftmost.
+struct Candidate {
   int left;
   int right;
-  float score;
+  float priority;
   size_t size;
 };
-struct ScoredPairOrder {
-  bool operator()(const ScoredPair& a, const ScoredPair& b) const {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  }
-};
-
-// Byte-level BPE: the pair with the lowest merge rank first; on a tie, the leftmost.
-struct RankedPair {
-  int left;
-  int right;
-  int rank;
-  size_t size;
-};
-struct RankedPairOrder {
-  bool operator()(const RankedPair& a, const RankedPair& b) const {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+struct CandidateOrder {
+  bool operator()(const Candidate& a, const Candidate& b) const {
+    return a.priority < b.priority || (a.priority == b.priority && a.left > b.left);
   }
 };
 
@@ -112,6 +96,33 @@ bool MergeSymbols(std::vector<Symbol>* symbols, int left, int right, size_t size
   l.next = r.next;
   if (r.next >= 0) (*symbols)[r.next].prev = left;
   return true;
+}
+
+// The pieces `word` merges into, in order: adjacent symbols merge, best candidate first, while
+// `priority(left, right)` gives one (a float, or nullopt when the pair may not merge).
+template <typename PriorityFn>
+std::vector<std::string_view> MergePairs(std::string_view word, PriorityFn priority) {
+  std::vector<Symbol> symbols = SplitIntoCharacters(word);
+  std::priority_queue<Candidate, std::vector<Candidate>, CandidateOrder> queue;
+  auto try_add = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    const std::string_view l(symbols[left].text, symbols[left].n);
+    const std::string_view r(symbols[right].text, symbols[right].n);
+    if (std::optional<float> p = priority(l, r)) queue.push({left, right, *p, l.size() + r.size()});
+  };
+  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
+  while (!queue.empty()) {
+    const Candidate c = queue.top();
+    queue.pop();
+    if (!MergeSymbols(&symbols, c.left, c.right, c.size)) continue;
+    try_add(symbols[c.left].prev, c.left);
+    try_add(c.left, symbols[c.left].next);
+  }
+  std::vector<std::string_view> pieces;
+  for (int i = 0; i >= 0 && !symbols.empty(); i = symbols[i].next) {
+    pieces.emplace_back(symbols[i].text, symbols[i].n);
+  }
+  return pieces;
 }
 
 }  // namespace
@@ -173,6 +184,10 @@ StatusOr<Tokenizer> Tokenizer::FromGguf(const GgufFile& f) {
   if (t.model_ == Model::kByteLevelBpe) {
     AGENTRY_ASSIGN_OR_RETURN(const std::vector<std::string_view>* merges,
                              f.GetStringArray("tokenizer.ggml.merges"));
+    if (merges->size() >= (size_t{1} << 24)) {
+      return InvalidArgumentError(f.name() + ": tokenizer.ggml.merges: " +
+                                  std::to_string(merges->size()) + " merges (want below 2^24)");
+    }
     t.merge_ranks_.reserve(merges->size());
     for (size_t i = 0; i < merges->size(); ++i) {
       const std::string_view m = (*merges)[i];
@@ -342,27 +357,13 @@ void Tokenizer::EncodeSentencePiece(std::string_view text, std::vector<int32_t>*
       escaped.push_back(c);
     }
   }
-  std::vector<Symbol> symbols = SplitIntoCharacters(escaped);
-
-  std::priority_queue<ScoredPair, std::vector<ScoredPair>, ScoredPairOrder> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::string_view piece(symbols[left].text, symbols[left].n + symbols[right].n);
-    const int32_t id = Find(piece);
-    if (id < 0) return;
-    queue.push({left, right, scores_[id], piece.size()});
+  // Adjacent pieces are in one buffer, so a pair's merged text is contiguous.
+  const auto score = [this](std::string_view l, std::string_view r) -> std::optional<float> {
+    const int32_t id = Find(std::string_view(l.data(), l.size() + r.size()));
+    if (id < 0) return std::nullopt;
+    return scores_[id];
   };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-  while (!queue.empty()) {
-    const ScoredPair p = queue.top();
-    queue.pop();
-    if (!MergeSymbols(&symbols, p.left, p.right, p.size)) continue;
-    try_add(symbols[p.left].prev, p.left);
-    try_add(p.left, symbols[p.left].next);
-  }
-
-  for (int i = 0; i >= 0 && !symbols.empty(); i = symbols[i].next) {
-    const std::string_view piece(symbols[i].text, symbols[i].n);
+  for (std::string_view piece : MergePairs(escaped, score)) {
     const int32_t id = Find(piece);
     if (id >= 0) {
       out->push_back(id);
@@ -406,25 +407,12 @@ void Tokenizer::MergeByteLevelWord(const std::string& word, std::vector<int32_t>
       return;
     }
   }
-  std::vector<Symbol> symbols = SplitIntoCharacters(word);
-  std::priority_queue<RankedPair, std::vector<RankedPair>, RankedPairOrder> queue;
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::string_view l(symbols[left].text, symbols[left].n);
-    const std::string_view r(symbols[right].text, symbols[right].n);
+  const auto by_rank = [this](std::string_view l, std::string_view r) -> std::optional<float> {
     const int rank = MergeRank(l, r);
-    if (rank >= 0) queue.push({left, right, rank, l.size() + r.size()});
+    if (rank < 0) return std::nullopt;
+    return -static_cast<float>(rank);  // exact: FromGguf allows fewer than 2^24 merges
   };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(static_cast<int>(i) - 1, static_cast<int>(i));
-  while (!queue.empty()) {
-    const RankedPair p = queue.top();
-    queue.pop();
-    if (!MergeSymbols(&symbols, p.left, p.right, p.size)) continue;
-    try_add(symbols[p.left].prev, p.left);
-    try_add(p.left, symbols[p.left].next);
-  }
-  for (int i = 0; i >= 0 && !symbols.empty(); i = symbols[i].next) {
-    const std::string_view piece(symbols[i].text, symbols[i].n);
+  for (std::string_view piece : MergePairs(word, by_rank)) {
     if (const int32_t id = Find(piece); id >= 0) {
       out->push_back(id);
       continue;
