@@ -29,6 +29,9 @@ const KernelTable& ScalarKernels() {
       &gemm_q4_K_ref,
       &gemm_q5_K_ref,
       &gemm_q6_K_ref,
+      &convert_row_fp32_to_bf16_ref,
+      &vec_dot_bf16_ref,
+      &gemm_bf16_ref,
   };
   return table;
 }
@@ -56,6 +59,9 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_q4_K,
       &gemm_q5_K_ref,
       &gemm_q6_K_ref,
+      &avx2::convert_row_fp32_to_bf16,
+      &avx2::vec_dot_bf16,
+      &avx2::gemm_bf16,
   };
   return &table;
 }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/bf16.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels {
@@ -45,6 +46,10 @@ struct KernelTable {
   GemmFn gemm_q4_K;
   GemmFn gemm_q5_K;
   GemmFn gemm_q6_K;
+  // BF16 weights against activations rounded to BF16 (bf16.h).
+  void (*convert_row_fp32_to_bf16)(const float* x, uint16_t* y, int64_t n);
+  float (*vec_dot_bf16)(const uint16_t* w, const uint16_t* x, int64_t n);
+  GemmFn gemm_bf16;
 };
 
 const KernelTable& Kernels();

@@ -26,6 +26,11 @@ void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
                int64_t n, int64_t rows, int64_t tokens);
 void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
+// BF16 (dot_bf16_avx2.cc).
+void convert_row_fp32_to_bf16(const float* x, uint16_t* y, int64_t n);
+float vec_dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n);
+void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 }  // namespace agentry::kernels::avx2
 
 namespace agentry::kernels::avxvnni {
