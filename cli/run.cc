@@ -234,13 +234,15 @@ int RunMakeTestModel(const TestModelOptions& options) {
     spec.type = engine::GgmlType::kF32;
   } else if (options.type == "f16") {
     spec.type = engine::GgmlType::kF16;
+  } else if (options.type == "bf16") {
+    spec.type = engine::GgmlType::kBF16;
   } else if (options.type == "q8_0") {
     spec.type = engine::GgmlType::kQ8_0;
   } else if (options.type == "q4_0") {
     spec.type = engine::GgmlType::kQ4_0;
   } else {
-    return Fail(
-        InvalidArgumentError("--type: want f32, f16, q8_0 or q4_0, got \"" + options.type + "\""));
+    return Fail(InvalidArgumentError("--type: want f32, f16, bf16, q8_0 or q4_0, got \"" +
+                                     options.type + "\""));
   }
   std::unique_ptr<engine::GgufFile> vocab;
   if (!options.vocab.empty()) {

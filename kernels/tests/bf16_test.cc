@@ -31,8 +31,8 @@ std::vector<float> EdgeFloats() {
                                 0x7F7F7FFF, 0x7F7F8000, 0x00000001, 0x00008000, 0x00018000,
                                 0x807FFFFF, 0x7F800000, 0xFF800000, 0x00000000, 0x80000000,
                                 0x7F800001, 0xFFC00000, 0x7FBFFFFF, 0xFF800100, 0x3F800000};
-  std::vector<float> v;
-  for (uint32_t b : bits) v.push_back(fp32_from_bits(b));
+  std::vector<float> v(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) v[i] = fp32_from_bits(bits[i]);
   return v;
 }
 

@@ -23,6 +23,7 @@ bool IsSupportedWeightType(GgmlType type) {
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
+    case GgmlType::kBF16:
       return true;
     default:
       return false;
@@ -32,7 +33,7 @@ bool IsSupportedWeightType(GgmlType type) {
 namespace {
 
 // What activations become before they meet a weight type (llama.cpp's vec_dot_type).
-enum class DotType { kF32, kF16, kQ8_0, kQ8_K };
+enum class DotType { kF32, kF16, kQ8_0, kQ8_K, kBF16 };
 
 DotType DotTypeOf(GgmlType type) {
   switch (type) {
@@ -45,6 +46,8 @@ DotType DotTypeOf(GgmlType type) {
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
       return DotType::kQ8_K;
+    case GgmlType::kBF16:
+      return DotType::kBF16;
     default:
       return DotType::kF32;
   }
@@ -53,6 +56,7 @@ DotType DotTypeOf(GgmlType type) {
 uint64_t ActivationRowBytes(DotType type, int64_t n) {
   switch (type) {
     case DotType::kF16:
+    case DotType::kBF16:
       return static_cast<uint64_t>(n) * sizeof(uint16_t);
     case DotType::kQ8_0:
       return static_cast<uint64_t>(n / kernels::kQK8_0) * sizeof(block_q8_0);
@@ -75,6 +79,9 @@ void ConvertRow(DotType type, const kernels::KernelTable& k, const float* x, int
       return;
     case DotType::kQ8_K:
       k.quantize_row_q8_K(x, reinterpret_cast<kernels::block_q8_K*>(out), n);
+      return;
+    case DotType::kBF16:
+      k.convert_row_fp32_to_bf16(x, reinterpret_cast<uint16_t*>(out), n);
       return;
     case DotType::kF32:
       return;
@@ -104,6 +111,9 @@ float Dot(GgmlType type, const kernels::KernelTable& k, const uint8_t* w, const 
     case GgmlType::kQ6_K:
       return k.vec_dot_q6_K_q8_K(reinterpret_cast<const kernels::block_q6_K*>(w),
                                  reinterpret_cast<const kernels::block_q8_K*>(x), n);
+    case GgmlType::kBF16:
+      return k.vec_dot_bf16(reinterpret_cast<const uint16_t*>(w),
+                            reinterpret_cast<const uint16_t*>(x), n);
     default:
       return 0.0f;  // BindWeight refuses other types
   }
@@ -123,6 +133,8 @@ kernels::GemmFn GemmOf(GgmlType type, const kernels::KernelTable& k) {
       return k.gemm_q5_K;
     case GgmlType::kQ6_K:
       return k.gemm_q6_K;
+    case GgmlType::kBF16:
+      return k.gemm_bf16;
     default:
       return k.gemm_f32;
   }
@@ -172,6 +184,9 @@ void DequantizeRow(const Weight& w, int64_t row, float* out) {
       return;
     case GgmlType::kQ6_K:
       kernels::dequantize_row_q6_K(reinterpret_cast<const kernels::block_q6_K*>(p), out, w.in);
+      return;
+    case GgmlType::kBF16:
+      kernels::dequantize_row_bf16(reinterpret_cast<const uint16_t*>(p), out, w.in);
       return;
     default:
       // The belief: BindWeight refuses every type IsSupportedWeightType does not list, and

@@ -3,9 +3,9 @@
 //
 // A weight W of GGUF dims [in, out] is `out` rows of `in` elements in its file type. For
 // a batch of activations X [n_tokens][in], MatMul computes Y[t][o] = W[o] · X[t]:
-// activations are first converted to the weight type's dot type (F16 for F16, Q8_0 for
-// Q8_0 and Q4_0), then each thread takes a slice of rows and multiplies each row by every
-// token, so a weight row is read from memory once per batch.
+// activations are first converted to the weight type's dot type (F16 for F16, BF16 for
+// BF16, Q8_0 for Q8_0 and Q4_0, Q8_K for the K-quants), then each thread takes a slice of rows and
+// multiplies each row by every token, so a weight row is read from memory once per batch.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/bf16.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/quants.h"
 #include "nodeagent/engine/gguf_writer.h"
@@ -51,6 +52,11 @@ std::string Encode(const std::vector<kernels::block_q8_0>& blocks, GgmlType type
     case GgmlType::kF16: {
       std::vector<uint16_t> h(values.size());
       kernels::convert_row_fp32_to_fp16_ref(values.data(), h.data(), n);
+      return std::string(reinterpret_cast<const char*>(h.data()), h.size() * 2);
+    }
+    case GgmlType::kBF16: {
+      std::vector<uint16_t> h(values.size());
+      kernels::convert_row_fp32_to_bf16_ref(values.data(), h.data(), n);
       return std::string(reinterpret_cast<const char*>(h.data()), h.size() * 2);
     }
     case GgmlType::kQ4_0: {
@@ -158,9 +164,9 @@ StatusOr<std::string> BuildTestModel(const TestModelSpec& s) {
         "shape: need dim and ff multiples of 32, dim % heads == 0 with an even head size, "
         "heads % kv_heads == 0");
   }
-  if (s.type != GgmlType::kF32 && s.type != GgmlType::kF16 && s.type != GgmlType::kQ8_0 &&
-      s.type != GgmlType::kQ4_0) {
-    return InvalidArgumentError("type: want F32, F16, Q8_0 or Q4_0");
+  if (s.type != GgmlType::kF32 && s.type != GgmlType::kF16 && s.type != GgmlType::kBF16 &&
+      s.type != GgmlType::kQ8_0 && s.type != GgmlType::kQ4_0) {
+    return InvalidArgumentError("type: want F32, F16, BF16, Q8_0 or Q4_0");
   }
   GgufWriter w;
   const std::string a = s.arch + ".";

@@ -3,7 +3,8 @@
 //
 // Weights are drawn so that every value is exactly representable in Q8_0 (an int8 times a
 // per-block fp16 scale): the F32 and Q8_0 variants of one seed hold identical weights, the
-// F16 variant the same values rounded to F16, and Q4_0 variants quantize them. The tokenizer comes
+// F16 and BF16 variants the same values rounded to F16 or BF16, and Q4_0 variants quantize
+// them. The tokenizer comes
 // from a vocabulary-only GGUF (llama.cpp's models/ggml-vocab-*.gguf, or any model) when one is
 // given, otherwise from a small synthetic SentencePiece vocabulary.
 #pragma once
@@ -24,7 +25,7 @@ struct TestModelSpec {
   int64_t kv_heads = 2;
   int64_t ff = 0;  // 0: 8/3 * dim rounded up to a multiple of 32
   int64_t ctx = 512;
-  GgmlType type = GgmlType::kF32;  // F32, F16, Q8_0 or Q4_0 for the matrices
+  GgmlType type = GgmlType::kF32;  // F32, F16, BF16, Q8_0 or Q4_0 for the matrices
   uint64_t seed = 0;
   bool tied = false;                // no output.weight: the embeddings are reused
   const GgufFile* vocab = nullptr;  // tokenizer.* metadata is copied from here when set

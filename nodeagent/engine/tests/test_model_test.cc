@@ -43,7 +43,8 @@ TEST(TestModelTest, SameSeedSameBytesOtherSeedOtherBytes) {
 
 TEST(TestModelTest, EveryArchitectureAndTypeLoadsAndRuns) {
   for (const char* arch : {"llama", "qwen2"}) {
-    for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kQ4_0}) {
+    for (GgmlType type :
+         {GgmlType::kF32, GgmlType::kF16, GgmlType::kBF16, GgmlType::kQ8_0, GgmlType::kQ4_0}) {
       for (bool tied : {false, true}) {
         Loaded m = Build({.arch = arch, .type = type, .tied = tied});
         const ModelParams& p = m.model->params();
@@ -73,6 +74,35 @@ TEST(TestModelTest, F32AndQ8_0VariantsHoldTheSameWeights) {
   // The logits differ only by the Q8_0 rounding of the activations.
   const std::vector<float> la = Logits(*f32.model, {1, 300, 301});
   const std::vector<float> lb = Logits(*q8.model, {1, 300, 301});
+  double max_diff = 0;
+  for (size_t i = 0; i < la.size(); ++i)
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(la[i] - lb[i])));
+  EXPECT_LT(max_diff, 0.5);
+  EXPECT_GT(max_diff, 0.0);
+}
+
+TEST(TestModelTest, Bf16VariantHoldsTheWeightsRoundedToBf16) {
+  Loaded f32 = Build({.type = GgmlType::kF32, .seed = 9});
+  Loaded bf16 = Build({.type = GgmlType::kBF16, .seed = 9});
+  const Weight& a = f32.model->layers()[1].ffn_down;
+  const Weight& b = bf16.model->layers()[1].ffn_down;
+  ASSERT_EQ(b.type, GgmlType::kBF16);
+  ASSERT_EQ(b.row_bytes, static_cast<uint64_t>(b.in) * 2);
+  std::vector<float> ra(a.in), rb(b.in);
+  int64_t changed = 0;
+  for (int64_t row = 0; row < a.out; ++row) {
+    DequantizeRow(a, row, ra.data());
+    DequantizeRow(b, row, rb.data());
+    for (int64_t i = 0; i < a.in; ++i) {
+      // Within half a BF16 step (2^-8 relative) of the F32 weight, and some do move.
+      ASSERT_LE(std::fabs(ra[i] - rb[i]), std::fabs(ra[i]) * std::ldexp(1.0f, -8)) << row;
+      changed += ra[i] != rb[i];
+    }
+  }
+  EXPECT_GT(changed, 0);
+  // BF16 rounding of weights and activations moves the logits, but not far.
+  const std::vector<float> la = Logits(*f32.model, {1, 300, 301});
+  const std::vector<float> lb = Logits(*bf16.model, {1, 300, 301});
   double max_diff = 0;
   for (size_t i = 0; i < la.size(); ++i)
     max_diff = std::max(max_diff, static_cast<double>(std::fabs(la[i] - lb[i])));
