@@ -32,6 +32,7 @@ const KernelTable& ScalarKernels() {
       &convert_row_fp32_to_bf16_ref,
       &vec_dot_bf16_ref,
       &gemm_bf16_ref,
+      &axpy_q8_0_ref,
   };
   return table;
 }
@@ -62,6 +63,7 @@ const KernelTable* Avx2Kernels() {
       &avx2::convert_row_fp32_to_bf16,
       &avx2::vec_dot_bf16,
       &avx2::gemm_bf16,
+      &avx2::axpy_q8_0,
   };
   return &table;
 }

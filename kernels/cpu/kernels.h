@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/quants.h"
 
@@ -50,6 +51,8 @@ struct KernelTable {
   void (*convert_row_fp32_to_bf16)(const float* x, uint16_t* y, int64_t n);
   float (*vec_dot_bf16)(const uint16_t* w, const uint16_t* x, int64_t n);
   GemmFn gemm_bf16;
+  // y += a * x for a Q8_0 row (attention values from a Q8_0 KV cache; attention.h).
+  void (*axpy_q8_0)(float* y, float a, const block_q8_0* x, int64_t n);
 };
 
 const KernelTable& Kernels();

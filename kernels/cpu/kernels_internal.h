@@ -31,6 +31,8 @@ void convert_row_fp32_to_bf16(const float* x, uint16_t* y, int64_t n);
 float vec_dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n);
 void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
+// Attention over a Q8_0 KV cache (attention_avx2.cc).
+void axpy_q8_0(float* y, float a, const block_q8_0* x, int64_t n);
 }  // namespace agentry::kernels::avx2
 
 namespace agentry::kernels::avxvnni {
