@@ -61,6 +61,7 @@ int Main(int argc, char** argv) {
                   "with --chat: use this format instead of the model's (chatml, llama3, llama2, "
                   "llama2-sys, llama2-sys-bos, llama2-sys-strip, zephyr)");
   run->add_option("--system", run_options.system, "with --chat: a system message");
+  run->add_option("--cache-type", run_options.cache_type, "KV cache type: f16 or q8_0 (f16)");
   run->add_option("--temp", run_options.sampler.temperature, "temperature; 0 is greedy (0.8)");
   run->add_option("--top-k", run_options.sampler.top_k, "top-k, 0 off (40)");
   run->add_option("--top-p", run_options.sampler.top_p, "top-p, 1 off (0.95)");
@@ -78,6 +79,7 @@ int Main(int argc, char** argv) {
   bench->add_option("-p,--n-prompt", bench_options.n_prompt, "prompt tokens (512)");
   bench->add_option("-n,--n-gen", bench_options.n_gen, "generated tokens (128)");
   bench->add_option("-r,--repetitions", bench_options.repetitions, "repetitions (3)");
+  bench->add_option("--cache-type", bench_options.cache_type, "KV cache type: f16 or q8_0 (f16)");
 
   cli::TestModelOptions test_model_options;
   CLI::App* test_model = app.add_subcommand(

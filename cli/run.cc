@@ -60,6 +60,23 @@ int Fail(const Status& status) {
   return 1;
 }
 
+// --cache-type, read before the model is loaded so a typo fails at once.
+StatusOr<engine::KvCacheType> CacheType(const std::string& name) {
+  StatusOr<engine::KvCacheType> type = engine::ParseKvCacheType(name);
+  if (!type.ok()) return InvalidArgumentError("--cache-type: " + type.status().message());
+  return type;
+}
+
+// Whether the model's heads suit the cache type (a Q8_0 cache needs heads of 32k values).
+Status CheckCacheType(const engine::Model& model, engine::KvCacheType type) {
+  Status s = engine::KvCache::CheckType(model.params(), type);
+  if (!s.ok()) {
+    return InvalidArgumentError(std::string("--cache-type ") + engine::KvCacheTypeName(type) +
+                                ": " + s.message());
+  }
+  return s;
+}
+
 // Maps and checks the model, with a progress line: a large file takes a moment to map.
 StatusOr<std::unique_ptr<engine::Model>> LoadModel(const std::string& path) {
   std::fprintf(stderr, "loading %s ...", path.c_str());
@@ -112,8 +129,11 @@ int RunGenerate(const RunOptions& options) {
   if (options.ctx < 1) return Fail(InvalidArgumentError("-c: must be positive"));
   StatusOr<engine::Sampler> sampler = engine::Sampler::Create(options.sampler);
   if (!sampler.ok()) return Fail(sampler.status());
+  StatusOr<engine::KvCacheType> cache_type = CacheType(options.cache_type);
+  if (!cache_type.ok()) return Fail(cache_type.status());
   StatusOr<std::unique_ptr<engine::Model>> model = LoadModel(options.model);
   if (!model.ok()) return Fail(model.status());
+  if (Status s = CheckCacheType(**model, *cache_type); !s.ok()) return Fail(s);
   StatusOr<engine::Tokenizer> tokenizer = engine::Tokenizer::FromGguf((*model)->file());
   if (!tokenizer.ok()) return Fail(tokenizer.status());
 
@@ -132,7 +152,7 @@ int RunGenerate(const RunOptions& options) {
                                 std::to_string(options.ctx) + " (raise -c)"));
   }
   engine::ThreadPool pool(ThreadsOrDefault(options.threads));
-  engine::Context ctx(**model, options.ctx, &pool);
+  engine::Context ctx(**model, options.ctx, &pool, *cache_type);
   std::vector<float> logits;
   const auto prefill_start = Clock::now();
   if (Status s = ctx.Eval(prompt, false, &logits); !s.ok()) return Fail(s);
@@ -170,8 +190,11 @@ int RunBench(const BenchOptions& options) {
   if (options.n_prompt < 1 || options.n_gen < 1 || options.repetitions < 1) {
     return Fail(InvalidArgumentError("-p, -n and -r must be positive"));
   }
+  StatusOr<engine::KvCacheType> cache_type = CacheType(options.cache_type);
+  if (!cache_type.ok()) return Fail(cache_type.status());
   StatusOr<std::unique_ptr<engine::Model>> model = LoadModel(options.model);
   if (!model.ok()) return Fail(model.status());
+  if (Status s = CheckCacheType(**model, *cache_type); !s.ok()) return Fail(s);
   engine::ThreadPool pool(ThreadsOrDefault(options.threads));
   const int64_t n_vocab = (*model)->params().n_vocab;
   std::mt19937 rng(1234);
@@ -189,14 +212,14 @@ int RunBench(const BenchOptions& options) {
   uint64_t kv_bytes = 0;
   int64_t max_anon = -1;
   for (int r = 0; r <= options.repetitions; ++r) {
-    engine::Context ctx(**model, options.n_prompt, &pool);
+    engine::Context ctx(**model, options.n_prompt, &pool, *cache_type);
     kv_bytes = std::max<uint64_t>(kv_bytes, ctx.kv_cache().bytes());
     const auto start = Clock::now();
     if (Status s = ctx.Eval(prompt, false, &logits); !s.ok()) return Fail(s);
     if (r > 0) pp.push_back(options.n_prompt / Seconds(start));
   }
   for (int r = 0; r <= options.repetitions; ++r) {
-    engine::Context ctx(**model, options.n_gen, &pool);
+    engine::Context ctx(**model, options.n_gen, &pool, *cache_type);
     const auto start = Clock::now();
     for (int i = 0; i < options.n_gen; ++i) {
       if (Status s = ctx.Eval({prompt[i % prompt.size()]}, false, &logits); !s.ok()) return Fail(s);
@@ -205,8 +228,8 @@ int RunBench(const BenchOptions& options) {
     // Sampled while the decode context is still alive: private memory is current, not peak.
     max_anon = std::max(max_anon, ReadMemoryUse().rss_anon);
   }
-  std::printf("model %s | threads %d | kernels %s\n", options.model.c_str(), pool.size(),
-              kernels::Kernels().isa);
+  std::printf("model %s | threads %d | kernels %s | KV cache %s\n", options.model.c_str(),
+              pool.size(), kernels::Kernels().isa, engine::KvCacheTypeName(*cache_type));
   std::printf("pp%d: %.2f tokens/s (median of %d)\n", options.n_prompt, median(pp),
               options.repetitions);
   std::printf("tg%d: %.2f tokens/s (median of %d)\n", options.n_gen, median(tg),

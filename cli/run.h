@@ -18,6 +18,7 @@ struct RunOptions {
   bool chat = false;          // wrap the prompt as a user turn in the chat template
   std::string chat_template;  // a format name overriding the model's template ("" = the model's)
   std::string system;         // with --chat: a system message before the user turn
+  std::string cache_type = "f16";  // KV cache: f16 or q8_0
   engine::SamplerParams sampler;
 };
 
@@ -30,6 +31,7 @@ struct BenchOptions {
   int32_t n_prompt = 512;
   int32_t n_gen = 128;
   int32_t repetitions = 3;
+  std::string cache_type = "f16";  // KV cache: f16 or q8_0
 };
 
 // Prints prefill and decode tokens/s like llama-bench (median of the repetitions). Exit code.

@@ -170,4 +170,33 @@ TEST(CliTest, RunChatUsesTheTemplateOrSaysWhyItCannot) {
   unlink(model.c_str());
 }
 
+TEST(CliTest, CacheTypeQ8_0RunsAndOtherValuesAreRefused) {
+  const std::string model = "/tmp/agentry-cli-kv-" + std::to_string(getpid()) + ".gguf";
+  const std::string small = "/tmp/agentry-cli-kv-small-" + std::to_string(getpid()) + ".gguf";
+  ASSERT_EQ(Agentry("make-test-model -o " + model + " --dim 128 --heads 4").exit_code, 0);
+  ASSERT_EQ(Agentry("make-test-model -o " + small).exit_code, 0);  // heads of 16 values
+  CommandResult ok =
+      Agentry("run -m " + model + " -p \"once upon a time\" -n 8 --temp 0 --cache-type q8_0");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("generated"), std::string::npos) << ok.output;
+  CommandResult bench = Agentry("bench -m " + model + " -t 2 -p 16 -n 4 -r 1 --cache-type q8_0");
+  EXPECT_EQ(bench.exit_code, 0) << bench.output;
+  EXPECT_NE(bench.output.find("KV cache q8_0"), std::string::npos) << bench.output;
+  CommandResult bad = Agentry("run -m " + model + " -p hi --cache-type q4_0");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("--cache-type: want f16 or q8_0, got \"q4_0\""), std::string::npos)
+      << bad.output;
+  CommandResult bad_bench = Agentry("bench -m " + model + " --cache-type F16");
+  EXPECT_EQ(bad_bench.exit_code, 1);
+  EXPECT_NE(bad_bench.output.find("want f16 or q8_0"), std::string::npos) << bad_bench.output;
+  CommandResult unsuited = Agentry("run -m " + small + " -p hi --cache-type q8_0");
+  EXPECT_EQ(unsuited.exit_code, 1);
+  EXPECT_NE(unsuited.output.find("--cache-type q8_0: a Q8_0 KV cache needs a head size that is "
+                                 "a multiple of 32; 16 in this model"),
+            std::string::npos)
+      << unsuited.output;
+  unlink(model.c_str());
+  unlink(small.c_str());
+}
+
 }  // namespace

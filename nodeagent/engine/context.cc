@@ -32,8 +32,8 @@ void AddBias(const Weight& bias, int64_t n_tokens, int64_t n, std::vector<float>
 
 }  // namespace
 
-Context::Context(const Model& model, int64_t n_ctx, ThreadPool* pool)
-    : model_(model), pool_(pool), kv_(model.params(), n_ctx) {}
+Context::Context(const Model& model, int64_t n_ctx, ThreadPool* pool, KvCacheType cache_type)
+    : model_(model), pool_(pool), kv_(model.params(), n_ctx, cache_type) {}
 
 Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
                      std::vector<float>* logits) {
@@ -41,6 +41,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t n_past = kv_.size();
   if (n == 0) return InvalidArgumentError("no tokens to evaluate");
+  AGENTRY_RETURN_IF_ERROR(KvCache::CheckType(p, kv_.type()));
   for (int64_t t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= p.n_vocab) {
       return InvalidArgumentError("token " + std::to_string(t) + ": id " +
@@ -94,7 +95,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     AddBias(l.bk, n, dkv, &bias_, k_.data());
     AddBias(l.bv, n, dkv, &bias_, v_.data());
 
-    // RoPE on q and k, then K and V into the cache as F16.
+    // RoPE on q and k, then K and V into the cache.
     for (int64_t t = 0; t < n; ++t) {
       const float* cs = &rope_cos_[t * half];
       const float* sn = &rope_sin_[t * half];
@@ -110,14 +111,13 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
       };
       for (int64_t h = 0; h < p.n_head; ++h) rotate(&q_[t * d + h * p.head_dim]);
       for (int64_t h = 0; h < p.n_head_kv; ++h) rotate(&k_[t * dkv + h * p.head_dim]);
-      uint16_t* kc = kv_.k(il, n_past + t);
-      uint16_t* vc = kv_.v(il, n_past + t);
-      for (int64_t i = 0; i < dkv; ++i) {
-        kc[i] = fp32_to_fp16(k_[t * dkv + i]);
-        vc[i] = fp32_to_fp16(v_[t * dkv + i]);
-      }
     }
-    Attention(il, n, n_past);
+    StoreKv(il, n, n_past);
+    if (kv_.type() == KvCacheType::kQ8_0) {
+      AttentionQ8_0(il, n, n_past);
+    } else {
+      Attention(il, n, n_past);
+    }
     MatMul(l.wo, attn_.data(), n, ffn_.data(), pool_, &scratch_);
     for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
 
@@ -144,6 +144,32 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   logits->resize(rows * p.n_vocab);
   MatMul(model_.output(), xn_.data(), rows, logits->data(), pool_, &scratch_);
   return OkStatus();
+}
+
+void Context::StoreKv(int64_t layer, int64_t n_tokens, int64_t n_past) {
+  const int64_t dkv = model_.params().n_embd_kv();
+  const kernels::KernelTable& k = kernels::Kernels();
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    float* kr = &k_[t * dkv];
+    float* vr = &v_[t * dkv];
+    if (kv_.type() == KvCacheType::kQ8_0) {
+      // As llama.cpp with a quantized cache: rotate (blocks never straddle heads, since the
+      // block sizes divide the head size), then quantize with the activation quantizer.
+      if (kv_.k_rotation() > 0) kernels::hadamard_rotate(kr, dkv, kv_.k_rotation());
+      if (kv_.v_rotation() > 0) kernels::hadamard_rotate(vr, dkv, kv_.v_rotation());
+      k.quantize_row_q8_0(kr, reinterpret_cast<kernels::block_q8_0*>(kv_.k_row(layer, n_past + t)),
+                          dkv);
+      k.quantize_row_q8_0(vr, reinterpret_cast<kernels::block_q8_0*>(kv_.v_row(layer, n_past + t)),
+                          dkv);
+      continue;
+    }
+    auto* kc = reinterpret_cast<uint16_t*>(kv_.k_row(layer, n_past + t));
+    auto* vc = reinterpret_cast<uint16_t*>(kv_.v_row(layer, n_past + t));
+    for (int64_t i = 0; i < dkv; ++i) {
+      kc[i] = fp32_to_fp16(kr[i]);
+      vc[i] = fp32_to_fp16(vr[i]);
+    }
+  }
 }
 
 void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
@@ -177,8 +203,8 @@ void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
       k.convert_row_fp32_to_fp16(&q_[t * d + h * p.head_dim], q16.data(), p.head_dim);
       float max = -INFINITY;
       for (int64_t s = 0; s < n_kv; ++s) {
-        scores[s] =
-            k.vec_dot_f16(kv_.k(layer, s) + kvh * p.head_dim, q16.data(), p.head_dim) * scale;
+        const auto* key = reinterpret_cast<const uint16_t*>(kv_.k_row(layer, s));
+        scores[s] = k.vec_dot_f16(key + kvh * p.head_dim, q16.data(), p.head_dim) * scale;
         max = std::max(max, scores[s]);
       }
       double sum = 0.0;
@@ -192,9 +218,71 @@ void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
       k.convert_row_fp32_to_fp16(scores.data(), probs16.data(), n_kv);
       std::fill(out.begin(), out.end(), 0.0f);
       for (int64_t s = 0; s < n_kv; ++s) {
-        k.axpy_f16(out.data(), fp16_to_fp32(probs16[s]), kv_.v(layer, s) + kvh * p.head_dim,
-                   p.head_dim);
+        const auto* value = reinterpret_cast<const uint16_t*>(kv_.v_row(layer, s));
+        k.axpy_f16(out.data(), fp16_to_fp32(probs16[s]), value + kvh * p.head_dim, p.head_dim);
       }
+      std::memcpy(&attn_[t * d + h * p.head_dim], out.data(), p.head_dim * sizeof(float));
+    }
+  });
+}
+
+// Attention over a Q8_0 cache, as llama.cpp computes it with `-ctk q8_0 -ctv q8_0`. llama.cpp
+// refuses a quantized V cache without flash attention ("quantized V cache requires
+// flash_attn", llama-context.cpp), so the reference here is its CPU flash-attention kernel
+// (ggml_compute_forward_flash_attn_ext_f16_one_chunk), step for step: the (rotated) query
+// quantized to Q8_0 meets each key in a Q8_0 x Q8_0 dot; an online softmax keeps the
+// running maximum M and sum S, rescaling the F32 accumulator when M grows; each value row
+// is dequantized and added with weight exp(s - M); the sum is divided by S at the end and
+// rotated back when the values were rotated.
+void Context::AttentionQ8_0(int64_t layer, int64_t n_tokens, int64_t n_past) {
+  const ModelParams& p = model_.params();
+  const int64_t d = p.n_embd;
+  const int64_t group = p.n_head / p.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  const kernels::KernelTable& k = kernels::Kernels();
+  const int64_t head_blocks = p.head_dim / kernels::kQK8_0;
+  const int64_t work = n_tokens * p.n_head;
+  attention_scratch_.resize(pool_->size());
+  pool_->Run([&](int thread, int n_threads) {
+    int64_t begin = 0;
+    int64_t end = 0;
+    ThreadPool::Split(work, thread, n_threads, &begin, &end);
+    AttentionScratch& scratch = attention_scratch_[thread];
+    std::vector<kernels::block_q8_0>& q8 = scratch.q8;
+    std::vector<float>& out = scratch.out;
+    q8.resize(head_blocks);
+    out.resize(p.head_dim);
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / p.n_head;
+      const int64_t h = item % p.n_head;
+      const int64_t kvh = h / group;
+      const int64_t n_kv = n_past + t + 1;     // causal: this token and everything before
+      float* q = &q_[t * d + h * p.head_dim];  // this item's own slice: rotated in place
+      if (kv_.k_rotation() > 0) kernels::hadamard_rotate(q, p.head_dim, kv_.k_rotation());
+      k.quantize_row_q8_0(q, q8.data(), p.head_dim);
+      std::fill(out.begin(), out.end(), 0.0f);
+      float max = -INFINITY;
+      float sum = 0.0f;
+      for (int64_t s = 0; s < n_kv; ++s) {
+        const auto* key = reinterpret_cast<const kernels::block_q8_0*>(kv_.k_row(layer, s));
+        const float score =
+            k.vec_dot_q8_0_q8_0(key + kvh * head_blocks, q8.data(), p.head_dim) * scale;
+        float rescale = 1.0f;  // for the sums so far, when the maximum grows
+        float weight = 1.0f;   // exp(score - max)
+        if (score > max) {
+          rescale = std::exp(max - score);
+          max = score;
+          for (float& o : out) o *= rescale;
+        } else {
+          weight = std::exp(score - max);
+        }
+        const auto* value = reinterpret_cast<const kernels::block_q8_0*>(kv_.v_row(layer, s));
+        k.axpy_q8_0(out.data(), weight, value + kvh * head_blocks, p.head_dim);
+        sum = sum * rescale + weight;
+      }
+      const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
+      for (float& o : out) o *= inv;
+      if (kv_.v_rotation() > 0) kernels::hadamard_rotate(out.data(), p.head_dim, kv_.v_rotation());
       std::memcpy(&attn_[t * d + h * p.head_dim], out.data(), p.head_dim * sizeof(float));
     }
   });

@@ -8,13 +8,16 @@
 // Each Eval appends its tokens after those already in the KV cache, so a later turn only
 // pays for its new tokens. The computation follows llama.cpp's graph for the llama family
 // (RMSNorm, RoPE, causal GQA attention over an F16 KV cache, SwiGLU), with activations
-// converted to each weight's dot type the same way, so logits agree closely.
+// converted to each weight's dot type the same way, so logits agree closely. With a Q8_0
+// KV cache, attention follows llama.cpp's flash-attention path instead, the only one it
+// runs over a quantized V cache (see Attention in context.cc).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "common/status.h"
+#include "kernels/cpu/quants.h"
 #include "nodeagent/engine/kv_cache.h"
 #include "nodeagent/engine/matmul.h"
 #include "nodeagent/engine/model.h"
@@ -24,11 +27,13 @@ namespace agentry::engine {
 
 class Context {
  public:
-  Context(const Model& model, int64_t n_ctx, ThreadPool* pool);
+  Context(const Model& model, int64_t n_ctx, ThreadPool* pool,
+          KvCacheType cache_type = KvCacheType::kF16);
 
   // Appends `tokens`; fills `logits` with n_vocab values for the last token, or for every
   // token (n_tokens * n_vocab, in order) when `all_logits`. InvalidArgument for a token id
-  // outside the vocabulary; OutOfRange when the tokens do not fit in the context.
+  // outside the vocabulary or a cache type the model's heads do not suit
+  // (KvCache::CheckType); OutOfRange when the tokens do not fit in the context.
   Status Eval(const std::vector<int32_t>& tokens, bool all_logits, std::vector<float>* logits);
 
   int64_t n_past() const { return kv_.size(); }
@@ -37,6 +42,9 @@ class Context {
 
  private:
   void Attention(int64_t layer, int64_t n_tokens, int64_t n_past);
+  void AttentionQ8_0(int64_t layer, int64_t n_tokens, int64_t n_past);
+  // Writes this batch's K and V rows (k_, v_, after RoPE) into the cache at n_past.
+  void StoreKv(int64_t layer, int64_t n_tokens, int64_t n_past);
 
   const Model& model_;
   ThreadPool* pool_;
@@ -52,6 +60,7 @@ class Context {
     std::vector<uint16_t> probs16;
     std::vector<uint16_t> q16;
     std::vector<float> out;
+    std::vector<kernels::block_q8_0> q8;  // Q8_0 cache: the query, quantized
   };
   std::vector<AttentionScratch> attention_scratch_;  // one per pool thread
 };
