@@ -22,8 +22,8 @@ void axpy_q8_0_ref(float* y, float a, const block_q8_0* x, int64_t n);
 // In place, each run of `block` values of x (n a multiple of block, block a power of two)
 // becomes H x with H the orthonormal Sylvester-Hadamard matrix of that size: the values
 // are scaled by 1/sqrt(block) first, then butterflies (u + v, u - v) at strides 1, 2, 4 …
-// Every step is one rounded add or subtract, the order ggml's fast Walsh-Hadamard transform
-// uses, so the rotated values match llama.cpp's bit for bit.
+// Every step is one rounded add or subtract, in the order of ggml's fast Walsh-Hadamard
+// transform (ggml_compute_forward_fwht), so both engines round the rotation the same way.
 void hadamard_rotate(float* x, int64_t n, int64_t block);
 
 }  // namespace agentry::kernels
