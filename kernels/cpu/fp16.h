@@ -1,7 +1,10 @@
 // kernels/cpu/fp16.h — IEEE half (F16) and bfloat16 (BF16) conversions, scalar reference.
 //
 // Bit-exact, round-to-nearest-even, NaN and infinity preserved, subnormals handled. SIMD
-// paths use the hardware conversions (F16C, AVX-512 BF16) and are tested against these.
+// paths are tested against these: F16 uses the F16C unit; BF16 (dot_bf16_avx2.cc) does the
+// same integer rounding eight lanes at a time rather than AVX512-BF16's vcvtneps2bf16,
+// which flushes subnormals to zero where llama.cpp's conversion (ggml_cpu_fp32_to_bf16,
+// scalar) keeps them.
 #pragma once
 
 #include <cstdint>
