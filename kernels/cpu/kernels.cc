@@ -29,6 +29,9 @@ const KernelTable& ScalarKernels() {
       &gemm_q4_K_ref,
       &gemm_q5_K_ref,
       &gemm_q6_K_ref,
+      &soft_max_f32_ref,
+      &silu_mul_f32_ref,
+      &axpy_block_f16_ref,
   };
   return table;
 }
@@ -56,6 +59,9 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_q4_K,
       &gemm_q5_K_ref,
       &gemm_q6_K_ref,
+      &avx2::soft_max_f32,
+      &avx2::silu_mul_f32,
+      &avx2::axpy_block_f16,
   };
   return &table;
 }
@@ -94,6 +100,9 @@ const KernelTable* Avx512Kernels() {
     t.gemm_f16 = &avx512::gemm_f16;
     t.gemm_q8_0 = &avx512::gemm_q8_0;
     t.gemm_q4_0 = &avx512::gemm_q4_0;
+    t.soft_max_f32 = &avx512::soft_max_f32;
+    t.silu_mul_f32 = &avx512::silu_mul_f32;
+    t.axpy_block_f16 = &avx512::axpy_block_f16;
     return t;
   }();
   return &table;

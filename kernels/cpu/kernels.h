@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels {
@@ -49,6 +50,12 @@ struct KernelTable {
   GemmFn gemm_q4_K;
   GemmFn gemm_q5_K;
   GemmFn gemm_q6_K;
+  // Attention and activations (ops.h): softmax of a score row, SiLU(gate) * up, and
+  // register-tiled blocks of F16 axpys (probabilities times cached values).
+  void (*soft_max_f32)(float* x, int64_t n, float scale);
+  void (*silu_mul_f32)(float* gate, const float* up, int64_t n);
+  void (*axpy_block_f16)(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                         int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 };
 
 const KernelTable& Kernels();

@@ -26,6 +26,10 @@ void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
                int64_t n, int64_t rows, int64_t tokens);
 void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
+void soft_max_f32(float* x, int64_t n, float scale);
+void silu_mul_f32(float* gate, const float* up, int64_t n);
+void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 }  // namespace agentry::kernels::avx2
 
 namespace agentry::kernels::avxvnni {
@@ -51,4 +55,8 @@ void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
                int64_t n, int64_t rows, int64_t tokens);
 void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
+void soft_max_f32(float* x, int64_t n, float scale);
+void silu_mul_f32(float* gate, const float* up, int64_t n);
+void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 }  // namespace agentry::kernels::avx512

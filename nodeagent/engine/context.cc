@@ -10,7 +10,6 @@
 namespace agentry::engine {
 namespace {
 
-using kernels::fp16_to_fp32;
 using kernels::fp32_to_fp16;
 
 // out = x / sqrt(mean(x^2) + eps) * weight, per row of n.
@@ -125,10 +124,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
     MatMul(l.ffn_gate, xn_.data(), n, gate_.data(), pool_, &scratch_);
     MatMul(l.ffn_up, xn_.data(), n, up_.data(), pool_, &scratch_);
-    for (int64_t i = 0; i < n * p.n_ff; ++i) {
-      const float g = gate_[i];
-      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];  // SiLU(gate) * up
-    }
+    kernels::Kernels().silu_mul_f32(gate_.data(), up_.data(), n * p.n_ff);  // SiLU(gate) * up
     MatMul(l.ffn_down, gate_.data(), n, ffn_.data(), pool_, &scratch_);
     for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
   }
@@ -149,53 +145,62 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
 void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
   const ModelParams& p = model_.params();
   const int64_t d = p.n_embd;
+  const int64_t dkv = p.n_embd_kv();
+  const int64_t hd = p.head_dim;
   const int64_t group = p.n_head / p.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const kernels::KernelTable& k = kernels::Kernels();
-  const int64_t work = n_tokens * p.n_head;
+  // Q is rounded to F16 to meet the F16 keys, as in llama.cpp's K·Q product.
+  q16_.resize(n_tokens * d);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    k.convert_row_fp32_to_fp16(&q_[t * d], &q16_[t * d], d);
+  }
+  // One work item is one head and a chunk of tokens: its scores are one register-tiled
+  // block (keys x tokens) and its output another (probabilities x values). Chunks start at
+  // fixed tokens, so the tiles, and the bits, do not depend on the thread count.
+  constexpr int64_t kChunk = 48;
+  const int64_t n_chunks = (n_tokens + kChunk - 1) / kChunk;
+  const int64_t work = n_chunks * p.n_head;
+  const uint8_t* keys = reinterpret_cast<const uint8_t*>(kv_.k(layer, 0));
+  const uint16_t* values = kv_.v(layer, 0);
+  const size_t key_stride = dkv * sizeof(uint16_t);
   attention_scratch_.resize(pool_->size());
   pool_->Run([&](int thread, int n_threads) {
-    int64_t begin = 0;
-    int64_t end = 0;
-    ThreadPool::Split(work, thread, n_threads, &begin, &end);
     // Buffers kept across calls: the decode loop allocates nothing here.
     AttentionScratch& scratch = attention_scratch_[thread];
-    std::vector<float>& scores = scratch.scores;
-    std::vector<uint16_t>& probs16 = scratch.probs16;
-    std::vector<uint16_t>& q16 = scratch.q16;
-    std::vector<float>& out = scratch.out;
-    scores.resize(n_past + n_tokens);
-    probs16.resize(n_past + n_tokens);
-    q16.resize(p.head_dim);
-    out.resize(p.head_dim);
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / p.n_head;
+    // Round robin: later chunks see more keys, so contiguous ranges of items would give
+    // the last thread the most work.
+    for (int64_t item = thread; item < work; item += n_threads) {
       const int64_t h = item % p.n_head;
       const int64_t kvh = h / group;
-      const int64_t n_kv = n_past + t + 1;  // causal: this token and everything before
-      // Q is rounded to F16 to meet the F16 keys, as in llama.cpp's K·Q product.
-      k.convert_row_fp32_to_fp16(&q_[t * d + h * p.head_dim], q16.data(), p.head_dim);
-      float max = -INFINITY;
-      for (int64_t s = 0; s < n_kv; ++s) {
-        scores[s] =
-            k.vec_dot_f16(kv_.k(layer, s) + kvh * p.head_dim, q16.data(), p.head_dim) * scale;
-        max = std::max(max, scores[s]);
+      const int64_t t0 = item / p.n_head * kChunk;
+      const int64_t nt = std::min(kChunk, n_tokens - t0);
+      // Causal: token t0 + j sees keys [0, n_past + t0 + j]; the block computes scores up
+      // to the chunk's last token for all and each row uses its own prefix.
+      const int64_t n_keys = n_past + t0 + nt;
+      scratch.scores.resize(nt * n_keys);
+      scratch.probs16.resize(nt * n_keys);
+      k.gemm_f16(keys + kvh * hd * sizeof(uint16_t), key_stride,
+                 reinterpret_cast<const uint8_t*>(&q16_[t0 * d + h * hd]), d * sizeof(uint16_t),
+                 scratch.scores.data(), n_keys, hd, n_keys, nt);
+      for (int64_t j = 0; j < nt; ++j) {
+        float* row = &scratch.scores[j * n_keys];
+        const int64_t n_kv = n_past + t0 + j + 1;
+        k.soft_max_f32(row, n_kv, scale);
+        // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
+        k.convert_row_fp32_to_fp16(row, &scratch.probs16[j * n_keys], n_kv);
       }
-      double sum = 0.0;
-      for (int64_t s = 0; s < n_kv; ++s) {
-        scores[s] = std::exp(scores[s] - max);
-        sum += scores[s];
+      float* out = &attn_[t0 * d + h * hd];
+      for (int64_t j = 0; j < nt; ++j) std::fill(out + j * d, out + j * d + hd, 0.0f);
+      // The keys every token of the chunk sees, as one block; then each token's remaining
+      // keys, continuing the same order of terms (each output adds key after key).
+      const int64_t common = n_past + t0 + 1;
+      const uint16_t* v_head = values + kvh * hd;
+      k.axpy_block_f16(out, d, scratch.probs16.data(), n_keys, v_head, dkv, common, hd, nt);
+      for (int64_t j = 1; j < nt; ++j) {
+        k.axpy_block_f16(out + j * d, d, &scratch.probs16[j * n_keys + common], n_keys,
+                         v_head + common * dkv, dkv, j, hd, 1);
       }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t s = 0; s < n_kv; ++s) scores[s] *= inv;
-      // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
-      k.convert_row_fp32_to_fp16(scores.data(), probs16.data(), n_kv);
-      std::fill(out.begin(), out.end(), 0.0f);
-      for (int64_t s = 0; s < n_kv; ++s) {
-        k.axpy_f16(out.data(), fp16_to_fp32(probs16[s]), kv_.v(layer, s) + kvh * p.head_dim,
-                   p.head_dim);
-      }
-      std::memcpy(&attn_[t * d + h * p.head_dim], out.data(), p.head_dim * sizeof(float));
     }
   });
 }

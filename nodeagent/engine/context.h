@@ -47,11 +47,10 @@ class Context {
   std::vector<float> rope_cos_, rope_sin_;
   std::vector<float> norm_w_;  // one norm weight vector, dequantized
   std::vector<float> bias_;    // one attention bias, dequantized
+  std::vector<uint16_t> q16_;  // q_ rounded to F16 for the K·Q product
   struct AttentionScratch {
-    std::vector<float> scores;
-    std::vector<uint16_t> probs16;
-    std::vector<uint16_t> q16;
-    std::vector<float> out;
+    std::vector<float> scores;      // one chunk's [tokens][keys]
+    std::vector<uint16_t> probs16;  // the same, softmaxed and rounded to F16
   };
   std::vector<AttentionScratch> attention_scratch_;  // one per pool thread
 };
