@@ -10,8 +10,6 @@
 namespace agentry::engine {
 namespace {
 
-using kernels::fp32_to_fp16;
-
 // out = x / sqrt(mean(x^2) + eps) * weight, per row of n.
 void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
   double sum = 0.0;
@@ -33,6 +31,20 @@ void AddBias(const Weight& bias, int64_t n_tokens, int64_t n, std::vector<float>
 
 Context::Context(const Model& model, int64_t n_ctx, ThreadPool* pool)
     : model_(model), pool_(pool), kv_(model.params(), n_ctx) {}
+
+void Context::ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  // One token (decode) runs here: waking the pool costs more than the work.
+  if (n == 1 || pool_->size() == 1) {
+    fn(0, n);
+    return;
+  }
+  pool_->Run([&](int thread, int n_threads) {
+    int64_t t0 = 0;
+    int64_t t1 = 0;
+    ThreadPool::Split(n, thread, n_threads, &t0, &t1);
+    if (t0 < t1) fn(t0, t1);
+  });
+}
 
 Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
                      std::vector<float>* logits) {
@@ -65,6 +77,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   ffn_.resize(n * d);
   std::vector<float>& norm_w = norm_w_;
   norm_w.resize(d);
+  const kernels::KernelTable& kern = kernels::Kernels();
 
   for (int64_t t = 0; t < n; ++t) DequantizeRow(model_.token_embd(), tokens[t], &x_[t * d]);
 
@@ -85,7 +98,11 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   for (int64_t il = 0; il < p.n_layer; ++il) {
     const LayerWeights& l = model_.layers()[il];
     DequantizeRow(l.attn_norm, 0, norm_w.data());
-    for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+      }
+    });
     MatMul(l.wq, xn_.data(), n, q_.data(), pool_, &scratch_);
     MatMul(l.wk, xn_.data(), n, k_.data(), pool_, &scratch_);
     MatMul(l.wv, xn_.data(), n, v_.data(), pool_, &scratch_);
@@ -94,39 +111,44 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     AddBias(l.bv, n, dkv, &bias_, v_.data());
 
     // RoPE on q and k, then K and V into the cache as F16.
-    for (int64_t t = 0; t < n; ++t) {
-      const float* cs = &rope_cos_[t * half];
-      const float* sn = &rope_sin_[t * half];
-      auto rotate = [&](float* head) {
-        for (int64_t i = 0; i < half; ++i) {
-          const int64_t a = p.rope_style == RopeStyle::kNormal ? 2 * i : i;
-          const int64_t b = p.rope_style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
-          const float x0 = head[a];
-          const float x1 = head[b];
-          head[a] = x0 * cs[i] - x1 * sn[i];
-          head[b] = x0 * sn[i] + x1 * cs[i];
-        }
-      };
-      for (int64_t h = 0; h < p.n_head; ++h) rotate(&q_[t * d + h * p.head_dim]);
-      for (int64_t h = 0; h < p.n_head_kv; ++h) rotate(&k_[t * dkv + h * p.head_dim]);
-      uint16_t* kc = kv_.k(il, n_past + t);
-      uint16_t* vc = kv_.v(il, n_past + t);
-      for (int64_t i = 0; i < dkv; ++i) {
-        kc[i] = fp32_to_fp16(k_[t * dkv + i]);
-        vc[i] = fp32_to_fp16(v_[t * dkv + i]);
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* cs = &rope_cos_[t * half];
+        const float* sn = &rope_sin_[t * half];
+        auto rotate = [&](float* head) {
+          for (int64_t i = 0; i < half; ++i) {
+            const int64_t a = p.rope_style == RopeStyle::kNormal ? 2 * i : i;
+            const int64_t b = p.rope_style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+            const float x0 = head[a];
+            const float x1 = head[b];
+            head[a] = x0 * cs[i] - x1 * sn[i];
+            head[b] = x0 * sn[i] + x1 * cs[i];
+          }
+        };
+        for (int64_t h = 0; h < p.n_head; ++h) rotate(&q_[t * d + h * p.head_dim]);
+        for (int64_t h = 0; h < p.n_head_kv; ++h) rotate(&k_[t * dkv + h * p.head_dim]);
+        kern.convert_row_fp32_to_fp16(&k_[t * dkv], kv_.k(il, n_past + t), dkv);
+        kern.convert_row_fp32_to_fp16(&v_[t * dkv], kv_.v(il, n_past + t), dkv);
       }
-    }
+    });
     Attention(il, n, n_past);
     MatMul(l.wo, attn_.data(), n, ffn_.data(), pool_, &scratch_);
-    for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
-
     DequantizeRow(l.ffn_norm, 0, norm_w.data());
-    for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * d; i < t1 * d; ++i) x_[i] += ffn_[i];
+      for (int64_t t = t0; t < t1; ++t) {
+        RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+      }
+    });
     MatMul(l.ffn_gate, xn_.data(), n, gate_.data(), pool_, &scratch_);
     MatMul(l.ffn_up, xn_.data(), n, up_.data(), pool_, &scratch_);
-    kernels::Kernels().silu_mul_f32(gate_.data(), up_.data(), n * p.n_ff);  // SiLU(gate) * up
+    ForTokens(n, [&](int64_t t0, int64_t t1) {  // SiLU(gate) * up
+      kern.silu_mul_f32(&gate_[t0 * p.n_ff], &up_[t0 * p.n_ff], (t1 - t0) * p.n_ff);
+    });
     MatMul(l.ffn_down, gate_.data(), n, ffn_.data(), pool_, &scratch_);
-    for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * d; i < t1 * d; ++i) x_[i] += ffn_[i];
+    });
   }
   kv_.set_size(n_past + n);
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "common/status.h"
@@ -37,6 +38,9 @@ class Context {
 
  private:
   void Attention(int64_t layer, int64_t n_tokens, int64_t n_past);
+  // Calls fn(t0, t1) on disjoint ranges covering tokens [0, n), on the pool when n > 1.
+  // Per-token steps (norms, RoPE, residuals) give the same bits for any split.
+  void ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
   const Model& model_;
   ThreadPool* pool_;
