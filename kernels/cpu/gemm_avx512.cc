@@ -247,10 +247,12 @@ struct WeightQ4_0 {
   }
 };
 
-// RM rows against NG groups of 16 tokens (panel groups g0..), all blocks.
+// RM rows against NG groups of 16 tokens (panel groups g0..), all blocks. The panel comes
+// as a plain pointer: reading the thread_local in the loop costs a guard check and a
+// possible call per block, and GCC then keeps the sums in memory.
 template <typename W, int RM, int NG>
-void tile_panel(const typename W::Block* const* w, int64_t nb, int64_t g0, float* y, int64_t ldy,
-                int64_t tokens) {
+void tile_panel(const typename W::Block* const* w, const PanelBlock* panel, int64_t nb, int64_t g0,
+                float* y, int64_t ldy, int64_t tokens) {
   __m512 c[RM][NG];
 #pragma GCC unroll 4
   for (auto& row : c) {
@@ -262,7 +264,7 @@ void tile_panel(const typename W::Block* const* w, int64_t nb, int64_t g0, float
     __m512i acc[RM][NG];
 #pragma GCC unroll 4
     for (int g = 0; g < NG; ++g) {
-      pb[g] = &t_panel[(g0 + g) * nb + b];
+      pb[g] = &panel[(g0 + g) * nb + b];
       const __m512i corr = _mm512_load_si512(pb[g]->corr);
 #pragma GCC unroll 4
       for (int r = 0; r < RM; ++r) acc[r][g] = corr;
@@ -294,14 +296,14 @@ void tile_panel(const typename W::Block* const* w, int64_t nb, int64_t g0, float
 }
 
 template <typename W, int RM>
-void rows_panel(const typename W::Block* const* w, int64_t nb, int64_t ng, float* y, int64_t ldy,
-                int64_t tokens) {
+void rows_panel(const typename W::Block* const* w, const PanelBlock* panel, int64_t nb, int64_t ng,
+                float* y, int64_t ldy, int64_t tokens) {
   int64_t g = 0;
   for (; g + kMaxGroups <= ng; g += kMaxGroups) {
-    tile_panel<W, RM, kMaxGroups>(w, nb, g, y, ldy, tokens);
+    tile_panel<W, RM, kMaxGroups>(w, panel, nb, g, y, ldy, tokens);
   }
-  if (ng - g == 2) tile_panel<W, RM, 2>(w, nb, g, y, ldy, tokens);
-  if (ng - g == 1) tile_panel<W, RM, 1>(w, nb, g, y, ldy, tokens);
+  if (ng - g == 2) tile_panel<W, RM, 2>(w, panel, nb, g, y, ldy, tokens);
+  if (ng - g == 1) tile_panel<W, RM, 1>(w, panel, nb, g, y, ldy, tokens);
 }
 
 template <typename W>
@@ -311,15 +313,16 @@ void gemm_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
   const int64_t nb = n / kQK8_0;
   const int64_t ng = (tokens + kLanes - 1) / kLanes;
   BuildPanel(x, xs, n, tokens, W::kBias);
+  const PanelBlock* panel = t_panel.data();
   int64_t r = 0;
   for (; r + kQuantRows <= rows; r += kQuantRows) {
     const Block* wr[kQuantRows];
     for (int i = 0; i < kQuantRows; ++i) wr[i] = reinterpret_cast<const Block*>(w + (r + i) * ws);
-    rows_panel<W, kQuantRows>(wr, nb, ng, y + r, ldy, tokens);
+    rows_panel<W, kQuantRows>(wr, panel, nb, ng, y + r, ldy, tokens);
   }
   for (; r < rows; ++r) {
     const Block* wr[1] = {reinterpret_cast<const Block*>(w + r * ws)};
-    rows_panel<W, 1>(wr, nb, ng, y + r, ldy, tokens);
+    rows_panel<W, 1>(wr, panel, nb, ng, y + r, ldy, tokens);
   }
 }
 
