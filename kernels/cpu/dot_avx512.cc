@@ -74,7 +74,7 @@ inline float single_dot_q4_0(const block_q4_0& w, const block_q8_0& x) {
 }
 
 // Four 64-bit lanes' worth of word index `v`, for the word permutes below.
-constexpr long long Words4(int v) { return 0x0001000100010001ll * v; }
+constexpr int64_t Words4(int v) { return int64_t{0x0001000100010001} * v; }
 
 // The fp16 scales of four consecutive blocks of `Block` (d first, an even size), each
 // repeated 8 times: 32 halves {d0 x 8, d1 x 8, d2 x 8, d3 x 8}. One 64-byte load and a
