@@ -56,6 +56,7 @@ CpuFeatures Detect() {
     f.avx2 = f.avx && Bit(l7.ebx, 5);
     f.avx512f = os_avx512 && Bit(l7.ebx, 16);
     f.avx512bw = f.avx512f && Bit(l7.ebx, 30);
+    f.avx512dq = f.avx512f && Bit(l7.ebx, 17);
     f.avx512vl = f.avx512f && Bit(l7.ebx, 31);
     f.avx512vnni = f.avx512f && Bit(l7.ecx, 11);
     const Regs l7_1 = CpuId(7, 1);
@@ -95,6 +96,7 @@ std::string CpuFeatures::ToString() const {
   add(f16c, "f16c");
   add(avx512f, "avx512f");
   add(avx512bw, "avx512bw");
+  add(avx512dq, "avx512dq");
   add(avx512vl, "avx512vl");
   add(avx512vnni, "avx512_vnni");
   add(avx512bf16, "avx512_bf16");

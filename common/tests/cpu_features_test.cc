@@ -37,6 +37,7 @@ TEST(CpuFeaturesTest, AgreesWithTheKernel) {
   EXPECT_EQ(f.f16c, kernel.count("f16c") == 1);
   EXPECT_EQ(f.avx512f, kernel.count("avx512f") == 1);
   EXPECT_EQ(f.avx512bw, kernel.count("avx512bw") == 1);
+  EXPECT_EQ(f.avx512dq, kernel.count("avx512dq") == 1);
   EXPECT_EQ(f.avx512vl, kernel.count("avx512vl") == 1);
   EXPECT_EQ(f.avx512vnni, kernel.count("avx512_vnni") == 1);
   EXPECT_EQ(f.avx512bf16, kernel.count("avx512_bf16") == 1);
@@ -46,6 +47,7 @@ TEST(CpuFeaturesTest, ImpliedFeaturesAreConsistent) {
   const CpuFeatures& f = GetCpuFeatures();
   EXPECT_TRUE(!f.avx2 || f.avx);
   EXPECT_TRUE(!f.avx512bw || f.avx512f);
+  EXPECT_TRUE(!f.avx512dq || f.avx512f);
   EXPECT_TRUE(!f.avx512f || f.avx2);
   EXPECT_FALSE(f.vendor.empty());
   EXPECT_EQ(&f, &GetCpuFeatures());  // cached

@@ -33,6 +33,9 @@ const KernelTable& ScalarKernels() {
       &vec_dot_bf16_ref,
       &gemm_bf16_ref,
       &axpy_q8_0_ref,
+      &soft_max_f32_ref,
+      &silu_mul_f32_ref,
+      &axpy_block_f16_ref,
   };
   return table;
 }
@@ -64,6 +67,9 @@ const KernelTable* Avx2Kernels() {
       &avx2::vec_dot_bf16,
       &avx2::gemm_bf16,
       &avx2::axpy_q8_0,
+      &avx2::soft_max_f32,
+      &avx2::silu_mul_f32,
+      &avx2::axpy_block_f16,
   };
   return &table;
 }
@@ -81,13 +87,48 @@ const KernelTable* AvxVnniKernels() {
   return &table;
 }
 
+const KernelTable* Avx512Kernels() {
+  const KernelTable* avx2 = Avx2Kernels();
+  const cpu::CpuFeatures& f = cpu::GetCpuFeatures();
+  // DQ for the float conversions and extracts; every AVX512-VNNI CPU has it.
+  if (avx2 == nullptr || !(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)) {
+    return nullptr;
+  }
+  static const KernelTable table = [avx2] {
+    KernelTable t = *avx2;
+    t.isa = "avx512";
+    t.vec_dot_f32 = &avx512::vec_dot_f32;
+    t.vec_dot_f16 = &avx512::vec_dot_f16;
+    t.vec_dot_q8_0_q8_0 = &avx512::vec_dot_q8_0_q8_0;
+    t.vec_dot_q4_0_q8_0 = &avx512::vec_dot_q4_0_q8_0;
+    t.convert_row_fp32_to_fp16 = &avx512::convert_row_fp32_to_fp16;
+    t.quantize_row_q8_0 = &avx512::quantize_row_q8_0;
+    t.axpy_f16 = &avx512::axpy_f16;
+    t.gemm_f32 = &avx512::gemm_f32;
+    t.gemm_f16 = &avx512::gemm_f16;
+    t.gemm_q8_0 = &avx512::gemm_q8_0;
+    t.gemm_q4_0 = &avx512::gemm_q4_0;
+    t.soft_max_f32 = &avx512::soft_max_f32;
+    t.silu_mul_f32 = &avx512::silu_mul_f32;
+    t.axpy_block_f16 = &avx512::axpy_block_f16;
+    return t;
+  }();
+  return &table;
+}
+
 const KernelTable& Kernels() {
   static const KernelTable* chosen = [] {
+    // AGENTRY_KERNELS names a table to force; one this CPU cannot run is ignored.
     const char* force = std::getenv("AGENTRY_KERNELS");
-    if (force != nullptr && std::strcmp(force, "scalar") == 0) return &ScalarKernels();
-    if (force != nullptr && std::strcmp(force, "avx2") == 0 && Avx2Kernels() != nullptr) {
-      return Avx2Kernels();
+    if (force != nullptr) {
+      if (std::strcmp(force, "scalar") == 0) return &ScalarKernels();
+      const KernelTable* forced = nullptr;
+      if (std::strcmp(force, "avx2") == 0) forced = Avx2Kernels();
+      if (std::strcmp(force, "avx2+vnni") == 0) forced = AvxVnniKernels();
+      if (std::strcmp(force, "avx512") == 0) forced = Avx512Kernels();
+      if (forced != nullptr) return forced;
     }
+    if (const KernelTable* avx512 = Avx512Kernels()) return avx512;
     if (const KernelTable* vnni = AvxVnniKernels()) return vnni;
     const KernelTable* avx2 = Avx2Kernels();
     return avx2 != nullptr ? avx2 : &ScalarKernels();

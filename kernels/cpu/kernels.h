@@ -3,15 +3,17 @@
 //   const KernelTable& k = Kernels();
 //   float y = k.vec_dot_q8_0_q8_0(w_row, x_q8, n);
 //
-// The table holds the fastest implementation this CPU can run. AGENTRY_KERNELS=scalar
-// forces the scalar reference and AGENTRY_KERNELS=avx2 the plain AVX2 table (for
-// debugging, and for benchmarks of what each instruction set gains).
+// The table holds the fastest implementation this CPU can run: "avx512" (AVX-512 F/BW/VL/DQ
+// with VNNI), else "avx2+vnni", else "avx2", else "scalar". AGENTRY_KERNELS=scalar, avx2,
+// avx2+vnni or avx512 forces one (for debugging, and for benchmarks of what each
+// instruction set gains); a table this CPU cannot run is not forced.
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/bf16.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels {
@@ -23,7 +25,7 @@ using GemmFn = void (*)(const uint8_t* w, size_t w_stride, const uint8_t* x, siz
                         float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 
 struct KernelTable {
-  const char* isa;  // "avx2+vnni", "avx2", "scalar"
+  const char* isa;  // "avx512", "avx2+vnni", "avx2", "scalar"
   float (*vec_dot_f32)(const float* w, const float* x, int64_t n);
   float (*vec_dot_f16)(const uint16_t* w, const uint16_t* x, int64_t n);
   float (*vec_dot_q8_0_q8_0)(const block_q8_0* w, const block_q8_0* x, int64_t n);
@@ -31,10 +33,13 @@ struct KernelTable {
   void (*convert_row_fp32_to_fp16)(const float* x, uint16_t* y, int64_t n);
   void (*quantize_row_q8_0)(const float* x, block_q8_0* y, int64_t n);
   void (*axpy_f16)(float* y, float a, const uint16_t* x, int64_t n);
-  // Prefill blocks (see gemm_*_ref in quants.h). Register tiles cover whole groups of
-  // kGemmRows rows and kGemmTokens tokens counted from the block's start; the rest goes
-  // through vec_dot. Callers that split rows across threads at multiples of kGemmRows get
-  // the same bits for any thread count.
+  // Prefill blocks (see gemm_*_ref in quants.h). How an output is computed depends only
+  // on its row's place in its group of kGemmRows rows and its token's index from the
+  // block's start, never on where the block ends: the AVX2 tiles cover whole groups of
+  // kGemmRows rows and kGemmTokens tokens and send the rest through vec_dot; the AVX-512
+  // ones compute every output the same way whatever tile it lands in. Callers that split
+  // rows across threads at multiples of kGemmRows and tokens at fixed chunks get the same
+  // bits for any thread count.
   GemmFn gemm_f32;
   GemmFn gemm_f16;
   GemmFn gemm_q8_0;
@@ -53,6 +58,12 @@ struct KernelTable {
   GemmFn gemm_bf16;
   // y += a * x for a Q8_0 row (attention values from a Q8_0 KV cache; attention.h).
   void (*axpy_q8_0)(float* y, float a, const block_q8_0* x, int64_t n);
+  // Attention and activations (ops.h): softmax of a score row, SiLU(gate) * up, and
+  // register-tiled blocks of F16 axpys (probabilities times cached values).
+  void (*soft_max_f32)(float* x, int64_t n, float scale);
+  void (*silu_mul_f32)(float* gate, const float* up, int64_t n);
+  void (*axpy_block_f16)(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                         int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 };
 
 const KernelTable& Kernels();
@@ -61,5 +72,8 @@ const KernelTable& ScalarKernels();
 const KernelTable* Avx2Kernels();
 // The AVX2 table with AVX-VNNI integer dot products; nullptr without AVX-VNNI.
 const KernelTable* AvxVnniKernels();
+// 512-bit kernels with AVX512-VNNI; nullptr unless the CPU has AVX-512 F, BW, VL, DQ and
+// VNNI (Ice Lake, Sapphire Rapids, Zen 4 and later).
+const KernelTable* Avx512Kernels();
 
 }  // namespace agentry::kernels

@@ -33,9 +33,37 @@ void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
                int64_t n, int64_t rows, int64_t tokens);
 // Attention over a Q8_0 KV cache (attention_avx2.cc).
 void axpy_q8_0(float* y, float a, const block_q8_0* x, int64_t n);
+void soft_max_f32(float* x, int64_t n, float scale);
+void silu_mul_f32(float* gate, const float* up, int64_t n);
+void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 }  // namespace agentry::kernels::avx2
 
 namespace agentry::kernels::avxvnni {
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
 }  // namespace agentry::kernels::avxvnni
+
+// 512-bit vectors with AVX512-VNNI (dot_avx512.cc, gemm_avx512.cc); the rest of the table
+// (K-quants) is the AVX2 table's.
+namespace agentry::kernels::avx512 {
+float vec_dot_f32(const float* w, const float* x, int64_t n);
+float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n);
+float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
+void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
+void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
+void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
+void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+              int64_t n, int64_t rows, int64_t tokens);
+void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+              int64_t n, int64_t rows, int64_t tokens);
+void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void soft_max_f32(float* x, int64_t n, float scale);
+void silu_mul_f32(float* gate, const float* up, int64_t n);
+void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+}  // namespace agentry::kernels::avx512

@@ -10,9 +10,6 @@
 namespace agentry::engine {
 namespace {
 
-using kernels::fp16_to_fp32;
-using kernels::fp32_to_fp16;
-
 // out = x / sqrt(mean(x^2) + eps) * weight, per row of n.
 void RmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out) {
   double sum = 0.0;
@@ -34,6 +31,20 @@ void AddBias(const Weight& bias, int64_t n_tokens, int64_t n, std::vector<float>
 
 Context::Context(const Model& model, int64_t n_ctx, ThreadPool* pool, KvCacheType cache_type)
     : model_(model), pool_(pool), kv_(model.params(), n_ctx, cache_type) {}
+
+void Context::ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  // One token (decode) runs here: waking the pool costs more than the work.
+  if (n == 1 || pool_->size() == 1) {
+    fn(0, n);
+    return;
+  }
+  pool_->Run([&](int thread, int n_threads) {
+    int64_t t0 = 0;
+    int64_t t1 = 0;
+    ThreadPool::Split(n, thread, n_threads, &t0, &t1);
+    if (t0 < t1) fn(t0, t1);
+  });
+}
 
 Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
                      std::vector<float>* logits) {
@@ -67,6 +78,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   ffn_.resize(n * d);
   std::vector<float>& norm_w = norm_w_;
   norm_w.resize(d);
+  const kernels::KernelTable& kern = kernels::Kernels();
 
   for (int64_t t = 0; t < n; ++t) DequantizeRow(model_.token_embd(), tokens[t], &x_[t * d]);
 
@@ -87,7 +99,11 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   for (int64_t il = 0; il < p.n_layer; ++il) {
     const LayerWeights& l = model_.layers()[il];
     DequantizeRow(l.attn_norm, 0, norm_w.data());
-    for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+      }
+    });
     MatMul(l.wq, xn_.data(), n, q_.data(), pool_, &scratch_);
     MatMul(l.wk, xn_.data(), n, k_.data(), pool_, &scratch_);
     MatMul(l.wv, xn_.data(), n, v_.data(), pool_, &scratch_);
@@ -96,41 +112,47 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     AddBias(l.bv, n, dkv, &bias_, v_.data());
 
     // RoPE on q and k, then K and V into the cache.
-    for (int64_t t = 0; t < n; ++t) {
-      const float* cs = &rope_cos_[t * half];
-      const float* sn = &rope_sin_[t * half];
-      auto rotate = [&](float* head) {
-        for (int64_t i = 0; i < half; ++i) {
-          const int64_t a = p.rope_style == RopeStyle::kNormal ? 2 * i : i;
-          const int64_t b = p.rope_style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
-          const float x0 = head[a];
-          const float x1 = head[b];
-          head[a] = x0 * cs[i] - x1 * sn[i];
-          head[b] = x0 * sn[i] + x1 * cs[i];
-        }
-      };
-      for (int64_t h = 0; h < p.n_head; ++h) rotate(&q_[t * d + h * p.head_dim]);
-      for (int64_t h = 0; h < p.n_head_kv; ++h) rotate(&k_[t * dkv + h * p.head_dim]);
-    }
-    StoreKv(il, n, n_past);
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* cs = &rope_cos_[t * half];
+        const float* sn = &rope_sin_[t * half];
+        auto rotate = [&](float* head) {
+          for (int64_t i = 0; i < half; ++i) {
+            const int64_t a = p.rope_style == RopeStyle::kNormal ? 2 * i : i;
+            const int64_t b = p.rope_style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+            const float x0 = head[a];
+            const float x1 = head[b];
+            head[a] = x0 * cs[i] - x1 * sn[i];
+            head[b] = x0 * sn[i] + x1 * cs[i];
+          }
+        };
+        for (int64_t h = 0; h < p.n_head; ++h) rotate(&q_[t * d + h * p.head_dim]);
+        for (int64_t h = 0; h < p.n_head_kv; ++h) rotate(&k_[t * dkv + h * p.head_dim]);
+      }
+      StoreKv(il, n_past, t0, t1);
+    });
     if (kv_.type() == KvCacheType::kQ8_0) {
       AttentionQ8_0(il, n, n_past);
     } else {
       Attention(il, n, n_past);
     }
     MatMul(l.wo, attn_.data(), n, ffn_.data(), pool_, &scratch_);
-    for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
-
     DequantizeRow(l.ffn_norm, 0, norm_w.data());
-    for (int64_t t = 0; t < n; ++t) RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * d; i < t1 * d; ++i) x_[i] += ffn_[i];
+      for (int64_t t = t0; t < t1; ++t) {
+        RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
+      }
+    });
     MatMul(l.ffn_gate, xn_.data(), n, gate_.data(), pool_, &scratch_);
     MatMul(l.ffn_up, xn_.data(), n, up_.data(), pool_, &scratch_);
-    for (int64_t i = 0; i < n * p.n_ff; ++i) {
-      const float g = gate_[i];
-      gate_[i] = g / (1.0f + std::exp(-g)) * up_[i];  // SiLU(gate) * up
-    }
+    ForTokens(n, [&](int64_t t0, int64_t t1) {  // SiLU(gate) * up
+      kern.silu_mul_f32(&gate_[t0 * p.n_ff], &up_[t0 * p.n_ff], (t1 - t0) * p.n_ff);
+    });
     MatMul(l.ffn_down, gate_.data(), n, ffn_.data(), pool_, &scratch_);
-    for (int64_t i = 0; i < n * d; ++i) x_[i] += ffn_[i];
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * d; i < t1 * d; ++i) x_[i] += ffn_[i];
+    });
   }
   kv_.set_size(n_past + n);
 
@@ -146,10 +168,10 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   return OkStatus();
 }
 
-void Context::StoreKv(int64_t layer, int64_t n_tokens, int64_t n_past) {
+void Context::StoreKv(int64_t layer, int64_t n_past, int64_t t0, int64_t t1) {
   const int64_t dkv = model_.params().n_embd_kv();
   const kernels::KernelTable& k = kernels::Kernels();
-  for (int64_t t = 0; t < n_tokens; ++t) {
+  for (int64_t t = t0; t < t1; ++t) {
     float* kr = &k_[t * dkv];
     float* vr = &v_[t * dkv];
     if (kv_.type() == KvCacheType::kQ8_0) {
@@ -163,65 +185,70 @@ void Context::StoreKv(int64_t layer, int64_t n_tokens, int64_t n_past) {
                           dkv);
       continue;
     }
-    auto* kc = reinterpret_cast<uint16_t*>(kv_.k_row(layer, n_past + t));
-    auto* vc = reinterpret_cast<uint16_t*>(kv_.v_row(layer, n_past + t));
-    for (int64_t i = 0; i < dkv; ++i) {
-      kc[i] = fp32_to_fp16(kr[i]);
-      vc[i] = fp32_to_fp16(vr[i]);
-    }
+    k.convert_row_fp32_to_fp16(kr, reinterpret_cast<uint16_t*>(kv_.k_row(layer, n_past + t)), dkv);
+    k.convert_row_fp32_to_fp16(vr, reinterpret_cast<uint16_t*>(kv_.v_row(layer, n_past + t)), dkv);
   }
 }
 
 void Context::Attention(int64_t layer, int64_t n_tokens, int64_t n_past) {
   const ModelParams& p = model_.params();
   const int64_t d = p.n_embd;
+  const int64_t dkv = p.n_embd_kv();
+  const int64_t hd = p.head_dim;
   const int64_t group = p.n_head / p.n_head_kv;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const kernels::KernelTable& k = kernels::Kernels();
-  const int64_t work = n_tokens * p.n_head;
+  // Q is rounded to F16 to meet the F16 keys, as in llama.cpp's K·Q product.
+  q16_.resize(n_tokens * d);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    k.convert_row_fp32_to_fp16(&q_[t * d], &q16_[t * d], d);
+  }
+  // One work item is one head and a chunk of tokens: its scores are one register-tiled
+  // block (keys x tokens) and its output another (probabilities x values). Chunks start at
+  // fixed tokens, so the tiles, and the bits, do not depend on the thread count.
+  constexpr int64_t kChunk = 48;
+  const int64_t n_chunks = (n_tokens + kChunk - 1) / kChunk;
+  const int64_t work = n_chunks * p.n_head;
+  const uint8_t* keys = kv_.k_row(layer, 0);
+  const auto* values = reinterpret_cast<const uint16_t*>(kv_.v_row(layer, 0));
+  const size_t key_stride = dkv * sizeof(uint16_t);
   attention_scratch_.resize(pool_->size());
   pool_->Run([&](int thread, int n_threads) {
-    int64_t begin = 0;
-    int64_t end = 0;
-    ThreadPool::Split(work, thread, n_threads, &begin, &end);
     // Buffers kept across calls: the decode loop allocates nothing here.
     AttentionScratch& scratch = attention_scratch_[thread];
-    std::vector<float>& scores = scratch.scores;
-    std::vector<uint16_t>& probs16 = scratch.probs16;
-    std::vector<uint16_t>& q16 = scratch.q16;
-    std::vector<float>& out = scratch.out;
-    scores.resize(n_past + n_tokens);
-    probs16.resize(n_past + n_tokens);
-    q16.resize(p.head_dim);
-    out.resize(p.head_dim);
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / p.n_head;
+    // Round robin: later chunks see more keys, so contiguous ranges of items would give
+    // the last thread the most work.
+    for (int64_t item = thread; item < work; item += n_threads) {
       const int64_t h = item % p.n_head;
       const int64_t kvh = h / group;
-      const int64_t n_kv = n_past + t + 1;  // causal: this token and everything before
-      // Q is rounded to F16 to meet the F16 keys, as in llama.cpp's K·Q product.
-      k.convert_row_fp32_to_fp16(&q_[t * d + h * p.head_dim], q16.data(), p.head_dim);
-      float max = -INFINITY;
-      for (int64_t s = 0; s < n_kv; ++s) {
-        const auto* key = reinterpret_cast<const uint16_t*>(kv_.k_row(layer, s));
-        scores[s] = k.vec_dot_f16(key + kvh * p.head_dim, q16.data(), p.head_dim) * scale;
-        max = std::max(max, scores[s]);
+      const int64_t t0 = item / p.n_head * kChunk;
+      const int64_t nt = std::min(kChunk, n_tokens - t0);
+      // Causal: token t0 + j sees keys [0, n_past + t0 + j]; the block computes scores up
+      // to the chunk's last token for all and each row uses its own prefix.
+      const int64_t n_keys = n_past + t0 + nt;
+      scratch.scores.resize(nt * n_keys);
+      scratch.probs16.resize(nt * n_keys);
+      k.gemm_f16(keys + kvh * hd * sizeof(uint16_t), key_stride,
+                 reinterpret_cast<const uint8_t*>(&q16_[t0 * d + h * hd]), d * sizeof(uint16_t),
+                 scratch.scores.data(), n_keys, hd, n_keys, nt);
+      for (int64_t j = 0; j < nt; ++j) {
+        float* row = &scratch.scores[j * n_keys];
+        const int64_t n_kv = n_past + t0 + j + 1;
+        k.soft_max_f32(row, n_kv, scale);
+        // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
+        k.convert_row_fp32_to_fp16(row, &scratch.probs16[j * n_keys], n_kv);
       }
-      double sum = 0.0;
-      for (int64_t s = 0; s < n_kv; ++s) {
-        scores[s] = std::exp(scores[s] - max);
-        sum += scores[s];
+      float* out = &attn_[t0 * d + h * hd];
+      for (int64_t j = 0; j < nt; ++j) std::fill(out + j * d, out + j * d + hd, 0.0f);
+      // The keys every token of the chunk sees, as one block; then each token's remaining
+      // keys, continuing the same order of terms (each output adds key after key).
+      const int64_t common = n_past + t0 + 1;
+      const uint16_t* v_head = values + kvh * hd;
+      k.axpy_block_f16(out, d, scratch.probs16.data(), n_keys, v_head, dkv, common, hd, nt);
+      for (int64_t j = 1; j < nt; ++j) {
+        k.axpy_block_f16(out + j * d, d, &scratch.probs16[j * n_keys + common], n_keys,
+                         v_head + common * dkv, dkv, j, hd, 1);
       }
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t s = 0; s < n_kv; ++s) scores[s] *= inv;
-      // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
-      k.convert_row_fp32_to_fp16(scores.data(), probs16.data(), n_kv);
-      std::fill(out.begin(), out.end(), 0.0f);
-      for (int64_t s = 0; s < n_kv; ++s) {
-        const auto* value = reinterpret_cast<const uint16_t*>(kv_.v_row(layer, s));
-        k.axpy_f16(out.data(), fp16_to_fp32(probs16[s]), value + kvh * p.head_dim, p.head_dim);
-      }
-      std::memcpy(&attn_[t * d + h * p.head_dim], out.data(), p.head_dim * sizeof(float));
     }
   });
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "common/status.h"
@@ -43,8 +44,12 @@ class Context {
  private:
   void Attention(int64_t layer, int64_t n_tokens, int64_t n_past);
   void AttentionQ8_0(int64_t layer, int64_t n_tokens, int64_t n_past);
-  // Writes this batch's K and V rows (k_, v_, after RoPE) into the cache at n_past.
-  void StoreKv(int64_t layer, int64_t n_tokens, int64_t n_past);
+  // Writes tokens [t0, t1) of this batch's K and V rows (k_, v_, after RoPE) into the cache
+  // at n_past + t.
+  void StoreKv(int64_t layer, int64_t n_past, int64_t t0, int64_t t1);
+  // Calls fn(t0, t1) on disjoint ranges covering tokens [0, n), on the pool when n > 1.
+  // Per-token steps (norms, RoPE, residuals) give the same bits for any split.
+  void ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
   const Model& model_;
   ThreadPool* pool_;
@@ -55,11 +60,11 @@ class Context {
   std::vector<float> rope_cos_, rope_sin_;
   std::vector<float> norm_w_;  // one norm weight vector, dequantized
   std::vector<float> bias_;    // one attention bias, dequantized
+  std::vector<uint16_t> q16_;  // q_ rounded to F16 for the K·Q product
   struct AttentionScratch {
-    std::vector<float> scores;
-    std::vector<uint16_t> probs16;
-    std::vector<uint16_t> q16;
-    std::vector<float> out;
+    std::vector<float> scores;      // one chunk's [tokens][keys]
+    std::vector<uint16_t> probs16;  // the same, softmaxed and rounded to F16
+    std::vector<float> out;                // Q8_0 cache: one head's output
     std::vector<kernels::block_q8_0> q8;  // Q8_0 cache: the query, quantized
   };
   std::vector<AttentionScratch> attention_scratch_;  // one per pool thread

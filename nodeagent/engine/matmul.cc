@@ -206,10 +206,23 @@ void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadP
   const uint8_t* xb = reinterpret_cast<const uint8_t*>(x);
   if (dot_type != DotType::kF32) {
     scratch->converted.resize(x_row_bytes * n_tokens);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      ConvertRow(dot_type, k, x + t * w.in, w.in, scratch->converted.data() + t * x_row_bytes);
+    uint8_t* converted = scratch->converted.data();
+    auto convert = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        ConvertRow(dot_type, k, x + t * w.in, w.in, converted + t * x_row_bytes);
+      }
+    };
+    if (n_tokens == 1) {
+      convert(0, 1);  // decode: waking the pool costs more than one row
+    } else {
+      pool->Run([&](int thread, int n_threads) {
+        int64_t t0 = 0;
+        int64_t t1 = 0;
+        ThreadPool::Split(n_tokens, thread, n_threads, &t0, &t1);
+        convert(t0, t1);
+      });
     }
-    xb = scratch->converted.data();
+    xb = converted;
   }
   if (n_tokens > 1) {
     // Prefill: register-tiled blocks. Threads own whole groups of kGemmRows rows and tokens

@@ -107,13 +107,18 @@ TEST(ContextTest, TokenByTokenEqualsOneBatch) {
   std::vector<float> all;
   ASSERT_TRUE(batch.Eval(kPrompt, true, &all).ok());
   // The KV cache carries the past: each single-token step must see the same context.
+  // Decode (one dot per row) and prefill (register tiles) sum in different orders; K, V, Q
+  // and the probabilities are then rounded to F16, and a value on an F16 rounding boundary
+  // can land one step apart, which moves logits of ~17 by up to ~3e-4 here (measured
+  // against the double-precision scalar table: decode 2.5e-4 at position 4 on AVX2 and
+  // AVX-512 alike, prefill 4e-6). A wrong cache position or mask moves them by whole units.
   Context stepwise(*model, 64, &pool);
   const int64_t V = model->params().n_vocab;
   for (size_t t = 0; t < kPrompt.size(); ++t) {
     std::vector<float> one;
     ASSERT_TRUE(stepwise.Eval({kPrompt[t]}, false, &one).ok());
     ASSERT_EQ(one.size(), static_cast<size_t>(V));
-    for (int64_t i = 0; i < V; ++i) ASSERT_NEAR(one[i], all[t * V + i], 1e-4f) << t << " " << i;
+    for (int64_t i = 0; i < V; ++i) ASSERT_NEAR(one[i], all[t * V + i], 1e-3f) << t << " " << i;
   }
   EXPECT_EQ(stepwise.n_past(), 5);
 }

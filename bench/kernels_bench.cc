@@ -1,0 +1,182 @@
+// bench/kernels_bench.cc — the prefill GEMM and decode dot of every kernel table this CPU
+// can run, on the shapes of the 143M benchmark model (bench/engine-vs-llamacpp): one
+// MatMul chunk of 48 tokens against 576 x 576 (attention), 1536 x 576 (FFN up/gate) and
+// 576 x 1536 (FFN down) weights. Reports multiply-adds per second ("MAC/s") per table, so
+// tables compare side by side in one run; use CPU time on a busy machine.
+//
+//   build/default/bench/kernels_bench --benchmark_filter=gemm_q4_0
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/quants.h"
+
+namespace agentry::kernels {
+namespace {
+
+constexpr int64_t kTokens = 48;  // MatMul's token chunk
+
+enum class Format { kF32, kF16, kQ8_0, kQ4_0 };
+
+size_t RowBytes(Format f, int64_t n) {
+  switch (f) {
+    case Format::kF32:
+      return n * sizeof(float);
+    case Format::kF16:
+      return n * sizeof(uint16_t);
+    case Format::kQ8_0:
+      return n / kQK8_0 * sizeof(block_q8_0);
+    case Format::kQ4_0:
+      return n / kQK4_0 * sizeof(block_q4_0);
+  }
+  return 0;
+}
+
+// Activations in the weight format's dot type.
+size_t XRowBytes(Format f, int64_t n) {
+  return f == Format::kQ4_0 ? RowBytes(Format::kQ8_0, n) : RowBytes(f, n);
+}
+
+void Fill(Format f, const std::vector<float>& v, int64_t n, uint8_t* out) {
+  const int64_t rows = static_cast<int64_t>(v.size()) / n;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = v.data() + r * n;
+    uint8_t* dst = out + r * RowBytes(f, n);
+    switch (f) {
+      case Format::kF32:
+        std::memcpy(dst, src, n * sizeof(float));
+        break;
+      case Format::kF16:
+        convert_row_fp32_to_fp16_ref(src, reinterpret_cast<uint16_t*>(dst), n);
+        break;
+      case Format::kQ8_0:
+        quantize_row_q8_0_ref(src, reinterpret_cast<block_q8_0*>(dst), n);
+        break;
+      case Format::kQ4_0:
+        quantize_row_q4_0_ref(src, reinterpret_cast<block_q4_0*>(dst), n);
+        break;
+    }
+  }
+}
+
+std::vector<float> Normal(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+GemmFn GemmOf(const KernelTable& k, Format f) {
+  switch (f) {
+    case Format::kF32:
+      return k.gemm_f32;
+    case Format::kF16:
+      return k.gemm_f16;
+    case Format::kQ8_0:
+      return k.gemm_q8_0;
+    case Format::kQ4_0:
+      return k.gemm_q4_0;
+  }
+  return nullptr;
+}
+
+float DotOf(const KernelTable& k, Format f, const uint8_t* w, const uint8_t* x, int64_t n) {
+  switch (f) {
+    case Format::kF32:
+      return k.vec_dot_f32(reinterpret_cast<const float*>(w), reinterpret_cast<const float*>(x), n);
+    case Format::kF16:
+      return k.vec_dot_f16(reinterpret_cast<const uint16_t*>(w),
+                           reinterpret_cast<const uint16_t*>(x), n);
+    case Format::kQ8_0:
+      return k.vec_dot_q8_0_q8_0(reinterpret_cast<const block_q8_0*>(w),
+                                 reinterpret_cast<const block_q8_0*>(x), n);
+    case Format::kQ4_0:
+      return k.vec_dot_q4_0_q8_0(reinterpret_cast<const block_q4_0*>(w),
+                                 reinterpret_cast<const block_q8_0*>(x), n);
+  }
+  return 0.0f;
+}
+
+struct Operands {
+  std::vector<uint8_t> w;
+  std::vector<uint8_t> x;
+  std::vector<float> y;
+};
+
+Operands Make(Format f, int64_t rows, int64_t n, int64_t tokens) {
+  Operands o;
+  o.w.resize(rows * RowBytes(f, n));
+  Fill(f, Normal(rows * n, 1), n, o.w.data());
+  const Format xf = f == Format::kQ4_0 ? Format::kQ8_0 : f;
+  o.x.resize(tokens * XRowBytes(f, n));
+  Fill(xf, Normal(tokens * n, 2), n, o.x.data());
+  o.y.resize(tokens * rows);
+  return o;
+}
+
+void BM_Gemm(benchmark::State& state, const KernelTable* k, Format f, int64_t rows, int64_t n) {
+  Operands o = Make(f, rows, n, kTokens);
+  const GemmFn gemm = GemmOf(*k, f);
+  for (auto _ : state) {
+    gemm(o.w.data(), RowBytes(f, n), o.x.data(), XRowBytes(f, n), o.y.data(), rows, n, rows,
+         kTokens);
+    benchmark::DoNotOptimize(o.y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * n * kTokens),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Dot(benchmark::State& state, const KernelTable* k, Format f, int64_t rows, int64_t n) {
+  Operands o = Make(f, rows, n, 1);
+  for (auto _ : state) {
+    for (int64_t r = 0; r < rows; ++r) {
+      o.y[r] = DotOf(*k, f, o.w.data() + r * RowBytes(f, n), o.x.data(), n);
+    }
+    benchmark::DoNotOptimize(o.y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * n),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void RegisterAll() {
+  const KernelTable* tables[] = {&ScalarKernels(), Avx2Kernels(), AvxVnniKernels(),
+                                 Avx512Kernels()};
+  const std::pair<Format, const char*> formats[] = {{Format::kF32, "f32"},
+                                                    {Format::kF16, "f16"},
+                                                    {Format::kQ8_0, "q8_0"},
+                                                    {Format::kQ4_0, "q4_0"}};
+  const std::pair<int64_t, int64_t> shapes[] = {{576, 576}, {1536, 576}, {576, 1536}};
+  for (const KernelTable* k : tables) {
+    if (k == nullptr || std::strcmp(k->isa, "scalar") == 0) continue;  // scalar: minutes
+    for (const auto& [f, fname] : formats) {
+      for (const auto& [rows, n] : shapes) {
+        const std::string shape = std::to_string(rows) + "x" + std::to_string(n);
+        benchmark::RegisterBenchmark(
+            ("gemm_" + std::string(fname) + "/" + k->isa + "/" + shape).c_str(),
+            [k, f = f, rows = rows, n = n](benchmark::State& s) { BM_Gemm(s, k, f, rows, n); });
+        benchmark::RegisterBenchmark(
+            ("dot_" + std::string(fname) + "/" + k->isa + "/" + shape).c_str(),
+            [k, f = f, rows = rows, n = n](benchmark::State& s) { BM_Dot(s, k, f, rows, n); });
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace agentry::kernels
+
+int main(int argc, char** argv) {
+  agentry::kernels::RegisterAll();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,348 @@
+// kernels/cpu/gemm_avx512.cc — prefill blocks of dot products on 512-bit vectors (AVX-512
+// F/BW/VL and VNNI). Two shapes, both on the weights' own layout in the mapped file:
+//
+// F32 and F16: 4-row x 6-token register tiles, 16 values of k a lane: every weight load
+//   serves six tokens, every activation load four rows; 24 accumulators of the 32
+//   registers. The four rows' sums of one token are reduced together and stored as one
+//   128-bit vector.
+//
+// Q8_0 and Q4_0: the lanes are 16 tokens. The activations of the call (at most a chunk of
+//   48 tokens in MatMul) are first rearranged into a panel: per block and per 16 tokens,
+//   eight registers whose lane i holds token i's bytes 4j..4j+3, plus each token's scale
+//   and bias correction. A weight block's four bytes j are then broadcast to all lanes, and
+//   one vpdpbusd multiplies them with the 16 tokens' four bytes at once; its int32 lanes
+//   are 16 outputs, so one scale multiply and one FMA finish a block for 16 tokens (a tile
+//   on the k axis instead spends them on every token and row). This is what llama.cpp gets
+//   from repacking Q4_0 weights at load time into interleaved rows; here the activations
+//   are repacked instead, per call, into a few hundred KiB of thread-local scratch, and the
+//   weights stay as they are in the memory-mapped file (no private copy: the resident
+//   memory bound of engine.md holds for any model size).
+//
+// In both shapes an output's arithmetic does not depend on the tile it lands in (rows and
+// tokens at the edges run the same instruction sequence on padded tiles), so the result is
+// the same bits for any split of rows or tokens across calls and threads.
+// GCC 12's AVX-512 intrinsics read _mm512_undefined_*() values and warn that they are
+// uninitialized (GCC bug 105593, fixed in GCC 13). The warning points into the header, so
+// it is silenced for the header's own lines: <immintrin.h> is included here, first.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/kernels_internal.h"
+#include "kernels/cpu/quants.h"
+#include "kernels/cpu/simd_avx512.h"
+
+namespace agentry::kernels::avx512 {
+namespace {
+
+// ---- F32 and F16 -------------------------------------------------------------------
+
+constexpr int kFloatRows = 4;
+constexpr int kFloatTokens = 6;
+static_assert(kGemmRows % kFloatRows == 0, "threads split rows at multiples of kGemmRows");
+
+// Rows `w[0..3]` (pointers may repeat for a short tile) against RN tokens; stores the first
+// `rows` of each token's four sums.
+template <typename T, int RN>
+void tile_float(const T* const w[kFloatRows], const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                int64_t n, int64_t rows) {
+  __m512 c[RN][kFloatRows];
+#pragma GCC unroll 8
+  for (auto& tok : c) {
+#pragma GCC unroll 4
+    for (auto& v : tok) v = _mm512_setzero_ps();
+  }
+  const T* xr[RN];
+#pragma GCC unroll 8
+  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const T*>(x + t * xs);
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    __m512 wv[kFloatRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kFloatRows; ++r) wv[r] = simd512::load16_f32(w[r] + k);
+#pragma GCC unroll 8
+    for (int t = 0; t < RN; ++t) {
+      const __m512 xv = simd512::load16_f32(xr[t] + k);
+#pragma GCC unroll 4
+      for (int r = 0; r < kFloatRows; ++r) c[t][r] = _mm512_fmadd_ps(wv[r], xv, c[t][r]);
+    }
+  }
+  if (k < n) {  // the same FMA on zero-padded lanes
+    __m512 wv[kFloatRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kFloatRows; ++r) wv[r] = simd512::load_partial_f32(w[r] + k, n - k);
+#pragma GCC unroll 8
+    for (int t = 0; t < RN; ++t) {
+      const __m512 xv = simd512::load_partial_f32(xr[t] + k, n - k);
+#pragma GCC unroll 4
+      for (int r = 0; r < kFloatRows; ++r) c[t][r] = _mm512_fmadd_ps(wv[r], xv, c[t][r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < RN; ++t) {
+    const __m128 sums = simd512::hsum4(c[t][0], c[t][1], c[t][2], c[t][3]);
+    if (rows == kFloatRows) {
+      _mm_storeu_ps(y + t * ldy, sums);
+    } else {
+      alignas(16) float tmp[kFloatRows];
+      _mm_store_ps(tmp, sums);
+      for (int64_t r = 0; r < rows; ++r) y[t * ldy + r] = tmp[r];
+    }
+  }
+}
+
+template <typename T>
+void gemm_float(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                int64_t n, int64_t rows, int64_t tokens) {
+  for (int64_t r = 0; r < rows; r += kFloatRows) {
+    const int64_t nr = std::min<int64_t>(kFloatRows, rows - r);
+    const T* wr[kFloatRows];
+    for (int64_t i = 0; i < kFloatRows; ++i) {
+      wr[i] = reinterpret_cast<const T*>(w + (r + std::min(i, nr - 1)) * ws);
+    }
+    int64_t t = 0;
+    for (; t + kFloatTokens <= tokens; t += kFloatTokens) {
+      tile_float<T, kFloatTokens>(wr, x + t * xs, xs, y + t * ldy + r, ldy, n, nr);
+    }
+    const uint8_t* xt = x + t * xs;
+    float* yt = y + t * ldy + r;
+    switch (tokens - t) {
+      case 5:
+        tile_float<T, 5>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 4:
+        tile_float<T, 4>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 3:
+        tile_float<T, 3>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 2:
+        tile_float<T, 2>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 1:
+        tile_float<T, 1>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// ---- Q8_0 and Q4_0 against Q8_0 activations -----------------------------------------
+
+constexpr int kLanes = 16;     // tokens a register
+constexpr int kQuantRows = 2;  // rows a tile
+constexpr int kMaxGroups = 3;  // 16-token groups a tile: 2 x 3 x 2 registers of sums
+
+// One block of 16 tokens' activations, rearranged for broadcast weights.
+struct alignas(64) PanelBlock {
+  int8_t q[8][kLanes * 4];  // q[j][4 i + m] = token i's byte 4 j + m
+  int32_t corr[kLanes];     // -bias * sum of token i's bytes (see WeightQ8_0 / WeightQ4_0)
+  float d[kLanes];          // token i's scale
+};
+
+// The activation panel of one call: group g's block b at [g * nb + b]. Thread-local so the
+// pool's threads never share or reallocate it; it only grows (to 48 tokens x n / 32 blocks
+// x 640 bytes for MatMul's chunks: 60 KiB for n = 1024, 540 KiB for n = 9216).
+thread_local std::vector<PanelBlock> t_panel;
+
+// Lanes past `tokens` are zero: they compute zeros that are never stored.
+void BuildPanel(const uint8_t* x, size_t xs, int64_t n, int64_t tokens, int32_t bias) {
+  const int64_t nb = n / kQK8_0;
+  const int64_t ng = (tokens + kLanes - 1) / kLanes;
+  if (t_panel.size() < static_cast<size_t>(ng * nb)) t_panel.resize(ng * nb);
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int64_t g = 0; g < ng; ++g) {
+    const int64_t valid = std::min<int64_t>(kLanes, tokens - g * kLanes);
+    for (int64_t b = 0; b < nb; ++b) {
+      PanelBlock& p = t_panel[g * nb + b];
+      alignas(32) uint16_t d16[kLanes] = {};
+      for (int64_t i = 0; i < kLanes; ++i) {
+        if (i < valid) {
+          const block_q8_0& blk = reinterpret_cast<const block_q8_0*>(x + (g * kLanes + i) * xs)[b];
+          for (int j = 0; j < 8; ++j) std::memcpy(&p.q[j][4 * i], blk.qs + ptrdiff_t{4} * j, 4);
+          d16[i] = blk.d;
+        } else {
+          for (auto& row : p.q) std::memset(&row[4 * i], 0, 4);
+        }
+      }
+      __m512i sum = _mm512_setzero_si512();
+      for (const auto& row : p.q) sum = _mm512_dpbusd_epi32(sum, ones, _mm512_load_si512(row));
+      _mm512_store_si512(p.corr, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-bias)));
+      _mm512_store_ps(p.d, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(d16))));
+    }
+  }
+}
+
+inline __m512i broadcast4(const uint8_t* p) {
+  int32_t v = 0;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Each weight format adds its block's integer dot to acc[r][g] for 16 tokens a lane: the
+// weights must be the unsigned operand of vpdpbusd, so each says what it adds to them
+// (kBias) and the panel's corr starts every sum at -kBias * sum(x).
+struct WeightQ8_0 {
+  using Block = block_q8_0;
+  static constexpr int32_t kBias = 128;  // w + 128 = w xor 0x80
+  template <int RM, int NG>
+  static inline void dot(const Block* const* w, int64_t b, const PanelBlock* const* pb,
+                         __m512i (&acc)[RM][NG]) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      __m512i u[RM];
+#pragma GCC unroll 4
+      for (int r = 0; r < RM; ++r) {
+        u[r] = _mm512_xor_si512(
+            broadcast4(reinterpret_cast<const uint8_t*>(w[r][b].qs) + ptrdiff_t{4} * j), flip);
+      }
+#pragma GCC unroll 4
+      for (int g = 0; g < NG; ++g) {
+        const __m512i xv = _mm512_load_si512(pb[g]->q[j]);
+#pragma GCC unroll 4
+        for (int r = 0; r < RM; ++r) acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], u[r], xv);
+      }
+    }
+  }
+};
+
+struct WeightQ4_0 {
+  using Block = block_q4_0;
+  static constexpr int32_t kBias = 8;  // nibbles are w + 8
+  template <int RM, int NG>
+  static inline void dot(const Block* const* w, int64_t b, const PanelBlock* const* pb,
+                         __m512i (&acc)[RM][NG]) {
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    // Bytes 4j..4j+3 hold weights 4j.. (low nibbles) and 16 + 4j.. (high nibbles).
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      __m512i lo[RM];
+      __m512i hi[RM];
+#pragma GCC unroll 4
+      for (int r = 0; r < RM; ++r) {
+        const __m512i packed = broadcast4(w[r][b].qs + ptrdiff_t{4} * j);
+        lo[r] = _mm512_and_si512(packed, low);
+        hi[r] = _mm512_and_si512(_mm512_srli_epi32(packed, 4), low);
+      }
+#pragma GCC unroll 4
+      for (int g = 0; g < NG; ++g) {
+        const __m512i xl = _mm512_load_si512(pb[g]->q[j]);
+        const __m512i xh = _mm512_load_si512(pb[g]->q[j + 4]);
+#pragma GCC unroll 4
+        for (int r = 0; r < RM; ++r) {
+          acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], lo[r], xl);
+          acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], hi[r], xh);
+        }
+      }
+    }
+  }
+};
+
+// RM rows against NG groups of 16 tokens (panel groups g0..), all blocks. The panel comes
+// as a plain pointer: reading the thread_local in the loop costs a guard check and a
+// possible call per block, and GCC then keeps the sums in memory.
+template <typename W, int RM, int NG>
+void tile_panel(const typename W::Block* const* w, const PanelBlock* panel, int64_t nb, int64_t g0,
+                float* y, int64_t ldy, int64_t tokens) {
+  __m512 c[RM][NG];
+#pragma GCC unroll 4
+  for (auto& row : c) {
+#pragma GCC unroll 4
+    for (auto& v : row) v = _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    const PanelBlock* pb[NG];
+    __m512i acc[RM][NG];
+#pragma GCC unroll 4
+    for (int g = 0; g < NG; ++g) {
+      pb[g] = &panel[(g0 + g) * nb + b];
+      const __m512i corr = _mm512_load_si512(pb[g]->corr);
+#pragma GCC unroll 4
+      for (int r = 0; r < RM; ++r) acc[r][g] = corr;
+    }
+    W::template dot<RM, NG>(w, b, pb, acc);
+    __m512 dw[RM];
+#pragma GCC unroll 4
+    for (int r = 0; r < RM; ++r) {
+      dw[r] = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(w[r][b].d)));
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < NG; ++g) {
+      const __m512 dx = _mm512_load_ps(pb[g]->d);
+#pragma GCC unroll 4
+      for (int r = 0; r < RM; ++r) {
+        c[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][g]), _mm512_mul_ps(dw[r], dx), c[r][g]);
+      }
+    }
+  }
+  for (int g = 0; g < NG; ++g) {
+    const int64_t t0 = (g0 + g) * kLanes;
+    const int64_t valid = std::min<int64_t>(kLanes, tokens - t0);
+    alignas(64) float out[RM][kLanes];
+    for (int r = 0; r < RM; ++r) _mm512_store_ps(out[r], c[r][g]);
+    for (int64_t i = 0; i < valid; ++i) {
+      for (int r = 0; r < RM; ++r) y[(t0 + i) * ldy + r] = out[r][i];
+    }
+  }
+}
+
+template <typename W, int RM>
+void rows_panel(const typename W::Block* const* w, const PanelBlock* panel, int64_t nb, int64_t ng,
+                float* y, int64_t ldy, int64_t tokens) {
+  int64_t g = 0;
+  for (; g + kMaxGroups <= ng; g += kMaxGroups) {
+    tile_panel<W, RM, kMaxGroups>(w, panel, nb, g, y, ldy, tokens);
+  }
+  if (ng - g == 2) tile_panel<W, RM, 2>(w, panel, nb, g, y, ldy, tokens);
+  if (ng - g == 1) tile_panel<W, RM, 1>(w, panel, nb, g, y, ldy, tokens);
+}
+
+template <typename W>
+void gemm_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                int64_t n, int64_t rows, int64_t tokens) {
+  using Block = typename W::Block;
+  const int64_t nb = n / kQK8_0;
+  const int64_t ng = (tokens + kLanes - 1) / kLanes;
+  BuildPanel(x, xs, n, tokens, W::kBias);
+  const PanelBlock* panel = t_panel.data();
+  int64_t r = 0;
+  for (; r + kQuantRows <= rows; r += kQuantRows) {
+    const Block* wr[kQuantRows];
+    for (int i = 0; i < kQuantRows; ++i) wr[i] = reinterpret_cast<const Block*>(w + (r + i) * ws);
+    rows_panel<W, kQuantRows>(wr, panel, nb, ng, y + r, ldy, tokens);
+  }
+  for (; r < rows; ++r) {
+    const Block* wr[1] = {reinterpret_cast<const Block*>(w + r * ws)};
+    rows_panel<W, 1>(wr, panel, nb, ng, y + r, ldy, tokens);
+  }
+}
+
+}  // namespace
+
+void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+              int64_t n, int64_t rows, int64_t tokens) {
+  gemm_float<float>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+              int64_t n, int64_t rows, int64_t tokens) {
+  gemm_float<uint16_t>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  gemm_quant<WeightQ8_0>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  gemm_quant<WeightQ4_0>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+
+}  // namespace agentry::kernels::avx512

@@ -1,0 +1,26 @@
+// kernels/cpu/ops.h — scalar references for the attention and activation steps of the
+// forward pass that are not dot products: the softmax of a score row, SiLU(gate) * up, and
+// blocks of F16 axpys (probabilities times values). SIMD versions sit in ops_avx2.cc and
+// ops_avx512.cc, compared with these in kernels/tests/ops_test.cc.
+#pragma once
+
+#include <cstdint>
+
+namespace agentry::kernels {
+
+// x[i] = exp(scale * x[i] - max) / sum over j of exp(scale * x[j] - max), i < n (n >= 1).
+// The sum is accumulated in double and its inverse applied as a float multiply, as
+// llama.cpp's soft_max does.
+void soft_max_f32_ref(float* x, int64_t n, float scale);
+
+// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]: SwiGLU's SiLU(gate) * up.
+void silu_mul_f32_ref(float* gate, const float* up, int64_t n);
+
+// For t < tokens and i < n: y[t * ldy + i] += sum over s < n_x of a[t * lda + s] *
+// x[s * ldx + i], with a and x F16, adding the terms in order of s as axpy_f16 would.
+// Attention's output: probabilities (a, rounded to F16 as llama.cpp rounds them) times
+// the cached values (x).
+void axpy_block_f16_ref(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                        int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+
+}  // namespace agentry::kernels

@@ -1,0 +1,178 @@
+// kernels/cpu/ops_avx2.cc — softmax, SiLU(gate) * up and F16 axpy blocks (ops.h) on AVX2,
+// FMA and F16C. The exponential is simd::exp (simd_avx2.h), the same bits as the AVX-512
+// one; rows end in a zero-padded vector instead of a scalar tail.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/kernels_internal.h"
+#include "kernels/cpu/simd_avx2.h"
+
+namespace agentry::kernels::avx2 {
+namespace {
+
+// The first `count` (< 8) floats, zeros after; reads and writes nothing past them.
+inline __m256 load_partial(const float* p, int64_t count) {
+  alignas(32) float tmp[8] = {};
+  std::memcpy(tmp, p, count * sizeof(float));
+  return _mm256_load_ps(tmp);
+}
+inline void store_partial(float* p, __m256 v, int64_t count) {
+  alignas(32) float tmp[8];
+  _mm256_store_ps(tmp, v);
+  std::memcpy(p, tmp, count * sizeof(float));
+}
+
+// Tiles of RT tokens x NV vectors of 8 outputs (12 accumulators at 3 x 4), as
+// avx512::axpy_tile; columns past the last whole vector are left to the caller.
+template <int RT, int NV>
+void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+               int64_t ldx, int64_t n_x) {
+  __m256 c[RT][NV];
+#pragma GCC unroll 4
+  for (int t = 0; t < RT; ++t) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) c[t][v] = _mm256_loadu_ps(y + t * ldy + ptrdiff_t{8} * v);
+  }
+  constexpr int64_t kKeys = 64;
+  alignas(32) float af[RT][kKeys];
+  for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
+    const int64_t ns = std::min(kKeys, n_x - s0);
+    for (int t = 0; t < RT; ++t) {
+      for (int64_t s = 0; s < ns; ++s) af[t][s] = _cvtsh_ss(a[t * lda + s0 + s]);
+    }
+    for (int64_t s = 0; s < ns; ++s) {
+      const uint16_t* xs = x + (s0 + s) * ldx;
+      __m256 xv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        xv[v] = _mm256_cvtph_ps(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(xs + ptrdiff_t{8} * v)));
+      }
+#pragma GCC unroll 4
+      for (int t = 0; t < RT; ++t) {
+        const __m256 av = _mm256_set1_ps(af[t][s]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) c[t][v] = _mm256_fmadd_ps(av, xv[v], c[t][v]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < RT; ++t) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + t * ldy + ptrdiff_t{8} * v, c[t][v]);
+  }
+}
+
+using AxpyTileFn = void (*)(float*, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t,
+                            int64_t);
+
+template <int RT>
+AxpyTileFn AxpyTileOf(int64_t nv) {
+  switch (nv) {
+    case 1:
+      return &axpy_tile<RT, 1>;
+    case 2:
+      return &axpy_tile<RT, 2>;
+    case 3:
+      return &axpy_tile<RT, 3>;
+    default:
+      return &axpy_tile<RT, 4>;
+  }
+}
+
+AxpyTileFn AxpyTileOf(int64_t rt, int64_t nv) {
+  switch (rt) {
+    case 1:
+      return AxpyTileOf<1>(nv);
+    case 2:
+      return AxpyTileOf<2>(nv);
+    default:
+      return AxpyTileOf<3>(nv);
+  }
+}
+
+}  // namespace
+
+void soft_max_f32(float* x, int64_t n, float scale) {
+  const __m256 sv = _mm256_set1_ps(scale);
+  float max = -INFINITY;
+  int64_t i = 0;
+  __m256 mv = _mm256_set1_ps(-INFINITY);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sv);
+    _mm256_storeu_ps(x + i, v);
+    mv = _mm256_max_ps(mv, v);
+  }
+  for (int64_t j = i; j < n; ++j) {
+    x[j] *= scale;
+    max = std::fmax(max, x[j]);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, mv);
+  for (float l : lanes) max = std::fmax(max, l);
+  const __m256 maxv = _mm256_set1_ps(max);
+  double sum = 0.0;
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), maxv));
+    _mm256_storeu_ps(x + i, e);
+    sum += simd::hsum(e);  // per 8 in float, across them in double
+  }
+  if (i < n) {
+    // Padding lanes hold exp(-inf) = 0, so they add nothing to the sum.
+    alignas(32) float tmp[8];
+    std::fill(tmp, tmp + 8, -INFINITY);
+    std::memcpy(tmp, x + i, (n - i) * sizeof(float));
+    const __m256 e = simd::exp(_mm256_sub_ps(_mm256_load_ps(tmp), maxv));
+    store_partial(x + i, e, n - i);
+    sum += simd::hsum(e);
+  }
+  const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
+  for (i = 0; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  if (i < n) store_partial(x + i, _mm256_mul_ps(load_partial(x + i, n - i), inv), n - i);
+}
+
+void silu_mul_f32(float* gate, const float* up, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  auto silu_mul = [one](__m256 g, __m256 u) {
+    const __m256 e = simd::exp(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    return _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), u);
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(gate + i, silu_mul(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+  }
+  if (i < n) {
+    store_partial(gate + i, silu_mul(load_partial(gate + i, n - i), load_partial(up + i, n - i)),
+                  n - i);
+  }
+}
+
+void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
+  constexpr int64_t kCols = 32;
+  constexpr int64_t kTokens = 3;
+  const int64_t whole = n / 8 * 8;
+  for (int64_t i0 = 0; i0 < whole; i0 += kCols) {
+    const int64_t nv = std::min(kCols, whole - i0) / 8;
+    for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
+      const int64_t rt = std::min(kTokens, tokens - t0);
+      AxpyTileOf(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x);
+    }
+  }
+  // The last n % 8 columns, one fused multiply-add a term as in the tiles.
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t s = 0; s < n_x; ++s) {
+      const float av = _cvtsh_ss(a[t * lda + s]);
+      for (int64_t i = whole; i < n; ++i) {
+        y[t * ldy + i] = std::fma(av, _cvtsh_ss(x[s * ldx + i]), y[t * ldy + i]);
+      }
+    }
+  }
+}
+
+}  // namespace agentry::kernels::avx2

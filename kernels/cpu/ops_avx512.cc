@@ -1,0 +1,163 @@
+// kernels/cpu/ops_avx512.cc — softmax, SiLU(gate) * up and F16 axpy blocks (ops.h) on
+// 512-bit vectors. Compiled with the AVX-512 flags of dot_avx512.cc.
+// GCC 12's AVX-512 intrinsics read _mm512_undefined_*() values and warn that they are
+// uninitialized (GCC bug 105593, fixed in GCC 13). The warning points into the header, so
+// it is silenced for the header's own lines: <immintrin.h> is included here, first.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/kernels_internal.h"
+#include "kernels/cpu/simd_avx512.h"
+
+namespace agentry::kernels::avx512 {
+namespace {
+
+inline __mmask16 first(int64_t count) {
+  return count >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << count) - 1);
+}
+
+// Tiles of RT tokens x NV vectors of 16 outputs (24 accumulators at 6 x 4). Each value row
+// is loaded once a tile; each probability is broadcast from a float copy made 64 keys at a
+// time. Every output gets y = fma(a, x, y) in order of s, as axpy_f16 computes it.
+template <int RT, int NV>
+void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+               int64_t ldx, int64_t n_x, __mmask16 last) {
+  __m512 c[RT][NV];
+#pragma GCC unroll 8
+  for (int t = 0; t < RT; ++t) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      c[t][v] =
+          _mm512_maskz_loadu_ps(v == NV - 1 ? last : first(16), y + t * ldy + ptrdiff_t{16} * v);
+    }
+  }
+  constexpr int64_t kKeys = 64;
+  alignas(64) float af[RT][kKeys];
+  for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
+    const int64_t ns = std::min(kKeys, n_x - s0);
+    for (int t = 0; t < RT; ++t) {
+      for (int64_t q = 0; q < ns; q += 16) {
+        _mm512_store_ps(&af[t][q], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(first(ns - q),
+                                                                            a + t * lda + s0 + q)));
+      }
+    }
+    for (int64_t s = 0; s < ns; ++s) {
+      const uint16_t* xs = x + (s0 + s) * ldx;
+      __m512 xv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        xv[v] = _mm512_cvtph_ps(
+            _mm256_maskz_loadu_epi16(v == NV - 1 ? last : first(16), xs + ptrdiff_t{16} * v));
+      }
+#pragma GCC unroll 8
+      for (int t = 0; t < RT; ++t) {
+        const __m512 av = _mm512_set1_ps(af[t][s]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) c[t][v] = _mm512_fmadd_ps(av, xv[v], c[t][v]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < RT; ++t) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      _mm512_mask_storeu_ps(y + t * ldy + ptrdiff_t{16} * v, v == NV - 1 ? last : first(16),
+                            c[t][v]);
+    }
+  }
+}
+
+using AxpyTileFn = void (*)(float*, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t,
+                            int64_t, __mmask16);
+
+template <int RT>
+AxpyTileFn AxpyTileOf(int64_t nv) {
+  switch (nv) {
+    case 1:
+      return &axpy_tile<RT, 1>;
+    case 2:
+      return &axpy_tile<RT, 2>;
+    case 3:
+      return &axpy_tile<RT, 3>;
+    default:
+      return &axpy_tile<RT, 4>;
+  }
+}
+
+AxpyTileFn AxpyTileOf(int64_t rt, int64_t nv) {
+  switch (rt) {
+    case 1:
+      return AxpyTileOf<1>(nv);
+    case 2:
+      return AxpyTileOf<2>(nv);
+    case 3:
+      return AxpyTileOf<3>(nv);
+    case 4:
+      return AxpyTileOf<4>(nv);
+    case 5:
+      return AxpyTileOf<5>(nv);
+    default:
+      return AxpyTileOf<6>(nv);
+  }
+}
+
+}  // namespace
+
+void soft_max_f32(float* x, int64_t n, float scale) {
+  const __m512 sv = _mm512_set1_ps(scale);
+  __m512 mv = _mm512_set1_ps(-INFINITY);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first(n - i);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sv);
+    _mm512_mask_storeu_ps(x + i, m, v);
+    mv = _mm512_mask_max_ps(mv, m, mv, v);
+  }
+  const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mv));
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first(n - i);
+    const __m512 e =
+        _mm512_maskz_mov_ps(m, simd512::exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max)));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    sum += simd512::hsum(e);  // per 16 in float, across them in double, like llama.cpp
+  }
+  const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first(n - i);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+  }
+}
+
+void silu_mul_f32(float* gate, const float* up, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first(n - i);
+    const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+    const __m512 e = simd512::exp(_mm512_sub_ps(_mm512_setzero_ps(), g));
+    const __m512 s = _mm512_div_ps(g, _mm512_add_ps(one, e));
+    _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, up + i)));
+  }
+}
+
+void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
+  constexpr int64_t kCols = 64;
+  constexpr int64_t kTokens = 6;
+  for (int64_t i0 = 0; i0 < n; i0 += kCols) {
+    const int64_t width = std::min(kCols, n - i0);
+    const int64_t nv = (width + 15) / 16;
+    const __mmask16 last = first(width - 16 * (nv - 1));
+    for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
+      const int64_t rt = std::min(kTokens, tokens - t0);
+      AxpyTileOf(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x, last);
+    }
+  }
+}
+
+}  // namespace agentry::kernels::avx512

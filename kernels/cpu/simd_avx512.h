@@ -1,0 +1,107 @@
+// kernels/cpu/simd_avx512.h — small AVX-512 helpers shared by dot_avx512.cc and
+// gemm_avx512.cc. Include only from files compiled with -mavx512f -mavx512bw -mavx512vl
+// -mavx512vnni (and -mavx2 -mfma -mf16c), after their GCC 12 workaround (see there).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/quants.h"
+
+namespace agentry::kernels::simd512 {
+
+// Sum of the 16 lanes.
+inline float hsum(__m512 v) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// The sums of four vectors' lanes as one 128-bit vector {sum a, sum b, sum c, sum d}: the
+// lane pairs of a and b (and of c and d) are added first, then the 128-bit quarters.
+inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+  // Per quarter: {a0+a2, b0+b2, a1+a3, b1+b3} and the same for c, d; fold to {a, b, c, d}.
+  const __m512 abcd = _mm512_add_ps(
+      _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
+      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// 16 fp16 values to 16 floats.
+inline __m512 load16_f32(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512 load16_f32(const float* p) { return _mm512_loadu_ps(p); }
+
+// The first `count` (< 16) values, zeros after; reads nothing past them.
+inline __m512 load_partial_f32(const uint16_t* p, int64_t count) {
+  const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+inline __m512 load_partial_f32(const float* p, int64_t count) {
+  const __mmask16 m = static_cast<__mmask16>((1u << count) - 1);
+  return _mm512_maskz_loadu_ps(m, p);
+}
+
+// The quants of two consecutive Q8_0 blocks: block b in the low 256 bits, b + 1 in the high.
+inline __m512i load_q8_0_pair(const block_q8_0* b) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs));
+  const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs));
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+// The nibbles of two consecutive Q4_0 blocks as bytes 0..15, laid out to meet
+// load_q8_0_pair: block b's low nibbles (weights 0-15), its high nibbles (16-31), then
+// block b + 1's.
+inline __m512i load_q4_0_pair(const block_q4_0* b) {
+  const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
+  const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+  // {q0, q1, q0 >> 4, q1 >> 4}, reordered to {q0, q0 >> 4, q1, q1 >> 4}.
+  const __m512i wide =
+      _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
+  const __m512i ordered = _mm512_shuffle_i64x2(wide, wide, _MM_SHUFFLE(3, 1, 2, 0));
+  return _mm512_and_si512(ordered, _mm512_set1_epi8(0x0F));
+}
+
+// Two blocks' scale products: lanes 0-7 hold a0 * b0, lanes 8-15 a1 * b1 (fp16 inputs).
+inline __m512 scale_pair(uint16_t a0, uint16_t b0, uint16_t a1, uint16_t b1) {
+  const __m128 v =
+      _mm_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(a0), static_cast<int16_t>(a1),
+                                  static_cast<int16_t>(b0), static_cast<int16_t>(b1), 0, 0, 0, 0));
+  const __m128 prod = _mm_mul_ps(v, _mm_movehl_ps(v, v));  // {a0 b0, a1 b1, ...}
+  const __m512 wide = _mm512_castps128_ps512(prod);
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                               wide);
+}
+
+// e^x for 16 floats: the same steps as simd::exp (simd_avx2.h) and the same bits, with
+// vscalefps applying 2^n (overflow to infinity and subnormal results rounded once).
+inline __m512 exp(__m512 x) {
+  const __m512 xc =
+      _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(88.75f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), xc);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  __m512 e = _mm512_scalef_ps(p, n);
+  e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, _mm512_set1_ps(-104.0f), _CMP_LT_OQ),
+                         _mm512_setzero_ps());
+  return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+}  // namespace agentry::kernels::simd512
