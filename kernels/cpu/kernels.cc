@@ -49,13 +49,13 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_f16,
       &avx2::gemm_q8_0,
       &avx2::gemm_q4_0,
-      &quantize_row_q8_K_ref,
+      &avx2::quantize_row_q8_K,
       &avx2::vec_dot_q4_K_q8_K,
-      &vec_dot_q5_K_q8_K_ref,
-      &vec_dot_q6_K_q8_K_ref,
+      &avx2::vec_dot_q5_K_q8_K,
+      &avx2::vec_dot_q6_K_q8_K,
       &avx2::gemm_q4_K,
-      &gemm_q5_K_ref,
-      &gemm_q6_K_ref,
+      &avx2::gemm_q5_K,
+      &avx2::gemm_q6_K,
   };
   return &table;
 }
@@ -68,6 +68,12 @@ const KernelTable* AvxVnniKernels() {
     t.isa = "avx2+vnni";
     t.vec_dot_q8_0_q8_0 = &avxvnni::vec_dot_q8_0_q8_0;
     t.vec_dot_q4_0_q8_0 = &avxvnni::vec_dot_q4_0_q8_0;
+    t.vec_dot_q4_K_q8_K = &avxvnni::vec_dot_q4_K_q8_K;
+    t.vec_dot_q5_K_q8_K = &avxvnni::vec_dot_q5_K_q8_K;
+    t.vec_dot_q6_K_q8_K = &avxvnni::vec_dot_q6_K_q8_K;
+    t.gemm_q4_K = &avxvnni::gemm_q4_K;
+    t.gemm_q5_K = &avxvnni::gemm_q5_K;
+    t.gemm_q6_K = &avxvnni::gemm_q6_K;
     return t;
   }();
   return &table;

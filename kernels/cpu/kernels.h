@@ -37,7 +37,7 @@ struct KernelTable {
   GemmFn gemm_f16;
   GemmFn gemm_q8_0;
   GemmFn gemm_q4_0;
-  // K-quants against Q8_K activations (scalar references on every ISA for now).
+  // K-quants against Q8_K activations.
   void (*quantize_row_q8_K)(const float* x, block_q8_K* y, int64_t n);
   float (*vec_dot_q4_K_q8_K)(const block_q4_K* w, const block_q8_K* x, int64_t n);
   float (*vec_dot_q5_K_q8_K)(const block_q5_K* w, const block_q8_K* x, int64_t n);
