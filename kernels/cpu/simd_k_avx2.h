@@ -103,39 +103,39 @@ inline __m128i q8k_sums32(const block_q8_K& x) {
                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8)));
 }
 
-// A dot product's running sums: 8 float lanes of scale-times-integer terms, and the min
-// terms of Q4_K/Q5_K in one float. Rounded as llama.cpp's AVX2 vec_dot for Q5_K and Q6_K
-// rounds (its Q4_K weights go through a repacked GEMM instead): per block one FMA of
-// d_x * d_w into the lanes and one scalar FMA of -d_x * dmin_w times the exact min sum, the
-// lanes summed at the end (hsum's order) and the min sum added last.
-struct Sums {
-  __m256 lanes;
-  float mins;
-};
+// Step 2, rounded as llama.cpp's AVX2 vec_dot for Q5_K and Q6_K rounds (its Q4_K weights go
+// through a repacked GEMM instead): per block, 8 float lanes += (d_x * d_w) * isum in one FMA;
+// for Q4_K and Q5_K a scalar min sum += (-d_x * dmin_w) * (the block's exact min term) in
+// one scalar FMA; at the end the lanes are summed in hsum's order and the min sum added.
 
-inline Sums sums_zero() { return {_mm256_setzero_ps(), 0.0f}; }
-
-// Step 2: lanes + d_x * d_w * isum.
-inline void block_accumulate(Sums* acc, __m256i isum, float dx, float dw) {
-  acc->lanes = _mm256_fmadd_ps(_mm256_set1_ps(dx * dw), _mm256_cvtepi32_ps(isum), acc->lanes);
+inline __m256 lanes_accumulate(__m256 lanes, __m256i isum, float dx, float dw) {
+  return _mm256_fmadd_ps(_mm256_set1_ps(dx * dw), _mm256_cvtepi32_ps(isum), lanes);
 }
 
-// Step 2 for Q4_K/Q5_K, adding - d_x * dmin_w * sum_j min_j * sums32_j (exact as an int32,
-// and below 2^24, so exact as a float: 8 * 63 * 32 * 127).
-inline void block_accumulate_min(Sums* acc, __m256i isum, float dx, float dw, float dmin,
-                                 __m128i mins, __m128i sums32) {
-  block_accumulate(acc, isum, dx, dw);
-  __m128i m = _mm_madd_epi16(mins, sums32);
+// sum_j min_j * (sum of activations of sub-block j), exact: at most 8 * 63 * 32 * 127 < 2^24,
+// so the conversion to float is exact too.
+inline int32_t min_term(__m128i mins, const block_q8_K& x) {
+  __m128i m = _mm_madd_epi16(mins, q8k_sums32(x));
   m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
   m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 1));
-  const __m128 term = _mm_set_ss(static_cast<float>(_mm_cvtsi128_si32(m)));
-  acc->mins = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(-dx * dmin), term, _mm_set_ss(acc->mins)));
+  return _mm_cvtsi128_si32(m);
 }
 
-// The dot product from its running sums.
-inline float sums_total(const Sums& acc, bool has_mins) {
-  const float lanes = simd::hsum(acc.lanes);
-  return has_mins ? lanes + acc.mins : lanes;
+inline float mins_accumulate(float acc, int32_t term, float dx, float dmin) {
+  const __m128 t = _mm_set_ss(static_cast<float>(term));
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(-dx * dmin), t, _mm_set_ss(acc)));
+}
+
+// mins_accumulate for four tokens at once, lane t for token t: the same operations per lane,
+// so the same bits.
+inline __m128 mins_accumulate4(__m128 acc, __m128i mins, const block_q8_K* const* x, float dmin) {
+  const __m128i p0 = _mm_madd_epi16(mins, q8k_sums32(*x[0]));
+  const __m128i p1 = _mm_madd_epi16(mins, q8k_sums32(*x[1]));
+  const __m128i p2 = _mm_madd_epi16(mins, q8k_sums32(*x[2]));
+  const __m128i p3 = _mm_madd_epi16(mins, q8k_sums32(*x[3]));
+  const __m128i terms = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
+  const __m128 neg_dx = _mm_setr_ps(-x[0]->d, -x[1]->d, -x[2]->d, -x[3]->d);
+  return _mm_fmadd_ps(_mm_mul_ps(neg_dx, _mm_set1_ps(dmin)), _mm_cvtepi32_ps(terms), acc);
 }
 
 // A format's view of its blocks, shared by the dot and the tile:
@@ -144,7 +144,7 @@ inline float sums_total(const Sums& acc, bool has_mins) {
 //                        of the sub-block each activation pair of vector k belongs to)
 //   weights<k>(w)        weights 32k..32k+31 as unsigned bytes (k = 0..7)
 //   finish(isum, w, x)   step 1's last exact correction (Q6_K: its -32 offset)
-//   accumulate(...)      step 2 (kHasMins: whether it uses Sums::mins)
+//   kHasMins             whether step 2 has a min term (Row::mins, Row::dmin)
 struct Q4K {
   using Block = block_q4_K;
   struct Row {
@@ -169,9 +169,6 @@ struct Q4K {
   }
   static __m256i finish(__m256i isum, const Block& /*w*/, const block_q8_K& /*x*/) { return isum; }
   static constexpr bool kHasMins = true;
-  static void accumulate(Sums* acc, __m256i isum, const Row& row, const block_q8_K& x) {
-    block_accumulate_min(acc, isum, x.d, row.d, row.dmin, row.mins, q8k_sums32(x));
-  }
 };
 
 struct Q5K {
@@ -195,9 +192,6 @@ struct Q5K {
   }
   static __m256i finish(__m256i isum, const Block& /*w*/, const block_q8_K& /*x*/) { return isum; }
   static constexpr bool kHasMins = true;
-  static void accumulate(Sums* acc, __m256i isum, const Row& row, const block_q8_K& x) {
-    block_accumulate_min(acc, isum, x.d, row.d, row.dmin, row.mins, q8k_sums32(x));
-  }
 };
 
 struct Q6K {
@@ -231,9 +225,6 @@ struct Q6K {
     return _mm256_sub_epi32(isum, _mm256_slli_epi32(_mm256_madd_epi16(load256(x.bsums), s16), 5));
   }
   static constexpr bool kHasMins = false;
-  static void accumulate(Sums* acc, __m256i isum, const Row& row, const block_q8_K& x) {
-    block_accumulate(acc, isum, x.d, row.d);
-  }
 };
 
 // Step 1 for one (row, token): maddubs of unsigned weights (at most 63) and signed
@@ -256,13 +247,17 @@ inline __m256i block_isum(const typename F::Block& w, const typename F::Row& row
 // A weight row against an activation row: the sum over blocks of step 2 of step 1.
 template <typename F, MaddFn madd>
 inline float vec_dot(const typename F::Block* w, const block_q8_K* x, int64_t n) {
-  Sums acc = sums_zero();
+  __m256 lanes = _mm256_setzero_ps();
+  float mins = 0.0f;
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     typename F::Row row;
     F::prepare(w[b], &row);
-    F::accumulate(&acc, block_isum<F, madd>(w[b], row, x[b]), row, x[b]);
+    lanes = lanes_accumulate(lanes, block_isum<F, madd>(w[b], row, x[b]), x[b].d, row.d);
+    if constexpr (F::kHasMins) {
+      mins = mins_accumulate(mins, min_term(row.mins, x[b]), x[b].d, row.dmin);
+    }
   }
-  return sums_total(acc, F::kHasMins);
+  return F::kHasMins ? simd::hsum(lanes) + mins : simd::hsum(lanes);
 }
 
 // The tile's step 1 for weight vector k of one block: unpacked once, it serves RN tokens.
@@ -283,13 +278,17 @@ inline void tile_vector(const typename F::Block& w, const typename F::Row& row,
 template <typename F, MaddFn madd, int RN>
 inline void tile(const typename F::Block* w, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                  int64_t n) {
+  static_assert(RN % 4 == 0, "the min sums go four tokens to a vector");
   const block_q8_K* xr[RN];
-  Sums acc[RN];
+  __m256 lanes[RN];
+  __m128 mins[RN / 4];
 #pragma GCC unroll 8
   for (int t = 0; t < RN; ++t) {
     xr[t] = reinterpret_cast<const block_q8_K*>(x + t * xs);
-    acc[t] = sums_zero();
+    lanes[t] = _mm256_setzero_ps();
   }
+#pragma GCC unroll 4
+  for (__m128& m : mins) m = _mm_setzero_ps();
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     typename F::Row row;
     F::prepare(w[b], &row);
@@ -310,11 +309,22 @@ inline void tile(const typename F::Block* w, const uint8_t* x, size_t xs, float*
     tile_vector<F, madd, RN, 7>(w[b], row, xt, isum);
 #pragma GCC unroll 8
     for (int t = 0; t < RN; ++t) {
-      F::accumulate(&acc[t], F::finish(isum[t], w[b], *xt[t]), row, *xt[t]);
+      lanes[t] = lanes_accumulate(lanes[t], F::finish(isum[t], w[b], *xt[t]), xt[t]->d, row.d);
+    }
+    if constexpr (F::kHasMins) {
+#pragma GCC unroll 4
+      for (int g = 0; g < RN / 4; ++g) {
+        mins[g] = mins_accumulate4(mins[g], row.mins, xt + 4 * g, row.dmin);
+      }
     }
   }
+  float min_sums[RN];
+#pragma GCC unroll 4
+  for (int g = 0; g < RN / 4; ++g) _mm_storeu_ps(min_sums + 4 * g, mins[g]);
 #pragma GCC unroll 8
-  for (int t = 0; t < RN; ++t) y[t * ldy] = sums_total(acc[t], F::kHasMins);
+  for (int t = 0; t < RN; ++t) {
+    y[t * ldy] = F::kHasMins ? simd::hsum(lanes[t]) + min_sums[t] : simd::hsum(lanes[t]);
+  }
 }
 
 // Blocks of dot products (the gemm_* contract in kernels.h): tiles of RN tokens, one row at a
