@@ -79,13 +79,40 @@ const KernelTable* AvxVnniKernels() {
   return &table;
 }
 
+const KernelTable* Avx512Kernels() {
+  const cpu::CpuFeatures& f = cpu::GetCpuFeatures();
+  const KernelTable* vnni = AvxVnniKernels();
+  const KernelTable* base = vnni != nullptr ? vnni : Avx2Kernels();
+  if (base == nullptr || !(f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni)) {
+    return nullptr;
+  }
+  static const KernelTable table = [base] {
+    KernelTable t = *base;
+    t.isa = "avx512";
+    t.vec_dot_q4_K_q8_K = &avx512::vec_dot_q4_K_q8_K;
+    t.vec_dot_q5_K_q8_K = &avx512::vec_dot_q5_K_q8_K;
+    t.vec_dot_q6_K_q8_K = &avx512::vec_dot_q6_K_q8_K;
+    t.gemm_q4_K = &avx512::gemm_q4_K;
+    t.gemm_q5_K = &avx512::gemm_q5_K;
+    t.gemm_q6_K = &avx512::gemm_q6_K;
+    return t;
+  }();
+  return &table;
+}
+
 const KernelTable& Kernels() {
   static const KernelTable* chosen = [] {
+    // AGENTRY_KERNELS names a table to force; one this CPU cannot run is ignored.
     const char* force = std::getenv("AGENTRY_KERNELS");
-    if (force != nullptr && std::strcmp(force, "scalar") == 0) return &ScalarKernels();
-    if (force != nullptr && std::strcmp(force, "avx2") == 0 && Avx2Kernels() != nullptr) {
-      return Avx2Kernels();
+    if (force != nullptr) {
+      if (std::strcmp(force, "scalar") == 0) return &ScalarKernels();
+      const KernelTable* forced = nullptr;
+      if (std::strcmp(force, "avx2") == 0) forced = Avx2Kernels();
+      if (std::strcmp(force, "avx2+vnni") == 0) forced = AvxVnniKernels();
+      if (std::strcmp(force, "avx512") == 0) forced = Avx512Kernels();
+      if (forced != nullptr) return forced;
     }
+    if (const KernelTable* avx512 = Avx512Kernels()) return avx512;
     if (const KernelTable* vnni = AvxVnniKernels()) return vnni;
     const KernelTable* avx2 = Avx2Kernels();
     return avx2 != nullptr ? avx2 : &ScalarKernels();

@@ -3,9 +3,10 @@
 //   const KernelTable& k = Kernels();
 //   float y = k.vec_dot_q8_0_q8_0(w_row, x_q8, n);
 //
-// The table holds the fastest implementation this CPU can run. AGENTRY_KERNELS=scalar
-// forces the scalar reference and AGENTRY_KERNELS=avx2 the plain AVX2 table (for
-// debugging, and for benchmarks of what each instruction set gains).
+// The table holds the fastest implementation this CPU can run: "avx512" (AVX-512 F/BW/VL
+// with VNNI), else "avx2+vnni", else "avx2", else "scalar". AGENTRY_KERNELS=scalar, avx2,
+// avx2+vnni or avx512 forces one (for debugging, and for benchmarks of what each
+// instruction set gains); a table this CPU cannot run is not forced.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@ using GemmFn = void (*)(const uint8_t* w, size_t w_stride, const uint8_t* x, siz
                         float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 
 struct KernelTable {
-  const char* isa;  // "avx2+vnni", "avx2", "scalar"
+  const char* isa;  // "avx512", "avx2+vnni", "avx2", "scalar"
   float (*vec_dot_f32)(const float* w, const float* x, int64_t n);
   float (*vec_dot_f16)(const uint16_t* w, const uint16_t* x, int64_t n);
   float (*vec_dot_q8_0_q8_0)(const block_q8_0* w, const block_q8_0* x, int64_t n);
@@ -53,5 +54,8 @@ const KernelTable& ScalarKernels();
 const KernelTable* Avx2Kernels();
 // The AVX2 table with AVX-VNNI integer dot products; nullptr without AVX-VNNI.
 const KernelTable* AvxVnniKernels();
+// The AVX-VNNI table (or the AVX2 one where AVX-VNNI is missing) with 512-bit K-quant kernels;
+// nullptr unless the CPU has AVX-512 F, BW, VL and VNNI.
+const KernelTable* Avx512Kernels();
 
 }  // namespace agentry::kernels

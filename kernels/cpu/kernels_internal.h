@@ -50,3 +50,17 @@ void gemm_q5_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
 void gemm_q6_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
 }  // namespace agentry::kernels::avxvnni
+
+namespace agentry::kernels::avx512 {
+// K-quants on 512-bit vectors with AVX512-VNNI (dot_k_avx512.cc): the same bits as the AVX2
+// ones. Need AVX-512 F, BW, VL and VNNI.
+float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q5_K_q8_K(const block_q5_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q6_K_q8_K(const block_q6_K* w, const block_q8_K* x, int64_t n);
+void gemm_q4_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q6_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+}  // namespace agentry::kernels::avx512

@@ -164,7 +164,7 @@ struct Q4K {
   template <int k>
   static __m256i weights(const Block& w) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i bits = load256(w.qs + 32 * (k / 2));
+    const __m256i bits = load256(w.qs + ptrdiff_t{32} * (k / 2));
     return _mm256_and_si256(k % 2 == 0 ? bits : _mm256_srli_epi16(bits, 4), m4);
   }
   static __m256i finish(__m256i isum, const Block& /*w*/, const block_q8_K& /*x*/) { return isum; }
@@ -186,7 +186,7 @@ struct Q5K {
   static __m256i weights(const Block& w) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i bit4 = _mm256_set1_epi8(0x10);
-    const __m256i bits = load256(w.qs + 32 * (k / 2));
+    const __m256i bits = load256(w.qs + ptrdiff_t{32} * (k / 2));
     const __m256i low = _mm256_and_si256(k % 2 == 0 ? bits : _mm256_srli_epi16(bits, 4), m4);
     return _mm256_or_si256(low, _mm256_and_si256(shift16<4 - k>(load256(w.qh)), bit4));
   }
@@ -213,10 +213,10 @@ struct Q6K {
     constexpr int j = k % 4;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i bits45 = _mm256_set1_epi8(0x30);
-    const __m256i ql = load256(w.ql + 64 * h + 32 * (j % 2));
+    const __m256i ql = load256(w.ql + ptrdiff_t{64} * h + ptrdiff_t{32} * (j % 2));
     const __m256i low = _mm256_and_si256(j < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
-    return _mm256_or_si256(low,
-                           _mm256_and_si256(shift16<4 - 2 * j>(load256(w.qh + 32 * h)), bits45));
+    return _mm256_or_si256(
+        low, _mm256_and_si256(shift16<4 - 2 * j>(load256(w.qh + ptrdiff_t{32} * h)), bits45));
   }
   // 32 * sum over the 16 sub-blocks of scale_g * bsum_g, taken off in 8 int32 lanes.
   static __m256i finish(__m256i isum, const Block& w, const block_q8_K& x) {
@@ -267,7 +267,8 @@ inline void tile_vector(const typename F::Block& w, const typename F::Row& row,
   const __m256i v = F::template weights<k>(w);
 #pragma GCC unroll 8
   for (int t = 0; t < RN; ++t) {
-    isum[t] = madd(isum[t], _mm256_maddubs_epi16(v, load256(xt[t]->qs + 32 * k)), row.sc[k]);
+    isum[t] =
+        madd(isum[t], _mm256_maddubs_epi16(v, load256(xt[t]->qs + ptrdiff_t{32} * k)), row.sc[k]);
   }
 }
 
@@ -314,13 +315,13 @@ inline void tile(const typename F::Block* w, const uint8_t* x, size_t xs, float*
     if constexpr (F::kHasMins) {
 #pragma GCC unroll 4
       for (int g = 0; g < RN / 4; ++g) {
-        mins[g] = mins_accumulate4(mins[g], row.mins, xt + 4 * g, row.dmin);
+        mins[g] = mins_accumulate4(mins[g], row.mins, xt + ptrdiff_t{4} * g, row.dmin);
       }
     }
   }
   float min_sums[RN];
 #pragma GCC unroll 4
-  for (int g = 0; g < RN / 4; ++g) _mm_storeu_ps(min_sums + 4 * g, mins[g]);
+  for (int g = 0; g < RN / 4; ++g) _mm_storeu_ps(min_sums + ptrdiff_t{4} * g, mins[g]);
 #pragma GCC unroll 8
   for (int t = 0; t < RN; ++t) {
     y[t * ldy] = F::kHasMins ? simd::hsum(lanes[t]) + min_sums[t] : simd::hsum(lanes[t]);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -123,14 +125,25 @@ TEST(QuantsKTest, Q6_KLayoutOfOneKnownBlock) {
   EXPECT_EQ(y[64], -32.0f);
 }
 
-// The AVX2 K-quant kernels against the scalar references.
-class Avx2KTest : public ::testing::Test {
+// Every SIMD table's K-quant kernels against the scalar references.
+
+// The SIMD table named `isa`, or nullptr where this CPU cannot run it.
+const KernelTable* SimdTable(const std::string& isa) {
+  if (isa == "avx2") return Avx2Kernels();
+  if (isa == "avx2+vnni") return AvxVnniKernels();
+  if (isa == "avx512") return Avx512Kernels();
+  return nullptr;
+}
+
+std::string TableName(const std::string& isa) { return isa == "avx2+vnni" ? "avx2vnni" : isa; }
+
+class SimdKTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    avx2_ = Avx2Kernels();
-    if (avx2_ == nullptr) GTEST_SKIP() << "this CPU cannot run the AVX2 kernels";
+    simd_ = SimdTable(GetParam());
+    if (simd_ == nullptr) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
   }
-  const KernelTable* avx2_ = nullptr;
+  const KernelTable* simd_ = nullptr;
 };
 
 // Activation rows that exercise the quantizer's corners: magnitudes from 1e-30 to 1e30, both
@@ -160,12 +173,12 @@ std::vector<std::vector<float>> Q8KCornerRows() {
   return rows;
 }
 
-TEST_F(Avx2KTest, QuantizeQ8_KIsBitIdenticalToTheReference) {
+TEST_P(SimdKTest, QuantizeQ8_KIsBitIdenticalToTheReference) {
   for (const std::vector<float>& x : Q8KCornerRows()) {
     const int64_t n = static_cast<int64_t>(x.size());
     std::vector<block_q8_K> a(n / kQK_K), b(n / kQK_K);
     std::memset(a.data(), 0xAB, a.size() * sizeof(block_q8_K));  // no byte left unwritten
-    avx2_->quantize_row_q8_K(x.data(), a.data(), n);
+    simd_->quantize_row_q8_K(x.data(), a.data(), n);
     quantize_row_q8_K_ref(x.data(), b.data(), n);
     for (size_t blk = 0; blk < a.size(); ++blk) {
       SCOPED_TRACE(::testing::Message()
@@ -178,12 +191,12 @@ TEST_F(Avx2KTest, QuantizeQ8_KIsBitIdenticalToTheReference) {
   }
 }
 
-TEST_F(Avx2KTest, QuantizeQ8_KKeepsTheSignOfTheFirstLargestValue) {
+TEST_P(SimdKTest, QuantizeQ8_KKeepsTheSignOfTheFirstLargestValue) {
   std::vector<float> x(kQK_K, 0.25f);
   x[10] = -2.0f;
   x[20] = 2.0f;
   block_q8_K q;
-  avx2_->quantize_row_q8_K(x.data(), &q, kQK_K);
+  simd_->quantize_row_q8_K(x.data(), &q, kQK_K);
   EXPECT_EQ(q.qs[10], -127);  // -2 is the first of magnitude 2: it maps to -127
   EXPECT_EQ(q.qs[20], 127);
   EXPECT_FLOAT_EQ(q.d, 2.0f / 127.0f);
@@ -224,9 +237,9 @@ double Magnitude(const std::vector<Block>& w, void (*dequantize)(const Block*, f
 }
 
 template <typename Block>
-void ExpectAvx2DotMatchesReference(float (*simd)(const Block*, const block_q8_K*, int64_t),
-                                   float (*ref)(const Block*, const block_q8_K*, int64_t),
-                                   void (*dequantize)(const Block*, float*, int64_t)) {
+void ExpectDotMatchesReference(float (*simd)(const Block*, const block_q8_K*, int64_t),
+                               float (*ref)(const Block*, const block_q8_K*, int64_t),
+                               void (*dequantize)(const Block*, float*, int64_t)) {
   for (bool extreme : {false, true}) {
     for (int blocks : {1, 2, 3, 5, 8, 11, 16}) {
       const std::vector<Block> w = WeightBlocks<Block>(blocks, 40 + blocks, extreme);
@@ -244,25 +257,25 @@ void ExpectAvx2DotMatchesReference(float (*simd)(const Block*, const block_q8_K*
   }
 }
 
-TEST_F(Avx2KTest, Q4_KDotMatchesTheReference) {
-  ExpectAvx2DotMatchesReference<block_q4_K>(avx2_->vec_dot_q4_K_q8_K, &vec_dot_q4_K_q8_K_ref,
-                                            &dequantize_row_q4_K);
+TEST_P(SimdKTest, Q4_KDotMatchesTheReference) {
+  ExpectDotMatchesReference<block_q4_K>(simd_->vec_dot_q4_K_q8_K, &vec_dot_q4_K_q8_K_ref,
+                                        &dequantize_row_q4_K);
 }
 
-TEST_F(Avx2KTest, Q5_KDotMatchesTheReference) {
-  ExpectAvx2DotMatchesReference<block_q5_K>(avx2_->vec_dot_q5_K_q8_K, &vec_dot_q5_K_q8_K_ref,
-                                            &dequantize_row_q5_K);
+TEST_P(SimdKTest, Q5_KDotMatchesTheReference) {
+  ExpectDotMatchesReference<block_q5_K>(simd_->vec_dot_q5_K_q8_K, &vec_dot_q5_K_q8_K_ref,
+                                        &dequantize_row_q5_K);
 }
 
-TEST_F(Avx2KTest, Q6_KDotMatchesTheReference) {
-  ExpectAvx2DotMatchesReference<block_q6_K>(avx2_->vec_dot_q6_K_q8_K, &vec_dot_q6_K_q8_K_ref,
-                                            &dequantize_row_q6_K);
+TEST_P(SimdKTest, Q6_KDotMatchesTheReference) {
+  ExpectDotMatchesReference<block_q6_K>(simd_->vec_dot_q6_K_q8_K, &vec_dot_q6_K_q8_K_ref,
+                                        &dequantize_row_q6_K);
 }
 
 // Weights at the top of every range: all-ones nibbles and high bits, largest 6-bit scales
 // and mins, Q6_K scales of -128, against activations of -127 everywhere. The integer sums
 // must not overflow on their way (int16 pair sums, int32 lanes).
-TEST_F(Avx2KTest, DotsHoldTheLargestIntegerSums) {
+TEST_P(SimdKTest, DotsHoldTheLargestIntegerSums) {
   block_q8_K x;
   std::vector<float> xf(kQK_K, -1.0f);
   quantize_row_q8_K_ref(xf.data(), &x, kQK_K);
@@ -283,16 +296,19 @@ TEST_F(Avx2KTest, DotsHoldTheLargestIntegerSums) {
   const auto expect_close = [](float got, float want) {
     EXPECT_NEAR(got, want, 1e-5f * std::fabs(want));
   };
-  expect_close(avx2_->vec_dot_q4_K_q8_K(&w4, &x, kQK_K), vec_dot_q4_K_q8_K_ref(&w4, &x, kQK_K));
-  expect_close(avx2_->vec_dot_q5_K_q8_K(&w5, &x, kQK_K), vec_dot_q5_K_q8_K_ref(&w5, &x, kQK_K));
-  expect_close(avx2_->vec_dot_q6_K_q8_K(&w6, &x, kQK_K), vec_dot_q6_K_q8_K_ref(&w6, &x, kQK_K));
+  expect_close(simd_->vec_dot_q4_K_q8_K(&w4, &x, kQK_K), vec_dot_q4_K_q8_K_ref(&w4, &x, kQK_K));
+  expect_close(simd_->vec_dot_q5_K_q8_K(&w5, &x, kQK_K), vec_dot_q5_K_q8_K_ref(&w5, &x, kQK_K));
+  expect_close(simd_->vec_dot_q6_K_q8_K(&w6, &x, kQK_K), vec_dot_q6_K_q8_K_ref(&w6, &x, kQK_K));
   std::memset(w6.ql, 0, sizeof(w6.ql));  // 0 - 32: the negative end
   std::memset(w6.qh, 0, sizeof(w6.qh));
-  expect_close(avx2_->vec_dot_q6_K_q8_K(&w6, &x, kQK_K), vec_dot_q6_K_q8_K_ref(&w6, &x, kQK_K));
+  expect_close(simd_->vec_dot_q6_K_q8_K(&w6, &x, kQK_K), vec_dot_q6_K_q8_K_ref(&w6, &x, kQK_K));
 }
 
-// The tiled prefill: every output equals the AVX2 dot of its row and token bit for bit (so
-// no split of rows or tokens can change it), and the scalar reference within rounding.
+INSTANTIATE_TEST_SUITE_P(Tables, SimdKTest, ::testing::Values("avx2", "avx2+vnni", "avx512"),
+                         [](const auto& info) { return TableName(info.param); });
+
+// The tiled prefill: every output equals the table's dot of its row and token bit for bit
+// (so no split of rows or tokens can change it), and the scalar reference within rounding.
 struct KGemmCase {
   int64_t rows;
   int64_t tokens;
@@ -303,22 +319,22 @@ void PrintTo(const KGemmCase& c, std::ostream* os) {
   *os << c.rows << "x" << c.tokens << "x" << c.blocks * kQK_K;
 }
 
-class Avx2KGemmTest : public ::testing::TestWithParam<KGemmCase> {
+class SimdKGemmTest : public ::testing::TestWithParam<std::tuple<KGemmCase, std::string>> {
  protected:
   void SetUp() override {
-    avx2_ = Avx2Kernels();
-    if (avx2_ == nullptr) GTEST_SKIP() << "this CPU cannot run the AVX2 kernels";
+    simd_ = SimdTable(std::get<1>(GetParam()));
+    if (simd_ == nullptr) GTEST_SKIP() << "this CPU cannot run these kernels";
   }
 
   template <typename Block>
   void Check(GemmFn gemm, GemmFn ref, float (*dot)(const Block*, const block_q8_K*, int64_t),
              void (*dequantize)(const Block*, float*, int64_t), uint32_t seed) {
-    const KGemmCase c = GetParam();
+    const KGemmCase c = std::get<0>(GetParam());
     const int64_t n = c.blocks * kQK_K;
     const std::vector<Block> w = WeightBlocks<Block>(c.rows * c.blocks, seed, false);
     const std::vector<float> xf = RandomFloats(c.tokens * n, seed + 1);
     std::vector<block_q8_K> x(c.tokens * c.blocks);
-    avx2_->quantize_row_q8_K(xf.data(), x.data(), c.tokens * n);
+    simd_->quantize_row_q8_K(xf.data(), x.data(), c.tokens * n);
     const auto* wb = reinterpret_cast<const uint8_t*>(w.data());
     const auto* xb = reinterpret_cast<const uint8_t*>(x.data());
     const size_t ws = c.blocks * sizeof(Block);
@@ -357,37 +373,46 @@ class Avx2KGemmTest : public ::testing::TestWithParam<KGemmCase> {
       }
     }
   }
-  const KernelTable* avx2_ = nullptr;
+  const KernelTable* simd_ = nullptr;
 };
 
-TEST_P(Avx2KGemmTest, Q4_K) {
-  Check<block_q4_K>(avx2_->gemm_q4_K, &gemm_q4_K_ref, avx2_->vec_dot_q4_K_q8_K,
+TEST_P(SimdKGemmTest, Q4_K) {
+  Check<block_q4_K>(simd_->gemm_q4_K, &gemm_q4_K_ref, simd_->vec_dot_q4_K_q8_K,
                     &dequantize_row_q4_K, 60);
 }
 
-TEST_P(Avx2KGemmTest, Q5_K) {
-  Check<block_q5_K>(avx2_->gemm_q5_K, &gemm_q5_K_ref, avx2_->vec_dot_q5_K_q8_K,
+TEST_P(SimdKGemmTest, Q5_K) {
+  Check<block_q5_K>(simd_->gemm_q5_K, &gemm_q5_K_ref, simd_->vec_dot_q5_K_q8_K,
                     &dequantize_row_q5_K, 70);
 }
 
-TEST_P(Avx2KGemmTest, Q6_K) {
-  Check<block_q6_K>(avx2_->gemm_q6_K, &gemm_q6_K_ref, avx2_->vec_dot_q6_K_q8_K,
+TEST_P(SimdKGemmTest, Q6_K) {
+  Check<block_q6_K>(simd_->gemm_q6_K, &gemm_q6_K_ref, simd_->vec_dot_q6_K_q8_K,
                     &dequantize_row_q6_K, 80);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, Avx2KGemmTest,
-                         ::testing::Values(KGemmCase{4, 3, 1}, KGemmCase{8, 6, 2},
-                                           KGemmCase{5, 4, 3}, KGemmCase{3, 2, 1},
-                                           KGemmCase{13, 11, 3}, KGemmCase{16, 9, 8},
-                                           KGemmCase{1, 1, 2}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SimdKGemmTest,
+    ::testing::Combine(::testing::Values(KGemmCase{4, 3, 1}, KGemmCase{8, 6, 2}, KGemmCase{5, 4, 3},
+                                         KGemmCase{3, 2, 1}, KGemmCase{13, 11, 3},
+                                         KGemmCase{16, 9, 8}, KGemmCase{1, 1, 2},
+                                         KGemmCase{6, 19, 2}),
+                       ::testing::Values("avx2", "avx2+vnni", "avx512")),
+    [](const auto& info) {
+      const KGemmCase c = std::get<0>(info.param);
+      return TableName(std::get<1>(info.param)) + "_" + std::to_string(c.rows) + "x" +
+             std::to_string(c.tokens) + "x" + std::to_string(c.blocks * kQK_K);
+    });
 
-// AVX-VNNI's vpdpwssd gives the same integers as AVX2's madd + add, so the same bits.
+// AVX-VNNI's vpdpwssd gives the same integers as AVX2's madd + add, and the 512-bit kernels
+// the same integers two vectors at a time: the same bits. 19 tokens: whole tiles of 4 and 8
+// tokens and a remainder.
 template <typename Block>
 void ExpectSameBits(const KernelTable& a, const KernelTable& b,
                     float (*KernelTable::*dot)(const Block*, const block_q8_K*, int64_t),
                     GemmFn KernelTable::*gemm, uint32_t seed) {
   const int64_t rows = 9;
-  const int64_t tokens = 7;
+  const int64_t tokens = 19;
   const int64_t blocks = 3;
   const int64_t n = blocks * kQK_K;
   const std::vector<Block> w = WeightBlocks<Block>(rows * blocks, seed, false);
@@ -409,6 +434,18 @@ void ExpectSameBits(const KernelTable& a, const KernelTable& b,
   (b.*gemm)(wb, blocks * sizeof(Block), xb, blocks * sizeof(block_q8_K), yb.data(), rows, n, rows,
             tokens);
   EXPECT_EQ(ya, yb);
+}
+
+TEST(Avx512KTest, SameBitsAsAvx2) {
+  const KernelTable* avx512 = Avx512Kernels();
+  if (avx512 == nullptr) GTEST_SKIP() << "this CPU has no AVX-512 F/BW/VL with VNNI";
+  const KernelTable& avx2 = *Avx2Kernels();
+  ExpectSameBits<block_q4_K>(*avx512, avx2, &KernelTable::vec_dot_q4_K_q8_K,
+                             &KernelTable::gemm_q4_K, 93);
+  ExpectSameBits<block_q5_K>(*avx512, avx2, &KernelTable::vec_dot_q5_K_q8_K,
+                             &KernelTable::gemm_q5_K, 94);
+  ExpectSameBits<block_q6_K>(*avx512, avx2, &KernelTable::vec_dot_q6_K_q8_K,
+                             &KernelTable::gemm_q6_K, 95);
 }
 
 TEST(AvxVnniKTest, SameBitsAsAvx2) {

@@ -175,7 +175,9 @@ TEST(KernelTableTest, PicksTheBestPathForThisCpu) {
   if (std::getenv("AGENTRY_KERNELS") != nullptr) {
     GTEST_SKIP() << "AGENTRY_KERNELS overrides the choice in this run";
   }
-  if (AvxVnniKernels() != nullptr) {
+  if (Avx512Kernels() != nullptr) {
+    EXPECT_STREQ(k.isa, "avx512");
+  } else if (AvxVnniKernels() != nullptr) {
     EXPECT_STREQ(k.isa, "avx2+vnni");
   } else if (Avx2Kernels() != nullptr) {
     EXPECT_STREQ(k.isa, "avx2");
