@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
@@ -67,7 +68,7 @@ inline __m128i q8k_sums32(const block_q8_K& x) {
                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8)));
 }
 
-// Step 2, as simd_k's lanes_accumulate, min_term, mins_accumulate and mins_accumulate4.
+// Step 2, as simd_k's lanes_accumulate, min_term and mins_accumulate.
 inline __m256 lanes_accumulate(__m256 lanes, __m256i isum, float dx, float dw) {
   return _mm256_fmadd_ps(_mm256_set1_ps(dx * dw), _mm256_cvtepi32_ps(isum), lanes);
 }
@@ -82,16 +83,6 @@ inline int32_t min_term(__m128i mins, const block_q8_K& x) {
 inline float mins_accumulate(float acc, int32_t term, float dx, float dmin) {
   const __m128 t = _mm_set_ss(static_cast<float>(term));
   return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(-dx * dmin), t, _mm_set_ss(acc)));
-}
-
-inline __m128 mins_accumulate4(__m128 acc, __m128i mins, const block_q8_K* const* x, float dmin) {
-  const __m128i p0 = _mm_madd_epi16(mins, q8k_sums32(*x[0]));
-  const __m128i p1 = _mm_madd_epi16(mins, q8k_sums32(*x[1]));
-  const __m128i p2 = _mm_madd_epi16(mins, q8k_sums32(*x[2]));
-  const __m128i p3 = _mm_madd_epi16(mins, q8k_sums32(*x[3]));
-  const __m128i terms = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
-  const __m128 neg_dx = _mm_setr_ps(-x[0]->d, -x[1]->d, -x[2]->d, -x[3]->d);
-  return _mm_fmadd_ps(_mm_mul_ps(neg_dx, _mm_set1_ps(dmin)), _mm_cvtepi32_ps(terms), acc);
 }
 
 // The formats, as simd_k's, by pairs: pair p is weight vectors 2p (low half) and 2p + 1
@@ -229,6 +220,27 @@ inline float vec_dot(const typename F::Block* w, const block_q8_K* x, int64_t n)
 // unpacked pair; 8 tokens measured 1.3x faster than 4 on Q4_K). Same bits as vec_dot.
 constexpr int kTileTokens = 8;
 
+// As simd_k::TokenBlocks and token_blocks: block b of the tile's tokens, once per token group.
+struct TokenBlocks {
+  float dx[kTileTokens];
+  float neg_dx[kTileTokens];
+  __m128i sums32[kTileTokens];
+};
+
+inline const TokenBlocks* token_blocks(const block_q8_K* const* xr, int64_t nb) {
+  thread_local std::vector<TokenBlocks> panel;
+  if (panel.size() < static_cast<size_t>(nb)) panel.resize(nb);
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int t = 0; t < kTileTokens; ++t) {
+      panel[b].dx[t] = xr[t][b].d;
+      panel[b].neg_dx[t] = -xr[t][b].d;
+      panel[b].sums32[t] = q8k_sums32(xr[t][b]);
+    }
+  }
+  return panel.data();
+}
+
 template <typename F, int p>
 inline void tile_pair(const typename F::Block& w, const typename F::Row& row,
                       const block_q8_K* const* xt, __m512i* isum) {
@@ -240,21 +252,19 @@ inline void tile_pair(const typename F::Block& w, const typename F::Row& row,
   }
 }
 
+// As simd_k::tile, 8 tokens: step 2 lane by lane as vec_dot does it, 8 (or 4) tokens an
+// instruction.
 template <typename F>
-inline void tile(const typename F::Block* w, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-                 int64_t n) {
+inline void tile(const typename F::Block* w, const block_q8_K* const* xr, const TokenBlocks* tb,
+                 float* y, int64_t ldy, int64_t nb) {
   constexpr int RN = kTileTokens;
-  const block_q8_K* xr[RN];
   __m256 lanes[RN];
   __m128 mins[RN / 4];
 #pragma GCC unroll 8
-  for (int t = 0; t < RN; ++t) {
-    xr[t] = reinterpret_cast<const block_q8_K*>(x + t * xs);
-    lanes[t] = _mm256_setzero_ps();
-  }
+  for (int t = 0; t < RN; ++t) lanes[t] = _mm256_setzero_ps();
 #pragma GCC unroll 2
   for (__m128& m : mins) m = _mm_setzero_ps();
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
+  for (int64_t b = 0; b < nb; ++b) {
     typename F::Row row;
     F::prepare(w[b], &row);
     const block_q8_K* xt[RN];
@@ -268,15 +278,25 @@ inline void tile(const typename F::Block* w, const uint8_t* x, size_t xs, float*
     tile_pair<F, 1>(w[b], row, xt, isum);
     tile_pair<F, 2>(w[b], row, xt, isum);
     tile_pair<F, 3>(w[b], row, xt, isum);
+    float scale[RN];  // d_x * d_w per token, as lanes_accumulate multiplies them
+    _mm256_storeu_ps(scale, _mm256_mul_ps(_mm256_loadu_ps(tb[b].dx), _mm256_set1_ps(row.d)));
 #pragma GCC unroll 8
     for (int t = 0; t < RN; ++t) {
-      lanes[t] =
-          lanes_accumulate(lanes[t], F::finish(fold(isum[t]), w[b], *xt[t]), xt[t]->d, row.d);
+      const __m256i sum = F::finish(fold(isum[t]), w[b], *xt[t]);
+      lanes[t] = _mm256_fmadd_ps(_mm256_set1_ps(scale[t]), _mm256_cvtepi32_ps(sum), lanes[t]);
     }
     if constexpr (F::kHasMins) {
 #pragma GCC unroll 2
       for (int g = 0; g < RN / 4; ++g) {
-        mins[g] = mins_accumulate4(mins[g], row.mins, xt + ptrdiff_t{4} * g, row.dmin);
+        const __m128i* s = tb[b].sums32 + ptrdiff_t{4} * g;
+        const __m128i p0 = _mm_madd_epi16(row.mins, s[0]);
+        const __m128i p1 = _mm_madd_epi16(row.mins, s[1]);
+        const __m128i p2 = _mm_madd_epi16(row.mins, s[2]);
+        const __m128i p3 = _mm_madd_epi16(row.mins, s[3]);
+        const __m128i terms = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
+        const __m128 neg_dx_dmin =
+            _mm_mul_ps(_mm_loadu_ps(tb[b].neg_dx + ptrdiff_t{4} * g), _mm_set1_ps(row.dmin));
+        mins[g] = _mm_fmadd_ps(neg_dx_dmin, _mm_cvtepi32_ps(terms), mins[g]);
       }
     }
   }
@@ -295,10 +315,17 @@ template <typename F>
 inline void gemm(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                  int64_t n, int64_t rows, int64_t tokens) {
   using Block = typename F::Block;
+  const int64_t nb = n / kQK_K;
   const int64_t full_tokens = tokens / kTileTokens * kTileTokens;
   for (int64_t t = 0; t < full_tokens; t += kTileTokens) {
+    const block_q8_K* xr[kTileTokens];
+#pragma GCC unroll 8
+    for (int i = 0; i < kTileTokens; ++i) {
+      xr[i] = reinterpret_cast<const block_q8_K*>(x + (t + i) * xs);
+    }
+    const TokenBlocks* tb = token_blocks(xr, nb);
     for (int64_t r = 0; r < rows; ++r) {
-      tile<F>(reinterpret_cast<const Block*>(w + r * ws), x + t * xs, xs, y + t * ldy + r, ldy, n);
+      tile<F>(reinterpret_cast<const Block*>(w + r * ws), xr, tb, y + t * ldy + r, ldy, nb);
     }
   }
   for (int64_t t = full_tokens; t < tokens; ++t) {

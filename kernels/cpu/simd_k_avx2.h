@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kernels/cpu/quants.h"
 #include "kernels/cpu/simd_avx2.h"
@@ -124,18 +125,6 @@ inline int32_t min_term(__m128i mins, const block_q8_K& x) {
 inline float mins_accumulate(float acc, int32_t term, float dx, float dmin) {
   const __m128 t = _mm_set_ss(static_cast<float>(term));
   return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(-dx * dmin), t, _mm_set_ss(acc)));
-}
-
-// mins_accumulate for four tokens at once, lane t for token t: the same operations per lane,
-// so the same bits.
-inline __m128 mins_accumulate4(__m128 acc, __m128i mins, const block_q8_K* const* x, float dmin) {
-  const __m128i p0 = _mm_madd_epi16(mins, q8k_sums32(*x[0]));
-  const __m128i p1 = _mm_madd_epi16(mins, q8k_sums32(*x[1]));
-  const __m128i p2 = _mm_madd_epi16(mins, q8k_sums32(*x[2]));
-  const __m128i p3 = _mm_madd_epi16(mins, q8k_sums32(*x[3]));
-  const __m128i terms = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
-  const __m128 neg_dx = _mm_setr_ps(-x[0]->d, -x[1]->d, -x[2]->d, -x[3]->d);
-  return _mm_fmadd_ps(_mm_mul_ps(neg_dx, _mm_set1_ps(dmin)), _mm_cvtepi32_ps(terms), acc);
 }
 
 // A format's view of its blocks, shared by the dot and the tile:
@@ -260,6 +249,32 @@ inline float vec_dot(const typename F::Block* w, const block_q8_K* x, int64_t n)
   return F::kHasMins ? simd::hsum(lanes) + mins : simd::hsum(lanes);
 }
 
+// Block b of a tile's RN tokens, as every weight row of the tile needs it: computed once per
+// token group by gemm, not once per row.
+template <int RN>
+struct TokenBlocks {
+  float dx[RN];
+  float neg_dx[RN];
+  __m128i sums32[RN];  // Q4_K/Q5_K min terms
+};
+
+// RN tokens' blocks, once per group of RN tokens and each thread's gemm call; kept per
+// thread so a GEMM allocates nothing after its first call.
+template <int RN>
+inline const TokenBlocks<RN>* token_blocks(const block_q8_K* const* xr, int64_t nb) {
+  thread_local std::vector<TokenBlocks<RN>> panel;
+  if (panel.size() < static_cast<size_t>(nb)) panel.resize(nb);
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int t = 0; t < RN; ++t) {
+      panel[b].dx[t] = xr[t][b].d;
+      panel[b].neg_dx[t] = -xr[t][b].d;
+      panel[b].sums32[t] = q8k_sums32(xr[t][b]);
+    }
+  }
+  return panel.data();
+}
+
 // The tile's step 1 for weight vector k of one block: unpacked once, it serves RN tokens.
 template <typename F, MaddFn madd, int RN, int k>
 inline void tile_vector(const typename F::Block& w, const typename F::Row& row,
@@ -275,22 +290,18 @@ inline void tile_vector(const typename F::Block& w, const typename F::Row& row,
 // One weight row against RN tokens: y[t * ldy] = vec_dot(row, token t), bit for bit. Within
 // a block the row's 8 weight vectors are unpacked once each; the RN integer sums and float
 // sums stay in registers (2 * RN + 3 of the 16). A second row in the tile would only add
-// registers: a row's unpacked weights are not reused across rows.
+// registers: a row's unpacked weights are not reused across rows. Step 2 does the
+// operations of vec_dot's lanes_accumulate and mins_accumulate lane by lane, RN (or four)
+// tokens an instruction, with the tokens' parts from `tb`.
 template <typename F, MaddFn madd, int RN>
-inline void tile(const typename F::Block* w, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-                 int64_t n) {
-  static_assert(RN % 4 == 0, "the min sums go four tokens to a vector");
-  const block_q8_K* xr[RN];
+inline void tile(const typename F::Block* w, const block_q8_K* const* xr, const TokenBlocks<RN>* tb,
+                 float* y, int64_t ldy, int64_t nb) {
+  static_assert(RN == 4, "the scales of RN tokens fill one 128-bit vector");
   __m256 lanes[RN];
-  __m128 mins[RN / 4];
+  __m128 mins = _mm_setzero_ps();
 #pragma GCC unroll 8
-  for (int t = 0; t < RN; ++t) {
-    xr[t] = reinterpret_cast<const block_q8_K*>(x + t * xs);
-    lanes[t] = _mm256_setzero_ps();
-  }
-#pragma GCC unroll 4
-  for (__m128& m : mins) m = _mm_setzero_ps();
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
+  for (int t = 0; t < RN; ++t) lanes[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
     typename F::Row row;
     F::prepare(w[b], &row);
     const block_q8_K* xt[RN];
@@ -308,20 +319,25 @@ inline void tile(const typename F::Block* w, const uint8_t* x, size_t xs, float*
     tile_vector<F, madd, RN, 5>(w[b], row, xt, isum);
     tile_vector<F, madd, RN, 6>(w[b], row, xt, isum);
     tile_vector<F, madd, RN, 7>(w[b], row, xt, isum);
+    float scale[RN];  // d_x * d_w per token, as lanes_accumulate multiplies them
+    _mm_storeu_ps(scale, _mm_mul_ps(_mm_loadu_ps(tb[b].dx), _mm_set1_ps(row.d)));
 #pragma GCC unroll 8
     for (int t = 0; t < RN; ++t) {
-      lanes[t] = lanes_accumulate(lanes[t], F::finish(isum[t], w[b], *xt[t]), xt[t]->d, row.d);
+      lanes[t] = _mm256_fmadd_ps(_mm256_set1_ps(scale[t]),
+                                 _mm256_cvtepi32_ps(F::finish(isum[t], w[b], *xt[t])), lanes[t]);
     }
     if constexpr (F::kHasMins) {
-#pragma GCC unroll 4
-      for (int g = 0; g < RN / 4; ++g) {
-        mins[g] = mins_accumulate4(mins[g], row.mins, xt + ptrdiff_t{4} * g, row.dmin);
-      }
+      const __m128i p0 = _mm_madd_epi16(row.mins, tb[b].sums32[0]);
+      const __m128i p1 = _mm_madd_epi16(row.mins, tb[b].sums32[1]);
+      const __m128i p2 = _mm_madd_epi16(row.mins, tb[b].sums32[2]);
+      const __m128i p3 = _mm_madd_epi16(row.mins, tb[b].sums32[3]);
+      const __m128i terms = _mm_hadd_epi32(_mm_hadd_epi32(p0, p1), _mm_hadd_epi32(p2, p3));
+      const __m128 neg_dx_dmin = _mm_mul_ps(_mm_loadu_ps(tb[b].neg_dx), _mm_set1_ps(row.dmin));
+      mins = _mm_fmadd_ps(neg_dx_dmin, _mm_cvtepi32_ps(terms), mins);
     }
   }
   float min_sums[RN];
-#pragma GCC unroll 4
-  for (int g = 0; g < RN / 4; ++g) _mm_storeu_ps(min_sums + ptrdiff_t{4} * g, mins[g]);
+  _mm_storeu_ps(min_sums, mins);
 #pragma GCC unroll 8
   for (int t = 0; t < RN; ++t) {
     y[t * ldy] = F::kHasMins ? simd::hsum(lanes[t]) + min_sums[t] : simd::hsum(lanes[t]);
@@ -336,11 +352,16 @@ template <typename F, MaddFn madd, int RN>
 inline void gemm(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                  int64_t n, int64_t rows, int64_t tokens) {
   using Block = typename F::Block;
+  const int64_t nb = n / kQK_K;
   const int64_t full_tokens = tokens / RN * RN;
   for (int64_t t = 0; t < full_tokens; t += RN) {
+    const block_q8_K* xr[RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RN; ++i) xr[i] = reinterpret_cast<const block_q8_K*>(x + (t + i) * xs);
+    const TokenBlocks<RN>* tb = token_blocks<RN>(xr, nb);
     for (int64_t r = 0; r < rows; ++r) {
-      tile<F, madd, RN>(reinterpret_cast<const Block*>(w + r * ws), x + t * xs, xs, y + t * ldy + r,
-                        ldy, n);
+      tile<F, madd, RN>(reinterpret_cast<const Block*>(w + r * ws), xr, tb, y + t * ldy + r, ldy,
+                        nb);
     }
   }
   for (int64_t t = full_tokens; t < tokens; ++t) {
