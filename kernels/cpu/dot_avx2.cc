@@ -3,7 +3,6 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/fp16.h"
-#include "kernels/cpu/gemm_ref.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
 #include "kernels/cpu/simd_avx2.h"
@@ -103,42 +102,6 @@ void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {
     q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), q8);
   }
-}
-
-float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  float min_sum = 0.0f;
-  const __m256i low_mask = _mm256_set1_epi8(0x0F);
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
-    uint8_t sc[8];
-    uint8_t mn[8];
-    int32_t mins = 0;
-    for (int j = 0; j < 8; ++j) {
-      q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-      mins += mn[j] * (x[b].bsums[ptrdiff_t{2} * j] + x[b].bsums[ptrdiff_t{2} * j + 1]);
-    }
-    __m256i sumi = _mm256_setzero_si256();
-    for (ptrdiff_t chunk = 0; chunk < 4; ++chunk) {  // 64 weights: 32 low nibbles, 32 high
-      const __m256i bits =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + chunk * 32));
-      const __m256i lo = _mm256_and_si256(bits, low_mask);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_mask);
-      // Unsigned nibbles times signed activations: pairs fit int16 (2 * 15 * 127).
-      const __m256i pl = _mm256_maddubs_epi16(lo, simd::load_i8x32(x[b].qs + chunk * 64));
-      const __m256i ph = _mm256_maddubs_epi16(hi, simd::load_i8x32(x[b].qs + chunk * 64 + 32));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * chunk])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * chunk + 1])));
-    }
-    const float d = x[b].d * _cvtsh_ss(w[b].d);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    min_sum += x[b].d * _cvtsh_ss(w[b].dmin) * static_cast<float>(mins);
-  }
-  return hsum(acc) - min_sum;
-}
-
-void gemm_q4_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-               int64_t n, int64_t rows, int64_t tokens) {
-  GemmRef<block_q4_K, block_q8_K, &vec_dot_q4_K_q8_K>(w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n) {

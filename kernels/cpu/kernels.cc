@@ -56,13 +56,13 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_f16,
       &avx2::gemm_q8_0,
       &avx2::gemm_q4_0,
-      &quantize_row_q8_K_ref,
+      &avx2::quantize_row_q8_K,
       &avx2::vec_dot_q4_K_q8_K,
-      &vec_dot_q5_K_q8_K_ref,
-      &vec_dot_q6_K_q8_K_ref,
+      &avx2::vec_dot_q5_K_q8_K,
+      &avx2::vec_dot_q6_K_q8_K,
       &avx2::gemm_q4_K,
-      &gemm_q5_K_ref,
-      &gemm_q6_K_ref,
+      &avx2::gemm_q5_K,
+      &avx2::gemm_q6_K,
       &avx2::convert_row_fp32_to_bf16,
       &avx2::vec_dot_bf16,
       &avx2::gemm_bf16,
@@ -82,20 +82,27 @@ const KernelTable* AvxVnniKernels() {
     t.isa = "avx2+vnni";
     t.vec_dot_q8_0_q8_0 = &avxvnni::vec_dot_q8_0_q8_0;
     t.vec_dot_q4_0_q8_0 = &avxvnni::vec_dot_q4_0_q8_0;
+    t.vec_dot_q4_K_q8_K = &avxvnni::vec_dot_q4_K_q8_K;
+    t.vec_dot_q5_K_q8_K = &avxvnni::vec_dot_q5_K_q8_K;
+    t.vec_dot_q6_K_q8_K = &avxvnni::vec_dot_q6_K_q8_K;
+    t.gemm_q4_K = &avxvnni::gemm_q4_K;
+    t.gemm_q5_K = &avxvnni::gemm_q5_K;
+    t.gemm_q6_K = &avxvnni::gemm_q6_K;
     return t;
   }();
   return &table;
 }
 
 const KernelTable* Avx512Kernels() {
-  const KernelTable* avx2 = Avx2Kernels();
   const cpu::CpuFeatures& f = cpu::GetCpuFeatures();
+  const KernelTable* vnni = AvxVnniKernels();
+  const KernelTable* base = vnni != nullptr ? vnni : Avx2Kernels();
   // DQ for the float conversions and extracts; every AVX512-VNNI CPU has it.
-  if (avx2 == nullptr || !(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)) {
+  if (base == nullptr || !(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)) {
     return nullptr;
   }
-  static const KernelTable table = [avx2] {
-    KernelTable t = *avx2;
+  static const KernelTable table = [base] {
+    KernelTable t = *base;  // BF16 and the Q8_0-cache axpy stay on 256-bit kernels
     t.isa = "avx512";
     t.vec_dot_f32 = &avx512::vec_dot_f32;
     t.vec_dot_f16 = &avx512::vec_dot_f16;
@@ -111,6 +118,12 @@ const KernelTable* Avx512Kernels() {
     t.soft_max_f32 = &avx512::soft_max_f32;
     t.silu_mul_f32 = &avx512::silu_mul_f32;
     t.axpy_block_f16 = &avx512::axpy_block_f16;
+    t.vec_dot_q4_K_q8_K = &avx512::vec_dot_q4_K_q8_K;
+    t.vec_dot_q5_K_q8_K = &avx512::vec_dot_q5_K_q8_K;
+    t.vec_dot_q6_K_q8_K = &avx512::vec_dot_q6_K_q8_K;
+    t.gemm_q4_K = &avx512::gemm_q4_K;
+    t.gemm_q5_K = &avx512::gemm_q5_K;
+    t.gemm_q6_K = &avx512::gemm_q6_K;
     return t;
   }();
   return &table;

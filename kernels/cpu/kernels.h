@@ -44,7 +44,9 @@ struct KernelTable {
   GemmFn gemm_f16;
   GemmFn gemm_q8_0;
   GemmFn gemm_q4_0;
-  // K-quants against Q8_K activations (scalar references on every ISA for now).
+  // K-quants against Q8_K activations. Each gemm output equals the table's vec_dot of its
+  // row and token bit for bit (so any split of rows or tokens gives the same bits), and the
+  // avx2, avx2+vnni and avx512 tables all give the same bits (simd_k_avx2.h says why).
   void (*quantize_row_q8_K)(const float* x, block_q8_K* y, int64_t n);
   float (*vec_dot_q4_K_q8_K)(const block_q4_K* w, const block_q8_K* x, int64_t n);
   float (*vec_dot_q5_K_q8_K)(const block_q5_K* w, const block_q8_K* x, int64_t n);

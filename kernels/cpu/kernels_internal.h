@@ -14,10 +14,6 @@ float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
 void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
-float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);
-// Prefill for Q4_K: the AVX2 dot per (row, token) pair, no register tile yet.
-void gemm_q4_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-               int64_t n, int64_t rows, int64_t tokens);
 void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens);
 void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
@@ -37,15 +33,37 @@ void soft_max_f32(float* x, int64_t n, float scale);
 void silu_mul_f32(float* gate, const float* up, int64_t n);
 void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                     int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+// K-quants (dot_k_avx2.cc). quantize_row_q8_K gives the reference's bytes exactly; each
+// gemm output equals the vec_dot of its row and token exactly.
+void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n);
+float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q5_K_q8_K(const block_q5_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q6_K_q8_K(const block_q6_K* w, const block_q8_K* x, int64_t n);
+void gemm_q4_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q6_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 }  // namespace agentry::kernels::avx2
 
 namespace agentry::kernels::avxvnni {
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
+// K-quants with vpdpwssd (dot_k_avxvnni.cc): the same bits as the AVX2 ones.
+float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q5_K_q8_K(const block_q5_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q6_K_q8_K(const block_q6_K* w, const block_q8_K* x, int64_t n);
+void gemm_q4_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q6_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 }  // namespace agentry::kernels::avxvnni
 
-// 512-bit vectors with AVX512-VNNI (dot_avx512.cc, gemm_avx512.cc); the rest of the table
-// (K-quants) is the AVX2 table's.
+// 512-bit vectors with AVX512-VNNI (dot_avx512.cc, gemm_avx512.cc, dot_k_avx512.cc).
+
 namespace agentry::kernels::avx512 {
 float vec_dot_f32(const float* w, const float* x, int64_t n);
 float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n);
@@ -66,4 +84,15 @@ void soft_max_f32(float* x, int64_t n, float scale);
 void silu_mul_f32(float* gate, const float* up, int64_t n);
 void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                     int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+// K-quants on 512-bit vectors with AVX512-VNNI (dot_k_avx512.cc): the same bits as the AVX2
+// ones. Need AVX-512 F, BW, VL and VNNI.
+float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q5_K_q8_K(const block_q5_K* w, const block_q8_K* x, int64_t n);
+float vec_dot_q6_K_q8_K(const block_q6_K* w, const block_q8_K* x, int64_t n);
+void gemm_q4_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q6_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 }  // namespace agentry::kernels::avx512
