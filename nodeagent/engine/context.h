@@ -62,9 +62,9 @@ class Context {
   std::vector<float> bias_;    // one attention bias, dequantized
   std::vector<uint16_t> q16_;  // q_ rounded to F16 for the K·Q product
   struct AttentionScratch {
-    std::vector<float> scores;      // one chunk's [tokens][keys]
-    std::vector<uint16_t> probs16;  // the same, softmaxed and rounded to F16
-    std::vector<float> out;                // Q8_0 cache: one head's output
+    std::vector<float> scores;            // one chunk's [tokens][keys]
+    std::vector<uint16_t> probs16;        // the same, softmaxed and rounded to F16
+    std::vector<float> out;               // Q8_0 cache: one head's output
     std::vector<kernels::block_q8_0> q8;  // Q8_0 cache: the query, quantized
   };
   std::vector<AttentionScratch> attention_scratch_;  // one per pool thread
