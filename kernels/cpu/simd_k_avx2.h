@@ -7,13 +7,14 @@
 //   1. an exact integer sum in 8 int32 lanes: for each of the 8 weight vectors of 32,
 //      maddubs (unsigned weights x signed activations, int16 pairs), then times the
 //      sub-block scales (madd, int32);
-//   2. `accumulate`: those lanes to float, times the block's float scales, into an 8-lane
-//      float sum (Q4_K and Q5_K also add their min term to a scalar sum; see Sums).
+//   2. those lanes to float, times the block's float scales, into an 8-lane float sum
+//      (Q4_K and Q5_K also add their min term to a scalar sum; see lanes_accumulate).
 // Step 1 is exact, so each lane holds the same integer in whatever order its products were
 // added; step 2 is the same code everywhere. Hence the GEMM's tile, which unpacks a weight
 // vector once for several tokens, gives for every (row, token) exactly the bits of vec_dot,
 // no split of rows or tokens between threads can change a result, and the AVX2 and
-// AVX-VNNI MaddFns (madd + add, or one vpdpwssd) give identical results.
+// AVX-VNNI MaddFns (madd + add, or one vpdpwssd) give identical results. dot_k_avx512.cc
+// repeats this arithmetic two vectors to a 512-bit register, with the same results.
 #pragma once
 
 #include <immintrin.h>
@@ -60,8 +61,7 @@ inline __m256i broadcast_scale(__m256i scales_x2, int j) {
   return _mm256_shuffle_epi8(scales_x2, _mm256_set1_epi16(lo));
 }
 
-// Q4_K and Q5_K: the 16 madd scale vectors of a block, two per 64-weight chunk (its low
-// then its high 32 weights). Kept per row by the prefill tile.
+// Q4_K and Q5_K: the 8 madd scale vectors of a block, one per 32 weights (sub-block).
 inline void q4k_scale_vectors(__m128i scales, __m256i out[8]) {
   const __m256i s2 = _mm256_broadcastsi128_si256(scales);
 #pragma GCC unroll 8
