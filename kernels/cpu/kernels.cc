@@ -101,8 +101,9 @@ const KernelTable* Avx512Kernels() {
   if (base == nullptr || !(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni)) {
     return nullptr;
   }
-  static const KernelTable table = [base] {
-    KernelTable t = *base;  // BF16 and the Q8_0-cache axpy stay on 256-bit kernels
+  static const KernelTable table = [base, &f] {
+    // The BF16 activation conversion and the Q8_0-cache axpy stay on 256-bit kernels.
+    KernelTable t = *base;
     t.isa = "avx512";
     t.vec_dot_f32 = &avx512::vec_dot_f32;
     t.vec_dot_f16 = &avx512::vec_dot_f16;
@@ -124,6 +125,9 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q4_K = &avx512::gemm_q4_K;
     t.gemm_q5_K = &avx512::gemm_q5_K;
     t.gemm_q6_K = &avx512::gemm_q6_K;
+    // vdpbf16ps where the CPU has it, as llama.cpp's build for such CPUs uses it.
+    t.vec_dot_bf16 = f.avx512bf16 ? &avx512bf16::vec_dot_bf16 : &avx512::vec_dot_bf16;
+    t.gemm_bf16 = f.avx512bf16 ? &avx512bf16::gemm_bf16 : &avx512::gemm_bf16;
     return t;
   }();
   return &table;

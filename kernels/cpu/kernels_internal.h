@@ -95,4 +95,15 @@ void gemm_q5_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
                int64_t n, int64_t rows, int64_t tokens);
 void gemm_q6_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
+// BF16 widened to F32 (dot_bf16_avx512.cc): AVX-512 F/BW.
+float vec_dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n);
+void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 }  // namespace agentry::kernels::avx512
+
+// BF16 with vdpbf16ps (dot_bf16_avx512bf16.cc): AVX-512 F/BW and AVX512-BF16.
+namespace agentry::kernels::avx512bf16 {
+float vec_dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n);
+void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+}  // namespace agentry::kernels::avx512bf16

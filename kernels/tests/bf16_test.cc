@@ -9,8 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/cpu/cpu_features.h"
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/kernels_internal.h"
 
 namespace agentry::kernels {
 namespace {
@@ -183,6 +185,98 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Bf16GemmTest,
                          ::testing::Values(GemmCase{4, 3, 32}, GemmCase{8, 6, 64},
                                            GemmCase{5, 4, 96}, GemmCase{3, 2, 7},
                                            GemmCase{13, 11, 577}, GemmCase{64, 48, 256}));
+
+// The 512-bit paths (simd_bf16_avx512.h), called directly so that each is tested on a CPU
+// that has it whichever one the table picks.
+struct Bf16Impl {
+  const char* name;
+  bool (*available)();
+  float (*dot)(const uint16_t*, const uint16_t*, int64_t);
+  GemmFn gemm;
+};
+
+bool HasAvx512() {
+  const cpu::CpuFeatures& f = cpu::GetCpuFeatures();
+  return Avx512Kernels() != nullptr && f.avx512f && f.avx512bw;
+}
+bool HasAvx512Bf16() { return HasAvx512() && cpu::GetCpuFeatures().avx512bf16; }
+
+const Bf16Impl kBf16Impls[] = {
+    {"avx512", &HasAvx512, &avx512::vec_dot_bf16, &avx512::gemm_bf16},
+    {"avx512bf16", &HasAvx512Bf16, &avx512bf16::vec_dot_bf16, &avx512bf16::gemm_bf16},
+};
+
+class Bf16Avx512Test : public ::testing::TestWithParam<Bf16Impl> {
+ protected:
+  void SetUp() override {
+    if (!GetParam().available()) GTEST_SKIP() << "this CPU cannot run " << GetParam().name;
+  }
+};
+
+TEST_P(Bf16Avx512Test, DotMatchesReferenceOnEveryLength) {
+  for (int64_t n : {1, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 576, 4096, 4131}) {
+    std::vector<float> wf = RandomVector(n, 7), xf = RandomVector(n, 8);
+    std::vector<uint16_t> w(n), x(n);
+    convert_row_fp32_to_bf16_ref(wf.data(), w.data(), n);
+    convert_row_fp32_to_bf16_ref(xf.data(), x.data(), n);
+    double mag = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      mag += std::fabs(static_cast<double>(bf16_to_fp32(w[i])) * bf16_to_fp32(x[i]));
+    }
+    EXPECT_NEAR(GetParam().dot(w.data(), x.data(), n), vec_dot_bf16_ref(w.data(), x.data(), n),
+                1e-5 * mag + 1e-6)
+        << n;
+  }
+}
+
+TEST_P(Bf16Avx512Test, GemmMatchesReferenceAndGivesTheSameBitsAlone) {
+  // Shapes with edges on both axes and a tail of k shorter than one step.
+  for (const GemmCase& c : {GemmCase{4, 6, 64}, GemmCase{5, 7, 96}, GemmCase{3, 2, 7},
+                            GemmCase{13, 11, 577}, GemmCase{64, 48, 256}}) {
+    std::vector<float> wf = RandomVector(c.rows * c.n, 9), xf = RandomVector(c.tokens * c.n, 10);
+    std::vector<uint16_t> w(wf.size()), x(xf.size());
+    convert_row_fp32_to_bf16_ref(wf.data(), w.data(), static_cast<int64_t>(w.size()));
+    convert_row_fp32_to_bf16_ref(xf.data(), x.data(), static_cast<int64_t>(x.size()));
+    const int64_t ldy = c.rows + 3;
+    std::vector<float> a(c.tokens * ldy, -1.0f), b(c.tokens * ldy, -1.0f);
+    const auto* wb = reinterpret_cast<const uint8_t*>(w.data());
+    const auto* xb = reinterpret_cast<const uint8_t*>(x.data());
+    const size_t stride = static_cast<size_t>(c.n) * 2;
+    GetParam().gemm(wb, stride, xb, stride, a.data(), ldy, c.n, c.rows, c.tokens);
+    gemm_bf16_ref(wb, stride, xb, stride, b.data(), ldy, c.n, c.rows, c.tokens);
+    const double tol = 1e-4 * std::sqrt(static_cast<double>(c.n));
+    for (int64_t t = 0; t < c.tokens; ++t) {
+      for (int64_t r = 0; r < c.rows; ++r) {
+        ASSERT_NEAR(a[t * ldy + r], b[t * ldy + r], tol) << "row " << r << " token " << t;
+      }
+      for (int64_t r = c.rows; r < ldy; ++r) ASSERT_EQ(a[t * ldy + r], -1.0f);
+    }
+    // An output's arithmetic does not depend on where its tile falls: one row and token at a
+    // time gives the same bits.
+    for (int64_t t = 0; t < c.tokens; t += 5) {
+      for (int64_t r = 0; r < c.rows; r += 3) {
+        float one = 0;
+        GetParam().gemm(wb + r * stride, stride, xb + t * stride, stride, &one, 1, c.n, 1, 1);
+        ASSERT_EQ(one, a[t * ldy + r]) << "row " << r << " token " << t;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, Bf16Avx512Test, ::testing::ValuesIn(kBf16Impls),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Bf16TableTest, Avx512TablePicksVdpbf16psWhereTheCpuHasIt) {
+  const KernelTable* t = Avx512Kernels();
+  if (t == nullptr) GTEST_SKIP() << "no AVX-512 table on this CPU";
+  if (cpu::GetCpuFeatures().avx512bf16) {
+    EXPECT_EQ(t->vec_dot_bf16, &avx512bf16::vec_dot_bf16);
+    EXPECT_EQ(t->gemm_bf16, &avx512bf16::gemm_bf16);
+  } else {
+    EXPECT_EQ(t->vec_dot_bf16, &avx512::vec_dot_bf16);
+    EXPECT_EQ(t->gemm_bf16, &avx512::gemm_bf16);
+  }
+}
 
 }  // namespace
 }  // namespace agentry::kernels

@@ -299,10 +299,11 @@ TEST_F(ParityTest, Bf16RandomModelTeacherForcedAndGreedy) {
       "BF16 random: %zu positions, top-1 agreement %d, max |logit diff| %.3g, first "
       "position off by > 1e-5: %lld\n",
       tokens.size(), a.top1, a.max_diff, static_cast<long long>(a.first_drift));
-  // Measured against llama.cpp's AVX-512 build (vdpbf16ps): positions 0-30 within 2e-6
-  // (the same arithmetic), then single positions off and from position 45 a drift of up to
-  // 0.016; against its AVX2 build (AGENTRY_LLREF_ARGS, see docs/engine.md) the first flip
-  // comes at position 15 and the drift reaches 0.021. All 96 argmaxes equal in both.
+  // Measured (docs/engine.md): the first position off by more than 1e-5 is 15 to 36 and
+  // the drift after it 0.016 to 0.021, depending on which of our kernel tables and which of
+  // llama.cpp's builds (AVX2, or AVX-512 with vdpbf16ps; AGENTRY_LLREF_ARGS) meet: where the
+  // first rounding flips is chance. Before it, positions agree within 2e-6 (the same
+  // arithmetic). All 96 argmaxes equal in every pairing.
   EXPECT_GE(a.first_drift, 8);
   EXPECT_EQ(a.top1, static_cast<int>(tokens.size()));
   EXPECT_LT(a.max_diff, 0.05);
@@ -341,9 +342,8 @@ TEST_F(ParityTest, Bf16StoriesFromLlamaQuantize) {
       "BF16 stories260K: %zu positions, top-1 agreement %d, max |logit diff| %.3g, "
       "first position off by > 1e-5: %lld\n",
       tokens.size(), a.top1, a.max_diff, static_cast<long long>(a.first_drift));
-  // Measured (480 positions): top-1 478 (99.6 %), max difference 0.087, the first position
-  // off by more than 1e-5 is 16 (BF16 rounding flips, as above); against llama.cpp's AVX2
-  // build 480 (100 %), 0.092, 27.
+  // Measured (480 positions): top-1 478 to 480, max difference 0.087 to 0.125, depending
+  // on the pairing of builds as above.
   EXPECT_GE(a.top1, static_cast<int>(tokens.size() * 99 / 100));
   EXPECT_LT(a.max_diff, 0.25);
   ExpectSameGreedy(path, {1, 403, 407, 261, 378});  // "<s> Once upon a time"
