@@ -388,29 +388,43 @@ TEST_F(ParityTest, Bf16StoriesFromLlamaQuantize) {
   unlink(path.c_str());
 }
 
-// True when this llref can set the KV cache type (`--ctk`, in its usage text). The llref
-// in ../shared/tools/llref does not yet: docs/engine.md gives the three-line change.
-bool LlrefHasCacheType() {
-  FILE* pipe = popen((LlrefPath() + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
-  pclose(pipe);
-  return out.find("--ctk") != std::string::npos;
+// llref-kv (ours, beside llref: teacher-forced logits from the same prebuilt libllama with
+// a chosen KV cache type, which llref cannot set), or "" when it is not installed.
+std::string LlrefKvPath() {
+  const std::string path = LlamaCppCacheDir() + "/llref-kv";
+  return access(path.c_str(), X_OK) == 0 ? path : "";
+}
+
+// llama.cpp's logits for `tokens` with a Q8_0 K and V cache (flash attention on, which
+// llama.cpp needs to quantize V).
+std::vector<float> RunLlamaCppQ8_0Cache(const std::string& model,
+                                        const std::vector<int32_t>& tokens) {
+  const std::string dump = "/tmp/agentry-parity-kv-" + std::to_string(getpid()) + ".f32";
+  std::string cmd = LlrefKvPath() + " -m " + model + " -t 2 --cache-type q8_0 --dump " + dump;
+  if (const char* extra = std::getenv("AGENTRY_LLREF_ARGS")) cmd += std::string(" ") + extra;
+  cmd += " --tokens ";
+  for (size_t i = 0; i < tokens.size(); ++i) cmd += (i ? "," : "") + std::to_string(tokens[i]);
+  cmd += " > /dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string bytes = ReadAll(dump);
+  unlink(dump.c_str());
+  std::vector<float> logits(bytes.size() / sizeof(float));
+  std::memcpy(logits.data(), bytes.data(), logits.size() * sizeof(float));
+  return logits;
 }
 
 // Our Q8_0-cache logits for `tokens` against llama.cpp's with `-ctk q8_0 -ctv q8_0`.
 LogitAgreement CompareQ8_0Cache(const std::string& path, const std::vector<int32_t>& tokens) {
   std::unique_ptr<Model> model = LoadModelFile(path);
-  const Reference ref = RunLlref(path, tokens, "", "--fa on --ctk q8_0");
+  const std::vector<float> ref = RunLlamaCppQ8_0Cache(path, tokens);
   const int64_t V = model->params().n_vocab;
-  EXPECT_EQ(ref.logits.size(), tokens.size() * V);
+  EXPECT_EQ(ref.size(), tokens.size() * V);
   ThreadPool pool(2);
   Context ctx(*model, static_cast<int64_t>(tokens.size()), &pool, KvCacheType::kQ8_0);
   std::vector<float> ours;
   EXPECT_TRUE(ctx.Eval(tokens, true, &ours).ok());
-  if (ours.size() != ref.logits.size()) return {};
-  const LogitAgreement a = CompareLogits(ours, ref.logits, V);
+  if (ours.size() != ref.size()) return {};
+  const LogitAgreement a = CompareLogits(ours, ref, V);
   std::printf(
       "Q8_0 cache, %s, head size %lld: %zu positions, top-1 agreement %d, max |logit "
       "diff| %.3g, first position off by > 1e-5: %lld\n",
@@ -422,9 +436,7 @@ LogitAgreement CompareQ8_0Cache(const std::string& path, const std::vector<int32
 // The Q8_0 KV cache against llama.cpp's `-ctk q8_0 -ctv q8_0`, which runs only with flash
 // attention: random models whose heads take each of llama.cpp's Hadamard rotations.
 TEST_F(ParityTest, Q8_0CacheTeacherForced) {
-  if (!LlrefHasCacheType()) {
-    GTEST_SKIP() << "this llref cannot set the KV cache type (no --ctk; docs/engine.md)";
-  }
+  if (LlrefKvPath().empty()) GTEST_SKIP() << "llref-kv not installed";
   // dim: head size dim / 4. Bounds: measured 1.7e-6, 4.8e-4 and 3.6e-3 (docs/engine.md):
   // Q8_0 roundings of keys and values amplify float differences of 1e-7, more often the
   // wider the model.
@@ -445,11 +457,9 @@ TEST_F(ParityTest, Q8_0CacheTeacherForced) {
 }
 
 // The same over 30 layers, on the random SmolLM-shaped model of docs/PERFORMANCE.md when
-// the reference cache holds it (../shared/tools/llref/make_gguf.py writes it).
+// the reference cache holds it (bench/engine-vs-llamacpp writes it).
 TEST_F(ParityTest, Q8_0CacheTeacherForced30Layers) {
-  if (!LlrefHasCacheType()) {
-    GTEST_SKIP() << "this llref cannot set the KV cache type (no --ctk; docs/engine.md)";
-  }
+  if (LlrefKvPath().empty()) GTEST_SKIP() << "llref-kv not installed";
   const std::string path =
       LlrefPath().substr(0, LlrefPath().rfind("/llref/")) + "/models/llama-d576-l30-f32.gguf";
   if (access(path.c_str(), R_OK) != 0) GTEST_SKIP() << path << " not present";
