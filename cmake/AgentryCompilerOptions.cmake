@@ -34,11 +34,12 @@ if(AGENTRY_FUZZ)
   target_link_options(agentry_defaults INTERFACE -fsanitize=address,undefined)
 endif()
 
-# agentry_add_test(NAME name SOURCES ... LIBS ... [LABELS ...] [FIXTURES fixture]): one
-# GoogleTest binary whose tests are registered with CTest individually, so `ctest -R` can
-# pick one; FIXTURES names a CTest fixture (a setup test) they all require.
+# agentry_add_test(NAME name SOURCES ... LIBS ... [LABELS ...] [FIXTURES fixture]
+#                  [LSAN_SUPPRESSIONS file]): one GoogleTest binary whose tests are registered
+# with CTest individually, so `ctest -R` can pick one; FIXTURES names a CTest fixture (a setup
+# test) they all require; LSAN_SUPPRESSIONS a LeakSanitizer suppression file for the asan build.
 function(agentry_add_test)
-  cmake_parse_arguments(ARG "" "NAME;FIXTURES" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;FIXTURES;LSAN_SUPPRESSIONS" "SOURCES;LIBS;LABELS" ${ARGN})
   if(NOT BUILD_TESTING)
     return()
   endif()
@@ -50,7 +51,12 @@ function(agentry_add_test)
   endif()
   set(extra)
   if(ARG_FIXTURES)
-    set(extra FIXTURES_REQUIRED ${ARG_FIXTURES})
+    list(APPEND extra FIXTURES_REQUIRED ${ARG_FIXTURES})
+  endif()
+  # Leaks inside a third-party library that the test cannot avoid (the file says which and
+  # why); only the sanitizer build reads it.
+  if(ARG_LSAN_SUPPRESSIONS AND AGENTRY_SANITIZE)
+    list(APPEND extra ENVIRONMENT "LSAN_OPTIONS=suppressions=${ARG_LSAN_SUPPRESSIONS}")
   endif()
   gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" ${extra}
                        DISCOVERY_TIMEOUT 60)
