@@ -94,7 +94,8 @@ int Main(int argc, char** argv) {
   test_model->add_option("--heads", test_model_options.spec.heads, "attention heads (4)");
   test_model->add_option("--kv-heads", test_model_options.spec.kv_heads, "KV heads (2)");
   test_model->add_option("--ff", test_model_options.spec.ff, "feed-forward size (8/3 dim)");
-  test_model->add_option("--type", test_model_options.type, "f32, f16, bf16, q8_0 or q4_0 (f32)");
+  test_model->add_option("--type", test_model_options.type,
+                         "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1 (f32)");
   test_model->add_option("--seed", test_model_options.spec.seed, "seed (0)");
   test_model->add_flag("--tied", test_model_options.spec.tied, "reuse the embeddings as output");
 

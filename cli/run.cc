@@ -253,20 +253,19 @@ int RunBench(const BenchOptions& options) {
 
 int RunMakeTestModel(const TestModelOptions& options) {
   engine::TestModelSpec spec = options.spec;
-  if (options.type == "f32") {
-    spec.type = engine::GgmlType::kF32;
-  } else if (options.type == "f16") {
-    spec.type = engine::GgmlType::kF16;
-  } else if (options.type == "bf16") {
-    spec.type = engine::GgmlType::kBF16;
-  } else if (options.type == "q8_0") {
-    spec.type = engine::GgmlType::kQ8_0;
-  } else if (options.type == "q4_0") {
-    spec.type = engine::GgmlType::kQ4_0;
-  } else {
-    return Fail(InvalidArgumentError("--type: want f32, f16, bf16, q8_0 or q4_0, got \"" +
-                                     options.type + "\""));
+  static const std::pair<const char*, engine::GgmlType> kTypes[] = {
+      {"f32", engine::GgmlType::kF32},   {"f16", engine::GgmlType::kF16},
+      {"bf16", engine::GgmlType::kBF16}, {"q8_0", engine::GgmlType::kQ8_0},
+      {"q4_0", engine::GgmlType::kQ4_0}, {"q4_1", engine::GgmlType::kQ4_1},
+      {"q5_0", engine::GgmlType::kQ5_0}, {"q5_1", engine::GgmlType::kQ5_1}};
+  const auto* chosen = std::find_if(std::begin(kTypes), std::end(kTypes),
+                                    [&](const auto& t) { return options.type == t.first; });
+  if (chosen == std::end(kTypes)) {
+    return Fail(
+        InvalidArgumentError("--type: want f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1, got \"" +
+                             options.type + "\""));
   }
+  spec.type = chosen->second;
   std::unique_ptr<engine::GgufFile> vocab;
   if (!options.vocab.empty()) {
     StatusOr<std::unique_ptr<engine::GgufFile>> v = engine::GgufFile::Open(options.vocab);

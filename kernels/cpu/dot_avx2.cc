@@ -71,36 +71,47 @@ float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {
   return simd::dot_blocks_q8_0<block_q4_0, &block_dot_q4_0>(w, x, n);
 }
 
-// Activations to Q8_0 the way llama.cpp's SIMD path does it at run time: scale 127 / amax and
-// round half to even. (The scalar reference rounds half away from zero, as llama.cpp's
-// reference quantizer does for weights; the two differ by one step on exact ties only.)
-void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {
+// One block of activations to Q8_0 the way llama.cpp's SIMD path does it at run time: scale
+// 127 / amax and round half to even. (The scalar reference rounds half away from zero, as
+// llama.cpp's reference quantizer does for weights; the two differ by one step on exact ties
+// only.) Writes the 32 int8s and returns the scale as a float (before its fp16 rounding) with
+// the int32 sum of the 32 values (for Q8_1's s).
+float quantize_block_q8(const float* xb, int8_t* qs, int32_t* sum) {
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_loadu_ps(xb + static_cast<ptrdiff_t>(8) * i);
+    amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[i]));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float max_scalar = _mm_cvtss_f32(m);
+  const __m256 id = _mm256_set1_ps(max_scalar != 0.0f ? 127.0f / max_scalar : 0.0f);
+  __m256i q[4];
+  for (int i = 0; i < 4; ++i) {
+    q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], id), _MM_FROUND_TO_NEAREST_INT));
+  }
+  const __m256i q_sum =
+      _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(q_sum), _mm256_extracti128_si256(q_sum, 1));
+  s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 1));
+  *sum = _mm_cvtsi128_si32(s4);
+  // int32 -> int16 -> int8; the packs interleave 128-bit lanes, so restore the order.
+  const __m256i q01 = _mm256_packs_epi32(q[0], q[1]);
+  const __m256i q23 = _mm256_packs_epi32(q[2], q[3]);
+  __m256i q8 = _mm256_packs_epi16(q01, q23);
+  q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), q8);
+  return max_scalar / 127.0f;
+}
+
+void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {
   for (int64_t b = 0; b < n / kQK8_0; ++b) {
-    const float* xb = x + b * kQK8_0;
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (int i = 0; i < 4; ++i) {
-      v[i] = _mm256_loadu_ps(xb + static_cast<ptrdiff_t>(8) * i);
-      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[i]));
-    }
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float max_scalar = _mm_cvtss_f32(m);
-    y[b].d = fp32_to_fp16(max_scalar / 127.0f);
-    const __m256 id = _mm256_set1_ps(max_scalar != 0.0f ? 127.0f / max_scalar : 0.0f);
-    __m256i q[4];
-    for (int i = 0; i < 4; ++i) {
-      q[i] =
-          _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], id), _MM_FROUND_TO_NEAREST_INT));
-    }
-    // int32 -> int16 -> int8; the packs interleave 128-bit lanes, so restore the order.
-    const __m256i q01 = _mm256_packs_epi32(q[0], q[1]);
-    const __m256i q23 = _mm256_packs_epi32(q[2], q[3]);
-    __m256i q8 = _mm256_packs_epi16(q01, q23);
-    q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), q8);
+    int32_t sum = 0;
+    y[b].d = fp32_to_fp16(quantize_block_q8(x + b * kQK8_0, y[b].qs, &sum));
   }
 }
 

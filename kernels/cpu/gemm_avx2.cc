@@ -64,7 +64,8 @@ void tile_float(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
   }
 }
 
-// Q8_0 and Q4_0 weights against Q8_0 activations: `load_w` gives a block's 32 signed values.
+// Q8_0, Q4_0 and Q5_0 weights against Q8_0 activations: `load_w` gives a block's 32 signed
+// values.
 template <typename Block, __m256i (*load_w)(const Block&)>
 void tile_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                 int64_t n) {
@@ -146,6 +147,10 @@ float dot_q4_0(const uint8_t* w, const uint8_t* x, int64_t n) {
   return vec_dot_q4_0_q8_0(reinterpret_cast<const block_q4_0*>(w),
                            reinterpret_cast<const block_q8_0*>(x), n);
 }
+float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n) {
+  return vec_dot_q5_0_q8_0(reinterpret_cast<const block_q5_0*>(w),
+                           reinterpret_cast<const block_q8_0*>(x), n);
+}
 
 }  // namespace
 
@@ -164,6 +169,10 @@ void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
 void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
   Gemm(&tile_quant<block_q4_0, &load_q4_0>, &dot_q4_0, w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_q5_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  Gemm(&tile_quant<block_q5_0, &simd::load_q5_0>, &dot_q5_0, w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 
 }  // namespace agentry::kernels::avx2

@@ -249,6 +249,46 @@ struct WeightQ4_0 {
   }
 };
 
+struct WeightQ5_0 {
+  using Block = block_q5_0;
+  static constexpr int32_t kBias = 16;  // nibble | fifth bit << 4 is w + 16
+  template <int RM, int NG>
+  static inline void dot(const Block* const* w, int64_t b, const PanelBlock* const* pb,
+                         __m512i (&acc)[RM][NG]) {
+    // Four fifth bits -> the 0x10 of four bytes.
+    static constexpr uint32_t kFifth[16] = {0x00000000, 0x00000010, 0x00001000, 0x00001010,
+                                            0x00100000, 0x00100010, 0x00101000, 0x00101010,
+                                            0x10000000, 0x10000010, 0x10001000, 0x10001010,
+                                            0x10100000, 0x10100010, 0x10101000, 0x10101010};
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      __m512i lo[RM];
+      __m512i hi[RM];
+#pragma GCC unroll 4
+      for (int r = 0; r < RM; ++r) {
+        uint32_t packed = 0;
+        uint32_t high = 0;
+        std::memcpy(&packed, w[r][b].qs + ptrdiff_t{4} * j, 4);
+        std::memcpy(&high, w[r][b].qh, 4);
+        lo[r] = _mm512_set1_epi32(
+            static_cast<int>((packed & 0x0F0F0F0Fu) | kFifth[(high >> (4 * j)) & 15]));
+        hi[r] = _mm512_set1_epi32(
+            static_cast<int>(((packed >> 4) & 0x0F0F0F0Fu) | kFifth[(high >> (16 + 4 * j)) & 15]));
+      }
+#pragma GCC unroll 4
+      for (int g = 0; g < NG; ++g) {
+        const __m512i xl = _mm512_load_si512(pb[g]->q[j]);
+        const __m512i xh = _mm512_load_si512(pb[g]->q[j + 4]);
+#pragma GCC unroll 4
+        for (int r = 0; r < RM; ++r) {
+          acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], lo[r], xl);
+          acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], hi[r], xh);
+        }
+      }
+    }
+  }
+};
+
 // RM rows against NG groups of 16 tokens (panel groups g0..), all blocks. The panel comes
 // as a plain pointer: reading the thread_local in the loop costs a guard check and a
 // possible call per block, and GCC then keeps the sums in memory.
@@ -345,6 +385,10 @@ void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
 void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
   gemm_quant<WeightQ4_0>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_q5_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  gemm_quant<WeightQ5_0>(w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 
 }  // namespace agentry::kernels::avx512

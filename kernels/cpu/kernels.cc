@@ -36,6 +36,13 @@ const KernelTable& ScalarKernels() {
       &soft_max_f32_ref,
       &silu_mul_f32_ref,
       &axpy_block_f16_ref,
+      &quantize_row_q8_1_ref,
+      &vec_dot_q4_1_q8_1_ref,
+      &vec_dot_q5_0_q8_0_ref,
+      &vec_dot_q5_1_q8_1_ref,
+      &gemm_q4_1_ref,
+      &gemm_q5_0_ref,
+      &gemm_q5_1_ref,
   };
   return table;
 }
@@ -70,6 +77,13 @@ const KernelTable* Avx2Kernels() {
       &avx2::soft_max_f32,
       &avx2::silu_mul_f32,
       &avx2::axpy_block_f16,
+      &avx2::quantize_row_q8_1,
+      &avx2::vec_dot_q4_1_q8_1,
+      &avx2::vec_dot_q5_0_q8_0,
+      &avx2::vec_dot_q5_1_q8_1,
+      &avx2::gemm_q4_1,
+      &avx2::gemm_q5_0,
+      &avx2::gemm_q5_1,
   };
   return &table;
 }
@@ -116,6 +130,7 @@ const KernelTable* Avx512Kernels() {
     t.gemm_f16 = &avx512::gemm_f16;
     t.gemm_q8_0 = &avx512::gemm_q8_0;
     t.gemm_q4_0 = &avx512::gemm_q4_0;
+    t.gemm_q5_0 = &avx512::gemm_q5_0;
     t.soft_max_f32 = &avx512::soft_max_f32;
     t.silu_mul_f32 = &avx512::silu_mul_f32;
     t.axpy_block_f16 = &avx512::axpy_block_f16;

@@ -66,6 +66,15 @@ struct KernelTable {
   void (*silu_mul_f32)(float* gate, const float* up, int64_t n);
   void (*axpy_block_f16)(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                          int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+  // Q5_0 against Q8_0 activations; Q4_1 and Q5_1 (weights with a min) against Q8_1. Each gemm
+  // output is the table's vec_dot of its row and token.
+  void (*quantize_row_q8_1)(const float* x, block_q8_1* y, int64_t n);
+  float (*vec_dot_q4_1_q8_1)(const block_q4_1* w, const block_q8_1* x, int64_t n);
+  float (*vec_dot_q5_0_q8_0)(const block_q5_0* w, const block_q8_0* x, int64_t n);
+  float (*vec_dot_q5_1_q8_1)(const block_q5_1* w, const block_q8_1* x, int64_t n);
+  GemmFn gemm_q4_1;
+  GemmFn gemm_q5_0;
+  GemmFn gemm_q5_1;
 };
 
 const KernelTable& Kernels();

@@ -8,6 +8,13 @@
 //   Q8_0: fp16 scale d, 32 int8;            x = d * q
 //   Q4_0: fp16 scale d, 16 bytes of nibbles; x = d * (nibble - 8); byte j holds weight j in
 //         its low nibble and weight j + 16 in its high nibble.
+//   Q4_1: fp16 d and min m, nibbles as Q4_0;  x = d * nibble + m
+//   Q5_0: fp16 d, 32 fifth bits (qh, bit j for weight j), nibbles as Q4_0; x = d * (q - 16)
+//   Q5_1: fp16 d and m, qh and nibbles as Q5_0; x = d * q + m
+//   Q8_1: fp16 d, fp16 s = d * sum(q), 32 int8 (activations for Q4_1 and Q5_1: the min term
+//         of a block is m_w * s_x)
+// llama-quantize writes Q5_0 for Q4_K and Q5_1 for Q5_K where a row is not a multiple of 256
+// (every dim-576 matrix of a SmolLM-135M Q4_K_M file, for one), so real files need them.
 // A matrix-vector product multiplies weight rows by activations quantized to the weight's
 // "dot type" (F32 -> F32, F16 -> F16, Q8_0 and Q4_0 -> Q8_0), as llama.cpp does: integer
 // dot products are what make quantized matmuls fast.
@@ -32,6 +39,35 @@ struct block_q4_0 {
   uint8_t qs[kQK4_0 / 2];
 };
 static_assert(sizeof(block_q4_0) == 18, "Q4_0 block must match the GGUF layout");
+
+struct block_q4_1 {
+  uint16_t d;  // fp16
+  uint16_t m;  // fp16
+  uint8_t qs[32 / 2];
+};
+static_assert(sizeof(block_q4_1) == 20, "Q4_1 block must match the GGUF layout");
+
+struct block_q5_0 {
+  uint16_t d;     // fp16
+  uint8_t qh[4];  // fifth bits, little-endian: bit j belongs to weight j
+  uint8_t qs[32 / 2];
+};
+static_assert(sizeof(block_q5_0) == 22, "Q5_0 block must match the GGUF layout");
+
+struct block_q5_1 {
+  uint16_t d;  // fp16
+  uint16_t m;  // fp16
+  uint8_t qh[4];
+  uint8_t qs[32 / 2];
+};
+static_assert(sizeof(block_q5_1) == 24, "Q5_1 block must match the GGUF layout");
+
+struct block_q8_1 {
+  uint16_t d;  // fp16
+  uint16_t s;  // fp16: d * sum(qs)
+  int8_t qs[32];
+};
+static_assert(sizeof(block_q8_1) == 36, "Q8_1 block must match the GGUF layout");
 
 // K-quants: super-blocks of 256 weights in sub-blocks with their own 6-bit (Q4_K, Q5_K) or
 // 8-bit (Q6_K) scales. Activations meet them as Q8_K (float scale, 256 int8, and the sums
@@ -90,6 +126,15 @@ void dequantize_row_q8_0(const block_q8_0* x, float* y, int64_t n);
 void dequantize_row_q4_0(const block_q4_0* x, float* y, int64_t n);
 void convert_row_fp32_to_fp16_ref(const float* x, uint16_t* y, int64_t n);
 void quantize_row_q8_K_ref(const float* x, block_q8_K* y, int64_t n);
+// Q4_1, Q5_0, Q5_1 and Q8_1 (quants_legacy.cc), rounding as ggml's reference quantizers do,
+// so a file they write has llama-quantize's bytes.
+void quantize_row_q4_1_ref(const float* x, block_q4_1* y, int64_t n);
+void quantize_row_q5_0_ref(const float* x, block_q5_0* y, int64_t n);
+void quantize_row_q5_1_ref(const float* x, block_q5_1* y, int64_t n);
+void quantize_row_q8_1_ref(const float* x, block_q8_1* y, int64_t n);
+void dequantize_row_q4_1(const block_q4_1* x, float* y, int64_t n);
+void dequantize_row_q5_0(const block_q5_0* x, float* y, int64_t n);
+void dequantize_row_q5_1(const block_q5_1* x, float* y, int64_t n);
 void dequantize_row_q4_K(const block_q4_K* x, float* y, int64_t n);
 void dequantize_row_q5_K(const block_q5_K* x, float* y, int64_t n);
 void dequantize_row_q6_K(const block_q6_K* x, float* y, int64_t n);
@@ -101,6 +146,9 @@ float vec_dot_f32_ref(const float* w, const float* x, int64_t n);
 float vec_dot_f16_ref(const uint16_t* w, const uint16_t* x, int64_t n);
 float vec_dot_q8_0_q8_0_ref(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q4_1_q8_1_ref(const block_q4_1* w, const block_q8_1* x, int64_t n);
+float vec_dot_q5_0_q8_0_ref(const block_q5_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q5_1_q8_1_ref(const block_q5_1* w, const block_q8_1* x, int64_t n);
 float vec_dot_q4_K_q8_K_ref(const block_q4_K* w, const block_q8_K* x, int64_t n);
 float vec_dot_q5_K_q8_K_ref(const block_q5_K* w, const block_q8_K* x, int64_t n);
 float vec_dot_q6_K_q8_K_ref(const block_q6_K* w, const block_q8_K* x, int64_t n);
@@ -119,6 +167,12 @@ void gemm_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 void gemm_q4_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
+void gemm_q4_1_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                   int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_0_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                   int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_1_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                   int64_t n, int64_t rows, int64_t tokens);
 void gemm_q4_K_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                    int64_t n, int64_t rows, int64_t tokens);
 void gemm_q5_K_ref(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,

@@ -44,6 +44,26 @@ inline __m256i load_i8x32(const int8_t* p) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
+// 0xFF in byte j where bit j of a block's 32 fifth bits (Q5_0, Q5_1) is set, else 0.
+inline __m256i bytes_from_bits_32(const uint8_t* qh) {
+  uint32_t bits = 0;
+  __builtin_memcpy(&bits, qh, sizeof(bits));
+  // Byte j takes byte j / 8 of the bits, then tests bit j % 8 of it.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+  const __m256i select = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
+}
+
+// A Q5_0 block's weights as signed bytes q - 16: the nibble, with 0xF0 set where the fifth
+// bit is clear.
+inline __m256i load_q5_0(const block_q5_0& w) {
+  const __m256i high =
+      _mm256_andnot_si256(bytes_from_bits_32(w.qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+  return _mm256_or_si256(unpack_nibbles(w.qs), high);
+}
+
 // A weight row of `Block`s (Q8_0 or Q4_0) against Q8_0 activations: the sum over blocks of
 // both fp16 scales times `block_dot`'s 8 int32 partial sums. Two independent accumulators
 // hide the latency of the FMA chain. Every ISA supplies only its `block_dot`.

@@ -20,6 +20,9 @@ bool IsSupportedWeightType(GgmlType type) {
     case GgmlType::kF16:
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
@@ -33,7 +36,7 @@ bool IsSupportedWeightType(GgmlType type) {
 namespace {
 
 // What activations become before they meet a weight type (llama.cpp's vec_dot_type).
-enum class DotType { kF32, kF16, kQ8_0, kQ8_K, kBF16 };
+enum class DotType { kF32, kF16, kQ8_0, kQ8_1, kQ8_K, kBF16 };
 
 DotType DotTypeOf(GgmlType type) {
   switch (type) {
@@ -41,7 +44,11 @@ DotType DotTypeOf(GgmlType type) {
       return DotType::kF16;
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
+    case GgmlType::kQ5_0:
       return DotType::kQ8_0;
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_1:
+      return DotType::kQ8_1;
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
@@ -60,6 +67,8 @@ uint64_t ActivationRowBytes(DotType type, int64_t n) {
       return static_cast<uint64_t>(n) * sizeof(uint16_t);
     case DotType::kQ8_0:
       return static_cast<uint64_t>(n / kernels::kQK8_0) * sizeof(block_q8_0);
+    case DotType::kQ8_1:
+      return static_cast<uint64_t>(n / kernels::kQK8_0) * sizeof(kernels::block_q8_1);
     case DotType::kQ8_K:
       return static_cast<uint64_t>(n / kernels::kQK_K) * sizeof(kernels::block_q8_K);
     case DotType::kF32:
@@ -76,6 +85,9 @@ void ConvertRow(DotType type, const kernels::KernelTable& k, const float* x, int
       return;
     case DotType::kQ8_0:
       k.quantize_row_q8_0(x, reinterpret_cast<block_q8_0*>(out), n);
+      return;
+    case DotType::kQ8_1:
+      k.quantize_row_q8_1(x, reinterpret_cast<kernels::block_q8_1*>(out), n);
       return;
     case DotType::kQ8_K:
       k.quantize_row_q8_K(x, reinterpret_cast<kernels::block_q8_K*>(out), n);
@@ -102,6 +114,15 @@ float Dot(GgmlType type, const kernels::KernelTable& k, const uint8_t* w, const 
     case GgmlType::kQ4_0:
       return k.vec_dot_q4_0_q8_0(reinterpret_cast<const block_q4_0*>(w),
                                  reinterpret_cast<const block_q8_0*>(x), n);
+    case GgmlType::kQ4_1:
+      return k.vec_dot_q4_1_q8_1(reinterpret_cast<const kernels::block_q4_1*>(w),
+                                 reinterpret_cast<const kernels::block_q8_1*>(x), n);
+    case GgmlType::kQ5_0:
+      return k.vec_dot_q5_0_q8_0(reinterpret_cast<const kernels::block_q5_0*>(w),
+                                 reinterpret_cast<const block_q8_0*>(x), n);
+    case GgmlType::kQ5_1:
+      return k.vec_dot_q5_1_q8_1(reinterpret_cast<const kernels::block_q5_1*>(w),
+                                 reinterpret_cast<const kernels::block_q8_1*>(x), n);
     case GgmlType::kQ4_K:
       return k.vec_dot_q4_K_q8_K(reinterpret_cast<const kernels::block_q4_K*>(w),
                                  reinterpret_cast<const kernels::block_q8_K*>(x), n);
@@ -127,6 +148,12 @@ kernels::GemmFn GemmOf(GgmlType type, const kernels::KernelTable& k) {
       return k.gemm_q8_0;
     case GgmlType::kQ4_0:
       return k.gemm_q4_0;
+    case GgmlType::kQ4_1:
+      return k.gemm_q4_1;
+    case GgmlType::kQ5_0:
+      return k.gemm_q5_0;
+    case GgmlType::kQ5_1:
+      return k.gemm_q5_1;
     case GgmlType::kQ4_K:
       return k.gemm_q4_K;
     case GgmlType::kQ5_K:
@@ -175,6 +202,15 @@ void DequantizeRow(const Weight& w, int64_t row, float* out) {
       return;
     case GgmlType::kQ4_0:
       kernels::dequantize_row_q4_0(reinterpret_cast<const block_q4_0*>(p), out, w.in);
+      return;
+    case GgmlType::kQ4_1:
+      kernels::dequantize_row_q4_1(reinterpret_cast<const kernels::block_q4_1*>(p), out, w.in);
+      return;
+    case GgmlType::kQ5_0:
+      kernels::dequantize_row_q5_0(reinterpret_cast<const kernels::block_q5_0*>(p), out, w.in);
+      return;
+    case GgmlType::kQ5_1:
+      kernels::dequantize_row_q5_1(reinterpret_cast<const kernels::block_q5_1*>(p), out, w.in);
       return;
     case GgmlType::kQ4_K:
       kernels::dequantize_row_q4_K(reinterpret_cast<const kernels::block_q4_K*>(p), out, w.in);

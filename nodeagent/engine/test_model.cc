@@ -40,6 +40,14 @@ std::vector<kernels::block_q8_0> RandomBlocks(Rng* rng, int64_t rows, int64_t co
   return blocks;
 }
 
+// `values` in a 32-weight block format, written by its reference quantizer.
+template <typename Block, void (*quantize)(const float*, Block*, int64_t)>
+std::string QuantizeWith(const std::vector<float>& values) {
+  std::vector<Block> q(values.size() / 32);
+  quantize(values.data(), q.data(), static_cast<int64_t>(values.size()));
+  return std::string(reinterpret_cast<const char*>(q.data()), q.size() * sizeof(Block));
+}
+
 std::string Encode(const std::vector<kernels::block_q8_0>& blocks, GgmlType type) {
   const int64_t n = static_cast<int64_t>(blocks.size()) * 32;
   if (type == GgmlType::kQ8_0) {
@@ -59,11 +67,14 @@ std::string Encode(const std::vector<kernels::block_q8_0>& blocks, GgmlType type
       kernels::convert_row_fp32_to_bf16_ref(values.data(), h.data(), n);
       return std::string(reinterpret_cast<const char*>(h.data()), h.size() * 2);
     }
-    case GgmlType::kQ4_0: {
-      std::vector<kernels::block_q4_0> q(values.size() / 32);
-      kernels::quantize_row_q4_0_ref(values.data(), q.data(), n);
-      return std::string(reinterpret_cast<const char*>(q.data()), q.size() * sizeof(q[0]));
-    }
+    case GgmlType::kQ4_0:
+      return QuantizeWith<kernels::block_q4_0, &kernels::quantize_row_q4_0_ref>(values);
+    case GgmlType::kQ4_1:
+      return QuantizeWith<kernels::block_q4_1, &kernels::quantize_row_q4_1_ref>(values);
+    case GgmlType::kQ5_0:
+      return QuantizeWith<kernels::block_q5_0, &kernels::quantize_row_q5_0_ref>(values);
+    case GgmlType::kQ5_1:
+      return QuantizeWith<kernels::block_q5_1, &kernels::quantize_row_q5_1_ref>(values);
     default:
       return std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4);
   }
@@ -164,9 +175,18 @@ StatusOr<std::string> BuildTestModel(const TestModelSpec& s) {
         "shape: need dim and ff multiples of 32, dim % heads == 0 with an even head size, "
         "heads % kv_heads == 0");
   }
-  if (s.type != GgmlType::kF32 && s.type != GgmlType::kF16 && s.type != GgmlType::kBF16 &&
-      s.type != GgmlType::kQ8_0 && s.type != GgmlType::kQ4_0) {
-    return InvalidArgumentError("type: want F32, F16, BF16, Q8_0 or Q4_0");
+  switch (s.type) {
+    case GgmlType::kF32:
+    case GgmlType::kF16:
+    case GgmlType::kBF16:
+    case GgmlType::kQ8_0:
+    case GgmlType::kQ4_0:
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_0:
+    case GgmlType::kQ5_1:
+      break;
+    default:
+      return InvalidArgumentError("type: want F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1");
   }
   GgufWriter w;
   const std::string a = s.arch + ".";

@@ -25,7 +25,7 @@ struct TestModelSpec {
   int64_t kv_heads = 2;
   int64_t ff = 0;  // 0: 8/3 * dim rounded up to a multiple of 32
   int64_t ctx = 512;
-  GgmlType type = GgmlType::kF32;  // F32, F16, BF16, Q8_0 or Q4_0 for the matrices
+  GgmlType type = GgmlType::kF32;  // F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
   uint64_t seed = 0;
   bool tied = false;                // no output.weight: the embeddings are reused
   const GgufFile* vocab = nullptr;  // tokenizer.* metadata is copied from here when set

@@ -486,7 +486,8 @@ TEST_F(ParityTest, ReferenceQuantizersWriteLlamaCppsBytes) {
   if (f32_path.empty()) GTEST_SKIP() << "../shared/models/stories260k not present";
   StatusOr<std::unique_ptr<GgufFile>> f32 = GgufFile::Open(f32_path);
   ASSERT_TRUE(f32.ok()) << f32.status().message();
-  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kF16, GgmlType::kBF16}) {
+  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0,
+                        GgmlType::kQ5_1, GgmlType::kF16, GgmlType::kBF16}) {
     const std::string name = GgmlTypeDescribe(static_cast<uint32_t>(type));
     const std::string path = "/tmp/agentry-parity-quant-" + std::to_string(getpid()) + ".gguf";
     ASSERT_NO_FATAL_FAILURE(QuantizeWithLlamaCpp(f32_path, path, name, true));
@@ -512,6 +513,18 @@ TEST_F(ParityTest, ReferenceQuantizersWriteLlamaCppsBytes) {
           kernels::quantize_row_q4_0_ref(x.data(),
                                          reinterpret_cast<kernels::block_q4_0*>(ours.data()), n);
           break;
+        case GgmlType::kQ4_1:
+          kernels::quantize_row_q4_1_ref(x.data(),
+                                         reinterpret_cast<kernels::block_q4_1*>(ours.data()), n);
+          break;
+        case GgmlType::kQ5_0:
+          kernels::quantize_row_q5_0_ref(x.data(),
+                                         reinterpret_cast<kernels::block_q5_0*>(ours.data()), n);
+          break;
+        case GgmlType::kQ5_1:
+          kernels::quantize_row_q5_1_ref(x.data(),
+                                         reinterpret_cast<kernels::block_q5_1*>(ours.data()), n);
+          break;
         case GgmlType::kF16:
           kernels::convert_row_fp32_to_fp16_ref(x.data(), reinterpret_cast<uint16_t*>(ours.data()),
                                                 n);
@@ -530,6 +543,51 @@ TEST_F(ParityTest, ReferenceQuantizersWriteLlamaCppsBytes) {
     EXPECT_GE(compared, 7) << name;  // token_embd and the six matrices of each layer at least
     unlink(path.c_str());
   }
+}
+
+// Q4_1, Q5_0 and Q5_1: a random model whose rows (64 and 192 wide) are not multiples of 256,
+// so llama.cpp's quantizer writes Q4_K_M as Q5_0 (and Q8_0 for the Q6_K parts) and Q5_K_M as
+// Q5_1 (and Q8_0), as it does for every dim-576 matrix of SmolLM-135M; and each format alone.
+TEST_F(ParityTest, LegacyQuantsFromLlamaQuantize) {
+  if (LlamaQuantizePath().empty()) GTEST_SKIP() << "llref-quantize not installed";
+  const std::string base = "/tmp/agentry-parity-legacy-" + std::to_string(getpid());
+  StatusOr<std::string> f32 =
+      BuildTestModel({.dim = 64, .layers = 2, .heads = 4, .kv_heads = 2, .ff = 192, .seed = 3});
+  ASSERT_TRUE(f32.ok());
+  ASSERT_TRUE(WriteFileAtomically(base + "-f32.gguf", *f32).ok());
+  std::vector<int32_t> tokens = {1};
+  for (int i = 0; i < 63; ++i) tokens.push_back(260 + (i * 7) % 60);
+  const struct {
+    const char* type;
+    bool pure;
+    GgmlType wq;  // the type attn_q.weight must come out in
+  } cases[] = {{"Q4_K_M", false, GgmlType::kQ5_0},
+               {"Q5_K_M", false, GgmlType::kQ5_1},
+               {"Q4_1", true, GgmlType::kQ4_1},
+               {"Q5_0", true, GgmlType::kQ5_0},
+               {"Q5_1", true, GgmlType::kQ5_1}};
+  for (const auto& c : cases) {
+    const std::string out = base + "-" + c.type + ".gguf";
+    ASSERT_NO_FATAL_FAILURE(QuantizeWithLlamaCpp(base + "-f32.gguf", out, c.type, c.pure));
+    std::unique_ptr<Model> model = LoadModelFile(out);
+    ASSERT_EQ(model->layers()[0].wq.type, c.wq) << c.type;
+    const Reference ref = RunLlref(out, tokens);
+    const int64_t V = model->params().n_vocab;
+    ThreadPool pool(2);
+    Context ctx(*model, 64, &pool);
+    std::vector<float> ours;
+    ASSERT_TRUE(ctx.Eval(tokens, true, &ours).ok());
+    ASSERT_EQ(ours.size(), ref.logits.size());
+    const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens.size(), V);
+    std::printf(
+        "%s: %zu positions, top-1 agreement %d, max |logit diff| %.3g, first position off by "
+        "> 1e-3: %lld\n",
+        c.type, tokens.size(), cmp.agree, cmp.max_diff, static_cast<long long>(cmp.first_drift));
+    EXPECT_GE(cmp.agree, static_cast<int>(tokens.size()) - 2) << c.type;
+    EXPECT_LT(cmp.max_diff, 0.15) << c.type;
+    unlink(out.c_str());
+  }
+  unlink((base + "-f32.gguf").c_str());
 }
 
 // K-quants: a random model quantized by llama.cpp's own quantizer.

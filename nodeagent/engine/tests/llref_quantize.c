@@ -17,7 +17,9 @@ struct type_name {
 static const struct type_name kTypes[] = {
     {"F32", LLAMA_FTYPE_ALL_F32},         {"F16", LLAMA_FTYPE_MOSTLY_F16},
     {"BF16", LLAMA_FTYPE_MOSTLY_BF16},    {"Q8_0", LLAMA_FTYPE_MOSTLY_Q8_0},
-    {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},    {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M},
+    {"Q4_0", LLAMA_FTYPE_MOSTLY_Q4_0},    {"Q4_1", LLAMA_FTYPE_MOSTLY_Q4_1},
+    {"Q5_0", LLAMA_FTYPE_MOSTLY_Q5_0},    {"Q5_1", LLAMA_FTYPE_MOSTLY_Q5_1},
+    {"Q4_K_M", LLAMA_FTYPE_MOSTLY_Q4_K_M},
     {"Q5_K_M", LLAMA_FTYPE_MOSTLY_Q5_K_M}, {"Q6_K", LLAMA_FTYPE_MOSTLY_Q6_K},
 };
 

@@ -1,0 +1,278 @@
+// Q4_1, Q5_0, Q5_1 and Q8_1: the reference quantizers' round trip and bit layout, and every
+// SIMD table's dots and Q8_1 quantizer against the references.
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/cpu/fp16.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/quants.h"
+
+namespace agentry::kernels {
+namespace {
+
+std::vector<float> RandomVector(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Dequantize(quantize(x)) is within half a step of x, plus what the fp16 rounding of the
+// scale and the min can add over the largest code.
+template <typename Block, void (*quantize)(const float*, Block*, int64_t),
+          void (*dequantize)(const Block*, float*, int64_t)>
+void ExpectRoundTripWithinHalfAStep(int max_code, uint32_t seed) {
+  const int64_t n = 1024;
+  const std::vector<float> x = RandomVector(n, seed);
+  std::vector<Block> q(n / 32);
+  quantize(x.data(), q.data(), n);
+  std::vector<float> y(n);
+  dequantize(q.data(), y.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = std::fabs(fp16_to_fp32(q[i / 32].d));
+    EXPECT_LE(std::fabs(x[i] - y[i]), 0.5f * d + max_code * d * 1e-3f + 4e-3f) << i;
+  }
+}
+
+TEST(LegacyQuantsTest, RoundTripsWithinHalfAStep) {
+  ExpectRoundTripWithinHalfAStep<block_q4_1, &quantize_row_q4_1_ref, &dequantize_row_q4_1>(15, 1);
+  ExpectRoundTripWithinHalfAStep<block_q5_1, &quantize_row_q5_1_ref, &dequantize_row_q5_1>(31, 2);
+}
+
+TEST(LegacyQuantsTest, Q5_0RoundTripClipsOnlyTheTopCode) {
+  const int64_t n = 1024;
+  const std::vector<float> x = RandomVector(n, 3);
+  std::vector<block_q5_0> q(n / 32);
+  quantize_row_q5_0_ref(x.data(), q.data(), n);
+  std::vector<float> y(n);
+  dequantize_row_q5_0(q.data(), y.data(), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = fp16_to_fp32(q[i / 32].d);
+    // The largest magnitude maps to -16; +16 would need code 32 and is clipped to 31.
+    const float steps = x[i] / d > 15.5f ? 1.0f : 0.5f;
+    EXPECT_LE(std::fabs(x[i] - y[i]), steps * std::fabs(d) + 16 * std::fabs(d) * 1e-3f) << i;
+  }
+}
+
+TEST(LegacyQuantsTest, FifthBitLayout) {
+  block_q5_0 b{};
+  b.d = fp32_to_fp16(1.0f);
+  for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(j | (j << 4));
+  const uint32_t high = 0x80000001u;  // weights 0 and 31 get their fifth bit
+  std::memcpy(b.qh, &high, sizeof(high));
+  float y[32];
+  dequantize_row_q5_0(&b, y, 32);
+  EXPECT_FLOAT_EQ(y[0], 0.0f);     // (0 | 16) - 16
+  EXPECT_FLOAT_EQ(y[1], -15.0f);   // 1 - 16
+  EXPECT_FLOAT_EQ(y[16], -16.0f);  // high nibble of byte 0, no fifth bit
+  EXPECT_FLOAT_EQ(y[31], 15.0f);   // (15 | 16) - 16
+  block_q5_1 c{};
+  c.d = fp32_to_fp16(0.5f);
+  c.m = fp32_to_fp16(-2.0f);
+  std::memcpy(c.qs, b.qs, sizeof(c.qs));
+  std::memcpy(c.qh, b.qh, sizeof(c.qh));
+  dequantize_row_q5_1(&c, y, 32);
+  EXPECT_FLOAT_EQ(y[0], 6.0f);    // 16 * 0.5 - 2
+  EXPECT_FLOAT_EQ(y[31], 13.5f);  // 31 * 0.5 - 2
+}
+
+TEST(LegacyQuantsTest, Q8_1KeepsTheScaledSum) {
+  const std::vector<float> x = RandomVector(64, 4);
+  block_q8_1 y[2];
+  quantize_row_q8_1_ref(x.data(), y, 64);
+  for (const block_q8_1& b : y) {
+    int sum = 0;
+    for (int8_t q : b.qs) sum += q;
+    EXPECT_NEAR(fp16_to_fp32(b.s), sum * fp16_to_fp32(b.d),
+                std::fabs(sum * fp16_to_fp32(b.d)) * 2e-3);
+  }
+}
+
+TEST(LegacyQuantsTest, DotsAreCloseToTheFloatDot) {
+  const int64_t n = 4096;
+  const std::vector<float> w = RandomVector(n, 5);
+  const std::vector<float> x = RandomVector(n, 6);
+  const double exact = vec_dot_f32_ref(w.data(), x.data(), n);
+  const double scale =
+      std::sqrt(vec_dot_f32_ref(w.data(), w.data(), n) * vec_dot_f32_ref(x.data(), x.data(), n));
+  std::vector<block_q8_0> x8(n / 32);
+  std::vector<block_q8_1> x81(n / 32);
+  quantize_row_q8_0_ref(x.data(), x8.data(), n);
+  quantize_row_q8_1_ref(x.data(), x81.data(), n);
+  std::vector<block_q4_1> w41(n / 32);
+  std::vector<block_q5_0> w50(n / 32);
+  std::vector<block_q5_1> w51(n / 32);
+  quantize_row_q4_1_ref(w.data(), w41.data(), n);
+  quantize_row_q5_0_ref(w.data(), w50.data(), n);
+  quantize_row_q5_1_ref(w.data(), w51.data(), n);
+  EXPECT_LT(std::fabs(vec_dot_q4_1_q8_1_ref(w41.data(), x81.data(), n) - exact) / scale, 0.1);
+  EXPECT_LT(std::fabs(vec_dot_q5_0_q8_0_ref(w50.data(), x8.data(), n) - exact) / scale, 0.05);
+  EXPECT_LT(std::fabs(vec_dot_q5_1_q8_1_ref(w51.data(), x81.data(), n) - exact) / scale, 0.05);
+}
+
+// Every SIMD table (avx2, avx2+vnni, avx512: whichever this CPU runs) against the references.
+class LegacySimdTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  void SetUp() override {
+    for (const KernelTable* t : {Avx2Kernels(), AvxVnniKernels(), Avx512Kernels()}) {
+      if (t != nullptr) tables_.push_back(t);
+    }
+    if (tables_.empty()) GTEST_SKIP() << "this CPU cannot run the AVX2 kernels";
+  }
+  std::vector<const KernelTable*> tables_;
+};
+
+double Tolerance(const std::vector<float>& w, const std::vector<float>& x) {
+  double mag = 0;
+  for (size_t i = 0; i < w.size(); ++i) mag += std::fabs(static_cast<double>(w[i]) * x[i]);
+  return 1e-5 * mag + 1e-6;
+}
+
+TEST_P(LegacySimdTest, DotsMatchTheReferences) {
+  const int64_t n = GetParam();
+  const std::vector<float> w = RandomVector(n, 7);
+  const std::vector<float> x = RandomVector(n, 8);
+  std::vector<block_q8_0> x8(n / 32);
+  std::vector<block_q8_1> x81(n / 32);
+  quantize_row_q8_0_ref(x.data(), x8.data(), n);
+  quantize_row_q8_1_ref(x.data(), x81.data(), n);
+  std::vector<block_q4_1> w41(n / 32);
+  std::vector<block_q5_0> w50(n / 32);
+  std::vector<block_q5_1> w51(n / 32);
+  quantize_row_q4_1_ref(w.data(), w41.data(), n);
+  quantize_row_q5_0_ref(w.data(), w50.data(), n);
+  quantize_row_q5_1_ref(w.data(), w51.data(), n);
+  for (const KernelTable* t : tables_) {
+    EXPECT_NEAR(t->vec_dot_q4_1_q8_1(w41.data(), x81.data(), n),
+                vec_dot_q4_1_q8_1_ref(w41.data(), x81.data(), n), Tolerance(w, x))
+        << t->isa;
+    EXPECT_NEAR(t->vec_dot_q5_0_q8_0(w50.data(), x8.data(), n),
+                vec_dot_q5_0_q8_0_ref(w50.data(), x8.data(), n), Tolerance(w, x))
+        << t->isa;
+    EXPECT_NEAR(t->vec_dot_q5_1_q8_1(w51.data(), x81.data(), n),
+                vec_dot_q5_1_q8_1_ref(w51.data(), x81.data(), n), Tolerance(w, x))
+        << t->isa;
+  }
+}
+
+TEST_P(LegacySimdTest, ExtremeCodesDoNotSaturate) {
+  // Every weight at its largest code against activations of +-127: maddubs's int16 pairs
+  // reach 31 * 127 * 2, the most they ever hold.
+  const int64_t n = GetParam();
+  std::vector<block_q5_1> w(n / 32);
+  std::vector<block_q8_1> x(n / 32);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    w[b].d = fp32_to_fp16(1.0f);
+    w[b].m = fp32_to_fp16(0.0f);
+    std::memset(w[b].qs, 0xFF, sizeof(w[b].qs));
+    std::memset(w[b].qh, 0xFF, sizeof(w[b].qh));
+    x[b].d = fp32_to_fp16(1.0f);
+    x[b].s = fp32_to_fp16(0.0f);
+    for (int j = 0; j < 32; ++j) x[b].qs[j] = static_cast<int8_t>(b % 2 == 0 ? 127 : -127);
+  }
+  for (const KernelTable* t : tables_) {
+    EXPECT_EQ(t->vec_dot_q5_1_q8_1(w.data(), x.data(), n),
+              vec_dot_q5_1_q8_1_ref(w.data(), x.data(), n))
+        << t->isa;
+  }
+}
+
+TEST_P(LegacySimdTest, Q8_1DiffersFromTheReferenceOnlyOnTies) {
+  const int64_t n = GetParam();
+  std::vector<float> x = RandomVector(n, 9);
+  x[0] = 0.0f;
+  std::vector<block_q8_1> ref(n / 32);
+  quantize_row_q8_1_ref(x.data(), ref.data(), n);
+  for (const KernelTable* t : tables_) {
+    std::vector<block_q8_1> got(n / 32);
+    t->quantize_row_q8_1(x.data(), got.data(), n);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      EXPECT_EQ(got[b].d, ref[b].d) << t->isa;
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        EXPECT_LE(std::abs(got[b].qs[j] - ref[b].qs[j]), 1) << t->isa;
+        sum += got[b].qs[j];
+      }
+      // s is d times this block's own sum (before d's fp16 rounding, as ggml computes it).
+      const float amax = [&] {
+        float m = 0;
+        for (int j = 0; j < 32; ++j) m = std::fmax(m, std::fabs(x[b * 32 + j]));
+        return m;
+      }();
+      EXPECT_EQ(got[b].s, fp32_to_fp16(amax / 127.0f * static_cast<float>(sum))) << t->isa;
+    }
+    // The same activations through Q8_0 give the same int8s and scale.
+    std::vector<block_q8_0> q80(n / 32);
+    t->quantize_row_q8_0(x.data(), q80.data(), n);
+    for (int64_t b = 0; b < n / 32; ++b) {
+      EXPECT_EQ(q80[b].d, got[b].d) << t->isa;
+      EXPECT_EQ(std::memcmp(q80[b].qs, got[b].qs, 32), 0) << t->isa;
+    }
+  }
+}
+
+// Q5_0 prefills through register tiles (shapes with and without whole tiles: 9 rows, 50
+// tokens); Q4_1 and Q5_1 through their dot, bit for bit.
+TEST_P(LegacySimdTest, GemmMatchesTheReference) {
+  const int64_t n = GetParam();
+  const int64_t rows = 9;
+  const int64_t tokens = 50;
+  const std::vector<float> w = RandomVector(n * rows, 10);
+  const std::vector<float> x = RandomVector(n * tokens, 11);
+  std::vector<block_q5_0> w50(n * rows / 32);
+  std::vector<block_q5_1> w51(n * rows / 32);
+  std::vector<block_q4_1> w41(n * rows / 32);
+  std::vector<block_q8_0> x8(n * tokens / 32);
+  std::vector<block_q8_1> x81(n * tokens / 32);
+  quantize_row_q5_0_ref(w.data(), w50.data(), n * rows);
+  quantize_row_q5_1_ref(w.data(), w51.data(), n * rows);
+  quantize_row_q4_1_ref(w.data(), w41.data(), n * rows);
+  quantize_row_q8_0_ref(x.data(), x8.data(), n * tokens);
+  quantize_row_q8_1_ref(x.data(), x81.data(), n * tokens);
+  const auto* w50b = reinterpret_cast<const uint8_t*>(w50.data());
+  const auto* w51b = reinterpret_cast<const uint8_t*>(w51.data());
+  const auto* w41b = reinterpret_cast<const uint8_t*>(w41.data());
+  const auto* x8b = reinterpret_cast<const uint8_t*>(x8.data());
+  const auto* x81b = reinterpret_cast<const uint8_t*>(x81.data());
+  const size_t ws50 = n / 32 * sizeof(block_q5_0);
+  const size_t ws51 = n / 32 * sizeof(block_q5_1);
+  const size_t ws41 = n / 32 * sizeof(block_q4_1);
+  const size_t xs8 = n / 32 * sizeof(block_q8_0);
+  const size_t xs81 = n / 32 * sizeof(block_q8_1);
+  std::vector<float> ref(rows * tokens);
+  gemm_q5_0_ref(w50b, ws50, x8b, xs8, ref.data(), rows, n, rows, tokens);
+  for (const KernelTable* t : tables_) {
+    std::vector<float> y(rows * tokens);
+    t->gemm_q5_0(w50b, ws50, x8b, xs8, y.data(), rows, n, rows, tokens);
+    for (int64_t tk = 0; tk < tokens; ++tk) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const std::vector<float> wr(w.begin() + r * n, w.begin() + (r + 1) * n);
+        const std::vector<float> xr(x.begin() + tk * n, x.begin() + (tk + 1) * n);
+        EXPECT_NEAR(y[tk * rows + r], ref[tk * rows + r], Tolerance(wr, xr))
+            << t->isa << " row " << r << " token " << tk;
+      }
+    }
+    std::vector<float> y41(rows * tokens);
+    std::vector<float> y51(rows * tokens);
+    t->gemm_q4_1(w41b, ws41, x81b, xs81, y41.data(), rows, n, rows, tokens);
+    t->gemm_q5_1(w51b, ws51, x81b, xs81, y51.data(), rows, n, rows, tokens);
+    for (int64_t tk = 0; tk < tokens; ++tk) {
+      for (int64_t r = 0; r < rows; ++r) {
+        EXPECT_EQ(y41[tk * rows + r], t->vec_dot_q4_1_q8_1(&w41[r * n / 32], &x81[tk * n / 32], n))
+            << t->isa;
+        EXPECT_EQ(y51[tk * rows + r], t->vec_dot_q5_1_q8_1(&w51[r * n / 32], &x81[tk * n / 32], n))
+            << t->isa;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Lengths, LegacySimdTest, ::testing::Values(32, 64, 96, 576, 4096));
+
+}  // namespace
+}  // namespace agentry::kernels
