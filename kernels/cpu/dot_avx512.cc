@@ -19,6 +19,7 @@
 #pragma GCC diagnostic pop
 
 #include <cstddef>
+#include <cstring>
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels_internal.h"
@@ -72,6 +73,45 @@ inline float single_dot_q4_0(const block_q4_0& w, const block_q8_0& x) {
   const __m256i sum_x8 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xq);
   const __m256i prod = _mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles, xq);
   const __m256 p = _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, sum_x8));
+  return hsum256(_mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(w.d) * fp16_to_fp32(x.d)), p));
+}
+
+// Q5_0: the nibbles with each weight's fifth bit as 0x10 (0..31, unsigned: w + 16), minus
+// 16 * sum(x). Bytes as load_q4_0_pair lays them out, so byte j of a block is weight j and
+// qh's bit j goes to byte j.
+inline __m512i load_q5_0_pair(const block_q5_0* b) {
+  uint32_t h0 = 0;
+  uint32_t h1 = 0;
+  std::memcpy(&h0, b[0].qh, 4);
+  std::memcpy(&h1, b[1].qh, 4);
+  const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
+  const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs));
+  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+  const __m512i wide =
+      _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
+  const __m512i nibbles = _mm512_and_si512(
+      _mm512_shuffle_i64x2(wide, wide, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
+  const __mmask64 fifth = static_cast<__mmask64>(h0) | (static_cast<__mmask64>(h1) << 32);
+  return _mm512_or_si512(nibbles, _mm512_maskz_mov_epi8(fifth, _mm512_set1_epi8(0x10)));
+}
+
+inline __m512i pair_dot_q5_0(__m512i w, __m512i x) {
+  const __m512i sum_x16 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(16), x);
+  return _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x), sum_x16);
+}
+
+inline float single_dot_q5_0(const block_q5_0& w, const block_q8_0& x) {
+  uint32_t h = 0;
+  std::memcpy(&h, w.qh, 4);
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs));
+  const __m256i nibbles = _mm256_and_si256(
+      _mm256_inserti128_si256(_mm256_castsi128_si256(packed), _mm_srli_epi16(packed, 4), 1),
+      _mm256_set1_epi8(0x0F));
+  const __m256i wq = _mm256_or_si256(nibbles, _mm256_maskz_mov_epi8(h, _mm256_set1_epi8(0x10)));
+  const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
+  const __m256i sum_x16 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(16), xq);
+  const __m256i prod = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq, xq);
+  const __m256 p = _mm256_cvtepi32_ps(_mm256_sub_epi32(prod, sum_x16));
   return hsum256(_mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(w.d) * fp16_to_fp32(x.d)), p));
 }
 
@@ -182,6 +222,10 @@ float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n) {
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {
   return dot_blocks<block_q4_0, &simd512::load_q4_0_pair, &pair_dot_q4_0, &single_dot_q4_0>(w, x,
                                                                                             n);
+}
+
+float vec_dot_q5_0_q8_0(const block_q5_0* w, const block_q8_0* x, int64_t n) {
+  return dot_blocks<block_q5_0, &load_q5_0_pair, &pair_dot_q5_0, &single_dot_q5_0>(w, x, n);
 }
 
 // As avx2::quantize_row_q8_0 (scale 127 / amax, round half to even), a block a step: the

@@ -82,6 +82,7 @@ float vec_dot_f32(const float* w, const float* x, int64_t n);
 float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n);
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q5_0_q8_0(const block_q5_0* w, const block_q8_0* x, int64_t n);
 void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
