@@ -281,6 +281,19 @@ TEST(ModelTest, LoadErrorsNameTheProblem) {
                   .ok());
   EXPECT_NE(load(no_tensors).find("output_norm.weight: shape [4, 1], expected [8, 1]"),
             std::string::npos);
+  // A weight type the file format knows but the engine has no kernels for.
+  GgufWriter q2k;
+  q2k.SetString("general.architecture", "llama");
+  q2k.SetUint32("llama.embedding_length", 256);
+  q2k.SetUint32("llama.block_count", 1);
+  q2k.SetUint32("llama.feed_forward_length", 512);
+  q2k.SetUint32("llama.attention.head_count", 2);
+  ASSERT_TRUE(q2k.AddTensor("token_embd.weight", GgmlType::kQ2_K, {256, 4},
+                            std::string(size_t{4} * 84, '\0'))
+                  .ok());
+  EXPECT_NE(load(q2k).find("token_embd.weight: weight type Q2_K is not supported"),
+            std::string::npos)
+      << load(q2k);
 }
 
 }  // namespace
