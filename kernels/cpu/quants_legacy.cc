@@ -15,6 +15,13 @@ namespace {
 
 constexpr int kBlock = 32;
 
+// v >= 0 rounded half up, as ggml's reference quantizers write (int)(v + 0.5f): the same
+// float addition and truncation, so our bytes are llama-quantize's (lround would differ
+// where v + 0.5f rounds up in float).
+inline int RoundHalfUp(float v) {
+  return static_cast<int>(v + 0.5f);  // NOLINT(bugprone-incorrect-roundings): see above
+}
+
 // Smallest and largest value of a block.
 void MinMax(const float* x, float* min, float* max) {
   *min = x[0];
@@ -66,8 +73,8 @@ void quantize_row_q4_1_ref(const float* x, block_q4_1* y, int64_t n) {
     y[b].d = fp32_to_fp16(d);
     y[b].m = fp32_to_fp16(min);
     for (int j = 0; j < kBlock / 2; ++j) {
-      const int lo = std::min(15, static_cast<int>((xb[j] - min) * id + 0.5f));
-      const int hi = std::min(15, static_cast<int>((xb[j + kBlock / 2] - min) * id + 0.5f));
+      const int lo = std::min(15, RoundHalfUp((xb[j] - min) * id));
+      const int hi = std::min(15, RoundHalfUp((xb[j + kBlock / 2] - min) * id));
       y[b].qs[j] = static_cast<uint8_t>(lo | (hi << 4));
     }
   }
@@ -106,7 +113,7 @@ void quantize_row_q5_1_ref(const float* x, block_q5_1* y, int64_t n) {
     y[b].m = fp32_to_fp16(min);
     int q[kBlock];
     // No clamp: (max - min) * id + 0.5 rounds to at most 31.
-    for (int j = 0; j < kBlock; ++j) q[j] = static_cast<uint8_t>((xb[j] - min) * id + 0.5f);
+    for (int j = 0; j < kBlock; ++j) q[j] = static_cast<uint8_t>(RoundHalfUp((xb[j] - min) * id));
     Pack5(q, y[b].qs, y[b].qh);
   }
 }
