@@ -11,17 +11,12 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/tests/random_vector.h"
 
 namespace agentry::kernels {
 namespace {
 
-std::vector<float> RandomVector(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test_support::RandomVector;
 
 TEST(AxpyQ8_0Test, ReferenceAddsTheDequantizedRow) {
   const int64_t n = 96;

@@ -13,17 +13,12 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/kernels_internal.h"
+#include "kernels/tests/random_vector.h"
 
 namespace agentry::kernels {
 namespace {
 
-std::vector<float> RandomVector(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test_support::RandomVector;
 
 // Floats that stress the rounding: exact ties either way, values just off a tie, the
 // largest finite floats (which round to infinity), subnormals, infinities, zeros and NaNs

@@ -16,6 +16,7 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/tests/random_vector.h"
 
 namespace agentry::kernels {
 namespace {
@@ -30,11 +31,7 @@ std::vector<Block> RandomBlocks(size_t n, uint32_t seed) {
 }
 
 std::vector<float> RandomFloats(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
+  return test_support::RandomVector(n, seed);
 }
 
 // dot(w, q8k(x)) against dot(dequantize(w), dequantize(q8k(x))), in double.

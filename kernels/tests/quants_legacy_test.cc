@@ -10,17 +10,36 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/tests/random_vector.h"
 
 namespace agentry::kernels {
 namespace {
 
-std::vector<float> RandomVector(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test_support::RandomVector;
+
+// Weights in every format of this file and activations as Q8_0 and Q8_1, all by the
+// reference quantizers.
+struct LegacyOperands {
+  LegacyOperands(const std::vector<float>& w, const std::vector<float>& x)
+      : w41(w.size() / 32),
+        w50(w.size() / 32),
+        w51(w.size() / 32),
+        x8(x.size() / 32),
+        x81(x.size() / 32) {
+    const auto nw = static_cast<int64_t>(w.size());
+    const auto nx = static_cast<int64_t>(x.size());
+    quantize_row_q4_1_ref(w.data(), w41.data(), nw);
+    quantize_row_q5_0_ref(w.data(), w50.data(), nw);
+    quantize_row_q5_1_ref(w.data(), w51.data(), nw);
+    quantize_row_q8_0_ref(x.data(), x8.data(), nx);
+    quantize_row_q8_1_ref(x.data(), x81.data(), nx);
+  }
+  std::vector<block_q4_1> w41;
+  std::vector<block_q5_0> w50;
+  std::vector<block_q5_1> w51;
+  std::vector<block_q8_0> x8;
+  std::vector<block_q8_1> x81;
+};
 
 // Dequantize(quantize(x)) is within half a step of x, plus what the fp16 rounding of the
 // scale and the min can add over the largest code.
@@ -100,19 +119,10 @@ TEST(LegacyQuantsTest, DotsAreCloseToTheFloatDot) {
   const double exact = vec_dot_f32_ref(w.data(), x.data(), n);
   const double scale =
       std::sqrt(vec_dot_f32_ref(w.data(), w.data(), n) * vec_dot_f32_ref(x.data(), x.data(), n));
-  std::vector<block_q8_0> x8(n / 32);
-  std::vector<block_q8_1> x81(n / 32);
-  quantize_row_q8_0_ref(x.data(), x8.data(), n);
-  quantize_row_q8_1_ref(x.data(), x81.data(), n);
-  std::vector<block_q4_1> w41(n / 32);
-  std::vector<block_q5_0> w50(n / 32);
-  std::vector<block_q5_1> w51(n / 32);
-  quantize_row_q4_1_ref(w.data(), w41.data(), n);
-  quantize_row_q5_0_ref(w.data(), w50.data(), n);
-  quantize_row_q5_1_ref(w.data(), w51.data(), n);
-  EXPECT_LT(std::fabs(vec_dot_q4_1_q8_1_ref(w41.data(), x81.data(), n) - exact) / scale, 0.1);
-  EXPECT_LT(std::fabs(vec_dot_q5_0_q8_0_ref(w50.data(), x8.data(), n) - exact) / scale, 0.05);
-  EXPECT_LT(std::fabs(vec_dot_q5_1_q8_1_ref(w51.data(), x81.data(), n) - exact) / scale, 0.05);
+  const LegacyOperands q(w, x);
+  EXPECT_LT(std::fabs(vec_dot_q4_1_q8_1_ref(q.w41.data(), q.x81.data(), n) - exact) / scale, 0.1);
+  EXPECT_LT(std::fabs(vec_dot_q5_0_q8_0_ref(q.w50.data(), q.x8.data(), n) - exact) / scale, 0.05);
+  EXPECT_LT(std::fabs(vec_dot_q5_1_q8_1_ref(q.w51.data(), q.x81.data(), n) - exact) / scale, 0.05);
 }
 
 // Every SIMD table (avx2, avx2+vnni, avx512: whichever this CPU runs) against the references.
@@ -137,25 +147,16 @@ TEST_P(LegacySimdTest, DotsMatchTheReferences) {
   const int64_t n = GetParam();
   const std::vector<float> w = RandomVector(n, 7);
   const std::vector<float> x = RandomVector(n, 8);
-  std::vector<block_q8_0> x8(n / 32);
-  std::vector<block_q8_1> x81(n / 32);
-  quantize_row_q8_0_ref(x.data(), x8.data(), n);
-  quantize_row_q8_1_ref(x.data(), x81.data(), n);
-  std::vector<block_q4_1> w41(n / 32);
-  std::vector<block_q5_0> w50(n / 32);
-  std::vector<block_q5_1> w51(n / 32);
-  quantize_row_q4_1_ref(w.data(), w41.data(), n);
-  quantize_row_q5_0_ref(w.data(), w50.data(), n);
-  quantize_row_q5_1_ref(w.data(), w51.data(), n);
+  const LegacyOperands q(w, x);
   for (const KernelTable* t : tables_) {
-    EXPECT_NEAR(t->vec_dot_q4_1_q8_1(w41.data(), x81.data(), n),
-                vec_dot_q4_1_q8_1_ref(w41.data(), x81.data(), n), Tolerance(w, x))
+    EXPECT_NEAR(t->vec_dot_q4_1_q8_1(q.w41.data(), q.x81.data(), n),
+                vec_dot_q4_1_q8_1_ref(q.w41.data(), q.x81.data(), n), Tolerance(w, x))
         << t->isa;
-    EXPECT_NEAR(t->vec_dot_q5_0_q8_0(w50.data(), x8.data(), n),
-                vec_dot_q5_0_q8_0_ref(w50.data(), x8.data(), n), Tolerance(w, x))
+    EXPECT_NEAR(t->vec_dot_q5_0_q8_0(q.w50.data(), q.x8.data(), n),
+                vec_dot_q5_0_q8_0_ref(q.w50.data(), q.x8.data(), n), Tolerance(w, x))
         << t->isa;
-    EXPECT_NEAR(t->vec_dot_q5_1_q8_1(w51.data(), x81.data(), n),
-                vec_dot_q5_1_q8_1_ref(w51.data(), x81.data(), n), Tolerance(w, x))
+    EXPECT_NEAR(t->vec_dot_q5_1_q8_1(q.w51.data(), q.x81.data(), n),
+                vec_dot_q5_1_q8_1_ref(q.w51.data(), q.x81.data(), n), Tolerance(w, x))
         << t->isa;
   }
 }
@@ -224,21 +225,12 @@ TEST_P(LegacySimdTest, GemmMatchesTheReference) {
   const int64_t tokens = 50;
   const std::vector<float> w = RandomVector(n * rows, 10);
   const std::vector<float> x = RandomVector(n * tokens, 11);
-  std::vector<block_q5_0> w50(n * rows / 32);
-  std::vector<block_q5_1> w51(n * rows / 32);
-  std::vector<block_q4_1> w41(n * rows / 32);
-  std::vector<block_q8_0> x8(n * tokens / 32);
-  std::vector<block_q8_1> x81(n * tokens / 32);
-  quantize_row_q5_0_ref(w.data(), w50.data(), n * rows);
-  quantize_row_q5_1_ref(w.data(), w51.data(), n * rows);
-  quantize_row_q4_1_ref(w.data(), w41.data(), n * rows);
-  quantize_row_q8_0_ref(x.data(), x8.data(), n * tokens);
-  quantize_row_q8_1_ref(x.data(), x81.data(), n * tokens);
-  const auto* w50b = reinterpret_cast<const uint8_t*>(w50.data());
-  const auto* w51b = reinterpret_cast<const uint8_t*>(w51.data());
-  const auto* w41b = reinterpret_cast<const uint8_t*>(w41.data());
-  const auto* x8b = reinterpret_cast<const uint8_t*>(x8.data());
-  const auto* x81b = reinterpret_cast<const uint8_t*>(x81.data());
+  const LegacyOperands q(w, x);
+  const auto* w50b = reinterpret_cast<const uint8_t*>(q.w50.data());
+  const auto* w51b = reinterpret_cast<const uint8_t*>(q.w51.data());
+  const auto* w41b = reinterpret_cast<const uint8_t*>(q.w41.data());
+  const auto* x8b = reinterpret_cast<const uint8_t*>(q.x8.data());
+  const auto* x81b = reinterpret_cast<const uint8_t*>(q.x81.data());
   const size_t ws50 = n / 32 * sizeof(block_q5_0);
   const size_t ws51 = n / 32 * sizeof(block_q5_1);
   const size_t ws41 = n / 32 * sizeof(block_q4_1);
@@ -263,9 +255,11 @@ TEST_P(LegacySimdTest, GemmMatchesTheReference) {
     t->gemm_q5_1(w51b, ws51, x81b, xs81, y51.data(), rows, n, rows, tokens);
     for (int64_t tk = 0; tk < tokens; ++tk) {
       for (int64_t r = 0; r < rows; ++r) {
-        EXPECT_EQ(y41[tk * rows + r], t->vec_dot_q4_1_q8_1(&w41[r * n / 32], &x81[tk * n / 32], n))
+        EXPECT_EQ(y41[tk * rows + r],
+                  t->vec_dot_q4_1_q8_1(&q.w41[r * n / 32], &q.x81[tk * n / 32], n))
             << t->isa;
-        EXPECT_EQ(y51[tk * rows + r], t->vec_dot_q5_1_q8_1(&w51[r * n / 32], &x81[tk * n / 32], n))
+        EXPECT_EQ(y51[tk * rows + r],
+                  t->vec_dot_q5_1_q8_1(&q.w51[r * n / 32], &q.x81[tk * n / 32], n))
             << t->isa;
       }
     }

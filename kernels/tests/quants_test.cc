@@ -8,17 +8,12 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/tests/random_vector.h"
 
 namespace agentry::kernels {
 namespace {
 
-std::vector<float> RandomVector(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test_support::RandomVector;
 
 TEST(QuantsTest, Q8_0RoundTripWithinHalfAStep) {
   const int64_t n = 1024;

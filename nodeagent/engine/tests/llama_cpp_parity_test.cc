@@ -480,14 +480,28 @@ TEST_F(ParityTest, Q8_0CacheTeacherForced30Layers) {
 // converted by llama.cpp (--pure) to each type must be, byte for byte, what our
 // quantize_row_*_ref / convert_row_*_ref write from the same floats. This is what lets
 // make-test-model's quantized files stand in for llama-quantize output.
+template <typename Out, void (*quantize)(const float*, Out*, int64_t)>
+void Writes(const float* x, char* out, int64_t n) {
+  quantize(x, reinterpret_cast<Out*>(out), n);
+}
+
 TEST_F(ParityTest, ReferenceQuantizersWriteLlamaCppsBytes) {
   if (LlamaQuantizePath().empty()) GTEST_SKIP() << "llref-quantize not installed";
   const std::string f32_path = SharedModel("stories260k/stories260K.gguf");
   if (f32_path.empty()) GTEST_SKIP() << "../shared/models/stories260k not present";
   StatusOr<std::unique_ptr<GgufFile>> f32 = GgufFile::Open(f32_path);
   ASSERT_TRUE(f32.ok()) << f32.status().message();
-  for (GgmlType type : {GgmlType::kQ8_0, GgmlType::kQ4_0, GgmlType::kQ4_1, GgmlType::kQ5_0,
-                        GgmlType::kQ5_1, GgmlType::kF16, GgmlType::kBF16}) {
+  // Each format's reference quantizer, through one signature.
+  using QuantizeFn = void (*)(const float*, char*, int64_t);
+  const std::pair<GgmlType, QuantizeFn> formats[] = {
+      {GgmlType::kQ8_0, Writes<kernels::block_q8_0, &kernels::quantize_row_q8_0_ref>},
+      {GgmlType::kQ4_0, Writes<kernels::block_q4_0, &kernels::quantize_row_q4_0_ref>},
+      {GgmlType::kQ4_1, Writes<kernels::block_q4_1, &kernels::quantize_row_q4_1_ref>},
+      {GgmlType::kQ5_0, Writes<kernels::block_q5_0, &kernels::quantize_row_q5_0_ref>},
+      {GgmlType::kQ5_1, Writes<kernels::block_q5_1, &kernels::quantize_row_q5_1_ref>},
+      {GgmlType::kF16, Writes<uint16_t, &kernels::convert_row_fp32_to_fp16_ref>},
+      {GgmlType::kBF16, Writes<uint16_t, &kernels::convert_row_fp32_to_bf16_ref>}};
+  for (const auto& [type, quantize] : formats) {
     const std::string name = GgmlTypeDescribe(static_cast<uint32_t>(type));
     const std::string path = "/tmp/agentry-parity-quant-" + std::to_string(getpid()) + ".gguf";
     ASSERT_NO_FATAL_FAILURE(QuantizeWithLlamaCpp(f32_path, path, name, true));
@@ -504,36 +518,7 @@ TEST_F(ParityTest, ReferenceQuantizersWriteLlamaCppsBytes) {
       std::vector<float> x(t.n_elements);
       std::memcpy(x.data(), (*f32)->TensorData(*source), t.n_elements * sizeof(float));
       std::string ours(t.n_bytes, '\0');
-      switch (type) {
-        case GgmlType::kQ8_0:
-          kernels::quantize_row_q8_0_ref(x.data(),
-                                         reinterpret_cast<kernels::block_q8_0*>(ours.data()), n);
-          break;
-        case GgmlType::kQ4_0:
-          kernels::quantize_row_q4_0_ref(x.data(),
-                                         reinterpret_cast<kernels::block_q4_0*>(ours.data()), n);
-          break;
-        case GgmlType::kQ4_1:
-          kernels::quantize_row_q4_1_ref(x.data(),
-                                         reinterpret_cast<kernels::block_q4_1*>(ours.data()), n);
-          break;
-        case GgmlType::kQ5_0:
-          kernels::quantize_row_q5_0_ref(x.data(),
-                                         reinterpret_cast<kernels::block_q5_0*>(ours.data()), n);
-          break;
-        case GgmlType::kQ5_1:
-          kernels::quantize_row_q5_1_ref(x.data(),
-                                         reinterpret_cast<kernels::block_q5_1*>(ours.data()), n);
-          break;
-        case GgmlType::kF16:
-          kernels::convert_row_fp32_to_fp16_ref(x.data(), reinterpret_cast<uint16_t*>(ours.data()),
-                                                n);
-          break;
-        default:
-          kernels::convert_row_fp32_to_bf16_ref(x.data(), reinterpret_cast<uint16_t*>(ours.data()),
-                                                n);
-          break;
-      }
+      quantize(x.data(), ours.data(), n);
       EXPECT_EQ(std::memcmp(ours.data(), (*theirs)->TensorData(t), t.n_bytes), 0)
           << name << " " << t.name << ": our bytes differ from llama.cpp's";
       ++compared;
