@@ -101,7 +101,7 @@ class HttpServer::Impl {
                                                 {"method", "route", "code"})),
         duration_(options_.registry->AddHistogram(
             "agentry_http_request_duration_seconds",
-            "Time from receiving a request to handing its response to the socket.",
+            "Time from receiving a request to having its response ready to send.",
             {"method", "route"}, metrics::DefaultLatencyBuckets())),
         in_flight_gauge_(
             options_.registry
@@ -247,16 +247,17 @@ class HttpServer::Impl {
     for (const auto& [name, value] : response.headers) reply.headers().add(name, value);
     if (stopping_) reply.headers().add("Connection", "close");
     reply.set_body(std::move(response.body), response.content_type);
+    // Counted before the reply goes out, so a client that has its response also sees it in
+    // /metrics (the write itself is the client's and the network's time, not the server's).
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    requests_.WithLabels({req.method, route_label, std::to_string(response.status)}).Increment();
+    duration_.WithLabels({req.method, route_label}).Observe(seconds);
     try {
       request.reply(reply).wait();
     } catch (const std::exception& e) {
       log_.Debug("client went away before the reply", {{"error", e.what()}});
     }
-
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    requests_.WithLabels({req.method, route_label, std::to_string(response.status)}).Increment();
-    duration_.WithLabels({req.method, route_label}).Observe(seconds);
     in_flight_gauge_.Decrement();
     {
       std::lock_guard<std::mutex> lock(in_flight_mu_);

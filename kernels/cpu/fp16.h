@@ -11,6 +11,9 @@
 #include <cstring>
 
 namespace agentry::kernels {
+// Internal linkage: scalar and SIMD files (built for different instruction sets) include
+// this, and an out-of-line copy built with -mavx512f must never serve the scalar callers.
+namespace {
 
 inline uint32_t fp32_to_bits(float f) {
   uint32_t u;
@@ -67,4 +70,5 @@ inline uint16_t fp32_to_bf16(float f) {
   return static_cast<uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
 }
 
+}  // namespace
 }  // namespace agentry::kernels

@@ -9,6 +9,10 @@
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels::simd {
+// Internal linkage: this header is compiled into files built for different instruction sets
+// (e.g. -mavx2 and -mavx2 -mavxvnni), and an out-of-line copy (Debug builds emit them) built
+// for the wider set must never be the one the linker keeps for the narrower set's callers.
+namespace {
 
 // Sum of the 8 lanes.
 inline float hsum(__m256 v) {
@@ -119,4 +123,5 @@ inline __m256 exp(__m256 x) {
   return _mm256_blendv_ps(e, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 
+}  // namespace
 }  // namespace agentry::kernels::simd

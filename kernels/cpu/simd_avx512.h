@@ -10,6 +10,10 @@
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels::simd512 {
+// Internal linkage: this header is compiled into files built for different instruction sets
+// (e.g. -mavx2 and -mavx2 -mavxvnni), and an out-of-line copy (Debug builds emit them) built
+// for the wider set must never be the one the linker keeps for the narrower set's callers.
+namespace {
 
 // Sum of the 16 lanes.
 inline float hsum(__m512 v) {
@@ -104,4 +108,5 @@ inline __m512 exp(__m512 x) {
   return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
 }
 
+}  // namespace
 }  // namespace agentry::kernels::simd512

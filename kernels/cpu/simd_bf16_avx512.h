@@ -21,6 +21,10 @@
 #include "kernels/cpu/simd_avx512.h"
 
 namespace agentry::kernels::simd512 {
+// Internal linkage: this header is compiled into files built for different instruction sets
+// (e.g. -mavx2 and -mavx2 -mavxvnni), and an out-of-line copy (Debug builds emit them) built
+// for the wider set must never be the one the linker keeps for the narrower set's callers.
+namespace {
 
 // Dot product as llama.cpp's ggml_vec_dot_bf16 for this ISA: two accumulators over
 // 2 * Step::kValues values a step, each reduced and added in double, the tail in double.
@@ -129,4 +133,5 @@ void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
   }
 }
 
+}  // namespace
 }  // namespace agentry::kernels::simd512

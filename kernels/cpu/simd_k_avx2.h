@@ -27,6 +27,10 @@
 #include "kernels/cpu/simd_avx2.h"
 
 namespace agentry::kernels::simd_k {
+// Internal linkage: this header is compiled into files built for different instruction sets
+// (e.g. -mavx2 and -mavx2 -mavxvnni), and an out-of-line copy (Debug builds emit them) built
+// for the wider set must never be the one the linker keeps for the narrower set's callers.
+namespace {
 
 // acc + the int16 pair sums of p * s, as 8 int32 lanes.
 using MaddFn = __m256i (*)(__m256i acc, __m256i p, __m256i s);
@@ -372,4 +376,5 @@ inline void gemm(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float
   }
 }
 
+}  // namespace
 }  // namespace agentry::kernels::simd_k
