@@ -118,26 +118,40 @@ inline float single_dot_q5_0(const block_q5_0& w, const block_q8_0& x) {
 // Four 64-bit lanes' worth of word index `v`, for the word permutes below.
 constexpr int64_t Words4(int v) { return int64_t{0x0001000100010001} * v; }
 
+// Where block i's scale sits among the 64 words of two 64-byte loads of four consecutive
+// blocks (words 0-31: the load at byte 0, words 32-63: the load at byte `second`). The second
+// load ends at or before the fourth block's end, so neither reads past the four blocks.
+template <typename Block>
+struct ScaleWords {
+  static constexpr int kSize = static_cast<int>(sizeof(Block));
+  static constexpr int second = 2 * kSize < 4 * kSize - 64 ? 2 * kSize : 4 * kSize - 64;
+  static constexpr int of(int i) {
+    return i * kSize + 2 <= 64 ? i * kSize / 2 : 32 + (i * kSize - second) / 2;
+  }
+  static_assert(kSize % 2 == 0 && second % 2 == 0, "scales are whole words");
+  static_assert(4 * kSize <= 64 || (second >= 0 && second + 64 <= 4 * kSize),
+                "the second load stays inside the four blocks");
+  static_assert(3 * kSize + 2 <= 64 || 3 * kSize >= second, "block 3's scale is loaded");
+};
+
 // The fp16 scales of four consecutive blocks of `Block` (d first, an even size), each
 // repeated 8 times: 32 halves {d0 x 8, d1 x 8, d2 x 8, d3 x 8}. One 64-byte load and a
-// word permute when the four scales lie within 64 bytes (Q4_0), else two (Q8_0); both
-// stay inside the four blocks. perf annotate showed the scalar build of these vectors
-// (a load, vpinsrw and shuffles per scale) at 40 % of the Q4_0 decode loop.
+// word permute when the four scales lie within 64 bytes (Q4_0), else two (Q8_0, Q5_0); both
+// stay inside the four blocks (ASan caught a Q5_0 version whose second load did not). perf
+// annotate showed the scalar build of these vectors (a load, vpinsrw and shuffles per
+// scale) at 40 % of the Q4_0 decode loop.
 template <typename Block>
 inline __m512i scales4(const Block* b) {
-  static_assert(sizeof(Block) % 2 == 0 && offsetof(Block, d) == 0, "d leads the block");
-  constexpr int k = sizeof(Block) / 2;  // words from one block's d to the next
+  static_assert(offsetof(Block, d) == 0, "d leads the block");
+  using W = ScaleWords<Block>;
   const auto* p = reinterpret_cast<const uint8_t*>(b);
+  const __m512i idx =
+      _mm512_set_epi64(Words4(W::of(3)), Words4(W::of(3)), Words4(W::of(2)), Words4(W::of(2)),
+                       Words4(W::of(1)), Words4(W::of(1)), Words4(W::of(0)), Words4(W::of(0)));
   if constexpr (3 * sizeof(Block) + 2 <= 64) {
-    const __m512i idx = _mm512_set_epi64(Words4(3 * k), Words4(3 * k), Words4(2 * k), Words4(2 * k),
-                                         Words4(k), Words4(k), 0, 0);
     return _mm512_permutexvar_epi16(idx, _mm512_loadu_si512(p));
   } else {
-    // Blocks 0 and 1 from the first load, 2 and 3 from the second (index 32 and up).
-    const __m512i idx = _mm512_set_epi64(Words4(32 + k), Words4(32 + k), Words4(32), Words4(32),
-                                         Words4(k), Words4(k), 0, 0);
-    return _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx,
-                                     _mm512_loadu_si512(p + 2 * sizeof(Block)));
+    return _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx, _mm512_loadu_si512(p + W::second));
   }
 }
 
