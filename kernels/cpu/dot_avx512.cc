@@ -76,25 +76,7 @@ inline float single_dot_q4_0(const block_q4_0& w, const block_q8_0& x) {
   return hsum256(_mm256_mul_ps(_mm256_set1_ps(fp16_to_fp32(w.d) * fp16_to_fp32(x.d)), p));
 }
 
-// Q5_0: the nibbles with each weight's fifth bit as 0x10 (0..31, unsigned: w + 16), minus
-// 16 * sum(x). Bytes as load_q4_0_pair lays them out, so byte j of a block is weight j and
-// qh's bit j goes to byte j.
-inline __m512i load_q5_0_pair(const block_q5_0* b) {
-  uint32_t h0 = 0;
-  uint32_t h1 = 0;
-  std::memcpy(&h0, b[0].qh, 4);
-  std::memcpy(&h1, b[1].qh, 4);
-  const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
-  const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs));
-  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-  const __m512i wide =
-      _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
-  const __m512i nibbles = _mm512_and_si512(
-      _mm512_shuffle_i64x2(wide, wide, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(0x0F));
-  const __mmask64 fifth = static_cast<__mmask64>(h0) | (static_cast<__mmask64>(h1) << 32);
-  return _mm512_or_si512(nibbles, _mm512_maskz_mov_epi8(fifth, _mm512_set1_epi8(0x10)));
-}
-
+// Q5_0: the weights as unsigned w + 16 (simd512::load_five_bit_pair), minus 16 * sum(x).
 inline __m512i pair_dot_q5_0(__m512i w, __m512i x) {
   const __m512i sum_x16 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(16), x);
   return _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w, x), sum_x16);
@@ -118,41 +100,53 @@ inline float single_dot_q5_0(const block_q5_0& w, const block_q8_0& x) {
 // Four 64-bit lanes' worth of word index `v`, for the word permutes below.
 constexpr int64_t Words4(int v) { return int64_t{0x0001000100010001} * v; }
 
-// Where block i's scale sits among the 64 words of two 64-byte loads of four consecutive
-// blocks (words 0-31: the load at byte 0, words 32-63: the load at byte `second`). The second
-// load ends at or before the fourth block's end, so neither reads past the four blocks.
-template <typename Block>
-struct ScaleWords {
+// Where block i's fp16 field at byte `kField` (0: d; 2: Q4_1/Q5_1's m, Q8_1's s) sits among
+// the 64 words of two 64-byte loads of four consecutive blocks (words 0-31: the load at byte
+// 0, words 32-63: the load at byte `second`). The second load ends at or before the fourth
+// block's end, so neither reads past the four blocks.
+template <typename Block, int kField>
+struct FieldWords {
   static constexpr int kSize = static_cast<int>(sizeof(Block));
+  static constexpr bool kOneLoad = 3 * kSize + kField + 2 <= 64;
   static constexpr int second = 2 * kSize < 4 * kSize - 64 ? 2 * kSize : 4 * kSize - 64;
   static constexpr int of(int i) {
-    return i * kSize + 2 <= 64 ? i * kSize / 2 : 32 + (i * kSize - second) / 2;
+    return i * kSize + kField + 2 <= 64 ? (i * kSize + kField) / 2
+                                        : 32 + (i * kSize + kField - second) / 2;
   }
-  static_assert(kSize % 2 == 0 && second % 2 == 0, "scales are whole words");
-  static_assert(4 * kSize <= 64 || (second >= 0 && second + 64 <= 4 * kSize),
+  static_assert(kSize % 2 == 0 && kField % 2 == 0 && second % 2 == 0, "fields are whole words");
+  static_assert(kOneLoad || (second >= 0 && second + 64 <= 4 * kSize),
                 "the second load stays inside the four blocks");
-  static_assert(3 * kSize + 2 <= 64 || 3 * kSize >= second, "block 3's scale is loaded");
+  static_assert(kOneLoad || 2 * kSize + kField + 2 <= 64 || 2 * kSize + kField >= second,
+                "block 2's field is loaded");
+  static_assert(kOneLoad || 3 * kSize + kField >= second, "block 3's field is loaded");
 };
 
-// The fp16 scales of four consecutive blocks of `Block` (d first, an even size), each
-// repeated 8 times: 32 halves {d0 x 8, d1 x 8, d2 x 8, d3 x 8}. One 64-byte load and a
-// word permute when the four scales lie within 64 bytes (Q4_0), else two (Q8_0, Q5_0); both
+// The fp16 field at byte kField (d by default) of four consecutive blocks of `Block`, each
+// repeated 8 times: 32 halves {f0 x 8, f1 x 8, f2 x 8, f3 x 8}. One 64-byte load and a word
+// permute when the four fields lie within 64 bytes (Q4_0), else two (Q8_0, Q5_0, ...); both
 // stay inside the four blocks (ASan caught a Q5_0 version whose second load did not). perf
 // annotate showed the scalar build of these vectors (a load, vpinsrw and shuffles per
 // scale) at 40 % of the Q4_0 decode loop.
-template <typename Block>
+template <typename Block, int kField = 0>
 inline __m512i scales4(const Block* b) {
-  static_assert(offsetof(Block, d) == 0, "d leads the block");
-  using W = ScaleWords<Block>;
+  using W = FieldWords<Block, kField>;
   const auto* p = reinterpret_cast<const uint8_t*>(b);
   const __m512i idx =
       _mm512_set_epi64(Words4(W::of(3)), Words4(W::of(3)), Words4(W::of(2)), Words4(W::of(2)),
                        Words4(W::of(1)), Words4(W::of(1)), Words4(W::of(0)), Words4(W::of(0)));
-  if constexpr (3 * sizeof(Block) + 2 <= 64) {
+  if constexpr (W::kOneLoad) {
     return _mm512_permutexvar_epi16(idx, _mm512_loadu_si512(p));
   } else {
     return _mm512_permutex2var_epi16(_mm512_loadu_si512(p), idx, _mm512_loadu_si512(p + W::second));
   }
+}
+
+// Products of two scales4 vectors as two 16-lane floats: blocks 0-1 and blocks 2-3.
+inline void scale_products4(__m512i a, __m512i b, __m512* s01, __m512* s23) {
+  *s01 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(a)),
+                       _mm512_cvtph_ps(_mm512_castsi512_si256(b)));
+  *s23 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(a, 1)),
+                       _mm512_cvtph_ps(_mm512_extracti64x4_epi64(b, 1)));
 }
 
 // A row of `Block`s against Q8_0 activations, two blocks a register, two registers a step
@@ -167,12 +161,9 @@ float dot_blocks(const Block* w, const block_q8_0* x, int64_t n) {
   for (; b + 4 <= nb; b += 4) {
     const __m512i p0 = pair_dot(load_w(w + b), simd512::load_q8_0_pair(x + b));
     const __m512i p1 = pair_dot(load_w(w + b + 2), simd512::load_q8_0_pair(x + b + 2));
-    const __m512i dw = scales4(w + b);
-    const __m512i dx = scales4(x + b);
-    const __m512 s01 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dw)),
-                                     _mm512_cvtph_ps(_mm512_castsi512_si256(dx)));
-    const __m512 s23 = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(dw, 1)),
-                                     _mm512_cvtph_ps(_mm512_extracti64x4_epi64(dx, 1)));
+    __m512 s01;
+    __m512 s23;
+    scale_products4(scales4(w + b), scales4(x + b), &s01, &s23);
     acc0 = _mm512_fmadd_ps(s01, _mm512_cvtepi32_ps(p0), acc0);
     acc1 = _mm512_fmadd_ps(s23, _mm512_cvtepi32_ps(p1), acc1);
   }
@@ -186,7 +177,60 @@ float dot_blocks(const Block* w, const block_q8_0* x, int64_t n) {
   return sum;
 }
 
+// A row of blocks with a min (Q4_1, Q5_1) against Q8_1 activations, two blocks a register
+// and four a step: unsigned weights are vpdpbusd's unsigned operand as they stand, so no
+// bias. The min terms m_w * s_x come from the same fp16 gathers as the scales (field 2 of
+// both blocks), each product in 8 lanes, so their sum is the lanes' sum / 8 (exact: a power
+// of two). Odd pairs at the end go one pair at a time, an odd last block with a zero block
+// (scale 0) in the pair's high half.
+template <typename Block, __m512i (*load_w)(const Block*)>
+float dot_blocks_q8_1(const Block* w, const block_q8_1* x, int64_t n) {
+  static_assert(offsetof(Block, m) == 2 && offsetof(block_q8_1, s) == 2, "m and s at byte 2");
+  const int64_t nb = n / kQK8_0;
+  __m512 acc0 = _mm512_setzero_ps();
+  __m512 acc1 = _mm512_setzero_ps();
+  __m512 mins = _mm512_setzero_ps();
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const __m512i p0 =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), load_w(w + b), simd512::load_q8_pair(x + b));
+    const __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), load_w(w + b + 2),
+                                           simd512::load_q8_pair(x + b + 2));
+    __m512 s01;
+    __m512 s23;
+    scale_products4(scales4(w + b), scales4(x + b), &s01, &s23);
+    acc0 = _mm512_fmadd_ps(s01, _mm512_cvtepi32_ps(p0), acc0);
+    acc1 = _mm512_fmadd_ps(s23, _mm512_cvtepi32_ps(p1), acc1);
+    __m512 m01;
+    __m512 m23;
+    scale_products4(scales4<Block, 2>(w + b), scales4<block_q8_1, 2>(x + b), &m01, &m23);
+    mins = _mm512_add_ps(mins, _mm512_add_ps(m01, m23));
+  }
+  auto pair = [&](const Block* wb, const block_q8_1* xb) {
+    const __m512i p =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), load_w(wb), simd512::load_q8_pair(xb));
+    acc0 = _mm512_fmadd_ps(simd512::scale_pair(wb[0].d, xb[0].d, wb[1].d, xb[1].d),
+                           _mm512_cvtepi32_ps(p), acc0);
+    mins = _mm512_add_ps(mins, simd512::scale_pair(wb[0].m, xb[0].s, wb[1].m, xb[1].s));
+  };
+  for (; b + 2 <= nb; b += 2) pair(w + b, x + b);
+  if (b < nb) {
+    const Block wt[2] = {w[b], Block{}};
+    const block_q8_1 xt[2] = {x[b], block_q8_1{}};
+    pair(wt, xt);
+  }
+  return hsum(_mm512_add_ps(acc0, acc1)) + hsum(mins) * 0.125f;
+}
+
 }  // namespace
+
+float vec_dot_q4_1_q8_1(const block_q4_1* w, const block_q8_1* x, int64_t n) {
+  return dot_blocks_q8_1<block_q4_1, &simd512::load_nibble_pair<block_q4_1>>(w, x, n);
+}
+
+float vec_dot_q5_1_q8_1(const block_q5_1* w, const block_q8_1* x, int64_t n) {
+  return dot_blocks_q8_1<block_q5_1, &simd512::load_five_bit_pair<block_q5_1>>(w, x, n);
+}
 
 float vec_dot_f32(const float* w, const float* x, int64_t n) {
   __m512 acc0 = _mm512_setzero_ps();
@@ -239,7 +283,8 @@ float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {
 }
 
 float vec_dot_q5_0_q8_0(const block_q5_0* w, const block_q8_0* x, int64_t n) {
-  return dot_blocks<block_q5_0, &load_q5_0_pair, &pair_dot_q5_0, &single_dot_q5_0>(w, x, n);
+  return dot_blocks<block_q5_0, &simd512::load_five_bit_pair<block_q5_0>, &pair_dot_q5_0,
+                    &single_dot_q5_0>(w, x, n);
 }
 
 // As avx2::quantize_row_q8_0 (scale 127 / amax, round half to even), a block a step: the

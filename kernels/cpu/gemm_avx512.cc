@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
@@ -148,6 +149,7 @@ struct alignas(64) PanelBlock {
   int8_t q[8][kLanes * 4];  // q[j][4 i + m] = token i's byte 4 j + m
   int32_t corr[kLanes];     // -bias * sum of token i's bytes (see WeightQ8_0 / WeightQ4_0)
   float d[kLanes];          // token i's scale
+  float s[kLanes];          // Q8_1 activations: token i's d * sum(q), for weights with a min
 };
 
 // The activation panel of one call: group g's block b at [g * nb + b]. Thread-local so the
@@ -156,6 +158,7 @@ struct alignas(64) PanelBlock {
 thread_local std::vector<PanelBlock> t_panel;
 
 // Lanes past `tokens` are zero: they compute zeros that are never stored.
+template <typename XBlock>
 void BuildPanel(const uint8_t* x, size_t xs, int64_t n, int64_t tokens, int32_t bias) {
   const int64_t nb = n / kQK8_0;
   const int64_t ng = (tokens + kLanes - 1) / kLanes;
@@ -166,11 +169,13 @@ void BuildPanel(const uint8_t* x, size_t xs, int64_t n, int64_t tokens, int32_t 
     for (int64_t b = 0; b < nb; ++b) {
       PanelBlock& p = t_panel[g * nb + b];
       alignas(32) uint16_t d16[kLanes] = {};
+      alignas(32) uint16_t s16[kLanes] = {};
       for (int64_t i = 0; i < kLanes; ++i) {
         if (i < valid) {
-          const block_q8_0& blk = reinterpret_cast<const block_q8_0*>(x + (g * kLanes + i) * xs)[b];
+          const XBlock& blk = reinterpret_cast<const XBlock*>(x + (g * kLanes + i) * xs)[b];
           for (int j = 0; j < 8; ++j) std::memcpy(&p.q[j][4 * i], blk.qs + ptrdiff_t{4} * j, 4);
           d16[i] = blk.d;
+          if constexpr (std::is_same_v<XBlock, block_q8_1>) s16[i] = blk.s;
         } else {
           for (auto& row : p.q) std::memset(&row[4 * i], 0, 4);
         }
@@ -179,6 +184,7 @@ void BuildPanel(const uint8_t* x, size_t xs, int64_t n, int64_t tokens, int32_t 
       for (const auto& row : p.q) sum = _mm512_dpbusd_epi32(sum, ones, _mm512_load_si512(row));
       _mm512_store_si512(p.corr, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-bias)));
       _mm512_store_ps(p.d, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(d16))));
+      _mm512_store_ps(p.s, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(s16))));
     }
   }
 }
@@ -194,6 +200,7 @@ inline __m512i broadcast4(const uint8_t* p) {
 // (kBias) and the panel's corr starts every sum at -kBias * sum(x).
 struct WeightQ8_0 {
   using Block = block_q8_0;
+  using XBlock = block_q8_0;
   static constexpr int32_t kBias = 128;  // w + 128 = w xor 0x80
   template <int RM, int NG>
   static inline void dot(const Block* const* w, int64_t b, const PanelBlock* const* pb,
@@ -217,9 +224,13 @@ struct WeightQ8_0 {
   }
 };
 
-struct WeightQ4_0 {
-  using Block = block_q4_0;
-  static constexpr int32_t kBias = 8;  // nibbles are w + 8
+// Nibble weights: Q4_0 (unsigned nibbles are w + 8) and Q4_1 (unsigned as they stand; the
+// min is added per block in tile_panel).
+template <typename B, typename X, int32_t bias>
+struct WeightNibbles {
+  using Block = B;
+  using XBlock = X;
+  static constexpr int32_t kBias = bias;
   template <int RM, int NG>
   static inline void dot(const Block* const* w, int64_t b, const PanelBlock* const* pb,
                          __m512i (&acc)[RM][NG]) {
@@ -249,9 +260,13 @@ struct WeightQ4_0 {
   }
 };
 
-struct WeightQ5_0 {
-  using Block = block_q5_0;
-  static constexpr int32_t kBias = 16;  // nibble | fifth bit << 4 is w + 16
+// Five-bit weights, nibble | fifth bit << 4: Q5_0 (that is w + 16) and Q5_1 (unsigned as it
+// stands; the min is added per block in tile_panel).
+template <typename B, typename X, int32_t bias>
+struct WeightFiveBit {
+  using Block = B;
+  using XBlock = X;
+  static constexpr int32_t kBias = bias;
   template <int RM, int NG>
   static inline void dot(const Block* const* w, int64_t b, const PanelBlock* const* pb,
                          __m512i (&acc)[RM][NG]) {
@@ -289,6 +304,11 @@ struct WeightQ5_0 {
   }
 };
 
+using WeightQ4_0 = WeightNibbles<block_q4_0, block_q8_0, 8>;
+using WeightQ4_1 = WeightNibbles<block_q4_1, block_q8_1, 0>;
+using WeightQ5_0 = WeightFiveBit<block_q5_0, block_q8_0, 16>;
+using WeightQ5_1 = WeightFiveBit<block_q5_1, block_q8_1, 0>;
+
 // RM rows against NG groups of 16 tokens (panel groups g0..), all blocks. The panel comes
 // as a plain pointer: reading the thread_local in the loop costs a guard check and a
 // possible call per block, and GCC then keeps the sums in memory.
@@ -325,6 +345,16 @@ void tile_panel(const typename W::Block* const* w, const PanelBlock* panel, int6
         c[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][g]), _mm512_mul_ps(dw[r], dx), c[r][g]);
       }
     }
+    if constexpr (std::is_same_v<typename W::XBlock, block_q8_1>) {
+      // The min term of each block: m_w * (d_x * sum(x)).
+#pragma GCC unroll 4
+      for (int r = 0; r < RM; ++r) {
+        const __m512 mw = _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<int16_t>(w[r][b].m)));
+#pragma GCC unroll 4
+        for (int g = 0; g < NG; ++g)
+          c[r][g] = _mm512_fmadd_ps(mw, _mm512_load_ps(pb[g]->s), c[r][g]);
+      }
+    }
   }
   for (int g = 0; g < NG; ++g) {
     const int64_t t0 = (g0 + g) * kLanes;
@@ -354,7 +384,7 @@ void gemm_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
   using Block = typename W::Block;
   const int64_t nb = n / kQK8_0;
   const int64_t ng = (tokens + kLanes - 1) / kLanes;
-  BuildPanel(x, xs, n, tokens, W::kBias);
+  BuildPanel<typename W::XBlock>(x, xs, n, tokens, W::kBias);
   const PanelBlock* panel = t_panel.data();
   int64_t r = 0;
   for (; r + kQuantRows <= rows; r += kQuantRows) {
@@ -389,6 +419,14 @@ void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
 void gemm_q5_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
   gemm_quant<WeightQ5_0>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_q4_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  gemm_quant<WeightQ4_1>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_q5_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  gemm_quant<WeightQ5_1>(w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 
 }  // namespace agentry::kernels::avx512

@@ -131,7 +131,11 @@ const KernelTable* Avx512Kernels() {
     t.gemm_q8_0 = &avx512::gemm_q8_0;
     t.gemm_q4_0 = &avx512::gemm_q4_0;
     t.gemm_q5_0 = &avx512::gemm_q5_0;
+    t.gemm_q4_1 = &avx512::gemm_q4_1;
+    t.gemm_q5_1 = &avx512::gemm_q5_1;
     t.vec_dot_q5_0_q8_0 = &avx512::vec_dot_q5_0_q8_0;
+    t.vec_dot_q4_1_q8_1 = &avx512::vec_dot_q4_1_q8_1;
+    t.vec_dot_q5_1_q8_1 = &avx512::vec_dot_q5_1_q8_1;
     t.soft_max_f32 = &avx512::soft_max_f32;
     t.silu_mul_f32 = &avx512::silu_mul_f32;
     t.axpy_block_f16 = &avx512::axpy_block_f16;

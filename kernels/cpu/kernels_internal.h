@@ -83,6 +83,8 @@ float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n);
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q5_0_q8_0(const block_q5_0* w, const block_q8_0* x, int64_t n);
+float vec_dot_q4_1_q8_1(const block_q4_1* w, const block_q8_1* x, int64_t n);
+float vec_dot_q5_1_q8_1(const block_q5_1* w, const block_q8_1* x, int64_t n);
 void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
@@ -95,6 +97,10 @@ void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
 void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
 void gemm_q5_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q4_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
+void gemm_q5_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens);
 void soft_max_f32(float* x, int64_t n, float scale);
 void silu_mul_f32(float* gate, const float* up, int64_t n);

@@ -53,17 +53,22 @@ inline __m512 load_partial_f32(const float* p, int64_t count) {
   return _mm512_maskz_loadu_ps(m, p);
 }
 
-// The quants of two consecutive Q8_0 blocks: block b in the low 256 bits, b + 1 in the high.
-inline __m512i load_q8_0_pair(const block_q8_0* b) {
+// The quants of two consecutive Q8_0 (or Q8_1) blocks: block b in the low 256 bits, b + 1 in
+// the high.
+template <typename Block>
+inline __m512i load_q8_pair(const Block* b) {
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs));
   const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs));
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-// The nibbles of two consecutive Q4_0 blocks as bytes 0..15, laid out to meet
-// load_q8_0_pair: block b's low nibbles (weights 0-15), its high nibbles (16-31), then
-// block b + 1's.
-inline __m512i load_q4_0_pair(const block_q4_0* b) {
+inline __m512i load_q8_0_pair(const block_q8_0* b) { return load_q8_pair(b); }
+
+// The nibbles of two consecutive Q4_0 (Q4_1, Q5_0, Q5_1) blocks as bytes 0..15, laid out to
+// meet load_q8_0_pair: block b's low nibbles (weights 0-15), its high nibbles (16-31), then
+// block b + 1's. Byte j of a block's half is weight j.
+template <typename Block>
+inline __m512i load_nibble_pair(const Block* b) {
   const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[0].qs));
   const __m128i q1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[1].qs));
   const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
@@ -72,6 +77,20 @@ inline __m512i load_q4_0_pair(const block_q4_0* b) {
       _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
   const __m512i ordered = _mm512_shuffle_i64x2(wide, wide, _MM_SHUFFLE(3, 1, 2, 0));
   return _mm512_and_si512(ordered, _mm512_set1_epi8(0x0F));
+}
+
+inline __m512i load_q4_0_pair(const block_q4_0* b) { return load_nibble_pair(b); }
+
+// Two consecutive Q5_0/Q5_1 blocks' weights as unsigned bytes 0..31: the nibbles with each
+// weight's fifth bit (qh bit j -> byte j) as 0x10.
+template <typename Block>
+inline __m512i load_five_bit_pair(const Block* b) {
+  uint32_t h0 = 0;
+  uint32_t h1 = 0;
+  __builtin_memcpy(&h0, b[0].qh, 4);
+  __builtin_memcpy(&h1, b[1].qh, 4);
+  const __mmask64 fifth = static_cast<__mmask64>(h0) | (static_cast<__mmask64>(h1) << 32);
+  return _mm512_or_si512(load_nibble_pair(b), _mm512_maskz_mov_epi8(fifth, _mm512_set1_epi8(0x10)));
 }
 
 // Two blocks' scale products: lanes 0-7 hold a0 * b0, lanes 8-15 a1 * b1 (fp16 inputs).

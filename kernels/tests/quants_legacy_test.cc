@@ -217,8 +217,9 @@ TEST_P(LegacySimdTest, Q8_1DiffersFromTheReferenceOnlyOnTies) {
   }
 }
 
-// Q5_0 prefills through register tiles (shapes with and without whole tiles: 9 rows, 50
-// tokens); Q4_1 and Q5_1 through their dot, bit for bit.
+// The prefill GEMMs against the reference on shapes with and without whole tiles (9 rows, 50
+// tokens): Q5_0 through the Q8_0-style tiles, Q4_1 and Q5_1 through the AVX-512 tiles (min
+// terms added per block) or, on AVX2, through their dot.
 TEST_P(LegacySimdTest, GemmMatchesTheReference) {
   const int64_t n = GetParam();
   const int64_t rows = 9;
@@ -226,41 +227,36 @@ TEST_P(LegacySimdTest, GemmMatchesTheReference) {
   const std::vector<float> w = RandomVector(n * rows, 10);
   const std::vector<float> x = RandomVector(n * tokens, 11);
   const LegacyOperands q(w, x);
-  const auto* w50b = reinterpret_cast<const uint8_t*>(q.w50.data());
-  const auto* w51b = reinterpret_cast<const uint8_t*>(q.w51.data());
-  const auto* w41b = reinterpret_cast<const uint8_t*>(q.w41.data());
-  const auto* x8b = reinterpret_cast<const uint8_t*>(q.x8.data());
-  const auto* x81b = reinterpret_cast<const uint8_t*>(q.x81.data());
-  const size_t ws50 = n / 32 * sizeof(block_q5_0);
-  const size_t ws51 = n / 32 * sizeof(block_q5_1);
-  const size_t ws41 = n / 32 * sizeof(block_q4_1);
-  const size_t xs8 = n / 32 * sizeof(block_q8_0);
-  const size_t xs81 = n / 32 * sizeof(block_q8_1);
-  std::vector<float> ref(rows * tokens);
-  gemm_q5_0_ref(w50b, ws50, x8b, xs8, ref.data(), rows, n, rows, tokens);
-  for (const KernelTable* t : tables_) {
-    std::vector<float> y(rows * tokens);
-    t->gemm_q5_0(w50b, ws50, x8b, xs8, y.data(), rows, n, rows, tokens);
-    for (int64_t tk = 0; tk < tokens; ++tk) {
-      for (int64_t r = 0; r < rows; ++r) {
-        const std::vector<float> wr(w.begin() + r * n, w.begin() + (r + 1) * n);
-        const std::vector<float> xr(x.begin() + tk * n, x.begin() + (tk + 1) * n);
-        EXPECT_NEAR(y[tk * rows + r], ref[tk * rows + r], Tolerance(wr, xr))
-            << t->isa << " row " << r << " token " << tk;
-      }
-    }
-    std::vector<float> y41(rows * tokens);
-    std::vector<float> y51(rows * tokens);
-    t->gemm_q4_1(w41b, ws41, x81b, xs81, y41.data(), rows, n, rows, tokens);
-    t->gemm_q5_1(w51b, ws51, x81b, xs81, y51.data(), rows, n, rows, tokens);
-    for (int64_t tk = 0; tk < tokens; ++tk) {
-      for (int64_t r = 0; r < rows; ++r) {
-        EXPECT_EQ(y41[tk * rows + r],
-                  t->vec_dot_q4_1_q8_1(&q.w41[r * n / 32], &q.x81[tk * n / 32], n))
-            << t->isa;
-        EXPECT_EQ(y51[tk * rows + r],
-                  t->vec_dot_q5_1_q8_1(&q.w51[r * n / 32], &q.x81[tk * n / 32], n))
-            << t->isa;
+  struct Case {
+    const char* name;
+    GemmFn KernelTable::*gemm;
+    GemmFn reference;
+    const uint8_t* w;
+    size_t ws;
+    const uint8_t* x;
+    size_t xs;
+  };
+  const auto bytes = [](const auto& v) { return reinterpret_cast<const uint8_t*>(v.data()); };
+  const size_t nb = n / 32;
+  const Case cases[] = {{"Q5_0", &KernelTable::gemm_q5_0, &gemm_q5_0_ref, bytes(q.w50),
+                         nb * sizeof(block_q5_0), bytes(q.x8), nb * sizeof(block_q8_0)},
+                        {"Q4_1", &KernelTable::gemm_q4_1, &gemm_q4_1_ref, bytes(q.w41),
+                         nb * sizeof(block_q4_1), bytes(q.x81), nb * sizeof(block_q8_1)},
+                        {"Q5_1", &KernelTable::gemm_q5_1, &gemm_q5_1_ref, bytes(q.w51),
+                         nb * sizeof(block_q5_1), bytes(q.x81), nb * sizeof(block_q8_1)}};
+  for (const Case& c : cases) {
+    std::vector<float> ref(rows * tokens);
+    c.reference(c.w, c.ws, c.x, c.xs, ref.data(), rows, n, rows, tokens);
+    for (const KernelTable* t : tables_) {
+      std::vector<float> y(rows * tokens);
+      (t->*c.gemm)(c.w, c.ws, c.x, c.xs, y.data(), rows, n, rows, tokens);
+      for (int64_t tk = 0; tk < tokens; ++tk) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const std::vector<float> wr(w.begin() + r * n, w.begin() + (r + 1) * n);
+          const std::vector<float> xr(x.begin() + tk * n, x.begin() + (tk + 1) * n);
+          EXPECT_NEAR(y[tk * rows + r], ref[tk * rows + r], Tolerance(wr, xr))
+              << c.name << " " << t->isa << " row " << r << " token " << tk;
+        }
       }
     }
   }

@@ -590,8 +590,9 @@ TEST_F(ParityTest, LegacyQuantsFromLlamaQuantize) {
     GgmlType wq = GgmlType::kF32;
     const LogitComparison cmp = CompareOnLlamaQuantized(f32, c.type, c.pure, tokens, &wq);
     EXPECT_EQ(wq, c.wq) << c.type;
-    // Measured (docs/engine.md): Q4_1 and Q5_1 bit-identical on the SIMD tables, Q5_0 and
-    // Q4_K_M within 0.062, all 64 argmaxes equal on every table.
+    // Measured (docs/engine.md): within 0.092 on every table, all 64 argmaxes equal; on the
+    // avx2 table, whose dots sum as llama.cpp's, Q4_1 and Q5_1 are bit-identical and Q5_0
+    // within 5e-7.
     EXPECT_GE(cmp.agree, static_cast<int>(tokens.size()) - 2) << c.type;
     EXPECT_LT(cmp.max_diff, 0.15) << c.type;
   }
