@@ -1,14 +1,12 @@
 // kernels/cpu/dot_legacy_avx2.cc — AVX2 + FMA + F16C dot products for Q4_1, Q5_0 and Q5_1
 // weights and the Q8_1 activation quantizer (references in quants_legacy.cc). Per block, as
 // ggml's x86 kernels: an exact int32 sum in 8 lanes of 4 products, one FMA with d_w * d_x,
-// and for Q4_1/Q5_1 the min term m_w * s_x summed on the side. Q5_0 prefills through the Q8_0
-// tile of gemm_avx2.cc (it is most of a SmolLM-135M Q4_K_M file); Q4_1 and Q5_1 prefill
-// through the dot (Q5_1 only fills in for Q5_K rows), so their gemm outputs are the vec_dot.
+// and for Q4_1/Q5_1 the min term m_w * s_x summed on the side. Prefill goes through the tiles
+// of gemm_avx2.cc.
 // Compiled with -mavx2 -mfma -mf16c; only called when the CPU has all three (kernels.cc).
 #include <immintrin.h>
 
 #include "kernels/cpu/fp16.h"
-#include "kernels/cpu/gemm_ref.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
 #include "kernels/cpu/simd_avx2.h"
@@ -22,10 +20,6 @@ inline __m256i block_dot_q5_0(const block_q5_0& w, const block_q8_0& x) {
 
 // Unsigned weights (0..31) as bytes.
 inline __m256i weights_q4_1(const block_q4_1& w) { return simd::unpack_nibbles(w.qs); }
-inline __m256i weights_q5_1(const block_q5_1& w) {
-  return _mm256_or_si256(simd::unpack_nibbles(w.qs),
-                         _mm256_and_si256(simd::bytes_from_bits_32(w.qh), _mm256_set1_epi8(0x10)));
-}
 
 // A row of blocks with a min against Q8_1 activations: unsigned weights times signed
 // activations (maddubs cannot saturate: 31 * 127 * 2 < 32767), 8 lanes of 4 products.
@@ -62,17 +56,7 @@ float vec_dot_q5_0_q8_0(const block_q5_0* w, const block_q8_0* x, int64_t n) {
 }
 
 float vec_dot_q5_1_q8_1(const block_q5_1* w, const block_q8_1* x, int64_t n) {
-  return dot_blocks_q8_1<block_q5_1, &weights_q5_1>(w, x, n);
-}
-
-void gemm_q4_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-               int64_t n, int64_t rows, int64_t tokens) {
-  GemmRef<block_q4_1, block_q8_1, &vec_dot_q4_1_q8_1>(w, ws, x, xs, y, ldy, n, rows, tokens);
-}
-
-void gemm_q5_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-               int64_t n, int64_t rows, int64_t tokens) {
-  GemmRef<block_q5_1, block_q8_1, &vec_dot_q5_1_q8_1>(w, ws, x, xs, y, ldy, n, rows, tokens);
+  return dot_blocks_q8_1<block_q5_1, &simd::load_q5_1>(w, x, n);
 }
 
 }  // namespace agentry::kernels::avx2

@@ -6,6 +6,8 @@
 // the sums in memory (seen in perf annotate: a store and a load around every FMA).
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
@@ -64,9 +66,10 @@ void tile_float(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
   }
 }
 
-// Q8_0, Q4_0 and Q5_0 weights against Q8_0 activations: `load_w` gives a block's 32 signed
-// values.
-template <typename Block, __m256i (*load_w)(const Block&)>
+// Q8_0, Q4_0 and Q5_0 weights against Q8_0 activations, and Q4_1/Q5_1 against Q8_1: `load_w`
+// gives a block's 32 values as bytes (signed, or unsigned below 128, which the sign trick of
+// dot_i8x32 leaves as they are). Weights with a min add m_w * s_x per block, on the side.
+template <typename Block, __m256i (*load_w)(const Block&), typename XBlock = block_q8_0>
 void tile_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                 int64_t n) {
   __m256 c[RM][RN];
@@ -75,10 +78,12 @@ void tile_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
 #pragma GCC unroll 4
     for (auto& v : row) v = _mm256_setzero_ps();
   }
-  const block_q8_0* xr[RN];
+  constexpr bool kMin = std::is_same_v<XBlock, block_q8_1>;
+  float mins[RM][RN] = {};
+  const XBlock* xr[RN];
   const Block* wr[RM];
 #pragma GCC unroll 4
-  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const block_q8_0*>(x + t * xs);
+  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const XBlock*>(x + t * xs);
 #pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const Block*>(w + r * ws);
   for (int64_t b = 0; b < n / 32; ++b) {
@@ -98,12 +103,17 @@ void tile_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
         c[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t]),
                                   _mm256_cvtepi32_ps(dot_i8x32(wq, xq[t])), c[r][t]);
       }
+      if constexpr (kMin) {
+        const float mw = _cvtsh_ss(wr[r][b].m);
+#pragma GCC unroll 4
+        for (int t = 0; t < RN; ++t) mins[r][t] += mw * _cvtsh_ss(xr[t][b].s);
+      }
     }
   }
 #pragma GCC unroll 4
   for (int r = 0; r < RM; ++r) {
 #pragma GCC unroll 4
-    for (int t = 0; t < RN; ++t) y[t * ldy + r] = hsum(c[r][t]);
+    for (int t = 0; t < RN; ++t) y[t * ldy + r] = hsum(c[r][t]) + mins[r][t];
   }
 }
 
@@ -151,6 +161,15 @@ float dot_q5_0(const uint8_t* w, const uint8_t* x, int64_t n) {
   return vec_dot_q5_0_q8_0(reinterpret_cast<const block_q5_0*>(w),
                            reinterpret_cast<const block_q8_0*>(x), n);
 }
+float dot_q4_1(const uint8_t* w, const uint8_t* x, int64_t n) {
+  return vec_dot_q4_1_q8_1(reinterpret_cast<const block_q4_1*>(w),
+                           reinterpret_cast<const block_q8_1*>(x), n);
+}
+float dot_q5_1(const uint8_t* w, const uint8_t* x, int64_t n) {
+  return vec_dot_q5_1_q8_1(reinterpret_cast<const block_q5_1*>(w),
+                           reinterpret_cast<const block_q8_1*>(x), n);
+}
+inline __m256i load_q4_1(const block_q4_1& b) { return simd::unpack_nibbles(b.qs); }
 
 }  // namespace
 
@@ -173,6 +192,16 @@ void gemm_q4_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
 void gemm_q5_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
   Gemm(&tile_quant<block_q5_0, &simd::load_q5_0>, &dot_q5_0, w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+void gemm_q4_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  Gemm(&tile_quant<block_q4_1, &load_q4_1, block_q8_1>, &dot_q4_1, w, ws, x, xs, y, ldy, n, rows,
+       tokens);
+}
+void gemm_q5_1(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  Gemm(&tile_quant<block_q5_1, &simd::load_q5_1, block_q8_1>, &dot_q5_1, w, ws, x, xs, y, ldy, n,
+       rows, tokens);
 }
 
 }  // namespace agentry::kernels::avx2

@@ -68,6 +68,13 @@ inline __m256i load_q5_0(const block_q5_0& w) {
   return _mm256_or_si256(unpack_nibbles(w.qs), high);
 }
 
+// A Q5_1 block's weights as unsigned bytes 0..31: the nibble with 0x10 where the fifth bit
+// is set.
+inline __m256i load_q5_1(const block_q5_1& w) {
+  return _mm256_or_si256(unpack_nibbles(w.qs),
+                         _mm256_and_si256(bytes_from_bits_32(w.qh), _mm256_set1_epi8(0x10)));
+}
+
 // A weight row of `Block`s (Q8_0 or Q4_0) against Q8_0 activations: the sum over blocks of
 // both fp16 scales times `block_dot`'s 8 int32 partial sums. Two independent accumulators
 // hide the latency of the FMA chain. Every ISA supplies only its `block_dot`.
