@@ -7,21 +7,12 @@
 // one operand to the other as the AVX2 paths do, so signed weights w meet the activations x
 // as w + 128 (w xor 0x80, unsigned) and 128 * sum(x), from a second vpdpbusd, is subtracted;
 // Q4_0's nibbles are already unsigned and subtract 8 * sum(x). Both are exact in int32.
-// GCC 12's AVX-512 intrinsics read _mm512_undefined_*() values and warn that they are
-// uninitialized (GCC bug 105593, fixed in GCC 13). The warning points into the header, so
-// it is silenced for the header's own lines: <immintrin.h> is included here, first.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
+// <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
 #include <cstddef>
 #include <cstring>
 
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
 #include "kernels/cpu/simd_avx512.h"

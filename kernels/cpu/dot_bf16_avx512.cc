@@ -1,15 +1,8 @@
 // kernels/cpu/dot_bf16_avx512.cc — BF16 dot product and prefill tile on 512-bit vectors
 // for CPUs with AVX-512 F/BW but no AVX512-BF16: values widened to F32 and multiplied with
 // FMA (simd_bf16_avx512.h). Compiled with the avx512 table's flags; used only from it.
-// GCC 12's AVX-512 intrinsics warn about uninitialized values (see dot_avx512.cc).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
+// <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
+#include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/simd_bf16_avx512.h"
 
@@ -18,6 +11,7 @@ namespace {
 
 struct Widen {
   using Vec = __m512;
+  using Elem = uint16_t;
   static constexpr int64_t kValues = 16;
   static __m512 load(const uint16_t* p) {
     const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -40,7 +34,7 @@ float vec_dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n) {
 
 void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
-  simd512::gemm_bf16<Widen>(w, ws, x, xs, y, ldy, n, rows, tokens);
+  simd512::gemm_lanes<Widen>(w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 
 }  // namespace agentry::kernels::avx512

@@ -1,15 +1,8 @@
 // kernels/cpu/dot_bf16_avx512bf16.cc — BF16 dot product and prefill tile with AVX512-BF16's
 // vdpbf16ps, 32 values a step (simd_bf16_avx512.h). Compiled with the avx512 table's flags
 // and -mavx512bf16; used only when CPUID also reports AVX512-BF16 (kernels.cc).
-// GCC 12's AVX-512 intrinsics warn about uninitialized values (see dot_avx512.cc).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
+// <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
+#include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/simd_bf16_avx512.h"
 
@@ -18,6 +11,7 @@ namespace {
 
 struct Dpbf16 {
   using Vec = __m512i;
+  using Elem = uint16_t;
   static constexpr int64_t kValues = 32;
   static __m512i load(const uint16_t* p) { return _mm512_loadu_si512(p); }
   static __m512i load_partial(const uint16_t* p, int64_t count) {
@@ -37,7 +31,7 @@ float vec_dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n) {
 
 void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
-  simd512::gemm_bf16<Dpbf16>(w, ws, x, xs, y, ldy, n, rows, tokens);
+  simd512::gemm_lanes<Dpbf16>(w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 
 }  // namespace agentry::kernels::avx512bf16

@@ -8,30 +8,28 @@
 // vectors as the lower lanes do of the even ones, so the 8 sums are the AVX2 kernels'
 // integers exactly, and step 2 (to float, one FMA a block, the min terms) is the same code.
 // Hence the same bits as the AVX2 and AVX-VNNI kernels (the tests compare them exactly).
-// The helpers are repeated here rather than included from simd_k_avx2.h: inline functions
-// compiled with AVX-512 enabled must not be the copy the linker picks for the AVX2 files.
-// GCC 12's AVX-512 intrinsics read _mm512_undefined_*() values and warn that they are
-// uninitialized (GCC bug 105593, fixed in GCC 13); the warning points into the header, so
-// it is silenced for the header's own lines.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
+// Step 2's helpers come from simd_k_avx2.h (internal linkage there, so this file's AVX-512
+// build of them is never the copy the AVX2 files link to).
+// <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/cpu/simd_k_avx2.h"
 
 namespace agentry::kernels::avx512 {
 namespace {
 
-inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+using simd::hsum;
+using simd_k::lanes_accumulate;
+using simd_k::load256;
+using simd_k::min_term;
+using simd_k::mins_accumulate;
+using simd_k::q4k_scales_mins;
+using simd_k::q8k_sums32;
 
 // 32 bytes in both 256-bit halves.
 inline __m512i broadcast256(const void* p) { return _mm512_broadcast_i64x4(load256(p)); }
@@ -40,51 +38,6 @@ inline __m512i broadcast256(const void* p) { return _mm512_broadcast_i64x4(load2
 inline __m512i halves16(int16_t lo, int16_t hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(lo)), _mm256_set1_epi16(hi),
                             1);
-}
-
-inline float hsum(__m256 v) {  // simd::hsum's order
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// As simd_k::q4k_scales_mins.
-inline void q4k_scales_mins(const uint8_t* packed, __m128i* scales, __m128i* mins) {
-  uint32_t a = 0;
-  uint32_t b = 0;
-  uint32_t c = 0;
-  std::memcpy(&a, packed, 4);
-  std::memcpy(&b, packed + 4, 4);
-  std::memcpy(&c, packed + 8, 4);
-  const uint32_t s_lo = a & 0x3F3F3F3F;
-  const uint32_t s_hi = (c & 0x0F0F0F0F) | (((a >> 6) & 0x03030303) << 4);
-  const uint32_t m_lo = b & 0x3F3F3F3F;
-  const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0F) | (((b >> 6) & 0x03030303) << 4);
-  *scales = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(s_hi), static_cast<int>(s_lo)));
-  *mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(m_hi), static_cast<int>(m_lo)));
-}
-
-inline __m128i q8k_sums32(const block_q8_K& x) {
-  return _mm_hadd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums)),
-                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(x.bsums + 8)));
-}
-
-// Step 2, as simd_k's lanes_accumulate, min_term and mins_accumulate.
-inline __m256 lanes_accumulate(__m256 lanes, __m256i isum, float dx, float dw) {
-  return _mm256_fmadd_ps(_mm256_set1_ps(dx * dw), _mm256_cvtepi32_ps(isum), lanes);
-}
-
-inline int32_t min_term(__m128i mins, const block_q8_K& x) {
-  __m128i m = _mm_madd_epi16(mins, q8k_sums32(x));
-  m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
-  m = _mm_add_epi32(m, _mm_shuffle_epi32(m, 1));
-  return _mm_cvtsi128_si32(m);
-}
-
-inline float mins_accumulate(float acc, int32_t term, float dx, float dmin) {
-  const __m128 t = _mm_set_ss(static_cast<float>(term));
-  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(-dx * dmin), t, _mm_set_ss(acc)));
 }
 
 // The formats, as simd_k's, by pairs: pair p is weight vectors 2p (low half) and 2p + 1

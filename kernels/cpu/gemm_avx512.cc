@@ -21,22 +21,13 @@
 // In both shapes an output's arithmetic does not depend on the tile it lands in (rows and
 // tokens at the edges run the same instruction sequence on padded tiles), so the result is
 // the same bits for any split of rows or tokens across calls and threads.
-// GCC 12's AVX-512 intrinsics read _mm512_undefined_*() values and warn that they are
-// uninitialized (GCC bug 105593, fixed in GCC 13). The warning points into the header, so
-// it is silenced for the header's own lines: <immintrin.h> is included here, first.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
+// <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/quants.h"
@@ -47,96 +38,18 @@ namespace {
 
 // ---- F32 and F16 -------------------------------------------------------------------
 
-constexpr int kFloatRows = 4;
-constexpr int kFloatTokens = 6;
-static_assert(kGemmRows % kFloatRows == 0, "threads split rows at multiples of kGemmRows");
-
-// Rows `w[0..3]` (pointers may repeat for a short tile) against RN tokens; stores the first
-// `rows` of each token's four sums.
-template <typename T, int RN>
-void tile_float(const T* const w[kFloatRows], const uint8_t* x, size_t xs, float* y, int64_t ldy,
-                int64_t n, int64_t rows) {
-  __m512 c[RN][kFloatRows];
-#pragma GCC unroll 8
-  for (auto& tok : c) {
-#pragma GCC unroll 4
-    for (auto& v : tok) v = _mm512_setzero_ps();
-  }
-  const T* xr[RN];
-#pragma GCC unroll 8
-  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const T*>(x + t * xs);
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16) {
-    __m512 wv[kFloatRows];
-#pragma GCC unroll 4
-    for (int r = 0; r < kFloatRows; ++r) wv[r] = simd512::load16_f32(w[r] + k);
-#pragma GCC unroll 8
-    for (int t = 0; t < RN; ++t) {
-      const __m512 xv = simd512::load16_f32(xr[t] + k);
-#pragma GCC unroll 4
-      for (int r = 0; r < kFloatRows; ++r) c[t][r] = _mm512_fmadd_ps(wv[r], xv, c[t][r]);
-    }
-  }
-  if (k < n) {  // the same FMA on zero-padded lanes
-    __m512 wv[kFloatRows];
-#pragma GCC unroll 4
-    for (int r = 0; r < kFloatRows; ++r) wv[r] = simd512::load_partial_f32(w[r] + k, n - k);
-#pragma GCC unroll 8
-    for (int t = 0; t < RN; ++t) {
-      const __m512 xv = simd512::load_partial_f32(xr[t] + k, n - k);
-#pragma GCC unroll 4
-      for (int r = 0; r < kFloatRows; ++r) c[t][r] = _mm512_fmadd_ps(wv[r], xv, c[t][r]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int t = 0; t < RN; ++t) {
-    const __m128 sums = simd512::hsum4(c[t][0], c[t][1], c[t][2], c[t][3]);
-    if (rows == kFloatRows) {
-      _mm_storeu_ps(y + t * ldy, sums);
-    } else {
-      alignas(16) float tmp[kFloatRows];
-      _mm_store_ps(tmp, sums);
-      for (int64_t r = 0; r < rows; ++r) y[t * ldy + r] = tmp[r];
-    }
-  }
-}
-
+// F32 and F16 (widened by vcvtph2ps) weights and activations, 16 values a step, one FMA.
 template <typename T>
-void gemm_float(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-                int64_t n, int64_t rows, int64_t tokens) {
-  for (int64_t r = 0; r < rows; r += kFloatRows) {
-    const int64_t nr = std::min<int64_t>(kFloatRows, rows - r);
-    const T* wr[kFloatRows];
-    for (int64_t i = 0; i < kFloatRows; ++i) {
-      wr[i] = reinterpret_cast<const T*>(w + (r + std::min(i, nr - 1)) * ws);
-    }
-    int64_t t = 0;
-    for (; t + kFloatTokens <= tokens; t += kFloatTokens) {
-      tile_float<T, kFloatTokens>(wr, x + t * xs, xs, y + t * ldy + r, ldy, n, nr);
-    }
-    const uint8_t* xt = x + t * xs;
-    float* yt = y + t * ldy + r;
-    switch (tokens - t) {
-      case 5:
-        tile_float<T, 5>(wr, xt, xs, yt, ldy, n, nr);
-        break;
-      case 4:
-        tile_float<T, 4>(wr, xt, xs, yt, ldy, n, nr);
-        break;
-      case 3:
-        tile_float<T, 3>(wr, xt, xs, yt, ldy, n, nr);
-        break;
-      case 2:
-        tile_float<T, 2>(wr, xt, xs, yt, ldy, n, nr);
-        break;
-      case 1:
-        tile_float<T, 1>(wr, xt, xs, yt, ldy, n, nr);
-        break;
-      default:
-        break;
-    }
+struct FloatStep {
+  using Elem = T;
+  using Vec = __m512;
+  static constexpr int64_t kValues = 16;
+  static __m512 load(const T* p) { return simd512::load16_f32(p); }
+  static __m512 load_partial(const T* p, int64_t count) {
+    return simd512::load_partial_f32(p, count);
   }
-}
+  static __m512 madd(__m512 c, __m512 w, __m512 x) { return _mm512_fmadd_ps(w, x, c); }
+};
 
 // ---- Q8_0 and Q4_0 against Q8_0 activations -----------------------------------------
 
@@ -402,11 +315,11 @@ void gemm_quant(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
 
 void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
-  gemm_float<float>(w, ws, x, xs, y, ldy, n, rows, tokens);
+  simd512::gemm_lanes<FloatStep<float>>(w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
-  gemm_float<uint16_t>(w, ws, x, xs, y, ldy, n, rows, tokens);
+  simd512::gemm_lanes<FloatStep<uint16_t>>(w, ws, x, xs, y, ldy, n, rows, tokens);
 }
 void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {

@@ -1,19 +1,10 @@
 // kernels/cpu/ops_avx512.cc — softmax, SiLU(gate) * up and F16 axpy blocks (ops.h) on
 // 512-bit vectors. Compiled with the AVX-512 flags of dot_avx512.cc.
-// GCC 12's AVX-512 intrinsics read _mm512_undefined_*() values and warn that they are
-// uninitialized (GCC bug 105593, fixed in GCC 13). The warning points into the header, so
-// it is silenced for the header's own lines: <immintrin.h> is included here, first.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
+// <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels_internal.h"
 #include "kernels/cpu/simd_avx512.h"
 

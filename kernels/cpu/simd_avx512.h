@@ -1,12 +1,15 @@
 // kernels/cpu/simd_avx512.h — small AVX-512 helpers shared by dot_avx512.cc and
 // gemm_avx512.cc. Include only from files compiled with -mavx512f -mavx512bw -mavx512vl
-// -mavx512vnni (and -mavx2 -mfma -mf16c), after their GCC 12 workaround (see there).
+// -mavx512vnni (and -mavx2 -mfma -mf16c), after kernels/cpu/immintrin_avx512.h.
 #pragma once
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
+#include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels::simd512 {
@@ -125,6 +128,105 @@ inline __m512 exp(__m512 x) {
   e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, _mm512_set1_ps(-104.0f), _CMP_LT_OQ),
                          _mm512_setzero_ps());
   return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+// ---- Prefill tiles for weights multiplied in F32 lanes (F32, F16, BF16) ----------------
+// A `Step` says how: Elem (the stored type of weights and activations), Vec, kValues (values
+// a step), load(p), load_partial(p, count) (zeros past count, reading nothing past them) and
+// madd(c, w, x) (c + w * x into 16 F32 lanes). Callers: gemm_avx512.cc (F32, F16) and
+// simd_bf16_avx512.h's users (BF16, widened or by vdpbf16ps).
+
+inline constexpr int kLaneRows = 4;
+inline constexpr int kLaneTokens = 6;
+static_assert(kGemmRows % kLaneRows == 0, "threads split rows at multiples of kGemmRows");
+
+// Rows w[0..3] (pointers may repeat for a short tile) against RN tokens; stores the first
+// `rows` sums of each token. Values past n meet zero-padded lanes, so every output runs the
+// same instructions wherever its row and token sit: the same bits for any split.
+template <typename Step, int RN>
+void tile_lanes(const typename Step::Elem* const w[kLaneRows], const uint8_t* x, size_t xs,
+                float* y, int64_t ldy, int64_t n, int64_t rows) {
+  constexpr int64_t kStep = Step::kValues;
+  __m512 c[RN][kLaneRows];
+#pragma GCC unroll 8
+  for (auto& tok : c) {
+#pragma GCC unroll 4
+    for (auto& v : tok) v = _mm512_setzero_ps();
+  }
+  const typename Step::Elem* xr[RN];
+#pragma GCC unroll 8
+  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const typename Step::Elem*>(x + t * xs);
+  int64_t k = 0;
+  for (; k + kStep <= n; k += kStep) {
+    typename Step::Vec wv[kLaneRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kLaneRows; ++r) wv[r] = Step::load(w[r] + k);
+#pragma GCC unroll 8
+    for (int t = 0; t < RN; ++t) {
+      const typename Step::Vec xv = Step::load(xr[t] + k);
+#pragma GCC unroll 4
+      for (int r = 0; r < kLaneRows; ++r) c[t][r] = Step::madd(c[t][r], wv[r], xv);
+    }
+  }
+  if (k < n) {  // the same step on zero-padded lanes
+    typename Step::Vec wv[kLaneRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kLaneRows; ++r) wv[r] = Step::load_partial(w[r] + k, n - k);
+#pragma GCC unroll 8
+    for (int t = 0; t < RN; ++t) {
+      const typename Step::Vec xv = Step::load_partial(xr[t] + k, n - k);
+#pragma GCC unroll 4
+      for (int r = 0; r < kLaneRows; ++r) c[t][r] = Step::madd(c[t][r], wv[r], xv);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < RN; ++t) {
+    const __m128 sums = hsum4(c[t][0], c[t][1], c[t][2], c[t][3]);
+    if (rows == kLaneRows) {
+      _mm_storeu_ps(y + t * ldy, sums);
+    } else {
+      alignas(16) float tmp[kLaneRows];
+      _mm_store_ps(tmp, sums);
+      for (int64_t r = 0; r < rows; ++r) y[t * ldy + r] = tmp[r];
+    }
+  }
+}
+
+template <typename Step>
+void gemm_lanes(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                int64_t n, int64_t rows, int64_t tokens) {
+  for (int64_t r = 0; r < rows; r += kLaneRows) {
+    const int64_t nr = std::min<int64_t>(kLaneRows, rows - r);
+    const typename Step::Elem* wr[kLaneRows];
+    for (int64_t i = 0; i < kLaneRows; ++i) {
+      wr[i] = reinterpret_cast<const typename Step::Elem*>(w + (r + std::min(i, nr - 1)) * ws);
+    }
+    int64_t t = 0;
+    for (; t + kLaneTokens <= tokens; t += kLaneTokens) {
+      tile_lanes<Step, kLaneTokens>(wr, x + t * xs, xs, y + t * ldy + r, ldy, n, nr);
+    }
+    const uint8_t* xt = x + t * xs;
+    float* yt = y + t * ldy + r;
+    switch (tokens - t) {
+      case 5:
+        tile_lanes<Step, 5>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 4:
+        tile_lanes<Step, 4>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 3:
+        tile_lanes<Step, 3>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 2:
+        tile_lanes<Step, 2>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      case 1:
+        tile_lanes<Step, 1>(wr, xt, xs, yt, ldy, n, nr);
+        break;
+      default:
+        break;
+    }
+  }
 }
 
 }  // namespace
