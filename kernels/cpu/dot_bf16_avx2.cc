@@ -67,65 +67,19 @@ float vec_dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n) {
 
 namespace {
 
-constexpr int RM = static_cast<int>(kGemmRows);
-constexpr int RN = static_cast<int>(kGemmTokens);
-
-// One kGemmRows x kGemmTokens tile: 12 sums in registers, each weight load serving three
-// tokens and each activation load four rows (the shape of gemm_avx2.cc's F16 tile).
-void tile_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-               int64_t n) {
-  __m256 c[RM][RN];
-#pragma GCC unroll 4
-  for (auto& row : c) {
-#pragma GCC unroll 4
-    for (auto& v : row) v = _mm256_setzero_ps();
-  }
-  const uint16_t* xr[RN];
-  const uint16_t* wr[RM];
-#pragma GCC unroll 4
-  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const uint16_t*>(x + t * xs);
-#pragma GCC unroll 4
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const uint16_t*>(w + r * ws);
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    __m256 xv[RN];
-#pragma GCC unroll 4
-    for (int t = 0; t < RN; ++t) xv[t] = load8_bf16(xr[t] + k);
-#pragma GCC unroll 4
-    for (int r = 0; r < RM; ++r) {
-      const __m256 wv = load8_bf16(wr[r] + k);
-#pragma GCC unroll 4
-      for (int t = 0; t < RN; ++t) c[r][t] = _mm256_fmadd_ps(wv, xv[t], c[r][t]);
-    }
-  }
-  for (int r = 0; r < RM; ++r) {
-    for (int t = 0; t < RN; ++t) {
-      float sum = hsum(c[r][t]);
-      for (int64_t j = k; j < n; ++j) sum += bf16_to_fp32(wr[r][j]) * bf16_to_fp32(xr[t][j]);
-      y[t * ldy + r] = sum;
-    }
-  }
+float dot_bf16(const uint8_t* w, const uint8_t* x, int64_t n) {
+  return vec_dot_bf16(reinterpret_cast<const uint16_t*>(w), reinterpret_cast<const uint16_t*>(x),
+                      n);
 }
 
 }  // namespace
 
+// gemm_avx2.cc's F16 tile shape, BF16 widened: each weight load serves three tokens and each
+// activation load four rows; rows and tokens outside whole tiles through the dot product.
 void gemm_bf16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
-  // Whole tiles first; rows and tokens outside them through the dot product.
-  const int64_t full_rows = rows / RM * RM;
-  const int64_t full_tokens = tokens / RN * RN;
-  for (int64_t t = 0; t < full_tokens; t += RN) {
-    for (int64_t r = 0; r < full_rows; r += RM) {
-      tile_bf16(w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy, n);
-    }
-  }
-  for (int64_t t = 0; t < tokens; ++t) {
-    const int64_t r0 = t < full_tokens ? full_rows : 0;
-    for (int64_t r = r0; r < rows; ++r) {
-      y[t * ldy + r] = vec_dot_bf16(reinterpret_cast<const uint16_t*>(w + r * ws),
-                                    reinterpret_cast<const uint16_t*>(x + t * xs), n);
-    }
-  }
+  simd::Gemm(&simd::tile_float<uint16_t, &load8_bf16, &bf16_to_fp32>, &dot_bf16, w, ws, x, xs, y,
+             ldy, n, rows, tokens);
 }
 
 }  // namespace agentry::kernels::avx2

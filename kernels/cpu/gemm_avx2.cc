@@ -16,55 +16,19 @@
 namespace agentry::kernels::avx2 {
 namespace {
 
-constexpr int RM = static_cast<int>(kGemmRows);
-constexpr int RN = static_cast<int>(kGemmTokens);
+constexpr int RM = simd::kTileRows;
+constexpr int RN = simd::kTileTokens;
 
 using simd::dot_i8x32;
+using simd::Gemm;
 using simd::hsum;
 
-inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-inline __m256 load8(const uint16_t* p) {
+inline __m256 load8_f32(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8_f16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
-inline float to_f32(float v) { return v; }
-inline float to_f32(uint16_t h) { return _cvtsh_ss(h); }
-
-// F32 and F16 weights against activations of the same type.
-template <typename T>
-void tile_float(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
-                int64_t n) {
-  __m256 c[RM][RN];
-#pragma GCC unroll 4
-  for (auto& row : c) {
-#pragma GCC unroll 4
-    for (auto& v : row) v = _mm256_setzero_ps();
-  }
-  const T* xr[RN];
-  const T* wr[RM];
-#pragma GCC unroll 4
-  for (int t = 0; t < RN; ++t) xr[t] = reinterpret_cast<const T*>(x + t * xs);
-#pragma GCC unroll 4
-  for (int r = 0; r < RM; ++r) wr[r] = reinterpret_cast<const T*>(w + r * ws);
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    __m256 xv[RN];
-#pragma GCC unroll 4
-    for (int t = 0; t < RN; ++t) xv[t] = load8(xr[t] + k);
-#pragma GCC unroll 4
-    for (int r = 0; r < RM; ++r) {
-      const __m256 wv = load8(wr[r] + k);
-#pragma GCC unroll 4
-      for (int t = 0; t < RN; ++t) c[r][t] = _mm256_fmadd_ps(wv, xv[t], c[r][t]);
-    }
-  }
-  for (int r = 0; r < RM; ++r) {
-    for (int t = 0; t < RN; ++t) {
-      float sum = hsum(c[r][t]);
-      for (int64_t j = k; j < n; ++j) sum += to_f32(wr[r][j]) * to_f32(xr[t][j]);
-      y[t * ldy + r] = sum;
-    }
-  }
-}
+inline float f32_of(float v) { return v; }
+inline float f32_of_f16(uint16_t h) { return _cvtsh_ss(h); }
 
 // Q8_0, Q4_0 and Q5_0 weights against Q8_0 activations, and Q4_1/Q5_1 against Q8_1: `load_w`
 // gives a block's 32 values as bytes (signed, or unsigned below 128, which the sign trick of
@@ -124,25 +88,6 @@ inline __m256i load_q4_0(const block_q4_0& b) {
   return _mm256_sub_epi8(simd::unpack_nibbles(b.qs), _mm256_set1_epi8(8));
 }
 
-using TileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t, int64_t);
-using DotFn = float (*)(const uint8_t*, const uint8_t*, int64_t);
-
-// Whole tiles through `tile`, the remaining rows and tokens through `dot`.
-void Gemm(TileFn tile, DotFn dot, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
-          float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
-  const int64_t full_rows = rows / RM * RM;
-  const int64_t full_tokens = tokens / RN * RN;
-  for (int64_t t = 0; t < full_tokens; t += RN) {
-    for (int64_t r = 0; r < full_rows; r += RM) {
-      tile(w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy, n);
-    }
-  }
-  for (int64_t t = 0; t < tokens; ++t) {
-    const int64_t r0 = t < full_tokens ? full_rows : 0;
-    for (int64_t r = r0; r < rows; ++r) y[t * ldy + r] = dot(w + r * ws, x + t * xs, n);
-  }
-}
-
 float dot_f32(const uint8_t* w, const uint8_t* x, int64_t n) {
   return vec_dot_f32(reinterpret_cast<const float*>(w), reinterpret_cast<const float*>(x), n);
 }
@@ -175,11 +120,13 @@ inline __m256i load_q4_1(const block_q4_1& b) { return simd::unpack_nibbles(b.qs
 
 void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
-  Gemm(&tile_float<float>, &dot_f32, w, ws, x, xs, y, ldy, n, rows, tokens);
+  Gemm(&simd::tile_float<float, &load8_f32, &f32_of>, &dot_f32, w, ws, x, xs, y, ldy, n, rows,
+       tokens);
 }
 void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
-  Gemm(&tile_float<uint16_t>, &dot_f16, w, ws, x, xs, y, ldy, n, rows, tokens);
+  Gemm(&simd::tile_float<uint16_t, &load8_f16, &f32_of_f16>, &dot_f16, w, ws, x, xs, y, ldy, n,
+       rows, tokens);
 }
 void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels::simd {
@@ -128,6 +129,69 @@ inline __m256 exp(__m256 x) {
   e = _mm256_blendv_ps(e, _mm256_setzero_ps(),
                        _mm256_cmp_ps(x, _mm256_set1_ps(-104.0f), _CMP_LT_OQ));
   return _mm256_blendv_ps(e, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+// ---- Prefill tiles (gemm_avx2.cc, dot_bf16_avx2.cc) --------------------------------------
+// kGemmRows x kGemmTokens tiles; rows and tokens outside whole tiles go through the dot.
+inline constexpr int kTileRows = static_cast<int>(kGemmRows);
+inline constexpr int kTileTokens = static_cast<int>(kGemmTokens);
+
+using TileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t, int64_t);
+using DotFn = float (*)(const uint8_t*, const uint8_t*, int64_t);
+
+// Whole tiles through `tile`, the remaining rows and tokens through `dot`.
+inline void Gemm(TileFn tile, DotFn dot, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
+                 float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+  const int64_t full_rows = rows / kTileRows * kTileRows;
+  const int64_t full_tokens = tokens / kTileTokens * kTileTokens;
+  for (int64_t t = 0; t < full_tokens; t += kTileTokens) {
+    for (int64_t r = 0; r < full_rows; r += kTileRows) {
+      tile(w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy, n);
+    }
+  }
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int64_t r0 = t < full_tokens ? full_rows : 0;
+    for (int64_t r = r0; r < rows; ++r) y[t * ldy + r] = dot(w + r * ws, x + t * xs, n);
+  }
+}
+
+// Weights and activations of type T that become 8 F32 lanes by `load8` (F32, F16, BF16):
+// one kTileRows x kTileTokens tile with its 12 sums in registers; the tail past the last
+// whole 8 in scalar code through `to_f32`.
+template <typename T, __m256 (*load8)(const T*), float (*to_f32)(T)>
+void tile_float(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                int64_t n) {
+  __m256 c[kTileRows][kTileTokens];
+#pragma GCC unroll 4
+  for (auto& row : c) {
+#pragma GCC unroll 4
+    for (auto& v : row) v = _mm256_setzero_ps();
+  }
+  const T* xr[kTileTokens];
+  const T* wr[kTileRows];
+#pragma GCC unroll 4
+  for (int t = 0; t < kTileTokens; ++t) xr[t] = reinterpret_cast<const T*>(x + t * xs);
+#pragma GCC unroll 4
+  for (int r = 0; r < kTileRows; ++r) wr[r] = reinterpret_cast<const T*>(w + r * ws);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    __m256 xv[kTileTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTileTokens; ++t) xv[t] = load8(xr[t] + k);
+#pragma GCC unroll 4
+    for (int r = 0; r < kTileRows; ++r) {
+      const __m256 wv = load8(wr[r] + k);
+#pragma GCC unroll 4
+      for (int t = 0; t < kTileTokens; ++t) c[r][t] = _mm256_fmadd_ps(wv, xv[t], c[r][t]);
+    }
+  }
+  for (int r = 0; r < kTileRows; ++r) {
+    for (int t = 0; t < kTileTokens; ++t) {
+      float sum = hsum(c[r][t]);
+      for (int64_t j = k; j < n; ++j) sum += to_f32(wr[r][j]) * to_f32(xr[t][j]);
+      y[t * ldy + r] = sum;
+    }
+  }
 }
 
 }  // namespace
