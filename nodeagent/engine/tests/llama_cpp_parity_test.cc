@@ -104,11 +104,11 @@ int32_t Argmax(const float* row, int64_t n) {
   return static_cast<int32_t>(std::max_element(row, row + n) - row);
 }
 
-// Ours against llama.cpp's logits, position by position.
+// Ours against llama.cpp's logits ([positions][V] each), position by position.
 struct LogitComparison {
   int agree = 0;             // positions whose top-1 token is llama.cpp's
   double max_diff = 0;       // max |ours - llama.cpp| over all positions and tokens
-  int64_t first_drift = -1;  // first position differing by more than 1e-3, or -1
+  int64_t first_drift = -1;  // first position differing by more than the threshold, or -1
   // Where the top-1 tokens differ, how far below its own top-1 llama.cpp scores ours: the
   // largest such gap. Disagreements are near-ties when this is small beside the logits'
   // spread (it can never exceed 2 * max_diff).
@@ -116,11 +116,13 @@ struct LogitComparison {
   double median_top_gap = 0;  // llama.cpp's top-1 logit minus its second, median over positions
 };
 
+// AGENTRY_PARITY_TRACE=1 prints every position differing by more than `drift_threshold`.
 LogitComparison CompareLogits(const std::vector<float>& ours, const std::vector<float>& ref,
-                              size_t positions, int64_t V) {
+                              int64_t V, double drift_threshold = 1e-3) {
   LogitComparison c;
   std::vector<float> top_gaps;
-  for (size_t t = 0; t < positions; ++t) {
+  const int64_t positions = static_cast<int64_t>(ours.size()) / V;
+  for (int64_t t = 0; t < positions; ++t) {
     const int32_t our_top = Argmax(&ours[t * V], V);
     const int32_t ref_top = Argmax(&ref[t * V], V);
     c.agree += our_top == ref_top;
@@ -135,9 +137,9 @@ LogitComparison CompareLogits(const std::vector<float>& ours, const std::vector<
     for (int64_t i = 0; i < V; ++i) {
       row = std::max(row, static_cast<double>(std::fabs(ours[t * V + i] - ref[t * V + i])));
     }
-    if (row > 1e-3 && c.first_drift < 0) c.first_drift = static_cast<int64_t>(t);
-    if (row > 1e-3 && std::getenv("AGENTRY_PARITY_TRACE") != nullptr) {
-      std::printf("  position %zu: max |diff| %.3g\n", t, row);
+    if (row > drift_threshold && c.first_drift < 0) c.first_drift = t;
+    if (row > drift_threshold && std::getenv("AGENTRY_PARITY_TRACE") != nullptr) {
+      std::printf("  position %lld: max |diff| %.3g\n", static_cast<long long>(t), row);
     }
     c.max_diff = std::max(c.max_diff, row);
   }
@@ -146,6 +148,16 @@ LogitComparison CompareLogits(const std::vector<float>& ours, const std::vector<
     c.median_top_gap = top_gaps[top_gaps.size() / 2];
   }
   return c;
+}
+
+// Our logits at every position of `tokens`, evaluated in one batch.
+std::vector<float> OurLogits(const Model& model, const std::vector<int32_t>& tokens,
+                             KvCacheType cache = KvCacheType::kF16) {
+  ThreadPool pool(2);
+  Context ctx(model, static_cast<int64_t>(tokens.size()), &pool, cache);
+  std::vector<float> ours;
+  EXPECT_TRUE(ctx.Eval(tokens, true, &ours).ok());
+  return ours;
 }
 
 class ParityTest : public ::testing::Test {
@@ -190,12 +202,9 @@ TEST_P(TeacherForcedTest, TopOneAgreesAndLogitsStayClose) {
   const Reference ref = RunLlref(model_path, tokens);
   const int64_t V = model->params().n_vocab;
   ASSERT_EQ(ref.logits.size(), tokens.size() * V);
-  ThreadPool pool(2);
-  Context ctx(*model, 512, &pool);
-  std::vector<float> ours;
-  ASSERT_TRUE(ctx.Eval(tokens, true, &ours).ok());
+  const std::vector<float> ours = OurLogits(*model, tokens);
   ASSERT_EQ(ours.size(), ref.logits.size());
-  const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens.size(), V);
+  const LogitComparison cmp = CompareLogits(ours, ref.logits, V);
   const int agree = cmp.agree;
   const double max_diff = cmp.max_diff;
   const double agreement = static_cast<double>(agree) / static_cast<double>(tokens.size());
@@ -287,32 +296,6 @@ TEST_F(ParityTest, Greedy64TokensF16) {
   unlink(path.c_str());
 }
 
-// Position-by-position comparison of two [n_pos][V] logit arrays.
-struct LogitAgreement {
-  int top1 = 0;              // positions with the same argmax
-  double max_diff = 0;       // over all positions and logits
-  int64_t first_drift = -1;  // first position differing by more than 1e-5
-};
-
-LogitAgreement CompareLogits(const std::vector<float>& ours, const std::vector<float>& ref,
-                             int64_t V) {
-  LogitAgreement a;
-  const int64_t n_pos = static_cast<int64_t>(ours.size()) / V;
-  for (int64_t t = 0; t < n_pos; ++t) {
-    a.top1 += Argmax(&ours[t * V], V) == Argmax(&ref[t * V], V);
-    double row = 0;
-    for (int64_t i = 0; i < V; ++i) {
-      row = std::max(row, static_cast<double>(std::fabs(ours[t * V + i] - ref[t * V + i])));
-    }
-    if (std::getenv("AGENTRY_PARITY_TRACE") != nullptr && row > 1e-5) {
-      std::printf("  position %lld: max |diff| %.3g\n", static_cast<long long>(t), row);
-    }
-    if (row > 1e-5 && a.first_drift < 0) a.first_drift = t;
-    a.max_diff = std::max(a.max_diff, row);
-  }
-  return a;
-}
-
 // BF16: llama.cpp rounds activations to BF16 for BF16 weights and sums in F32 (with
 // AVX512-BF16's vdpbf16ps where the CPU has it); products of two BF16 values are exact in
 // F32, so the engines differ only in the order of additions. BF16 keeps 8 bits, though: an
@@ -333,22 +316,19 @@ TEST_F(ParityTest, Bf16RandomModelTeacherForcedAndGreedy) {
   const Reference ref = RunLlref(path, tokens);
   const int64_t V = model->params().n_vocab;
   ASSERT_EQ(ref.logits.size(), tokens.size() * V);
-  ThreadPool pool(2);
-  Context ctx(*model, 128, &pool);
-  std::vector<float> ours;
-  ASSERT_TRUE(ctx.Eval(tokens, true, &ours).ok());
-  const LogitAgreement a = CompareLogits(ours, ref.logits, V);
+  const std::vector<float> ours = OurLogits(*model, tokens);
+  const LogitComparison a = CompareLogits(ours, ref.logits, V, 1e-5);
   std::printf(
       "BF16 random: %zu positions, top-1 agreement %d, max |logit diff| %.3g, first "
       "position off by > 1e-5: %lld\n",
-      tokens.size(), a.top1, a.max_diff, static_cast<long long>(a.first_drift));
+      tokens.size(), a.agree, a.max_diff, static_cast<long long>(a.first_drift));
   // Measured (docs/engine.md): the first position off by more than 1e-5 is 15 to 36 and
   // the drift after it 0.016 to 0.021, depending on which of our kernel tables and which of
   // llama.cpp's builds (AVX2, or AVX-512 with vdpbf16ps; AGENTRY_LLREF_ARGS) meet: where the
   // first rounding flips is chance. Before it, positions agree within 2e-6 (the same
   // arithmetic). All 96 argmaxes equal in every pairing.
   EXPECT_GE(a.first_drift, 8);
-  EXPECT_EQ(a.top1, static_cast<int>(tokens.size()));
+  EXPECT_EQ(a.agree, static_cast<int>(tokens.size()));
   EXPECT_LT(a.max_diff, 0.05);
   ExpectSameGreedy(path, {1, 300, 301, 302});
   unlink(path.c_str());
@@ -371,18 +351,15 @@ TEST_F(ParityTest, Bf16StoriesFromLlamaQuantize) {
   const Reference ref = RunLlref(path, tokens);
   const int64_t V = model->params().n_vocab;
   ASSERT_EQ(ref.logits.size(), tokens.size() * V);
-  ThreadPool pool(2);
-  Context ctx(*model, 512, &pool);
-  std::vector<float> ours;
-  ASSERT_TRUE(ctx.Eval(tokens, true, &ours).ok());
-  const LogitAgreement a = CompareLogits(ours, ref.logits, V);
+  const std::vector<float> ours = OurLogits(*model, tokens);
+  const LogitComparison a = CompareLogits(ours, ref.logits, V, 1e-5);
   std::printf(
       "BF16 stories260K: %zu positions, top-1 agreement %d, max |logit diff| %.3g, "
       "first position off by > 1e-5: %lld\n",
-      tokens.size(), a.top1, a.max_diff, static_cast<long long>(a.first_drift));
+      tokens.size(), a.agree, a.max_diff, static_cast<long long>(a.first_drift));
   // Measured (480 positions): top-1 478 to 480, max difference 0.087 to 0.125, depending
   // on the pairing of builds as above.
-  EXPECT_GE(a.top1, static_cast<int>(tokens.size() * 99 / 100));
+  EXPECT_GE(a.agree, static_cast<int>(tokens.size() * 99 / 100));
   EXPECT_LT(a.max_diff, 0.25);
   ExpectSameGreedy(path, {1, 403, 407, 261, 378});  // "<s> Once upon a time"
   unlink(path.c_str());
@@ -414,21 +391,18 @@ std::vector<float> RunLlamaCppQ8_0Cache(const std::string& model,
 }
 
 // Our Q8_0-cache logits for `tokens` against llama.cpp's with `-ctk q8_0 -ctv q8_0`.
-LogitAgreement CompareQ8_0Cache(const std::string& path, const std::vector<int32_t>& tokens) {
+LogitComparison CompareQ8_0Cache(const std::string& path, const std::vector<int32_t>& tokens) {
   std::unique_ptr<Model> model = LoadModelFile(path);
   const std::vector<float> ref = RunLlamaCppQ8_0Cache(path, tokens);
   const int64_t V = model->params().n_vocab;
   EXPECT_EQ(ref.size(), tokens.size() * V);
-  ThreadPool pool(2);
-  Context ctx(*model, static_cast<int64_t>(tokens.size()), &pool, KvCacheType::kQ8_0);
-  std::vector<float> ours;
-  EXPECT_TRUE(ctx.Eval(tokens, true, &ours).ok());
+  const std::vector<float> ours = OurLogits(*model, tokens, KvCacheType::kQ8_0);
   if (ours.size() != ref.size()) return {};
-  const LogitAgreement a = CompareLogits(ours, ref, V);
+  const LogitComparison a = CompareLogits(ours, ref, V, 1e-5);
   std::printf(
       "Q8_0 cache, %s, head size %lld: %zu positions, top-1 agreement %d, max |logit "
       "diff| %.3g, first position off by > 1e-5: %lld\n",
-      path.c_str(), static_cast<long long>(model->params().head_dim), tokens.size(), a.top1,
+      path.c_str(), static_cast<long long>(model->params().head_dim), tokens.size(), a.agree,
       a.max_diff, static_cast<long long>(a.first_drift));
   return a;
 }
@@ -449,8 +423,8 @@ TEST_F(ParityTest, Q8_0CacheTeacherForced) {
     ASSERT_TRUE(bytes.ok());
     const std::string path = "/tmp/agentry-parity-kvq8-" + std::to_string(getpid()) + ".gguf";
     ASSERT_TRUE(WriteFileAtomically(path, *bytes).ok());
-    const LogitAgreement a = CompareQ8_0Cache(path, tokens);
-    EXPECT_EQ(a.top1, static_cast<int>(tokens.size())) << dim;
+    const LogitComparison a = CompareQ8_0Cache(path, tokens);
+    EXPECT_EQ(a.agree, static_cast<int>(tokens.size())) << dim;
     EXPECT_LT(a.max_diff, bound) << dim;
     unlink(path.c_str());
   }
@@ -468,12 +442,12 @@ TEST_F(ParityTest, Q8_0CacheTeacherForced30Layers) {
   ASSERT_TRUE(tok.ok());
   // The first 600 bytes of the story: 173 tokens.
   const std::string text = ReadAll(std::string(AGENTRY_TEST_DATA) + "/story.txt").substr(0, 600);
-  const LogitAgreement a = CompareQ8_0Cache(path, tok->Encode(text, true));
+  const LogitComparison a = CompareQ8_0Cache(path, tok->Encode(text, true));
   // Measured: 0.057, 171 of 173. Over 30 layers the Q8_0 roundings amplify float
   // differences of 1e-6; llama.cpp's own batch and token-by-token logits differ by 0.022 over
   // the first 40 of these tokens (docs/engine.md).
   EXPECT_LT(a.max_diff, 0.15);
-  EXPECT_GE(a.top1, 168);
+  EXPECT_GE(a.agree, 168);
 }
 
 // Our reference quantizers against llama.cpp's on real weights: stories260K's F32 matrices
@@ -549,16 +523,13 @@ LogitComparison CompareOnLlamaQuantized(const std::string& f32, const std::strin
   const Reference ref = RunLlref(out, tokens);
   unlink(out.c_str());
   const int64_t V = model->params().n_vocab;
-  ThreadPool pool(2);
-  Context ctx(*model, static_cast<int64_t>(tokens.size()), &pool);
-  std::vector<float> ours;
-  EXPECT_TRUE(ctx.Eval(tokens, true, &ours).ok());
+  const std::vector<float> ours = OurLogits(*model, tokens);
   if (ours.size() != ref.logits.size()) {
     ADD_FAILURE() << type << ": " << ours.size() << " logits against llama.cpp's "
                   << ref.logits.size();
     return {};
   }
-  const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens.size(), V);
+  const LogitComparison cmp = CompareLogits(ours, ref.logits, V);
   std::printf(
       "%s: %zu positions, top-1 agreement %d, max |logit diff| %.3g, first position off by > "
       "1e-3: %lld\n",
@@ -687,12 +658,9 @@ TEST_P(RealVocabularyTest, MultilingualTextTokenizesAndEvaluatesLikeLlamaCpp) {
 
   const Reference ref = RunLlref(path, *tokens);
   const int64_t V = model->params().n_vocab;
-  ThreadPool pool(2);
-  Context ctx(*model, 1024, &pool);
-  std::vector<float> ours;
-  ASSERT_TRUE(ctx.Eval(*tokens, true, &ours).ok());
+  const std::vector<float> ours = OurLogits(*model, *tokens);
   ASSERT_EQ(ours.size(), ref.logits.size());
-  const LogitComparison cmp = CompareLogits(ours, ref.logits, tokens->size(), V);
+  const LogitComparison cmp = CompareLogits(ours, ref.logits, V);
   std::printf(
       "%s %s: %zu tokens, top-1 agreement %d, max |logit diff| %.3g; where top-1 differs, "
       "llama.cpp scores ours at most %.3g below its own (its median top-1 lead: %.3g)\n",
