@@ -97,7 +97,9 @@ void BuildPanel(const uint8_t* x, size_t xs, int64_t n, int64_t tokens, int32_t 
       for (const auto& row : p.q) sum = _mm512_dpbusd_epi32(sum, ones, _mm512_load_si512(row));
       _mm512_store_si512(p.corr, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-bias)));
       _mm512_store_ps(p.d, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(d16))));
-      _mm512_store_ps(p.s, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(s16))));
+      if constexpr (std::is_same_v<XBlock, block_q8_1>) {
+        _mm512_store_ps(p.s, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<__m256i*>(s16))));
+      }
     }
   }
 }
