@@ -16,13 +16,14 @@ build: bootstrap
 	@cmake --build --preset default
 
 # The main job. For now: the agentry CLI's end-to-end self-check of this build, then the
-# engine generating from the real TinyStories model in ../shared when it is there.
-STORIES = ../shared/models/stories260k/stories260K.gguf
+# project's own triage agent model (models/, trained by `agentry train`; docs/agent-model.md)
+# answering held-out conversations: tool calls decoded under the tools' JSON schemas,
+# answers that use the tool results and what the user said in earlier turns.
+AGENT_MODEL = models/agentry-triage-q8_0.gguf
 demo: build
 	build/default/cli/agentry selfcheck --manifest examples/triage-agent.yaml
-	@if [ -f $(STORIES) ]; then \
-	  echo; build/default/cli/agentry run -m $(STORIES) -p "Once upon a time" -n 64 --temp 0; \
-	else echo "demo: $(STORIES) not present; skipping generation"; fi
+	@echo; echo "== the triage agent model on four held-out conversations"
+	build/default/cli/agentry eval-agent -m $(AGENT_MODEL) -n 4 -v 2>&1
 
 # What CI runs (.ci/run): unit tests under Address+UB sanitizers, a fixed-seed pass of every
 # fuzzer, then every test in the default build; ctest's summary of the full suite is the last

@@ -1,5 +1,5 @@
 // agentry — the command-line tool for people. Subcommands live in their own files; later
-// issues add `up`, `run`, `chat`, `sessions`, `audit`, `approve`, `bench` and `train`.
+// issues add `up`, `chat`, `sessions`, `audit` and `approve`.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -8,6 +8,7 @@
 
 #include "cli/run.h"
 #include "cli/selfcheck.h"
+#include "cli/train.h"
 #include "cli/validate.h"
 #include "common/log/log.h"
 #include "common/version.h"
@@ -99,6 +100,46 @@ int Main(int argc, char** argv) {
   test_model->add_option("--seed", test_model_options.spec.seed, "seed (0)");
   test_model->add_flag("--tied", test_model_options.spec.tied, "reuse the embeddings as output");
 
+  agentry::train::TrainOptions train_options;
+  train_options.out_dir = "agent-model";
+  CLI::App* train = app.add_subcommand(
+      "train", "Train the project's small agent model on its synthetic triage conversations.");
+  train->add_option("-o,--out", train_options.out_dir,
+                    "output directory: checkpoint, model-f32.gguf, model-q8_0.gguf, loss plot "
+                    "(agent-model); an existing checkpoint there is resumed");
+  train->add_option("--steps", train_options.steps, "optimizer steps (1500)");
+  train->add_option("--batch-tokens", train_options.batch_tokens, "tokens per step (4096)");
+  train->add_option("--lr", train_options.optimizer.lr, "peak learning rate (3e-3)");
+  train->add_option("--warmup", train_options.optimizer.warmup_steps, "warm-up steps (100)");
+  train->add_option("--weight-decay", train_options.optimizer.weight_decay, "AdamW decay (0.1)");
+  train->add_option("--clip", train_options.optimizer.clip_norm, "gradient norm clip (1.0)");
+  train->add_option("--seed", train_options.seed, "seed of weights and corpus (1)");
+  train->add_option("--vocab", train_options.vocab_size, "tokenizer size, <= 4096 (1024)");
+  train->add_option("--corpus-size", train_options.corpus_size,
+                    "distinct training conversations (1000000)");
+  train->add_option("--dim", train_options.model.dim, "embedding size (128)");
+  train->add_option("--layers", train_options.model.layers, "blocks (4)");
+  train->add_option("--heads", train_options.model.heads, "attention heads (4)");
+  train->add_option("--kv-heads", train_options.model.kv_heads, "KV heads (2)");
+  train->add_option("--ff", train_options.model.ff, "feed-forward size (352)");
+  train->add_option("--ctx", train_options.model.ctx, "context length (1024)");
+  train->add_option("-t,--threads", train_options.threads, "threads (default: all cores)");
+  train->add_option("--checkpoint-every", train_options.checkpoint_every, "steps (100)");
+  train->add_option("--eval-every", train_options.eval_every, "steps (100)");
+
+  cli::EvalAgentOptions eval_options;
+  CLI::App* eval_agent =
+      app.add_subcommand("eval-agent",
+                         "Measure a trained agent model on held-out conversations (tool choice, "
+                         "arguments, key facts, recall).");
+  eval_agent->add_option("-m,--model", eval_options.model, "GGUF model file")->required();
+  eval_agent->add_option("-n,--conversations", eval_options.conversations,
+                         "held-out conversations (200)");
+  eval_agent->add_option("-t,--threads", eval_options.threads, "threads (default: all cores)");
+  eval_agent->add_option("--seed", eval_options.seed, "corpus seed the model was trained with (1)");
+  eval_agent->add_option("--json", eval_options.json, "also write the figures as JSON here");
+  eval_agent->add_flag("-v,--verbose", eval_options.verbose, "print every case");
+
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = log::InitFromEnvironment(); !s.ok()) {
@@ -125,6 +166,8 @@ int Main(int argc, char** argv) {
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);
   if (*test_model) return cli::RunMakeTestModel(test_model_options);
+  if (*train) return cli::RunTrain(train_options);
+  if (*eval_agent) return cli::RunEvalAgent(eval_options);
   return 2;
 }
 

@@ -20,20 +20,22 @@
 #include "nodeagent/engine/context.h"
 #include "nodeagent/engine/gguf_writer.h"
 #include "nodeagent/engine/test_model.h"
+#include "nodeagent/engine/tests/llref_runner.h"
 #include "nodeagent/engine/tests/shared_models.h"
 #include "nodeagent/engine/tokenizer.h"
 
 namespace agentry::engine {
 namespace {
 
+using test_support::Argmax;
+using test_support::ExpectSameGreedy;
 using test_support::LlamaCppCacheDir;
+using test_support::LlrefPath;
 using test_support::LoadModelFile;
+using test_support::ReadAll;
+using test_support::Reference;
+using test_support::RunLlref;
 using test_support::SharedModel;
-
-std::string LlrefPath() {
-  const std::string path = LlamaCppCacheDir() + "/llref";
-  return access(path.c_str(), X_OK) == 0 ? path : "";
-}
 
 // llama.cpp's quantizer: llref-quantize, which scripts/llref-install builds beside llref
 // (llama_model_quantize() in the same prebuilt libllama, the function llama-quantize calls),
@@ -50,58 +52,6 @@ void QuantizeWithLlamaCpp(const std::string& in, const std::string& out, const s
   const std::string cmd = LlamaQuantizePath() + (pure ? " --pure " : " ") + in + " " + out + " " +
                           type + " 2 > /dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct Reference {
-  std::vector<int32_t> prompt_tokens;  // as llama.cpp tokenized -p (empty with --tokens)
-  std::vector<float> logits;           // [n_pos][n_vocab]
-};
-
-// Runs llref teacher-forced on `tokens` (or on `text` through llama.cpp's tokenizer), with
-// `options` (such as "--fa on") added to its command line.
-Reference RunLlref(const std::string& model, const std::vector<int32_t>& tokens,
-                   const std::string& text = "", const std::string& options = "") {
-  Reference ref;
-  const std::string dump = "/tmp/agentry-parity-" + std::to_string(getpid()) + ".f32";
-  std::string cmd = LlrefPath() + " -m " + model + " -t 2 -n 0 -k 1 --pp 0 --tg 0 --dump " + dump;
-  if (!options.empty()) cmd += " " + options;
-  // For investigations, e.g. AGENTRY_LLREF_ARGS="--backend-dir DIR" to pin one of
-  // llama.cpp's CPU variants (a DIR holding the prebuilt libraries with one libggml-cpu-*).
-  if (const char* extra = std::getenv("AGENTRY_LLREF_ARGS")) cmd += std::string(" ") + extra;
-  std::string text_file;
-  if (!tokens.empty()) {
-    cmd += " --tokens ";
-    for (size_t i = 0; i < tokens.size(); ++i) cmd += (i ? "," : "") + std::to_string(tokens[i]);
-  } else {
-    cmd += " -p \"$(cat " + text + ")\"";
-  }
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof(buf), pipe)) out.append(buf, n);
-  EXPECT_EQ(pclose(pipe), 0) << out;
-  const size_t at = out.find("prompt_tokens (");
-  if (at != std::string::npos) {
-    std::istringstream ids(
-        out.substr(out.find(':', at) + 1, out.find('\n', at) - out.find(':', at)));
-    for (int32_t id; ids >> id;) ref.prompt_tokens.push_back(id);
-  }
-  const std::string bytes = ReadAll(dump);
-  unlink(dump.c_str());
-  ref.logits.resize(bytes.size() / sizeof(float));
-  std::memcpy(ref.logits.data(), bytes.data(), ref.logits.size() * sizeof(float));
-  return ref;
-}
-
-int32_t Argmax(const float* row, int64_t n) {
-  return static_cast<int32_t>(std::max_element(row, row + n) - row);
 }
 
 // Ours against llama.cpp's logits ([positions][V] each), position by position.
@@ -247,32 +197,6 @@ INSTANTIATE_TEST_SUITE_P(
       std::replace(name.begin(), name.end(), '-', '_');
       return name;
     });
-
-// Greedy generation: our 64 greedy tokens, fed back teacher-forced to llama.cpp, must be
-// llama.cpp's argmax at every step — so its own greedy run produces the same 64 tokens.
-void ExpectSameGreedy(const std::string& model_path, const std::vector<int32_t>& prompt) {
-  std::unique_ptr<Model> model = LoadModelFile(model_path);
-  const int64_t V = model->params().n_vocab;
-  ThreadPool pool(2);
-  Context ctx(*model, 512, &pool);
-  std::vector<float> logits;
-  ASSERT_TRUE(ctx.Eval(prompt, false, &logits).ok());
-  std::vector<int32_t> seq = prompt;
-  for (int i = 0; i < 64; ++i) {
-    const int32_t next = Argmax(logits.data(), V);
-    seq.push_back(next);
-    if (i + 1 < 64) {
-      ASSERT_TRUE(ctx.Eval({next}, false, &logits).ok());
-    }
-  }
-  const Reference ref = RunLlref(model_path, seq);
-  ASSERT_EQ(ref.logits.size(), seq.size() * V);
-  for (size_t t = prompt.size() - 1; t + 1 < seq.size(); ++t) {
-    ASSERT_EQ(Argmax(&ref.logits[t * V], V), seq[t + 1])
-        << model_path << ": llama.cpp's greedy choice differs at generated token "
-        << (t + 1 - prompt.size());
-  }
-}
 
 TEST_F(ParityTest, Greedy64TokensF32AndQ8_0) {
   for (const char* file : {"stories260k/stories260K.gguf", "stories260k/stories260K-Q8_0.gguf"}) {

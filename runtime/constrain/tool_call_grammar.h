@@ -1,0 +1,33 @@
+// runtime/constrain/tool_call_grammar.h — the grammar of a tool call in Agentry's format
+// (runtime/prompt/agent_prompt.h), for a given set of tools.
+//
+// It covers everything after "<tool_call>":
+//
+//   {"name":"get_ticket","arguments":{"id":4821}}</tool_call>
+//
+// the name one of the tools' (written as nlohmann::json writes it), the arguments a value of
+// that tool's parameters schema (json_schema.h). As everywhere in constrained JSON, one
+// optional space may follow each ':' and ',', so {"name": "x", "arguments": {}} fits too.
+// Whatever a model writes under this grammar parses with runtime::ParseToolCall, names a
+// declared tool, and has arguments that satisfy its schema; RenderToolCall's output for such
+// arguments is accepted byte for byte.
+//
+//   StatusOr<Grammar> g = ToolCallGrammar(agent.tools);
+//   Matcher m(*g);  // start constraining once the model has written "<tool_call>"
+#pragma once
+
+#include <vector>
+
+#include "common/status.h"
+#include "runtime/constrain/grammar.h"
+#include "runtime/prompt/agent_prompt.h"
+
+namespace agentry::runtime::constrain {
+
+// InvalidArgument for no tools, an empty or repeated name, or a parameters schema that
+// CompileJsonSchema refuses or that allows non-objects; messages name the tool:
+// "tools[1] (jira_search).parameters.properties.q.pattern: unsupported keyword". A null
+// parameters schema, or `{}`, means the tool takes no arguments: they must be {}.
+StatusOr<Grammar> ToolCallGrammar(const std::vector<runtime::ToolDecl>& tools);
+
+}  // namespace agentry::runtime::constrain

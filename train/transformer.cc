@@ -1,0 +1,499 @@
+// train/transformer.cc — see transformer.h. The backward pass mirrors the forward pass step
+// by step, in reverse; each step's comment names the forward step it differentiates.
+#include "train/transformer.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/kernels.h"
+
+namespace agentry::train {
+
+int64_t Batch::n_targets() const {
+  int64_t n = 0;
+  for (int32_t t : targets) n += t >= 0 ? 1 : 0;
+  return n;
+}
+
+void Batch::Clear() {
+  tokens.clear();
+  positions.clear();
+  doc_begin.clear();
+  targets.clear();
+}
+
+void Batch::Append(const std::vector<int32_t>& conversation, const std::vector<uint8_t>& loss) {
+  const auto begin = static_cast<int32_t>(tokens.size());
+  for (size_t i = 0; i < conversation.size(); ++i) {
+    tokens.push_back(conversation[i]);
+    positions.push_back(static_cast<int32_t>(i));
+    doc_begin.push_back(begin);
+    const bool learn = i + 1 < conversation.size() && i < loss.size() && loss[i] != 0;
+    targets.push_back(learn ? conversation[i + 1] : -1);
+  }
+}
+
+Transformer::Transformer(const ModelConfig& config, engine::ThreadPool* pool)
+    : config_(config), layout_(ParameterLayout::For(config)), pool_(pool) {}
+
+void Transformer::ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  pool_->Run([&](int thread, int n_threads) {
+    int64_t begin = 0;
+    int64_t end = 0;
+    engine::ThreadPool::Split(n, thread, n_threads, &begin, &end);
+    if (begin < end) fn(begin, end);
+  });
+}
+
+void Transformer::Linear(const float* w, int64_t in, int64_t out, const float* x, int64_t n,
+                         float* y) {
+  engine::Weight weight;
+  weight.type = engine::GgmlType::kF32;
+  weight.data = reinterpret_cast<const uint8_t*>(w);
+  weight.in = in;
+  weight.out = out;
+  weight.row_bytes = static_cast<uint64_t>(in) * sizeof(float);
+  engine::MatMul(weight, x, n, y, pool_, &scratch_);
+}
+
+void Transformer::Transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  // Blocks of 32 x 32 keep both the reads and the writes within a few cache lines.
+  constexpr int64_t kBlock = 32;
+  const int64_t col_blocks = (cols + kBlock - 1) / kBlock;
+  ForTokens(col_blocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+      const int64_t r1 = std::min(rows, r0 + kBlock);
+      for (int64_t cb = b0; cb < b1; ++cb) {
+        const int64_t c0 = cb * kBlock;
+        const int64_t c1 = std::min(cols, c0 + kBlock);
+        for (int64_t c = c0; c < c1; ++c) {
+          for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
+        }
+      }
+    }
+  });
+}
+
+void Transformer::LinearBackwardInput(const float* w, int64_t in, int64_t out, const float* dy,
+                                      int64_t n, float* dx, bool accumulate) {
+  // dx = dy · W is a product with Wᵀ [in][out] as the weight.
+  t_w_.resize(static_cast<size_t>(in * out));
+  Transpose(w, out, in, t_w_.data());
+  float* target = dx;
+  if (accumulate) {
+    dtmp_.resize(static_cast<size_t>(n * in));
+    target = dtmp_.data();
+  }
+  Linear(t_w_.data(), out, in, dy, n, target);
+  if (accumulate) {
+    const float* add = dtmp_.data();
+    ForTokens(n, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * in; i < t1 * in; ++i) dx[i] += add[i];
+    });
+  }
+}
+
+void Transformer::LinearBackwardWeight(const float* dy, const float* xt, int64_t in, int64_t out,
+                                       int64_t n, float* dw) {
+  // dw[o][i] = sum over t of dy[t][o] x[t][i]: a product with xᵀ [in][n] as the weight and
+  // dyᵀ [out][n] as the `out` activations, each a dot over the batch.
+  t_grad_.resize(static_cast<size_t>(out * n));
+  Transpose(dy, n, out, t_grad_.data());
+  Linear(xt, n, in, t_grad_.data(), out, dw);
+}
+
+void Transformer::RmsNormForward(const float* x, const float* w, float* rstd, float* out) {
+  const int64_t d = config_.dim;
+  const float eps = config_.rms_eps;
+  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xr = x + t * d;
+      double sum = 0.0;
+      for (int64_t i = 0; i < d; ++i) sum += static_cast<double>(xr[i]) * xr[i];
+      const float r = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(d)) + eps);
+      rstd[t] = r;
+      float* o = out + t * d;
+      for (int64_t i = 0; i < d; ++i) o[i] = xr[i] * r * w[i];
+    }
+  });
+}
+
+void Transformer::RmsNormBackward(const float* x, const float* w, const float* rstd,
+                                  const float* dy, float* dx, float* dw, bool accumulate) {
+  // y_i = x_i r w_i with r = (mean x² + eps)^-1/2:
+  //   dx_i = r w_i dy_i - x_i r³ (sum_k dy_k w_k x_k) / D,   dw_i += sum_t dy_i x_i r.
+  const int64_t d = config_.dim;
+  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* xr = x + t * d;
+      const float* g = dy + t * d;
+      const float r = rstd[t];
+      double dot = 0.0;
+      for (int64_t i = 0; i < d; ++i) dot += static_cast<double>(g[i]) * w[i] * xr[i];
+      const float k = static_cast<float>(dot / static_cast<double>(d)) * r * r * r;
+      float* o = dx + t * d;
+      for (int64_t i = 0; i < d; ++i) {
+        const float v = r * w[i] * g[i] - xr[i] * k;
+        o[i] = accumulate ? o[i] + v : v;
+      }
+    }
+  });
+  // The gain's gradient sums over tokens; one thread per dimension keeps the order fixed.
+  ForTokens(d, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      double sum = 0.0;
+      for (int64_t t = 0; t < n_; ++t)
+        sum += static_cast<double>(dy[t * d + i]) * x[t * d + i] * rstd[t];
+      dw[i] = static_cast<float>(sum);
+    }
+  });
+}
+
+void Transformer::Rope(float* x, int64_t n_heads, const Batch& batch, bool inverse) {
+  // Adjacent pairs rotated by pos * base^(-2i / head_dim), with the angles computed as the
+  // engine computes them (context.cc), so training and inference rotate alike.
+  const int64_t hd = config_.head_dim();
+  const int64_t half = hd / 2;
+  const float theta_scale = std::pow(config_.rope_base, -2.0f / static_cast<float>(hd));
+  const int64_t width = n_heads * hd;
+  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+    for (int64_t t = t0; t < t1; ++t) {
+      float theta = static_cast<float>(batch.positions[t]);
+      for (int64_t i = 0; i < half; ++i) {
+        cs[i] = std::cos(theta);
+        sn[i] = inverse ? -std::sin(theta) : std::sin(theta);
+        theta *= theta_scale;
+      }
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* v = x + t * width + h * hd;
+        for (int64_t i = 0; i < half; ++i) {
+          const float a = v[2 * i];
+          const float b = v[2 * i + 1];
+          v[2 * i] = a * cs[i] - b * sn[i];
+          v[2 * i + 1] = a * sn[i] + b * cs[i];
+        }
+      }
+    }
+  });
+}
+
+void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
+  const int64_t hd = config_.head_dim();
+  const int64_t heads = config_.heads;
+  const int64_t group = config_.heads / config_.kv_heads;
+  const int64_t d = config_.dim;
+  const int64_t dkv = config_.kv_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const auto& kt = kernels::Kernels();
+  c->probs.resize(static_cast<size_t>(row_offset_[n_] * heads));
+  c->attn.assign(static_cast<size_t>(n_ * d), 0.0f);
+  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t begin = batch.doc_begin[t];
+      const int64_t len = t - begin + 1;
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t g = h / group;
+        const float* q = c->q.data() + t * d + h * hd;
+        float* p = c->probs.data() + row_offset_[t] * heads + h * len;
+        for (int64_t j = 0; j < len; ++j) {
+          p[j] = kt.vec_dot_f32(q, c->k.data() + (begin + j) * dkv + g * hd, hd);
+        }
+        kt.soft_max_f32(p, len, scale);
+        float* o = c->attn.data() + t * d + h * hd;
+        for (int64_t j = 0; j < len; ++j) {
+          const float* v = c->v.data() + (begin + j) * dkv + g * hd;
+          const float pj = p[j];
+          for (int64_t i = 0; i < hd; ++i) o[i] += pj * v[i];
+        }
+      }
+    }
+  });
+}
+
+void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn,
+                                    float* dq, float* dk, float* dv) {
+  // Per query row: dP_j = dO·V_j, dS_j = P_j (dP_j - sum_k P_k dP_k), dQ = scale sum_j dS_j K_j.
+  // Then per key row, in a second pass so each output has one writer:
+  //   dK_j = scale sum_t dS_tj Q_t,  dV_j = sum_t P_tj dO_t  over the queries t >= j of its
+  //   conversation and the heads sharing its KV head.
+  const int64_t hd = config_.head_dim();
+  const int64_t heads = config_.heads;
+  const int64_t group = config_.heads / config_.kv_heads;
+  const int64_t d = config_.dim;
+  const int64_t dkv = config_.kv_dim();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const auto& kt = kernels::Kernels();
+  dbig_.resize(c.probs.size());
+  float* ds_all = dbig_.data();
+  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t begin = batch.doc_begin[t];
+      const int64_t len = t - begin + 1;
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t g = h / group;
+        const float* p = c.probs.data() + row_offset_[t] * heads + h * len;
+        float* ds = ds_all + row_offset_[t] * heads + h * len;
+        const float* go = d_attn + t * d + h * hd;
+        double pdp = 0.0;
+        for (int64_t j = 0; j < len; ++j) {
+          ds[j] = kt.vec_dot_f32(go, c.v.data() + (begin + j) * dkv + g * hd, hd);
+          pdp += static_cast<double>(p[j]) * ds[j];
+        }
+        const auto sum = static_cast<float>(pdp);
+        float* out = dq + t * d + h * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (int64_t j = 0; j < len; ++j) {
+          ds[j] = p[j] * (ds[j] - sum) * scale;
+          const float* k = c.k.data() + (begin + j) * dkv + g * hd;
+          for (int64_t i = 0; i < hd; ++i) out[i] += ds[j] * k[i];
+        }
+      }
+    }
+  });
+  // Tasks are (conversation, KV head) pairs: each owns its rows of dK and dV and walks its
+  // query rows in order, reading the packed probability rows contiguously.
+  std::fill(dk, dk + n_ * dkv, 0.0f);
+  std::fill(dv, dv + n_ * dkv, 0.0f);
+  std::vector<int64_t> docs;
+  for (int64_t t = 0; t < n_; ++t) {
+    if (batch.doc_begin[t] == t) docs.push_back(t);
+  }
+  const auto n_docs = static_cast<int64_t>(docs.size());
+  const int64_t n_tasks = n_docs * config_.kv_heads;
+  std::atomic<int64_t> next{0};
+  pool_->Run([&](int, int) {
+    for (int64_t task = next++; task < n_tasks; task = next++) {
+      const int64_t doc = task / config_.kv_heads;
+      const int64_t g = task % config_.kv_heads;
+      const int64_t begin = docs[doc];
+      const int64_t end = doc + 1 < n_docs ? docs[doc + 1] : n_;
+      for (int64_t t = begin; t < end; ++t) {
+        const int64_t len = t - begin + 1;
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          const float* p = c.probs.data() + row_offset_[t] * heads + h * len;
+          const float* ds = ds_all + row_offset_[t] * heads + h * len;
+          const float* q = c.q.data() + t * d + h * hd;
+          const float* go = d_attn + t * d + h * hd;
+          for (int64_t j = 0; j < len; ++j) {
+            float* ok = dk + (begin + j) * dkv + g * hd;
+            float* ov = dv + (begin + j) * dkv + g * hd;
+            const float dsj = ds[j];
+            const float pj = p[j];
+            for (int64_t i = 0; i < hd; ++i) {
+              ok[i] += dsj * q[i];
+              ov[i] += pj * go[i];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+void Transformer::Forward(const Batch& batch, const float* params) {
+  const ModelConfig& m = config_;
+  const int64_t d = m.dim;
+  const int64_t f = m.ff;
+  n_ = batch.size();
+  row_offset_.resize(static_cast<size_t>(n_ + 1));
+  row_offset_[0] = 0;
+  for (int64_t t = 0; t < n_; ++t)
+    row_offset_[t + 1] = row_offset_[t] + (t - batch.doc_begin[t] + 1);
+  layers_.resize(static_cast<size_t>(m.layers));
+  const auto size = [&](int64_t width) { return static_cast<size_t>(n_ * width); };
+
+  std::vector<float>* x = &layers_[0].x_in;
+  x->resize(size(d));
+  const float* embd = params + layout_.token_embd();
+  for (int64_t t = 0; t < n_; ++t) {
+    std::memcpy(x->data() + t * d, embd + static_cast<int64_t>(batch.tokens[t]) * d,
+                sizeof(float) * d);
+  }
+  for (int64_t l = 0; l < m.layers; ++l) {
+    LayerCache& c = layers_[l];
+    const LayerOffsets& o = layout_.layer(l);
+    c.rstd1.resize(size(1));
+    c.xn1.resize(size(d));
+    RmsNormForward(c.x_in.data(), params + o.attn_norm, c.rstd1.data(), c.xn1.data());
+    c.q.resize(size(d));
+    c.k.resize(size(m.kv_dim()));
+    c.v.resize(size(m.kv_dim()));
+    Linear(params + o.wq, d, d, c.xn1.data(), n_, c.q.data());
+    Linear(params + o.wk, d, m.kv_dim(), c.xn1.data(), n_, c.k.data());
+    Linear(params + o.wv, d, m.kv_dim(), c.xn1.data(), n_, c.v.data());
+    Rope(c.q.data(), m.heads, batch, false);
+    Rope(c.k.data(), m.kv_heads, batch, false);
+    AttentionForward(batch, &c);
+    c.x_mid.resize(size(d));
+    Linear(params + o.wo, d, d, c.attn.data(), n_, c.x_mid.data());
+    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * d; i < t1 * d; ++i) c.x_mid[i] += c.x_in[i];
+    });
+    c.rstd2.resize(size(1));
+    c.xn2.resize(size(d));
+    RmsNormForward(c.x_mid.data(), params + o.ffn_norm, c.rstd2.data(), c.xn2.data());
+    c.gate.resize(size(f));
+    c.up.resize(size(f));
+    c.act.resize(size(f));
+    Linear(params + o.gate, d, f, c.xn2.data(), n_, c.gate.data());
+    Linear(params + o.up, d, f, c.xn2.data(), n_, c.up.data());
+    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * f; i < t1 * f; ++i) {
+        const float g = c.gate[i];
+        c.act[i] = g / (1.0f + std::exp(-g)) * c.up[i];
+      }
+    });
+    std::vector<float>* next = l + 1 < m.layers ? &layers_[l + 1].x_in : &x_final_;
+    next->resize(size(d));
+    Linear(params + o.down, f, d, c.act.data(), n_, next->data());
+    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * d; i < t1 * d; ++i) (*next)[i] += c.x_mid[i];
+    });
+  }
+  rstd_final_.resize(size(1));
+  xf_.resize(size(d));
+  RmsNormForward(x_final_.data(), params + layout_.output_norm(), rstd_final_.data(), xf_.data());
+}
+
+double Transformer::Loss(const Batch& batch, const float* params, bool want_grad) {
+  const int64_t d = config_.dim;
+  const int64_t vocab = config_.vocab;
+  loss_rows_.clear();
+  for (int64_t t = 0; t < n_; ++t) {
+    if (batch.targets[t] >= 0) loss_rows_.push_back(static_cast<int32_t>(t));
+  }
+  const auto rows = static_cast<int64_t>(loss_rows_.size());
+  if (rows == 0) return 0.0;
+  xf_loss_.resize(static_cast<size_t>(rows * d));
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(xf_loss_.data() + r * d, xf_.data() + loss_rows_[r] * d, sizeof(float) * d);
+  }
+  // Tied output: logits = xf · token_embdᵀ.
+  logits_.resize(static_cast<size_t>(rows * vocab));
+  Linear(params + layout_.token_embd(), d, vocab, xf_loss_.data(), rows, logits_.data());
+  row_loss_.resize(static_cast<size_t>(rows));
+  const float inv_rows = 1.0f / static_cast<float>(rows);
+  const auto& kt = kernels::Kernels();
+  ForTokens(rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* z = logits_.data() + r * vocab;
+      const int32_t target = batch.targets[loss_rows_[r]];
+      // -log softmax(z)[target] = (max - z_target) + log S with S = sum exp(z - max); the
+      // softmax gives 1/S as the probability of the largest logit, so no second pass of exps
+      // is needed even when the target's own probability underflows.
+      int64_t argmax = 0;
+      for (int64_t i = 1; i < vocab; ++i) argmax = z[i] > z[argmax] ? i : argmax;
+      const float gap = z[argmax] - z[target];
+      kt.soft_max_f32(z, vocab, 1.0f);
+      const double loss = static_cast<double>(gap) - std::log(static_cast<double>(z[argmax]));
+      row_loss_[r] = loss;
+      if (want_grad) {  // d loss / d z = (softmax - onehot) / rows, in place
+        for (int64_t i = 0; i < vocab; ++i) z[i] *= inv_rows;
+        z[target] -= inv_rows;
+      }
+    }
+  });
+  double total = 0.0;
+  for (double l : row_loss_) total += l;
+  return total / static_cast<double>(rows);
+}
+
+void Transformer::Backward(const Batch& batch, const float* params, float* grads) {
+  const ModelConfig& m = config_;
+  const int64_t d = m.dim;
+  const int64_t f = m.ff;
+  const int64_t dkv = m.kv_dim();
+  const auto size = [&](int64_t width) { return static_cast<size_t>(n_ * width); };
+  std::fill(grads, grads + layout_.total(), 0.0f);
+  const auto rows = static_cast<int64_t>(loss_rows_.size());
+  if (rows == 0) return;
+  float* g_embd = grads + layout_.token_embd();
+
+  // logits = xf · Eᵀ: dE = dlogitsᵀ · xf, dxf = dlogits · E (scattered back to the batch).
+  t_in_.resize(static_cast<size_t>(d * rows));
+  Transpose(xf_loss_.data(), rows, d, t_in_.data());
+  LinearBackwardWeight(logits_.data(), t_in_.data(), d, m.vocab, rows, g_embd);
+  dtmp_.resize(static_cast<size_t>(rows * d));
+  std::vector<float> dxf_rows(static_cast<size_t>(rows * d));
+  LinearBackwardInput(params + layout_.token_embd(), d, m.vocab, logits_.data(), rows,
+                      dxf_rows.data(), false);
+  std::vector<float> dxf(size(d), 0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(dxf.data() + loss_rows_[r] * d, dxf_rows.data() + r * d, sizeof(float) * d);
+  }
+  // Final norm.
+  dx_.resize(size(d));
+  RmsNormBackward(x_final_.data(), params + layout_.output_norm(), rstd_final_.data(), dxf.data(),
+                  dx_.data(), grads + layout_.output_norm(), false);
+
+  std::vector<float> dact(size(f)), dgate(size(f)), dup(size(f)), dxn(size(d));
+  dq_.resize(size(d));
+  dk_.resize(size(dkv));
+  dv_.resize(size(dkv));
+  dattn_.resize(size(d));
+  for (int64_t l = m.layers - 1; l >= 0; --l) {
+    const LayerCache& c = layers_[l];
+    const LayerOffsets& o = layout_.layer(l);
+    // out = x_mid + act · Wdownᵀ
+    LinearBackwardInput(params + o.down, f, d, dx_.data(), n_, dact.data(), false);
+    t_in_.resize(size(f));
+    Transpose(c.act.data(), n_, f, t_in_.data());
+    LinearBackwardWeight(dx_.data(), t_in_.data(), f, d, n_, grads + o.down);
+    // act = SiLU(gate) * up
+    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * f; i < t1 * f; ++i) {
+        const float g = c.gate[i];
+        const float s = 1.0f / (1.0f + std::exp(-g));
+        dup[i] = dact[i] * g * s;
+        dgate[i] = dact[i] * c.up[i] * s * (1.0f + g * (1.0f - s));
+      }
+    });
+    // gate = xn2 · Wgateᵀ, up = xn2 · Wupᵀ
+    LinearBackwardInput(params + o.gate, d, f, dgate.data(), n_, dxn.data(), false);
+    LinearBackwardInput(params + o.up, d, f, dup.data(), n_, dxn.data(), true);
+    t_in_.resize(size(d));
+    Transpose(c.xn2.data(), n_, d, t_in_.data());
+    LinearBackwardWeight(dgate.data(), t_in_.data(), d, f, n_, grads + o.gate);
+    LinearBackwardWeight(dup.data(), t_in_.data(), d, f, n_, grads + o.up);
+    // xn2 = RMSNorm(x_mid); x_mid also flows straight to the output.
+    RmsNormBackward(c.x_mid.data(), params + o.ffn_norm, c.rstd2.data(), dxn.data(), dx_.data(),
+                    grads + o.ffn_norm, true);
+    // x_mid = x_in + attn · Woᵀ
+    LinearBackwardInput(params + o.wo, d, d, dx_.data(), n_, dattn_.data(), false);
+    Transpose(c.attn.data(), n_, d, t_in_.data());
+    LinearBackwardWeight(dx_.data(), t_in_.data(), d, d, n_, grads + o.wo);
+    // attention, then RoPE (a rotation: its gradient rotates back)
+    AttentionBackward(batch, c, dattn_.data(), dq_.data(), dk_.data(), dv_.data());
+    Rope(dq_.data(), m.heads, batch, true);
+    Rope(dk_.data(), m.kv_heads, batch, true);
+    // q, k, v = xn1 · W{q,k,v}ᵀ
+    LinearBackwardInput(params + o.wq, d, d, dq_.data(), n_, dxn.data(), false);
+    LinearBackwardInput(params + o.wk, d, dkv, dk_.data(), n_, dxn.data(), true);
+    LinearBackwardInput(params + o.wv, d, dkv, dv_.data(), n_, dxn.data(), true);
+    Transpose(c.xn1.data(), n_, d, t_in_.data());
+    LinearBackwardWeight(dq_.data(), t_in_.data(), d, d, n_, grads + o.wq);
+    LinearBackwardWeight(dk_.data(), t_in_.data(), d, dkv, n_, grads + o.wk);
+    LinearBackwardWeight(dv_.data(), t_in_.data(), d, dkv, n_, grads + o.wv);
+    // xn1 = RMSNorm(x_in); x_in also flows straight to x_mid.
+    RmsNormBackward(c.x_in.data(), params + o.attn_norm, c.rstd1.data(), dxn.data(), dx_.data(),
+                    grads + o.attn_norm, true);
+  }
+  // Embedding lookup: rows of E receive their tokens' gradients, in batch order.
+  for (int64_t t = 0; t < n_; ++t) {
+    float* row = g_embd + static_cast<int64_t>(batch.tokens[t]) * d;
+    const float* g = dx_.data() + t * d;
+    for (int64_t i = 0; i < d; ++i) row[i] += g[i];
+  }
+}
+
+double Transformer::Step(const Batch& batch, const float* params, float* grads) {
+  Forward(batch, params);
+  const double loss = Loss(batch, params, grads != nullptr);
+  if (grads != nullptr) Backward(batch, params, grads);
+  return loss;
+}
+
+}  // namespace agentry::train

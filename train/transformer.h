@@ -1,0 +1,111 @@
+// train/transformer.h — forward and backward pass of the llama-architecture model that
+// `agentry train` learns, on the engine's thread pool and kernels.
+//
+// A batch is a stream of whole conversations packed back to back. Each token attends only
+// to earlier tokens of its own conversation and takes its RoPE position from that
+// conversation's start, so a packed batch computes exactly what the engine computes for
+// each conversation alone. The loss is the mean cross-entropy over the positions that have
+// a target (the assistant's tokens); logits are computed only at those positions.
+//
+// Matrix products go through the engine's MatMul (the same F32 kernels the forward pass
+// uses for inference); their backward products are MatMuls over transposed operands:
+//   Y = X·Wᵀ   →   dX = dY·W   (W transposed is the "weight")
+//                  dW = dYᵀ·X  (Xᵀ is the "weight", dYᵀ the activations)
+// Every output element is computed by one thread in a fixed order, so a step gives the same
+// bits for any number of threads.
+//
+//   Transformer model(config, &pool);
+//   double loss = model.Step(batch, params.data(), grads.data());  // grads overwritten
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "train/model_config.h"
+
+#include "nodeagent/engine/matmul.h"
+#include "nodeagent/engine/thread_pool.h"
+
+namespace agentry::train {
+
+struct Batch {
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> positions;  // position within the token's conversation
+  std::vector<int32_t> doc_begin;  // index in `tokens` of the conversation's first token
+  std::vector<int32_t> targets;    // the token to predict after this one, or -1: no loss
+
+  int64_t size() const { return static_cast<int64_t>(tokens.size()); }
+  int64_t n_targets() const;
+  void Clear();
+  // Appends one conversation; `loss[i]` says whether tokens[i + 1] is learned.
+  void Append(const std::vector<int32_t>& conversation, const std::vector<uint8_t>& loss);
+};
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& config, engine::ThreadPool* pool);
+
+  // Mean cross-entropy over the batch's targets (0 when it has none). With `grads`
+  // non-null, also writes d loss / d params there (the whole vector is overwritten).
+  // Token ids must be < vocab (the batcher guarantees it).
+  double Step(const Batch& batch, const float* params, float* grads);
+
+  const ModelConfig& config() const { return config_; }
+  const ParameterLayout& layout() const { return layout_; }
+
+ private:
+  struct LayerCache {
+    std::vector<float> x_in;     // [T][D] the layer's input (residual stream)
+    std::vector<float> rstd1;    // [T]
+    std::vector<float> xn1;      // [T][D] normed input
+    std::vector<float> q, k, v;  // [T][D], [T][Dkv], [T][Dkv], q and k after RoPE
+    std::vector<float> probs;    // attention probabilities, rows packed (see row_offset_)
+    std::vector<float> attn;     // [T][D] heads' outputs, concatenated
+    std::vector<float> x_mid;    // [T][D] after the attention residual
+    std::vector<float> rstd2;
+    std::vector<float> xn2;
+    std::vector<float> gate, up, act;  // [T][F] gate and up projections, SiLU(gate) * up
+  };
+
+  void Forward(const Batch& batch, const float* params);
+  double Loss(const Batch& batch, const float* params, bool want_grad);
+  void Backward(const Batch& batch, const float* params, float* grads);
+
+  void AttentionForward(const Batch& batch, LayerCache* c);
+  void AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn, float* dq,
+                         float* dk, float* dv);
+  void RmsNormForward(const float* x, const float* w, float* rstd, float* out);
+  // dx = (or +=, with accumulate) the gradient through y = x * rstd * w; dw += its share.
+  void RmsNormBackward(const float* x, const float* w, const float* rstd, const float* dy,
+                       float* dx, float* dw, bool accumulate);
+  void Rope(float* x, int64_t n_heads, const Batch& batch, bool inverse);
+
+  // y[T][out] = x[T][in] · W[out][in]ᵀ
+  void Linear(const float* w, int64_t in, int64_t out, const float* x, int64_t n, float* y);
+  // dx[T][in] (= or +=) dy[T][out] · W[out][in]
+  void LinearBackwardInput(const float* w, int64_t in, int64_t out, const float* dy, int64_t n,
+                           float* dx, bool accumulate);
+  // dw[out][in] = dy[T][out]ᵀ · x[T][in], with x already transposed (xt[in][T])
+  void LinearBackwardWeight(const float* dy, const float* xt, int64_t in, int64_t out, int64_t n,
+                            float* dw);
+  void Transpose(const float* src, int64_t rows, int64_t cols, float* dst);
+  void ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+  const ModelConfig config_;
+  const ParameterLayout layout_;
+  engine::ThreadPool* pool_;
+  engine::MatMulScratch scratch_;
+
+  int64_t n_ = 0;                    // tokens in the current batch
+  std::vector<int64_t> row_offset_;  // start of each token's probability row in probs
+  std::vector<LayerCache> layers_;
+  std::vector<float> x_final_, rstd_final_, xf_;  // final norm input, its rstd, output
+  std::vector<int32_t> loss_rows_;                // batch positions that have a target
+  std::vector<float> xf_loss_;                    // xf at those positions [N][D]
+  std::vector<float> logits_;                     // [N][V], then d loss / d logits
+  std::vector<double> row_loss_;                  // per target position, for a fixed-order sum
+  // Backward scratch.
+  std::vector<float> dx_, dtmp_, dbig_, dq_, dk_, dv_, dattn_, t_in_, t_grad_, t_w_;
+};
+
+}  // namespace agentry::train
