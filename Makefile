@@ -16,12 +16,13 @@ build: bootstrap
 	@cmake --build --preset default
 
 # The main job. For now: the agentry CLI's end-to-end self-check of this build, then the
-# project's own triage agent model (models/, trained by `agentry train`; docs/agent-model.md)
-# answering held-out conversations: tool calls decoded under the tools' JSON schemas,
-# answers that use the tool results and what the user said in earlier turns.
-AGENT_MODEL = models/agentry-triage-q8_0.gguf
+# project's own triage agent model (trained by `agentry train` on first run, about 15 minutes
+# on 2 cores; docs/agent-model.md) answering held-out conversations: tool calls decoded under
+# the tools' JSON schemas, answers that use tool results and what the user said earlier.
+AGENT_MODEL = build/agent-model/model-q8_0.gguf
 demo: build
 	build/default/cli/agentry selfcheck --manifest examples/triage-agent.yaml
+	@[ -f $(AGENT_MODEL) ] || scripts/train-agent-model build/default build/agent-model
 	@echo; echo "== the triage agent model on four held-out conversations"
 	build/default/cli/agentry eval-agent -m $(AGENT_MODEL) -n 4 -v 2>&1
 

@@ -279,6 +279,12 @@ StepResult StepNumber(Frame* f, unsigned char c) {
 
 }  // namespace
 
+bool InStringBody(const Frame& f, uint32_t* room) {
+  if (f.node->kind != NodeKind::kString || PhaseOf(f.b) != kBody) return false;
+  *room = f.node->max - f.a;  // a <= max always: a character starts only below max
+  return true;
+}
+
 StepResult StepTerminal(Frame* f, unsigned char c) {
   switch (f->node->kind) {
     case NodeKind::kLiteral: {

@@ -49,6 +49,10 @@ enum class StepResult : uint8_t {
 // Advances the terminal `frame` (a literal, string, integer or number) by `byte`.
 StepResult StepTerminal(Frame* frame, unsigned char byte);
 
+// Whether `frame` is a JSON string between two characters (no escape or multi-byte
+// character under way); if so, `room` gets how many more code points it may take.
+bool InStringBody(const Frame& frame, uint32_t* room);
+
 }  // namespace internal
 
 class TokenMasker;

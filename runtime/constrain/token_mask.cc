@@ -21,11 +21,52 @@ struct Level {
   std::vector<Frame> tops;
 };
 
+// The code points of `piece` if it is whole UTF-8 characters with no quote, backslash or
+// control character (what a JSON string takes raw), else -1.
+int64_t PlainCodePoints(const std::string& piece) {
+  int64_t n = 0;
+  for (size_t i = 0; i < piece.size();) {
+    const auto c = static_cast<unsigned char>(piece[i]);
+    size_t len;
+    if (c < 0x20 || c == '"' || c == '\\') return -1;
+    if (c < 0x80) {
+      len = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+    } else {
+      return -1;
+    }
+    if (i + len > piece.size()) return -1;
+    // The continuation bytes, with the narrower first ranges that exclude overlong forms,
+    // surrogates and code points past U+10FFFF.
+    for (size_t k = 1; k < len; ++k) {
+      const auto d = static_cast<unsigned char>(piece[i + k]);
+      unsigned char low = 0x80;
+      unsigned char high = 0xBF;
+      if (k == 1) {
+        if (c == 0xE0) low = 0xA0;
+        if (c == 0xED) high = 0x9F;
+        if (c == 0xF0) low = 0x90;
+        if (c == 0xF4) high = 0x8F;
+      }
+      if (d < low || d > high) return -1;
+    }
+    i += len;
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 TokenMasker::TokenMasker(const engine::Tokenizer& tokenizer) : n_vocab_(tokenizer.n_vocab()) {
   pieces_.resize(n_vocab_);
   std::vector<int32_t> with_bytes;
+  std::vector<int32_t> other;
   for (int32_t id = 0; id < n_vocab_; ++id) {
     if (tokenizer.IsEndOfGeneration(id)) {
       end_of_generation_.push_back(id);
@@ -34,16 +75,29 @@ TokenMasker::TokenMasker(const engine::Tokenizer& tokenizer) : n_vocab_(tokenize
     pieces_[id] = tokenizer.Piece(id);
     if (pieces_[id].empty()) {
       never_.push_back(id);
+      continue;
+    }
+    with_bytes.push_back(id);
+    const int64_t code_points = PlainCodePoints(pieces_[id]);
+    if (code_points < 0) {
+      other.push_back(id);
     } else {
-      with_bytes.push_back(id);
+      plain_.push_back(id);
+      plain_code_points_.push_back(static_cast<uint32_t>(std::min<int64_t>(code_points, kUnbounded)));
     }
   }
+  all_ = BuildTrie(std::move(with_bytes));
+  other_ = BuildTrie(std::move(other));
+}
+
+TokenMasker::Trie TokenMasker::BuildTrie(std::vector<int32_t> ids) const {
+  Trie t;
   // Sorted pieces list the trie in depth-first order: each piece adds the nodes below its
   // common prefix with the one before, and a piece comes before those it is a prefix of.
-  std::stable_sort(with_bytes.begin(), with_bytes.end(),
+  std::stable_sort(ids.begin(), ids.end(),
                    [this](int32_t x, int32_t y) { return pieces_[x] < pieces_[y]; });
   const std::string* previous = nullptr;
-  for (int32_t id : with_bytes) {
+  for (int32_t id : ids) {
     const std::string& piece = pieces_[id];
     size_t common = 0;
     if (previous != nullptr) {
@@ -53,26 +107,27 @@ TokenMasker::TokenMasker(const engine::Tokenizer& tokenizer) : n_vocab_(tokenize
       }
     }
     for (size_t d = common; d < piece.size(); ++d) {
-      byte_.push_back(static_cast<uint8_t>(piece[d]));
-      depth_.push_back(static_cast<uint32_t>(d + 1));
-      token_begin_.push_back(static_cast<uint32_t>(tokens_.size()));
+      t.byte.push_back(static_cast<uint8_t>(piece[d]));
+      t.depth.push_back(static_cast<uint32_t>(d + 1));
+      t.token_begin.push_back(static_cast<uint32_t>(t.tokens.size()));
     }
-    tokens_.push_back(id);  // ends at the newest node (a repeated piece: the same one)
-    max_depth_ = std::max(max_depth_, piece.size());
+    t.tokens.push_back(id);  // ends at the newest node (a repeated piece: the same one)
+    t.max_depth = std::max(t.max_depth, piece.size());
     previous = &piece;
   }
-  const size_t n = byte_.size();
-  token_begin_.push_back(static_cast<uint32_t>(tokens_.size()));
+  const size_t n = t.byte.size();
+  t.token_begin.push_back(static_cast<uint32_t>(t.tokens.size()));
   // A subtree ends at the next node that is not deeper.
-  skip_.assign(n, static_cast<uint32_t>(n));
+  t.skip.assign(n, static_cast<uint32_t>(n));
   std::vector<uint32_t> open;
   for (size_t i = 0; i < n; ++i) {
-    while (!open.empty() && depth_[open.back()] >= depth_[i]) {
-      skip_[open.back()] = static_cast<uint32_t>(i);
+    while (!open.empty() && t.depth[open.back()] >= t.depth[i]) {
+      t.skip[open.back()] = static_cast<uint32_t>(i);
       open.pop_back();
     }
     open.push_back(static_cast<uint32_t>(i));
   }
+  return t;
 }
 
 void TokenMasker::Mask(const Matcher& m, std::vector<uint8_t>* allowed) const {
@@ -86,13 +141,41 @@ void TokenMasker::Mask(const Matcher& m, std::vector<uint8_t>* allowed) const {
   if (!m.IsComplete()) {
     for (int32_t id : end_of_generation_) clear(id);
   }
+  // Is every live stack between two characters of a JSON string? Then plain tokens need
+  // only fit; `room` is the most code points any of those strings may still take.
+  bool in_string = false;
+  uint32_t room = 0;
+  for (size_t s = 0; s < m.ends_.size(); ++s) {
+    const uint32_t b = m.begin(s);
+    const uint32_t e = m.ends_[s];
+    if (b == e) continue;  // complete: takes no bytes
+    uint32_t r;
+    if (!internal::InStringBody(m.frames_[e - 1], &r)) {
+      in_string = false;
+      break;
+    }
+    in_string = true;
+    room = std::max(room, r);
+  }
+  if (!in_string) {
+    Walk(all_, m, allowed);
+    return;
+  }
+  for (size_t k = 0; k < plain_.size(); ++k) {
+    if (plain_code_points_[k] > room) clear(plain_[k]);
+  }
+  Walk(other_, m, allowed);
+}
 
+void TokenMasker::Walk(const Trie& trie, const Matcher& m, std::vector<uint8_t>* allowed) const {
+  std::vector<uint8_t>& out = *allowed;
+  const size_t size = out.size();
   // Levels and whole states are reused across calls on a thread, so a step allocates
   // nothing once warm.
   thread_local std::vector<Level> levels;
   thread_local std::vector<std::unique_ptr<Matcher>> states;
-  if (levels.size() < max_depth_ + 1) levels.resize(max_depth_ + 1);
-  while (states.size() < max_depth_ + 1) states.emplace_back(new Matcher());
+  if (levels.size() < trie.max_depth + 1) levels.resize(trie.max_depth + 1);
+  while (states.size() < trie.max_depth + 1) states.emplace_back(new Matcher());
   Level& root = levels[0];
   root.anchor = &m;
   root.tops.clear();
@@ -102,12 +185,12 @@ void TokenMasker::Mask(const Matcher& m, std::vector<uint8_t>* allowed) const {
     root.tops.push_back(b == e ? Frame{nullptr, 0, 0} : m.frames_[e - 1]);
   }
 
-  const size_t n = byte_.size();
+  const size_t n = trie.byte.size();
   for (size_t i = 0; i < n;) {
-    const uint32_t depth = depth_[i];
+    const uint32_t depth = trie.depth[i];
     const Level& parent = levels[depth - 1];
     Level& child = levels[depth];
-    const unsigned char byte = byte_[i];
+    const unsigned char byte = trie.byte[i];
     // Step only the top frames while every live stack stays inside its terminal.
     const size_t k = parent.tops.size();
     child.tops.resize(k);
@@ -152,8 +235,12 @@ void TokenMasker::Mask(const Matcher& m, std::vector<uint8_t>* allowed) const {
       ++i;
       continue;
     }
-    for (uint32_t t = token_begin_[i]; t < token_begin_[skip_[i]]; ++t) clear(tokens_[t]);
-    i = skip_[i];
+    const uint32_t skip = trie.skip[i];
+    for (uint32_t t = trie.token_begin[i]; t < trie.token_begin[skip]; ++t) {
+      const int32_t id = trie.tokens[t];
+      if (static_cast<size_t>(id) < size) out[id] = 0;
+    }
+    i = skip;
   }
 }
 

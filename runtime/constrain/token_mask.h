@@ -51,20 +51,35 @@ class TokenMasker {
   int32_t n_vocab() const { return n_vocab_; }
 
  private:
+  // Pieces in a trie, laid out flat in depth-first order. Node i stands for a prefix of
+  // length depth[i] whose last byte is byte[i]; its subtree is [i, skip[i]); the tokens whose
+  // piece is exactly that prefix are tokens[token_begin[i], token_begin[i + 1]), so a
+  // subtree's tokens are tokens[token_begin[i], token_begin[skip[i]]).
+  struct Trie {
+    std::vector<uint8_t> byte;
+    std::vector<uint32_t> depth;
+    std::vector<uint32_t> skip;
+    std::vector<uint32_t> token_begin;  // one more entry than nodes
+    std::vector<int32_t> tokens;
+    size_t max_depth = 0;
+  };
+  Trie BuildTrie(std::vector<int32_t> ids) const;
+  // Clears the entries of the tokens of `trie` that cannot come next from `m`.
+  void Walk(const Trie& trie, const Matcher& m, std::vector<uint8_t>* allowed) const;
+
   int32_t n_vocab_ = 0;
   std::vector<std::string> pieces_;  // by token id
   std::vector<int32_t> end_of_generation_;
   std::vector<int32_t> never_;  // no bytes and not end-of-generation
-  // The trie without its root, in depth-first order. Node i stands for a prefix of length
-  // depth_[i] whose last byte is byte_[i]; its subtree is [i, skip_[i]); the tokens whose
-  // piece is exactly that prefix are tokens_[token_begin_[i], token_begin_[i + 1]), so a
-  // subtree's tokens are tokens_[token_begin_[i], token_begin_[skip_[i]]).
-  std::vector<uint8_t> byte_;
-  std::vector<uint32_t> depth_;
-  std::vector<uint32_t> skip_;
-  std::vector<uint32_t> token_begin_;  // one more entry than nodes
-  std::vector<int32_t> tokens_;
-  size_t max_depth_ = 0;
+  Trie all_;                    // every token with bytes
+  // Inside a JSON string, between characters (where most of a tool call's tokens go), a
+  // "plain" token — whole UTF-8 characters, none of them a quote, backslash or control
+  // character — only adds its code points to the string, so it is allowed iff they fit
+  // under maxLength. Those tokens are checked by count there, and only the others walk
+  // their own, much smaller, trie.
+  std::vector<int32_t> plain_;
+  std::vector<uint32_t> plain_code_points_;  // parallel to plain_
+  Trie other_;                               // tokens with bytes that are not plain
 };
 
 }  // namespace agentry::runtime::constrain

@@ -111,6 +111,7 @@ TEST(TokenMaskTest, MaskEqualsATokenByTokenCheckAlongValidCalls) {
        {RenderToolCall("get_ticket", json{{"id", -120}, {"note", "\xC3\xA9t\xC3\xA9 \"x\"\n"}}),
         RenderToolCall("search", json{{"query", "the"}, {"limit", 7}, {"tags", {"low", "high"}}}),
         RenderToolCall("ping", json::object()),
+        RenderToolCall("get_ticket", json{{"id", 0}, {"note", "nineteen characters\xC3\xA9"}}),
         std::string("<tool_call>{\"name\": \"search\", \"arguments\": {\"query\": \"\\u00e9\"}}"
                     "</tool_call>")}) {
     Matcher m(*g);
