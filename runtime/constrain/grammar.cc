@@ -41,9 +41,9 @@ std::string JsonQuote(const std::string& name) {
 // LiteralSet over sorted, unique `strings[lo, hi)`, all equal before byte `offset`.
 Grammar BuildLiteralTrie(const std::vector<std::string>& strings, size_t lo, size_t hi,
                          size_t offset) {
-  if (hi - lo == 1) return Grammar::Literal(std::string_view(strings[lo]).substr(offset));
+  const std::string_view first = strings[lo];
+  if (hi - lo == 1) return Grammar::Literal(first.substr(offset));
   // Sorted, so the common prefix of the range is that of its first and last strings.
-  const std::string& first = strings[lo];
   const std::string& last = strings[hi - 1];
   size_t common = offset;
   while (common < first.size() && common < last.size() && first[common] == last[common]) {
@@ -61,8 +61,7 @@ Grammar BuildLiteralTrie(const std::vector<std::string>& strings, size_t lo, siz
     alternatives.push_back(BuildLiteralTrie(strings, i, j, common));
     i = j;
   }
-  return Grammar::Sequence({Grammar::Literal(std::string_view(first).substr(offset,
-                                                                            common - offset)),
+  return Grammar::Sequence({Grammar::Literal(first.substr(offset, common - offset)),
                             Grammar::Choice(std::move(alternatives))});
 }
 
@@ -111,8 +110,7 @@ Grammar Grammar::Choice(std::vector<Grammar> alternatives) {
 
 Grammar Grammar::Optional(const Grammar& g) { return Choice({g, Grammar()}); }
 
-Grammar Grammar::Repeat(const Grammar& item, const Grammar& separator, uint32_t min,
-                        uint32_t max) {
+Grammar Grammar::Repeat(const Grammar& item, const Grammar& separator, uint32_t min, uint32_t max) {
   Require(min <= max, "Repeat needs min <= max");
   Require(max != kUnbounded || !item.nullable(), "unbounded Repeat needs a non-empty item");
   if (max == 0) return Grammar();
@@ -172,12 +170,13 @@ Grammar Grammar::JsonArray(const Grammar& items, uint32_t min_items, uint32_t ma
 }
 
 Grammar Grammar::JsonAny(int depth) {
-  const Grammar scalars = Choice({JsonString(), JsonNumber(), LiteralSet({"true", "false", "null"})});
+  const Grammar scalars =
+      Choice({JsonString(), JsonNumber(), LiteralSet({"true", "false", "null"})});
   Grammar any = scalars;
   for (int level = 0; level < depth; ++level) {
     const Grammar member = Sequence({JsonString(), Literal(":"), JsonSpace(), any});
-    const Grammar object = Sequence({Literal("{"), Repeat(member, Separator(), 0, kUnbounded),
-                                     Literal("}")});
+    const Grammar object =
+        Sequence({Literal("{"), Repeat(member, Separator(), 0, kUnbounded), Literal("}")});
     any = Choice({scalars, JsonArray(any, 0, kUnbounded), object});
   }
   return any;

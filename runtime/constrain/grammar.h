@@ -6,9 +6,9 @@
 // compiled grammar serves any number of Matchers (matcher.h) on any number of threads.
 //
 //   Grammar id = Grammar::JsonObject({{"id", Grammar::JsonInteger(), /*required=*/true}});
-//   Grammar call = Grammar::Sequence({Grammar::Literal("<call>"), id, Grammar::Literal("</call>")});
-//   Matcher m(call);
-//   m.AdvanceAll("<call>{\"id\":42}</call>");  // true; m.IsComplete() is now true
+//   Grammar call = Grammar::Sequence({Grammar::Literal("<call>"), id,
+//   Grammar::Literal("</call>")}); Matcher m(call); m.AdvanceAll("<call>{\"id\":42}</call>");  //
+//   true; m.IsComplete() is now true
 //
 // Node kinds. Three are structural: Literal (exact bytes), Sequence, and Choice (the
 // alternatives are followed side by side; the matcher keeps every live one and drops those a
@@ -100,8 +100,7 @@ class Grammar {
   // `item` between `min` and `max` times (max may be kUnbounded), `separator` between two
   // items. Needs min <= max and, when max is kUnbounded, an item that cannot be empty (else
   // "how many empty items?" has no end).
-  static Grammar Repeat(const Grammar& item, const Grammar& separator, uint32_t min,
-                        uint32_t max);
+  static Grammar Repeat(const Grammar& item, const Grammar& separator, uint32_t min, uint32_t max);
 
   // A JSON string, quotes included, of `min_length`..`max_length` code points (an escape
   // is one; a surrogate pair \uD83D\uDE00 is one). Any well-formed UTF-8 is allowed raw

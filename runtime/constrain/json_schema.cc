@@ -14,13 +14,15 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 6> kAnnotations = {
-    "description", "title", "default", "examples", "$schema", "$comment"};
+constexpr std::array<std::string_view, 6> kAnnotations = {"description", "title",   "default",
+                                                          "examples",    "$schema", "$comment"};
 constexpr std::array<std::string_view, 13> kKeywords = {
-    "type",  "properties", "required", "additionalProperties", "enum",     "const",    "items",
-    "minItems", "maxItems", "minLength", "maxLength",          "anyOf",    "oneOf"};
-constexpr std::array<std::string_view, 7> kTypes = {"object",  "array",   "string", "integer",
-                                                    "number",  "boolean", "null"};
+    "type",     "properties", "required",  "additionalProperties",
+    "enum",     "const",      "items",     "minItems",
+    "maxItems", "minLength",  "maxLength", "anyOf",
+    "oneOf"};
+constexpr std::array<std::string_view, 7> kTypes = {"object", "array",   "string", "integer",
+                                                    "number", "boolean", "null"};
 
 bool Contains(const auto& list, std::string_view s) {
   for (std::string_view x : list) {
@@ -58,8 +60,8 @@ bool DepthAtMost(const json& value, int limit) {
 
 // A count keyword (minItems, ...): a non-negative integer (3.0 too, as JSON Schema allows).
 StatusOr<uint32_t> ReadCount(const json& value, const std::string& path) {
-  const Status bad = Error(path, "must be a non-negative integer below " +
-                                     std::to_string(kUnbounded));
+  const Status bad =
+      Error(path, "must be a non-negative integer below " + std::to_string(kUnbounded));
   if (value.is_number_unsigned()) {
     const uint64_t u = value.get<uint64_t>();
     if (u < kUnbounded) return static_cast<uint32_t>(u);
@@ -90,8 +92,7 @@ class SchemaCompiler {
   StatusOr<Grammar> CompileAlternatives(const json& schema, const char* keyword,
                                         const std::string& path, int depth);
   StatusOr<std::vector<std::string>> ReadTypes(const json& schema, const std::string& path);
-  StatusOr<Grammar> CompileValues(const json& schema, const std::string& path,
-                                  const Grammar* rest);
+  StatusOr<Grammar> CompileValues(const json& schema, const std::string& path, const Grammar* rest);
 
   int units_ = 0;
 };
@@ -171,8 +172,7 @@ StatusOr<Grammar> SchemaCompiler::CompileValues(const json& schema, const std::s
   for (const auto& [value, where] : values) {
     AGENTRY_RETURN_IF_ERROR(Charge(where));
     if (!DepthAtMost(*value, kMaxSchemaDepth)) {
-      return Error(where, "value nests deeper than " + std::to_string(kMaxSchemaDepth) +
-                              " levels");
+      return Error(where, "value nests deeper than " + std::to_string(kMaxSchemaDepth) + " levels");
     }
     std::string text;
     try {
@@ -191,8 +191,7 @@ StatusOr<Grammar> SchemaCompiler::CompileValues(const json& schema, const std::s
   return Grammar::LiteralSet(std::move(texts));
 }
 
-StatusOr<Grammar> SchemaCompiler::Compile(const json& schema, const std::string& path,
-                                          int depth) {
+StatusOr<Grammar> SchemaCompiler::Compile(const json& schema, const std::string& path, int depth) {
   if (depth > kMaxSchemaDepth) {
     return Error(path, "schema nests deeper than " + std::to_string(kMaxSchemaDepth) + " levels");
   }
@@ -329,7 +328,7 @@ StatusOr<Grammar> SchemaCompiler::Compile(const json& schema, const std::string&
     }
   }
   const bool constrained = !branches.empty();
-  const Grammar rest = constrained ? Grammar::Choice(std::move(branches)) : Grammar::JsonAny();
+  Grammar rest = constrained ? Grammar::Choice(std::move(branches)) : Grammar::JsonAny();
   if (enum_values != nullptr || schema.contains("const")) {
     return CompileValues(schema, path, constrained ? &rest : nullptr);
   }

@@ -30,11 +30,11 @@ enum StringPhase : uint32_t {
 // The range of the next UTF-8 continuation byte; the first one after E0, ED, F0 and F4 is
 // narrower, which is what rules out overlong forms, surrogates and code points past U+10FFFF.
 enum Continuation : uint32_t {
-  kContinuationAny = 0,   // 80..BF
-  kContinuationE0 = 1,    // A0..BF
-  kContinuationED = 2,    // 80..9F
-  kContinuationF0 = 3,    // 90..BF
-  kContinuationF4 = 4,    // 80..8F
+  kContinuationAny = 0,  // 80..BF
+  kContinuationE0 = 1,   // A0..BF
+  kContinuationED = 2,   // 80..9F
+  kContinuationF0 = 3,   // 90..BF
+  kContinuationF4 = 4,   // 80..8F
 };
 
 constexpr uint32_t Pack(uint32_t phase, uint32_t count = 0, uint32_t value = 0) {
@@ -63,11 +63,10 @@ StepResult StepString(Frame* f, unsigned char c) {
     case kBody: {
       if (c == '"') return f->a >= f->node->min ? StepResult::kPop : StepResult::kReject;
       if (f->a >= f->node->max) return StepResult::kReject;  // no room for a character
+      if (c < 0x20) return StepResult::kReject;              // control characters must be escaped
       uint32_t next;
       if (c == '\\') {
         next = Pack(kEscape);
-      } else if (c < 0x20) {
-        return StepResult::kReject;  // control characters must be escaped
       } else if (c < 0x80) {
         next = Pack(kBody);
       } else if (c >= 0xC2 && c <= 0xDF) {
@@ -279,26 +278,26 @@ StepResult StepNumber(Frame* f, unsigned char c) {
 
 }  // namespace
 
-bool InStringBody(const Frame& f, uint32_t* room) {
-  if (f.node->kind != NodeKind::kString || PhaseOf(f.b) != kBody) return false;
-  *room = f.node->max - f.a;  // a <= max always: a character starts only below max
+bool InStringBody(const Frame& frame, uint32_t* room) {
+  if (frame.node->kind != NodeKind::kString || PhaseOf(frame.b) != kBody) return false;
+  *room = frame.node->max - frame.a;  // a <= max always: a character starts only below max
   return true;
 }
 
-StepResult StepTerminal(Frame* f, unsigned char c) {
-  switch (f->node->kind) {
+StepResult StepTerminal(Frame* frame, unsigned char byte) {
+  switch (frame->node->kind) {
     case NodeKind::kLiteral: {
-      const std::string& bytes = f->node->bytes;
-      if (static_cast<unsigned char>(bytes[f->a]) != c) return StepResult::kReject;
-      ++f->a;
-      return f->a == bytes.size() ? StepResult::kPop : StepResult::kStay;
+      const std::string& bytes = frame->node->bytes;
+      if (static_cast<unsigned char>(bytes[frame->a]) != byte) return StepResult::kReject;
+      ++frame->a;
+      return frame->a == bytes.size() ? StepResult::kPop : StepResult::kStay;
     }
     case NodeKind::kString:
-      return StepString(f, c);
+      return StepString(frame, byte);
     case NodeKind::kInteger:
-      return StepInteger(f, c);
+      return StepInteger(frame, byte);
     case NodeKind::kNumber:
-      return StepNumber(f, c);
+      return StepNumber(frame, byte);
     default:
       return StepResult::kReject;  // not a terminal; Expand never leaves one on top
   }
@@ -421,8 +420,8 @@ void Matcher::Dedup() {
       const uint32_t jb = j == 0 ? 0 : ends_[j - 1];
       const uint32_t je = ends_[j];
       if (je - jb != e - b) continue;
-      duplicate = std::equal(frames_.begin() + jb, frames_.begin() + je, frames_.begin() + b,
-                             SameFrame);
+      duplicate =
+          std::equal(frames_.begin() + jb, frames_.begin() + je, frames_.begin() + b, SameFrame);
     }
     if (!duplicate) {
       if (write != b) std::copy(frames_.begin() + b, frames_.begin() + e, frames_.begin() + write);
@@ -436,8 +435,7 @@ void Matcher::Dedup() {
   frames_.resize(write);
 }
 
-bool Matcher::AdvanceFrom(const Matcher& src, const Frame* tops, unsigned char byte,
-                          Matcher* out) {
+bool Matcher::AdvanceFrom(const Matcher& src, const Frame* tops, unsigned char byte, Matcher* out) {
   out->frames_.clear();
   out->ends_.clear();
   for (size_t i = 0; i < src.ends_.size(); ++i) {

@@ -9,8 +9,8 @@
 // or empty. An empty stack means the input so far is a whole match. Identical stacks are
 // merged, so ambiguity costs at most one stack per distinct parse position.
 //
-// All stacks live in one flat array, so a copy is two vector copies and the sampler can keep
-// a matcher per sequence cheaply; TokenMasker (token_mask.h) copies them many times a step.
+// All stacks live in one flat array, so a copy is two vector copies and a decoder can keep
+// a matcher per sequence cheaply; TokenMasker (token_mask.h) builds many states per step.
 //
 //   Matcher m(Grammar::JsonInteger());
 //   m.Advance('4');     // true

@@ -83,7 +83,8 @@ TokenMasker::TokenMasker(const engine::Tokenizer& tokenizer) : n_vocab_(tokenize
       other.push_back(id);
     } else {
       plain_.push_back(id);
-      plain_code_points_.push_back(static_cast<uint32_t>(std::min<int64_t>(code_points, kUnbounded)));
+      plain_code_points_.push_back(
+          static_cast<uint32_t>(std::min<int64_t>(code_points, kUnbounded)));
     }
   }
   all_ = BuildTrie(std::move(with_bytes));
@@ -246,13 +247,14 @@ void TokenMasker::Walk(const Trie& trie, const Matcher& m, std::vector<uint8_t>*
 
 Status TokenMasker::Accept(Matcher* m, int32_t token) const {
   if (token < 0 || token >= n_vocab_) {
-    return InvalidArgumentError("token " + std::to_string(token) + " is outside the vocabulary of " +
-                                std::to_string(n_vocab_));
+    return InvalidArgumentError("token " + std::to_string(token) +
+                                " is outside the vocabulary of " + std::to_string(n_vocab_));
   }
   if (std::binary_search(end_of_generation_.begin(), end_of_generation_.end(), token)) {
     if (m->IsComplete()) return OkStatus();
-    return FailedPreconditionError("token " + std::to_string(token) +
-                                   " ends the generation, but the constrained text is not complete");
+    return FailedPreconditionError(
+        "token " + std::to_string(token) +
+        " ends the generation, but the constrained text is not complete");
   }
   const std::string& piece = pieces_[token];
   if (piece.empty()) {
@@ -260,10 +262,10 @@ Status TokenMasker::Accept(Matcher* m, int32_t token) const {
                                    " is a control token, which constrained text cannot contain");
   }
   if (!m->AdvanceAll(piece)) {
-    return FailedPreconditionError("token " + std::to_string(token) + " (" +
-                                   nlohmann::json(piece).dump(-1, ' ', false,
-                                                              nlohmann::json::error_handler_t::replace) +
-                                   ") cannot come next in the constrained text");
+    return FailedPreconditionError(
+        "token " + std::to_string(token) + " (" +
+        nlohmann::json(piece).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+        ") cannot come next in the constrained text");
   }
   return OkStatus();
 }

@@ -52,9 +52,9 @@ StatusOr<Grammar> ToolCallGrammar(const std::vector<runtime::ToolDecl>& tools) {
                                     "are an object; use \"type\": \"object\")");
       }
     }
-    calls.push_back(Grammar::Sequence({Grammar::Literal(quoted + ","), Grammar::JsonSpace(),
-                                       Grammar::Literal("\"arguments\":"), Grammar::JsonSpace(),
-                                       arguments}));
+    calls.push_back(
+        Grammar::Sequence({Grammar::Literal(quoted + ","), Grammar::JsonSpace(),
+                           Grammar::Literal("\"arguments\":"), Grammar::JsonSpace(), arguments}));
   }
   return Grammar::Sequence({Grammar::Literal("{\"name\":"), Grammar::JsonSpace(),
                             Grammar::Choice(std::move(calls)), Grammar::Literal("}"),

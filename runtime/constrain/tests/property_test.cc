@@ -59,7 +59,7 @@ const Case kCases[] = {
     {"long_strings", R"({"type": "array", "items": {"type": "string"}, "maxItems": 3})", 100},
 };
 
-TEST(PropertyTest, RandomWalksProduceValidJsonThatSatisfiesTheSchema) {
+TEST(ConstrainPropertyTest, RandomWalksProduceValidJsonThatSatisfiesTheSchema) {
   for (const Case& c : kCases) {
     const json schema = json::parse(c.schema);
     StatusOr<Grammar> g = CompileJsonSchema(schema);

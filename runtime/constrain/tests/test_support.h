@@ -108,8 +108,7 @@ inline bool Satisfies(const nlohmann::json& v, const nlohmann::json& schema, std
   }
   // Agentry's reading: a schema that constrains objects at all allows only its properties.
   const bool object_schema = schema.contains("type") || schema.contains("properties") ||
-                             schema.contains("required") ||
-                             schema.contains("additionalProperties");
+                             schema.contains("required") || schema.contains("additionalProperties");
   if (v.is_object() && object_schema) {
     const nlohmann::json props = schema.value("properties", nlohmann::json::object());
     for (const auto& [key, value] : v.items()) {

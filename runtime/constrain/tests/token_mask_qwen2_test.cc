@@ -18,7 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-class Qwen2MaskTest : public ::testing::Test {
+class ConstrainQwen2MaskTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string path = engine::test_support::LlamaCppFile("models/ggml-vocab-qwen2.gguf");
@@ -54,8 +54,7 @@ class Qwen2MaskTest : public ::testing::Test {
   }
 
   const std::vector<ToolDecl> tools_ = {
-      {"get_ticket", "",
-       json::parse(R"({"type": "object", "properties": {"id": {"type": "integer"},
+      {"get_ticket", "", json::parse(R"({"type": "object", "properties": {"id": {"type": "integer"},
            "note": {"type": "string", "maxLength": 24}}, "required": ["id"]})"),
        false},
       {"jira_search", "",
@@ -70,12 +69,14 @@ class Qwen2MaskTest : public ::testing::Test {
   std::unique_ptr<Grammar> grammar_;
 };
 
-TEST_F(Qwen2MaskTest, MaskEqualsATokenByTokenCheck) {
+TEST_F(ConstrainQwen2MaskTest, MaskEqualsATokenByTokenCheck) {
   // Every state along valid calls: the tool-name choice, keys, inside a string (also in the
   // middle of multi-byte characters, after a backslash, and with a maxLength nearly used
   // up), numbers, enum values, the closing tag, and the complete state.
   for (const std::string& call :
-       {RenderToolCall("jira_search", json{{"q", "cr\xC3\xA9" "dit \"card\" \xE6\x97\xA5"},
+       {RenderToolCall("jira_search", json{{"q",
+                                            "cr\xC3\xA9"
+                                            "dit \"card\" \xE6\x97\xA5"},
                                            {"score", -1.5e-3},
                                            {"status", "open"}}),
         RenderToolCall("get_ticket",
@@ -94,11 +95,11 @@ TEST_F(Qwen2MaskTest, MaskEqualsATokenByTokenCheck) {
   }
 }
 
-TEST_F(Qwen2MaskTest, MaskGuidedRandomTokensYieldValidToolCalls) {
+TEST_F(ConstrainQwen2MaskTest, MaskGuidedRandomTokensYieldValidToolCalls) {
   std::mt19937_64 rng(3);
   std::vector<uint8_t> allowed;
   std::vector<int32_t> options;
-  for (int run = 0; run < 6; ++run) {
+  for (int run = 0; run < 20; ++run) {
     Matcher m(*grammar_);
     std::string text;
     bool ended = false;
@@ -110,8 +111,7 @@ TEST_F(Qwen2MaskTest, MaskGuidedRandomTokensYieldValidToolCalls) {
         if (allowed[id] != 0) options.push_back(id);
       }
       ASSERT_FALSE(options.empty()) << "dead end after " << text;
-      const int32_t id =
-          options[std::uniform_int_distribution<size_t>(0, options.size() - 1)(rng)];
+      const int32_t id = options[std::uniform_int_distribution<size_t>(0, options.size() - 1)(rng)];
       ASSERT_TRUE(masker_->Accept(&m, id).ok());
       ended = tok_->IsEndOfGeneration(id);
       if (!ended) text += tok_->Piece(id);

@@ -36,24 +36,19 @@ engine::Tokenizer SyntheticTokenizer() {
   tokens.emplace_back("</tool_call>");
   types.push_back(4);
   const std::string space = "\xE2\x96\x81";  // U+2581, SentencePiece's space
-  for (const std::string& t :
-       {std::string("{\""), std::string("{\"name\":\""), std::string("name"), std::string("\":"),
-        std::string("\":\""), std::string("\""), std::string("\","), std::string("\",\""),
-        std::string("arguments"), std::string("\":{"), std::string("\"arguments\":{"),
-        std::string("}"), std::string("}}"), std::string("}}</"), std::string("</"),
-        std::string("tool"), std::string("_call"), std::string(">"), std::string("get"),
-        std::string("_ticket"), std::string("search"), std::string("id"), std::string("query"),
-        std::string("limit"), std::string("tags"), std::string("note"), std::string("12"),
-        std::string("0"), std::string("7"), std::string("-"), std::string("."),
-        std::string("e"), std::string("true"), std::string("false"), std::string("null"),
-        std::string("nul"), std::string("tr"), std::string("ue"), space, space + "the",
-        space + "is", std::string("\xC3\xA9"), std::string("\xE6\x97\xA5\xE6\x9C\xAC"),
-        std::string("\\n"), std::string("\\u"), std::string("00"), std::string("e9"),
-        std::string("\"}"), std::string("\"]"), std::string("["), std::string("]"),
-        std::string("[\""), std::string(","), std::string("," + space), std::string(":" + space),
-        space + "\"", std::string("ab"), std::string("abc"), std::string("\\\""),
-        std::string("\\"), std::string("\"}}"), std::string("]}}"), std::string("\"},"),
-        std::string("low"), std::string("high"), std::string("ping")}) {
+  // clang-format off
+  std::vector<std::string> normal = {
+      "{\"", "{\"name\":\"", "name", "\":", "\":\"", "\"", "\",", "\",\"", "arguments", "\":{",
+      "\"arguments\":{", "}", "}}", "}}</", "</", "tool", "_call", ">", "get", "_ticket",
+      "search", "id", "query", "limit", "tags", "note", "12", "0", "7", "-", ".", "e", "true",
+      "false", "null", "nul", "tr", "ue", "\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC", "\\n", "\\u",
+      "00", "e9", "\"}", "\"]", "[", "]", "[\"", ",", "ab", "abc", "\\\"", "\\", "\"}}", "]}}",
+      "\"},", "low", "high", "ping"};
+  // clang-format on
+  for (const char* glued : {"", "the", "is", "\""}) normal.push_back(space + glued);
+  normal.push_back("," + space);
+  normal.push_back(":" + space);
+  for (const std::string& t : normal) {
     tokens.push_back(t);
     types.push_back(1);
   }
@@ -73,12 +68,10 @@ engine::Tokenizer SyntheticTokenizer() {
 
 std::vector<ToolDecl> Tools() {
   return {
-      {"get_ticket", "",
-       json::parse(R"({"type": "object", "properties": {"id": {"type": "integer"},
+      {"get_ticket", "", json::parse(R"({"type": "object", "properties": {"id": {"type": "integer"},
            "note": {"type": "string", "maxLength": 20}}, "required": ["id"]})"),
        false},
-      {"search", "",
-       json::parse(R"({"type": "object", "properties": {"query": {"type": "string"},
+      {"search", "", json::parse(R"({"type": "object", "properties": {"query": {"type": "string"},
            "limit": {"type": "integer"}, "tags": {"type": "array",
            "items": {"enum": ["low", "high"]}, "maxItems": 2}}, "required": ["query"]})"),
        false},
@@ -101,7 +94,7 @@ std::vector<uint8_t> BruteForce(const engine::Tokenizer& tok, const Matcher& m) 
   return want;
 }
 
-TEST(TokenMaskTest, MaskEqualsATokenByTokenCheckAlongValidCalls) {
+TEST(ConstrainTokenMaskTest, MaskEqualsATokenByTokenCheckAlongValidCalls) {
   const engine::Tokenizer tok = SyntheticTokenizer();
   const TokenMasker masker(tok);
   StatusOr<Grammar> g = ToolCallGrammar(Tools());
@@ -130,7 +123,7 @@ TEST(TokenMaskTest, MaskEqualsATokenByTokenCheckAlongValidCalls) {
   EXPECT_GT(states, 200);
 }
 
-TEST(TokenMaskTest, EndOfGenerationOnlyWhenCompleteControlTokensNever) {
+TEST(ConstrainTokenMaskTest, EndOfGenerationOnlyWhenCompleteControlTokensNever) {
   const engine::Tokenizer tok = SyntheticTokenizer();
   const TokenMasker masker(tok);
   Matcher m(Grammar::Literal("ab"));
@@ -153,7 +146,7 @@ TEST(TokenMaskTest, EndOfGenerationOnlyWhenCompleteControlTokensNever) {
   EXPECT_EQ(allowed[1], 0);  // <s>: a control token that does not end anything
 }
 
-TEST(TokenMaskTest, AcceptRefusesWhatTheMaskRefuses) {
+TEST(ConstrainTokenMaskTest, AcceptRefusesWhatTheMaskRefuses) {
   const engine::Tokenizer tok = SyntheticTokenizer();
   const TokenMasker masker(tok);
   Matcher m(Grammar::Sequence({Grammar::Literal("{"), Grammar::JsonInteger()}));
@@ -174,7 +167,7 @@ TEST(TokenMaskTest, AcceptRefusesWhatTheMaskRefuses) {
 
 // Mask-guided generation with the engine's own sampler and random logits: every run ends in
 // a tool call that ParseToolCall reads and whose arguments satisfy the chosen tool's schema.
-TEST(TokenMaskTest, MaskGuidedSamplingAlwaysYieldsValidToolCalls) {
+TEST(ConstrainTokenMaskTest, MaskGuidedSamplingAlwaysYieldsValidToolCalls) {
   const engine::Tokenizer tok = SyntheticTokenizer();
   const TokenMasker masker(tok);
   const std::vector<ToolDecl> tools = Tools();
@@ -183,9 +176,12 @@ TEST(TokenMaskTest, MaskGuidedSamplingAlwaysYieldsValidToolCalls) {
   std::mt19937_64 rng(11);
   std::set<std::string> names;
   for (int run = 0; run < 300; ++run) {
-    StatusOr<engine::Sampler> sampler = engine::Sampler::Create(
-        {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0.0f,
-         .seed = static_cast<uint64_t>(run)});
+    StatusOr<engine::Sampler> sampler =
+        engine::Sampler::Create({.temperature = 1.0f,
+                                 .top_k = 0,
+                                 .top_p = 1.0f,
+                                 .min_p = 0.0f,
+                                 .seed = static_cast<uint64_t>(run)});
     ASSERT_TRUE(sampler.ok());
     Matcher m(*g);
     sampler->SetMask(masker.MaskFor(&m));

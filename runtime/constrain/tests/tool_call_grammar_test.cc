@@ -64,14 +64,13 @@ TEST(ToolCallGrammarTest, RefusesUnknownToolsWrongArgumentsAndLooseWhitespace) {
   ASSERT_TRUE(g.ok()) << g.status().message();
   EXPECT_EQ(RejectAt(*g, R"({"name": "ping", "arguments": {}}</tool_call>)"), kAccepted);
   EXPECT_EQ(RejectAt(*g, R"({"name":"nope")"), 9);
-  EXPECT_EQ(RejectAt(*g, R"({"name":"get_ticket","arguments":{}})"), 34);   // id is required
-  EXPECT_EQ(RejectAt(*g, R"({"name":"ping","arguments":{"x":1}})"), 28);    // no arguments
-  EXPECT_EQ(RejectAt(*g, R"({"arguments":{},"name":"ping"})"), 2);          // name first
+  EXPECT_EQ(RejectAt(*g, R"({"name":"get_ticket","arguments":{}})"), 34);  // id is required
+  EXPECT_EQ(RejectAt(*g, R"({"name":"ping","arguments":{"x":1}})"), 28);   // no arguments
+  EXPECT_EQ(RejectAt(*g, R"({"arguments":{},"name":"ping"})"), 2);         // name first
   EXPECT_EQ(RejectAt(*g, R"({"name":"ping","arguments":{}} </tool_call>)"), 30);
   EXPECT_EQ(RejectAt(*g, R"({"name":"ping","arguments":{}}</tool_call>x)"), 42);
   EXPECT_EQ(RejectAt(*g, R"({"name":"get_ticket","arguments":{"id":1,"fields":[]}})"), 40);
-  EXPECT_EQ(RejectAt(*g, R"({"name":"get_ticket","arguments":{"fields":["size"],"id":1}})"),
-            46);
+  EXPECT_EQ(RejectAt(*g, R"({"name":"get_ticket","arguments":{"fields":["size"],"id":1}})"), 46);
 }
 
 TEST(ToolCallGrammarTest, RandomCallsParseAndSatisfyTheirToolsSchema) {
@@ -126,8 +125,7 @@ TEST(ToolCallGrammarTest, ErrorsNameTheTool) {
             "tools[0] (x).parameters: schema must be an object or a boolean");
   // Objects of any shape are fine, also through anyOf or enum.
   StatusOr<Grammar> ok = ToolCallGrammar(
-      {{"x", "", json::parse(R"({"anyOf": [{"type": "object"}, {"enum": [{"a": 1}]}]})"),
-        false}});
+      {{"x", "", json::parse(R"({"anyOf": [{"type": "object"}, {"enum": [{"a": 1}]}]})"), false}});
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(RejectAt(*ok, R"({"name":"x","arguments":{"a":1}}</tool_call>)"), kAccepted);
 }
