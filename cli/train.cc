@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <thread>
 
@@ -20,9 +22,10 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
 std::string Duration(double seconds) {
-  const auto s = static_cast<long>(seconds + 0.5);
+  const int64_t s = std::llround(seconds);
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%ldm%02lds", s / 60, s % 60);
+  std::snprintf(buf, sizeof(buf), "%lldm%02llds", static_cast<long long>(s / 60),
+                static_cast<long long>(s % 60));
   return buf;
 }
 

@@ -76,7 +76,9 @@ class Generator {
       } else if (text.starts_with(runtime::kToolCallOpen)) {
         // The model opened a tool call: from here on, decode under the tools' schemas.
         matcher = std::make_unique<constrain::Matcher>(tool_grammar_);
-        if (!matcher->AdvanceAll(std::string_view(text).substr(runtime::kToolCallOpen.size()))) {
+        const std::string_view after_open =
+            std::string_view{text}.substr(runtime::kToolCallOpen.size());
+        if (!matcher->AdvanceAll(after_open)) {
           break;  // the token that completed the tag already left the grammar
         }
       }

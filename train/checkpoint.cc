@@ -113,10 +113,11 @@ StatusOr<Checkpoint> LoadCheckpoint(const std::string& path) {
   }
   uint32_t stored_crc = 0;
   std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
-  if (Crc32c(std::string_view(bytes).substr(0, bytes.size() - 4)) != stored_crc) {
+  const std::string_view body = std::string_view{bytes}.substr(0, bytes.size() - 4);
+  if (Crc32c(body) != stored_crc) {
     return bad("checksum mismatch (the file is truncated or damaged)");
   }
-  Reader r(std::string_view(bytes).substr(0, bytes.size() - 4));
+  Reader r(body);
   char magic[8];
   uint32_t version = 0;
   r.Get(&magic);

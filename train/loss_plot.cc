@@ -49,8 +49,11 @@ std::string LossSvg(const std::vector<LossPoint>& history, const std::string& ti
   }
   lo = std::max(lo, 1e-3);
   hi = std::max(hi, lo * 1.01);
-  const double log_lo = std::floor(std::log10(lo) * 4) / 4;
-  const double log_hi = std::ceil(std::log10(hi) * 4) / 4;
+  // The y axis spans whole quarters of a decade.
+  const int quarter_lo = static_cast<int>(std::floor(std::log10(lo) * 4));
+  const int quarter_hi = static_cast<int>(std::ceil(std::log10(hi) * 4));
+  const double log_lo = quarter_lo / 4.0;
+  const double log_hi = quarter_hi / 4.0;
   auto px = [&](double x) { return kLeft + (kW - kLeft - kRight) * x / max_step; };
   auto py = [&](double y) {
     const double f = (std::log10(std::max(y, 1e-3)) - log_lo) / (log_hi - log_lo);
@@ -71,7 +74,8 @@ std::string LossSvg(const std::vector<LossPoint>& history, const std::string& ti
   // Axes, y ticks at each power-of-ten quarter, x ticks at five steps.
   out += "<path d=\"M" + Num(kLeft) + "," + Num(kTop) + "V" + Num(kH - kBottom) + "H" +
          Num(kW - kRight) + "\" fill=\"none\" stroke=\"black\"/>\n";
-  for (double e = log_lo; e <= log_hi + 1e-9; e += 0.25) {
+  for (int quarter = quarter_lo; quarter <= quarter_hi; ++quarter) {
+    const double e = quarter / 4.0;
     const double y = py(std::pow(10.0, e));
     out += "<text x=\"" + Num(kLeft - 6) + "\" y=\"" + Num(y + 4, "%.1f") +
            "\" text-anchor=\"end\">" + Num(std::pow(10.0, e), "%.3g") + "</text>\n";

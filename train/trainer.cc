@@ -63,10 +63,6 @@ StatusOr<BpeVocab> VocabFromGguf(const engine::GgufFile& file) {
   return v;
 }
 
-Status WriteText(const std::string& path, const std::string& text) {
-  return engine::WriteFileAtomically(path, text);
-}
-
 }  // namespace
 
 nlohmann::json TrainOptions::ToJson() const {
@@ -186,10 +182,23 @@ StatusOr<TrainResult> Train(const TrainOptions& options,
   const Batch eval_batch = eval_batcher.Next(&eval_cursor);
   std::vector<float> grads(ck.params.size());
 
+  // The step of the checkpoint on disk, or -1 before the first save of a new run.
+  int64_t saved_step = resumed ? ck.step : -1;
   auto save = [&]() {
     ck.m = optimizer.m();
     ck.v = optimizer.v();
-    return SaveCheckpoint(checkpoint_path, ck);
+    Status s = SaveCheckpoint(checkpoint_path, ck);
+    if (s.ok()) saved_step = ck.step;
+    return s;
+  };
+  // Why a diverging run stopped, and what it leaves behind.
+  auto diverged = [&](const std::string& what) {
+    const std::string kept = saved_step < 0
+                                 ? "no checkpoint was written yet"
+                                 : "the last good checkpoint (step " + std::to_string(saved_step) +
+                                       ") is kept in " + checkpoint_path;
+    return FailedPreconditionError(what + " at step " + std::to_string(ck.step + 1) + "; " + kept +
+                                   " — lower --lr and start a new output directory");
   };
   const auto start = std::chrono::steady_clock::now();
   const double seconds_before = ck.seconds;
@@ -203,21 +212,9 @@ StatusOr<TrainResult> Train(const TrainOptions& options,
     }
     const Batch batch = batcher.Next(&ck.cursor);
     const double loss = model.Step(batch, ck.params.data(), grads.data());
-    if (!std::isfinite(loss)) {
-      return FailedPreconditionError(
-          "the loss became " + std::to_string(loss) + " at step " + std::to_string(ck.step + 1) +
-          "; the last good checkpoint (step " +
-          std::to_string(ck.step - ck.step % options.checkpoint_every) + ") is kept in " +
-          checkpoint_path + " — lower --lr and start a new output directory");
-    }
+    if (!std::isfinite(loss)) return diverged("the loss became " + std::to_string(loss));
     const double norm = optimizer.Update(ck.step, ck.params.data(), grads.data());
-    if (!std::isfinite(norm)) {
-      return FailedPreconditionError("the gradient became non-finite at step " +
-                                     std::to_string(ck.step + 1) +
-                                     "; the last good checkpoint is "
-                                     "kept in " +
-                                     checkpoint_path);
-    }
+    if (!std::isfinite(norm)) return diverged("the gradient became non-finite");
     tokens_this_run += batch.size();
     ++ck.step;
     const double elapsed =
@@ -270,9 +267,11 @@ StatusOr<TrainResult> Train(const TrainOptions& options,
     if (!bytes.ok()) return bytes.status();
     if (Status s = engine::WriteFileAtomically(path, *bytes); !s.ok()) return s;
   }
-  if (Status s = WriteText(options.out_dir + "/loss.csv", LossCsv(ck.history)); !s.ok()) return s;
-  if (Status s = WriteText(options.out_dir + "/loss.svg",
-                           LossSvg(ck.history, "agentry train: triage agent model"));
+  if (Status s = engine::WriteFileAtomically(options.out_dir + "/loss.csv", LossCsv(ck.history));
+      !s.ok())
+    return s;
+  if (Status s = engine::WriteFileAtomically(
+          options.out_dir + "/loss.svg", LossSvg(ck.history, "agentry train: triage agent model"));
       !s.ok()) {
     return s;
   }

@@ -17,13 +17,6 @@ int64_t Batch::n_targets() const {
   return n;
 }
 
-void Batch::Clear() {
-  tokens.clear();
-  positions.clear();
-  doc_begin.clear();
-  targets.clear();
-}
-
 void Batch::Append(const std::vector<int32_t>& conversation, const std::vector<uint8_t>& loss) {
   const auto begin = static_cast<int32_t>(tokens.size());
   for (size_t i = 0; i < conversation.size(); ++i) {
@@ -37,15 +30,6 @@ void Batch::Append(const std::vector<int32_t>& conversation, const std::vector<u
 
 Transformer::Transformer(const ModelConfig& config, engine::ThreadPool* pool)
     : config_(config), layout_(ParameterLayout::For(config)), pool_(pool) {}
-
-void Transformer::ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  pool_->Run([&](int thread, int n_threads) {
-    int64_t begin = 0;
-    int64_t end = 0;
-    engine::ThreadPool::Split(n, thread, n_threads, &begin, &end);
-    if (begin < end) fn(begin, end);
-  });
-}
 
 void Transformer::Linear(const float* w, int64_t in, int64_t out, const float* x, int64_t n,
                          float* y) {
@@ -62,7 +46,7 @@ void Transformer::Transpose(const float* src, int64_t rows, int64_t cols, float*
   // Blocks of 32 x 32 keep both the reads and the writes within a few cache lines.
   constexpr int64_t kBlock = 32;
   const int64_t col_blocks = (cols + kBlock - 1) / kBlock;
-  ForTokens(col_blocks, [&](int64_t b0, int64_t b1) {
+  pool_->ForRange(col_blocks, [&](int64_t b0, int64_t b1) {
     for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
       const int64_t r1 = std::min(rows, r0 + kBlock);
       for (int64_t cb = b0; cb < b1; ++cb) {
@@ -89,7 +73,7 @@ void Transformer::LinearBackwardInput(const float* w, int64_t in, int64_t out, c
   Linear(t_w_.data(), out, in, dy, n, target);
   if (accumulate) {
     const float* add = dtmp_.data();
-    ForTokens(n, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * in; i < t1 * in; ++i) dx[i] += add[i];
     });
   }
@@ -107,7 +91,7 @@ void Transformer::LinearBackwardWeight(const float* dy, const float* xt, int64_t
 void Transformer::RmsNormForward(const float* x, const float* w, float* rstd, float* out) {
   const int64_t d = config_.dim;
   const float eps = config_.rms_eps;
-  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* xr = x + t * d;
       double sum = 0.0;
@@ -123,9 +107,9 @@ void Transformer::RmsNormForward(const float* x, const float* w, float* rstd, fl
 void Transformer::RmsNormBackward(const float* x, const float* w, const float* rstd,
                                   const float* dy, float* dx, float* dw, bool accumulate) {
   // y_i = x_i r w_i with r = (mean x² + eps)^-1/2:
-  //   dx_i = r w_i dy_i - x_i r³ (sum_k dy_k w_k x_k) / D,   dw_i += sum_t dy_i x_i r.
+  //   dx_i = r w_i dy_i - x_i r³ (sum_k dy_k w_k x_k) / D,   dw_i = sum_t dy_i x_i r.
   const int64_t d = config_.dim;
-  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* xr = x + t * d;
       const float* g = dy + t * d;
@@ -141,7 +125,7 @@ void Transformer::RmsNormBackward(const float* x, const float* w, const float* r
     }
   });
   // The gain's gradient sums over tokens; one thread per dimension keeps the order fixed.
-  ForTokens(d, [&](int64_t i0, int64_t i1) {
+  pool_->ForRange(d, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       double sum = 0.0;
       for (int64_t t = 0; t < n_; ++t)
@@ -151,29 +135,44 @@ void Transformer::RmsNormBackward(const float* x, const float* w, const float* r
   });
 }
 
-void Transformer::Rope(float* x, int64_t n_heads, const Batch& batch, bool inverse) {
+void Transformer::RopeTable(const Batch& batch) {
   // Adjacent pairs rotated by pos * base^(-2i / head_dim), with the angles computed as the
-  // engine computes them (context.cc), so training and inference rotate alike.
-  const int64_t hd = config_.head_dim();
-  const int64_t half = hd / 2;
-  const float theta_scale = std::pow(config_.rope_base, -2.0f / static_cast<float>(hd));
-  const int64_t width = n_heads * hd;
-  ForTokens(n_, [&](int64_t t0, int64_t t1) {
-    std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  // engine computes them (context.cc), so training and inference rotate alike. One table per
+  // batch serves every layer, forward and backward.
+  const int64_t half = config_.head_dim() / 2;
+  const float theta_scale =
+      std::pow(config_.rope_base, -2.0f / static_cast<float>(config_.head_dim()));
+  rope_cos_.resize(static_cast<size_t>(n_ * half));
+  rope_sin_.resize(static_cast<size_t>(n_ * half));
+  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float theta = static_cast<float>(batch.positions[t]);
       for (int64_t i = 0; i < half; ++i) {
-        cs[i] = std::cos(theta);
-        sn[i] = inverse ? -std::sin(theta) : std::sin(theta);
+        rope_cos_[t * half + i] = std::cos(theta);
+        rope_sin_[t * half + i] = std::sin(theta);
         theta *= theta_scale;
       }
+    }
+  });
+}
+
+void Transformer::Rope(float* x, int64_t n_heads, bool inverse) {
+  const int64_t hd = config_.head_dim();
+  const int64_t half = hd / 2;
+  const int64_t width = n_heads * hd;
+  const float sign = inverse ? -1.0f : 1.0f;
+  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* cs = rope_cos_.data() + t * half;
+      const float* sn = rope_sin_.data() + t * half;
       for (int64_t h = 0; h < n_heads; ++h) {
         float* v = x + t * width + h * hd;
         for (int64_t i = 0; i < half; ++i) {
           const float a = v[2 * i];
           const float b = v[2 * i + 1];
-          v[2 * i] = a * cs[i] - b * sn[i];
-          v[2 * i + 1] = a * sn[i] + b * cs[i];
+          const float s = sign * sn[i];
+          v[2 * i] = a * cs[i] - b * s;
+          v[2 * i + 1] = a * s + b * cs[i];
         }
       }
     }
@@ -190,7 +189,7 @@ void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
   const auto& kt = kernels::Kernels();
   c->probs.resize(static_cast<size_t>(row_offset_[n_] * heads));
   c->attn.assign(static_cast<size_t>(n_ * d), 0.0f);
-  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t begin = batch.doc_begin[t];
       const int64_t len = t - begin + 1;
@@ -228,7 +227,7 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
   const auto& kt = kernels::Kernels();
   dbig_.resize(c.probs.size());
   float* ds_all = dbig_.data();
-  ForTokens(n_, [&](int64_t t0, int64_t t1) {
+  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t begin = batch.doc_begin[t];
       const int64_t len = t - begin + 1;
@@ -303,6 +302,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
   for (int64_t t = 0; t < n_; ++t)
     row_offset_[t + 1] = row_offset_[t] + (t - batch.doc_begin[t] + 1);
   layers_.resize(static_cast<size_t>(m.layers));
+  RopeTable(batch);
   const auto size = [&](int64_t width) { return static_cast<size_t>(n_ * width); };
 
   std::vector<float>* x = &layers_[0].x_in;
@@ -324,12 +324,12 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     Linear(params + o.wq, d, d, c.xn1.data(), n_, c.q.data());
     Linear(params + o.wk, d, m.kv_dim(), c.xn1.data(), n_, c.k.data());
     Linear(params + o.wv, d, m.kv_dim(), c.xn1.data(), n_, c.v.data());
-    Rope(c.q.data(), m.heads, batch, false);
-    Rope(c.k.data(), m.kv_heads, batch, false);
+    Rope(c.q.data(), m.heads, false);
+    Rope(c.k.data(), m.kv_heads, false);
     AttentionForward(batch, &c);
     c.x_mid.resize(size(d));
     Linear(params + o.wo, d, d, c.attn.data(), n_, c.x_mid.data());
-    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) c.x_mid[i] += c.x_in[i];
     });
     c.rstd2.resize(size(1));
@@ -340,7 +340,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     c.act.resize(size(f));
     Linear(params + o.gate, d, f, c.xn2.data(), n_, c.gate.data());
     Linear(params + o.up, d, f, c.xn2.data(), n_, c.up.data());
-    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * f; i < t1 * f; ++i) {
         const float g = c.gate[i];
         c.act[i] = g / (1.0f + std::exp(-g)) * c.up[i];
@@ -349,7 +349,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     std::vector<float>* next = l + 1 < m.layers ? &layers_[l + 1].x_in : &x_final_;
     next->resize(size(d));
     Linear(params + o.down, f, d, c.act.data(), n_, next->data());
-    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) (*next)[i] += c.x_mid[i];
     });
   }
@@ -377,7 +377,7 @@ double Transformer::Loss(const Batch& batch, const float* params, bool want_grad
   row_loss_.resize(static_cast<size_t>(rows));
   const float inv_rows = 1.0f / static_cast<float>(rows);
   const auto& kt = kernels::Kernels();
-  ForTokens(rows, [&](int64_t r0, int64_t r1) {
+  pool_->ForRange(rows, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* z = logits_.data() + r * vocab;
       const int32_t target = batch.targets[loss_rows_[r]];
@@ -416,7 +416,6 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
   t_in_.resize(static_cast<size_t>(d * rows));
   Transpose(xf_loss_.data(), rows, d, t_in_.data());
   LinearBackwardWeight(logits_.data(), t_in_.data(), d, m.vocab, rows, g_embd);
-  dtmp_.resize(static_cast<size_t>(rows * d));
   std::vector<float> dxf_rows(static_cast<size_t>(rows * d));
   LinearBackwardInput(params + layout_.token_embd(), d, m.vocab, logits_.data(), rows,
                       dxf_rows.data(), false);
@@ -443,7 +442,7 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
     Transpose(c.act.data(), n_, f, t_in_.data());
     LinearBackwardWeight(dx_.data(), t_in_.data(), f, d, n_, grads + o.down);
     // act = SiLU(gate) * up
-    ForTokens(n_, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * f; i < t1 * f; ++i) {
         const float g = c.gate[i];
         const float s = 1.0f / (1.0f + std::exp(-g));
@@ -467,8 +466,8 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
     LinearBackwardWeight(dx_.data(), t_in_.data(), d, d, n_, grads + o.wo);
     // attention, then RoPE (a rotation: its gradient rotates back)
     AttentionBackward(batch, c, dattn_.data(), dq_.data(), dk_.data(), dv_.data());
-    Rope(dq_.data(), m.heads, batch, true);
-    Rope(dk_.data(), m.kv_heads, batch, true);
+    Rope(dq_.data(), m.heads, true);
+    Rope(dk_.data(), m.kv_heads, true);
     // q, k, v = xn1 · W{q,k,v}ᵀ
     LinearBackwardInput(params + o.wq, d, d, dq_.data(), n_, dxn.data(), false);
     LinearBackwardInput(params + o.wk, d, dkv, dk_.data(), n_, dxn.data(), true);

@@ -36,7 +36,6 @@ struct Batch {
 
   int64_t size() const { return static_cast<int64_t>(tokens.size()); }
   int64_t n_targets() const;
-  void Clear();
   // Appends one conversation; `loss[i]` says whether tokens[i + 1] is learned.
   void Append(const std::vector<int32_t>& conversation, const std::vector<uint8_t>& loss);
 };
@@ -75,10 +74,13 @@ class Transformer {
   void AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn, float* dq,
                          float* dk, float* dv);
   void RmsNormForward(const float* x, const float* w, float* rstd, float* out);
-  // dx = (or +=, with accumulate) the gradient through y = x * rstd * w; dw += its share.
+  // dx = (or +=, with accumulate) the gradient through y = x * rstd * w; dw = the gain's.
   void RmsNormBackward(const float* x, const float* w, const float* rstd, const float* dy,
                        float* dx, float* dw, bool accumulate);
-  void Rope(float* x, int64_t n_heads, const Batch& batch, bool inverse);
+  // cos and sin of every token's RoPE angles, [n][head_dim / 2], for Rope.
+  void RopeTable(const Batch& batch);
+  // Rotates each head of x [n][n_heads * head_dim] by the table's angles (back, if inverse).
+  void Rope(float* x, int64_t n_heads, bool inverse);
 
   // y[T][out] = x[T][in] · W[out][in]ᵀ
   void Linear(const float* w, int64_t in, int64_t out, const float* x, int64_t n, float* y);
@@ -89,7 +91,6 @@ class Transformer {
   void LinearBackwardWeight(const float* dy, const float* xt, int64_t in, int64_t out, int64_t n,
                             float* dw);
   void Transpose(const float* src, int64_t rows, int64_t cols, float* dst);
-  void ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
   const ModelConfig config_;
   const ParameterLayout layout_;
@@ -98,6 +99,7 @@ class Transformer {
 
   int64_t n_ = 0;                    // tokens in the current batch
   std::vector<int64_t> row_offset_;  // start of each token's probability row in probs
+  std::vector<float> rope_cos_, rope_sin_;
   std::vector<LayerCache> layers_;
   std::vector<float> x_final_, rstd_final_, xf_;  // final norm input, its rstd, output
   std::vector<int32_t> loss_rows_;                // batch positions that have a target

@@ -32,20 +32,6 @@ void AddBias(const Weight& bias, int64_t n_tokens, int64_t n, std::vector<float>
 Context::Context(const Model& model, int64_t n_ctx, ThreadPool* pool, KvCacheType cache_type)
     : model_(model), pool_(pool), kv_(model.params(), n_ctx, cache_type) {}
 
-void Context::ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-  // One token (decode) runs here: waking the pool costs more than the work.
-  if (n == 1 || pool_->size() == 1) {
-    fn(0, n);
-    return;
-  }
-  pool_->Run([&](int thread, int n_threads) {
-    int64_t t0 = 0;
-    int64_t t1 = 0;
-    ThreadPool::Split(n, thread, n_threads, &t0, &t1);
-    if (t0 < t1) fn(t0, t1);
-  });
-}
-
 Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
                      std::vector<float>* logits) {
   const ModelParams& p = model_.params();
@@ -99,7 +85,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
   for (int64_t il = 0; il < p.n_layer; ++il) {
     const LayerWeights& l = model_.layers()[il];
     DequantizeRow(l.attn_norm, 0, norm_w.data());
-    ForTokens(n, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
       }
@@ -112,7 +98,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     AddBias(l.bv, n, dkv, &bias_, v_.data());
 
     // RoPE on q and k, then K and V into the cache.
-    ForTokens(n, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         const float* cs = &rope_cos_[t * half];
         const float* sn = &rope_sin_[t * half];
@@ -138,7 +124,7 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     }
     MatMul(l.wo, attn_.data(), n, ffn_.data(), pool_, &scratch_);
     DequantizeRow(l.ffn_norm, 0, norm_w.data());
-    ForTokens(n, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) x_[i] += ffn_[i];
       for (int64_t t = t0; t < t1; ++t) {
         RmsNorm(&x_[t * d], norm_w.data(), d, p.rms_eps, &xn_[t * d]);
@@ -146,11 +132,11 @@ Status Context::Eval(const std::vector<int32_t>& tokens, bool all_logits,
     });
     MatMul(l.ffn_gate, xn_.data(), n, gate_.data(), pool_, &scratch_);
     MatMul(l.ffn_up, xn_.data(), n, up_.data(), pool_, &scratch_);
-    ForTokens(n, [&](int64_t t0, int64_t t1) {  // SiLU(gate) * up
+    pool_->ForRange(n, [&](int64_t t0, int64_t t1) {  // SiLU(gate) * up
       kern.silu_mul_f32(&gate_[t0 * p.n_ff], &up_[t0 * p.n_ff], (t1 - t0) * p.n_ff);
     });
     MatMul(l.ffn_down, gate_.data(), n, ffn_.data(), pool_, &scratch_);
-    ForTokens(n, [&](int64_t t0, int64_t t1) {
+    pool_->ForRange(n, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) x_[i] += ffn_[i];
     });
   }

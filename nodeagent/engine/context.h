@@ -47,11 +47,10 @@ class Context {
   // Writes tokens [t0, t1) of this batch's K and V rows (k_, v_, after RoPE) into the cache
   // at n_past + t.
   void StoreKv(int64_t layer, int64_t n_past, int64_t t0, int64_t t1);
-  // Calls fn(t0, t1) on disjoint ranges covering tokens [0, n), on the pool when n > 1.
-  // Per-token steps (norms, RoPE, residuals) give the same bits for any split.
-  void ForTokens(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
   const Model& model_;
+  // Per-token steps (norms, RoPE, residuals) run on pool_->ForRange and give the same bits for
+  // any split of the tokens.
   ThreadPool* pool_;
   KvCache kv_;
   MatMulScratch scratch_;

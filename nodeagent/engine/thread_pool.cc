@@ -33,6 +33,20 @@ void ThreadPool::Split(int64_t n, int thread, int n_threads, int64_t* begin, int
   *end = *begin + chunk + (thread < extra ? 1 : 0);
 }
 
+void ThreadPool::ForRange(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (n == 1 || n_threads_ == 1) {
+    fn(0, n);
+    return;
+  }
+  Run([&](int thread, int n_threads) {
+    int64_t begin = 0;
+    int64_t end = 0;
+    Split(n, thread, n_threads, &begin, &end);
+    if (begin < end) fn(begin, end);
+  });
+}
+
 void ThreadPool::Run(const std::function<void(int, int)>& fn) {
   if (n_threads_ == 1) {
     fn(0, 1);

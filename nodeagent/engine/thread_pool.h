@@ -35,6 +35,10 @@ class ThreadPool {
   // The half-open range [begin, end) of `n` items that `thread` of `n_threads` owns.
   static void Split(int64_t n, int thread, int n_threads, int64_t* begin, int64_t* end);
 
+  // Calls fn(begin, end) on disjoint ranges covering [0, n), one per thread (Split). A single
+  // item, or a pool of one, runs on the caller: waking the pool costs more than the work.
+  void ForRange(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+
  private:
   void Worker(int index);
 

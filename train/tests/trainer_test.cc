@@ -23,9 +23,9 @@ namespace agentry::train {
 namespace {
 
 std::string TempDir(const std::string& name) {
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("agentry_train_" + name + "_" + std::to_string(::getpid())))
-                              .string();
+  std::string dir = (std::filesystem::temp_directory_path() /
+                     ("agentry_train_" + name + "_" + std::to_string(::getpid())))
+                        .string();
   std::filesystem::remove_all(dir);
   return dir;
 }

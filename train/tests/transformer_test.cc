@@ -38,8 +38,8 @@ std::vector<float> RandomParams(const ModelConfig& c, uint64_t seed) {
 }
 
 std::vector<int32_t> RandomTokens(Rng* rng, int n, int vocab) {
-  std::vector<int32_t> out;
-  for (int i = 0; i < n; ++i) out.push_back(static_cast<int32_t>(rng->Below(vocab)));
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (int32_t& t : out) t = static_cast<int32_t>(rng->Below(vocab));
   return out;
 }
 
@@ -47,8 +47,8 @@ Batch TwoConversations(const ModelConfig& c, uint64_t seed) {
   Rng rng(seed);
   Batch b;
   for (int len : {9, 6}) {
-    std::vector<uint8_t> loss;
-    for (int i = 0; i < len; ++i) loss.push_back(rng.Uniform() < 0.7f ? 1 : 0);
+    std::vector<uint8_t> loss(static_cast<size_t>(len));
+    for (uint8_t& l : loss) l = rng.Uniform() < 0.7f ? 1 : 0;
     b.Append(RandomTokens(&rng, len, static_cast<int>(c.vocab)), loss);
   }
   return b;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -49,6 +50,21 @@ TEST(ThreadPoolTest, SplitCoversTheRangeExactlyOnce) {
         next = end;
       }
       EXPECT_EQ(next, n);
+    }
+  }
+}
+
+TEST(ThreadPoolTest, ForRangeCoversEveryItemOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 7, 100}) {
+      std::vector<int> hits(static_cast<size_t>(n), 0);
+      pool.ForRange(n, [&](int64_t begin, int64_t end) {
+        EXPECT_LT(begin, end);
+        for (int64_t i = begin; i < end; ++i) hits[i]++;  // ranges are disjoint: no race
+      });
+      EXPECT_EQ(hits, std::vector<int>(static_cast<size_t>(n), 1))
+          << threads << " threads, " << n << " items";
     }
   }
 }
