@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -218,10 +219,28 @@ struct Askable {
 enum class Fact { kName, kTeam, kDevice, kTicket, kOrder, kDeadline, kCity, kCompany };
 constexpr int kFactCount = 8;
 
+// Recall has the largest share for its size: copying an unseen name from an earlier turn is
+// the hardest thing the model learns, and the one it learns last (docs/agent-model.md).
 constexpr KindShare kMix[] = {
-    {"ticket_lookup", 28}, {"missing_number", 10}, {"jira_search", 18}, {"recall", 16},
-    {"recall_lookup", 6},  {"small_talk", 10},     {"refusal", 12},
+    {"ticket_lookup", 24}, {"missing_number", 9}, {"jira_search", 16}, {"recall", 26},
+    {"recall_lookup", 6},  {"small_talk", 8},     {"refusal", 11},
 };
+
+// The share of training names, cities and companies that are made up rather than drawn
+// from the lists.
+constexpr int kMadeUpPercent = 75;
+
+// Whether `text` contains `phrase` as whole words.
+bool ContainsPhrase(std::string_view text, std::string_view phrase) {
+  auto alnum = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; };
+  for (size_t at = text.find(phrase); at != std::string_view::npos;
+       at = text.find(phrase, at + 1)) {
+    const bool before = at > 0 && alnum(text[at - 1]);
+    const bool after = at + phrase.size() < text.size() && alnum(text[at + phrase.size()]);
+    if (!before && !after) return true;
+  }
+  return false;
+}
 
 class Generator {
  public:
@@ -326,39 +345,91 @@ class Generator {
     }
   }
 
-  // A name, company or city: from this split's list, or, for half of the training draws, a
-  // made-up word. With only lists to learn from, a small model memorises the names and
-  // guesses among them; made-up words cannot be guessed, so it learns to copy what the user
-  // said, which is what carries over to the unseen names of the held-out split.
+  // A name or city: from this split's list, or, for most training draws, a made-up word.
+  // With only lists to learn from, a small model memorises the names and guesses among them;
+  // made-up words cannot be guessed, so it learns to copy what the user said, which is what
+  // carries over to the unseen names of the held-out split.
   std::string Entity(Words train, Words held) {
-    std::string e(held_out() || rng_.Percent(50) ? rng_.Pick(held_out() ? held : train)
-                                                 : MadeUpWord(held));
-    seg().drawn.entities.push_back(e);
-    return e;
+    return Drawn(held_out() || !rng_.Percent(kMadeUpPercent) ? std::string(Pick(train, held))
+                                                             : MadeUpWord(held));
   }
+  // A company: a list entry or, like Entity, mostly made up: a made-up word followed by a
+  // training company's last word ("Brakou Labs") or by a second made-up word.
+  std::string Company() {
+    if (held_out() || !rng_.Percent(kMadeUpPercent)) {
+      return Drawn(std::string(Pick(ph::kCompaniesTrain, ph::kCompaniesHeldOut)));
+    }
+    std::string_view tail;
+    if (rng_.Percent(60)) {
+      tail = rng_.Pick(ph::kCompaniesTrain);
+      tail = tail.substr(tail.rfind(' ') + 1);
+    }
+    std::string word = MadeUpWord(ph::kCompaniesHeldOut);
+    return Drawn(word + " " +
+                 (tail.empty() ? MadeUpWord(ph::kCompaniesHeldOut) : std::string(tail)));
+  }
+  // A word no list holds, in the shape of a name: 1-3 syllables drawn from inventories wide
+  // enough (about 11 bits a syllable) that a model cannot predict the letters, only copy
+  // them. Never one of the held-out words, so the split stays clean.
   std::string MadeUpWord(Words held) {
-    static constexpr std::string_view kOnsets[] = {"b",  "d",  "f",  "g",  "k",  "l", "m",  "n",
-                                                   "p",  "r",  "s",  "t",  "v",  "z", "br", "dr",
-                                                   "kr", "st", "tr", "sh", "th", "ch"};
-    static constexpr std::string_view kVowels[] = {"a", "e", "i", "o", "u", "ai", "ei", "ou"};
-    static constexpr std::string_view kCodas[] = {"", "", "", "n", "r", "l", "s", "k", "m"};
+    static constexpr std::string_view kOnsets[] = {
+        "",   "b",  "c",  "d",  "f",  "g",  "h",  "j",  "k",  "l",  "m",  "n",  "p",
+        "r",  "s",  "t",  "v",  "w",  "y",  "z",  "br", "dr", "kr", "st", "tr", "sh",
+        "th", "ch", "gr", "pl", "bl", "fr", "kw", "sl", "zh", "ts", "gw", "mb", "nd"};
+    static constexpr std::string_view kVowels[] = {"a",  "e",  "i",  "o",  "u",  "y",  "ai", "ei",
+                                                   "ou", "ia", "oa", "ee", "oo", "au", "ie", "ue"};
+    static constexpr std::string_view kCodas[] = {"",  "",  "",  "",   "n",  "r", "l",  "s",
+                                                  "k", "m", "t", "nd", "rt", "x", "ng", "sk"};
     for (;;) {
       std::string w;
-      const int syllables = 2 + static_cast<int>(rng_.Below(2));
+      const int syllables = 1 + static_cast<int>(rng_.Weighted({25, 55, 20}));
       for (int i = 0; i < syllables; ++i) {
         w += kOnsets[rng_.Below(std::size(kOnsets))];
         w += kVowels[rng_.Below(std::size(kVowels))];
+        if (i + 1 < syllables && rng_.Percent(20)) w += kCodas[rng_.Below(std::size(kCodas))];
       }
       w += kCodas[rng_.Below(std::size(kCodas))];
+      if (w.size() < 3) continue;
       w[0] = static_cast<char>(w[0] - 'a' + 'A');
       bool taken = false;
       for (std::string_view h : held) taken = taken || h == w;
       if (!taken) return w;
     }
   }
-  // Deadlines are phrases ("the end of the quarter"), always from the lists.
-  std::string ListEntity(Words train, Words held) {
-    std::string e(rng_.Pick(held_out() ? held : train));
+  // A deadline. Held out: a phrase from the held-out list. Training: composed from parts
+  // ("Thursday evening", "March 3", "the end of the month"), so there are too many to
+  // memorise and, as with names, the model learns to copy the user's words. A composition
+  // that would contain a held-out phrase is drawn again.
+  std::string Deadline() {
+    if (held_out()) return Drawn(std::string(rng_.Pick(ph::kDeadlinesHeldOut)));
+    for (;;) {
+      std::string d;
+      switch (rng_.Below(4)) {
+        case 0:
+          d = rng_.Pick(ph::kDeadlineDays);
+          if (rng_.Percent(60)) d += " " + std::string(rng_.Pick(ph::kDeadlineTimesOfDay));
+          break;
+        case 1:
+          d = "next " + std::string(rng_.Pick(ph::kDeadlineDays));
+          break;
+        case 2:
+          d = std::string(rng_.Pick(ph::kDeadlineMonths)) + " " +
+              std::to_string(1 + rng_.Below(28));
+          break;
+        default:
+          d = "the end of " + std::string(rng_.Pick(ph::kDeadlineEnds));
+          break;
+      }
+      bool clash = false;
+      for (std::string_view h : ph::kDeadlinesHeldOut) {
+        clash = clash || ContainsPhrase(d, h);
+      }
+      if (!clash) return Drawn(std::move(d));
+    }
+  }
+  std::string_view Pick(Words train, Words held) { return rng_.Pick(held_out() ? held : train); }
+  // Records an entity drawn into this segment (the tests check the splits never share one).
+  std::string Drawn(std::string e) {
     seg().drawn.entities.push_back(e);
     return e;
   }
@@ -600,7 +671,7 @@ class Generator {
         ack = ph::kSayAckOrder;
         break;
       case Fact::kDeadline:
-        vars.emplace_back("deadline", ListEntity(ph::kDeadlinesTrain, ph::kDeadlinesHeldOut));
+        vars.emplace_back("deadline", Deadline());
         ask(ph::kRecallDeadline, ph::kSayRecallDeadline, "deadline");
         state = &ph::kStateDeadline;
         ack = ph::kSayAckDeadline;
@@ -612,7 +683,7 @@ class Generator {
         ack = ph::kSayAckCity;
         break;
       case Fact::kCompany:
-        vars.emplace_back("company", Entity(ph::kCompaniesTrain, ph::kCompaniesHeldOut));
+        vars.emplace_back("company", Company());
         ask(ph::kRecallCompany, ph::kSayRecallCompany, "company");
         state = &ph::kStateCompany;
         ack = ph::kSayAckCompany;

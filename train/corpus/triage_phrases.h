@@ -874,11 +874,17 @@ inline constexpr std::string_view kCitiesTrain[] = {
 inline constexpr std::string_view kCitiesHeldOut[] = {
     "Porto", "Accra", "Osaka", "Tallinn", "Valparaiso", "Hanoi", "Calgary", "Zagreb",
 };
-inline constexpr std::string_view kDeadlinesTrain[] = {
-    "Friday",           "Monday morning",       "Thursday evening", "next Wednesday",
-    "noon tomorrow",    "the end of the month", "March 3",          "June 18",
-    "end of day today", "the end of the week",  "September 30",     "next Monday",
-};
+// Training deadlines are composed from these parts (Generator::Deadline); the held-out
+// ones are whole phrases that no composition produces.
+inline constexpr std::string_view kDeadlineDays[] = {"Monday",   "Tuesday", "Wednesday",
+                                                     "Thursday", "Friday",  "Sunday"};
+inline constexpr std::string_view kDeadlineTimesOfDay[] = {"morning", "afternoon", "evening",
+                                                           "night", "lunchtime"};
+inline constexpr std::string_view kDeadlineMonths[] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December"};
+inline constexpr std::string_view kDeadlineEnds[] = {"the day",    "the week",   "the month",
+                                                     "the sprint", "next month", "the year"};
 inline constexpr std::string_view kDeadlinesHeldOut[] = {
     "Tuesday afternoon", "October 9", "the end of the quarter",
     "Saturday",          "April 21",  "the end of next week",
