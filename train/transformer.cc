@@ -179,6 +179,16 @@ void Transformer::Rope(float* x, int64_t n_heads, bool inverse) {
   });
 }
 
+// The scores of query rows [x, x + tokens * hd) (consecutive heads sharing one KV head)
+// against `rows` key rows of stride ldk: y[h * ldy + j] = q_h . k_j, through the dispatched
+// F32 gemm (each output is the table's vec_dot_f32 of its pair).
+static void DotRows(const kernels::KernelTable& kt, const float* k, int64_t ldk, int64_t rows,
+                    const float* q, int64_t tokens, int64_t hd, float* y, int64_t ldy) {
+  kt.gemm_f32(reinterpret_cast<const uint8_t*>(k), static_cast<size_t>(ldk) * sizeof(float),
+              reinterpret_cast<const uint8_t*>(q), static_cast<size_t>(hd) * sizeof(float), y, ldy,
+              hd, rows, tokens);
+}
+
 void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
   const int64_t hd = config_.head_dim();
   const int64_t heads = config_.heads;
@@ -193,20 +203,17 @@ void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t begin = batch.doc_begin[t];
       const int64_t len = t - begin + 1;
-      for (int64_t h = 0; h < heads; ++h) {
-        const int64_t g = h / group;
-        const float* q = c->q.data() + t * d + h * hd;
-        float* p = c->probs.data() + row_offset_[t] * heads + h * len;
-        for (int64_t j = 0; j < len; ++j) {
-          p[j] = kt.vec_dot_f32(q, c->k.data() + (begin + j) * dkv + g * hd, hd);
-        }
-        kt.soft_max_f32(p, len, scale);
-        float* o = c->attn.data() + t * d + h * hd;
-        for (int64_t j = 0; j < len; ++j) {
-          const float* v = c->v.data() + (begin + j) * dkv + g * hd;
-          const float pj = p[j];
-          for (int64_t i = 0; i < hd; ++i) o[i] += pj * v[i];
-        }
+      // The heads of one KV head together: their scores, then their outputs, one kernel
+      // call each over all `len` keys.
+      for (int64_t g = 0; g < config_.kv_heads; ++g) {
+        const float* q = c->q.data() + t * d + g * group * hd;
+        const float* k = c->k.data() + begin * dkv + g * hd;
+        const float* v = c->v.data() + begin * dkv + g * hd;
+        float* p = c->probs.data() + row_offset_[t] * heads + g * group * len;
+        DotRows(kt, k, dkv, len, q, group, hd, p, len);
+        for (int64_t h = 0; h < group; ++h) kt.soft_max_f32(p + h * len, len, scale);
+        kt.axpy_block_f32(c->attn.data() + t * d + g * group * hd, hd, p, len, v, dkv, len, hd,
+                          group);
       }
     }
   });
@@ -231,36 +238,38 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t begin = batch.doc_begin[t];
       const int64_t len = t - begin + 1;
-      for (int64_t h = 0; h < heads; ++h) {
-        const int64_t g = h / group;
-        const float* p = c.probs.data() + row_offset_[t] * heads + h * len;
-        float* ds = ds_all + row_offset_[t] * heads + h * len;
-        const float* go = d_attn + t * d + h * hd;
-        double pdp = 0.0;
-        for (int64_t j = 0; j < len; ++j) {
-          ds[j] = kt.vec_dot_f32(go, c.v.data() + (begin + j) * dkv + g * hd, hd);
-          pdp += static_cast<double>(p[j]) * ds[j];
+      for (int64_t g = 0; g < config_.kv_heads; ++g) {
+        const float* go = d_attn + t * d + g * group * hd;
+        const float* k = c.k.data() + begin * dkv + g * hd;
+        const float* v = c.v.data() + begin * dkv + g * hd;
+        float* ds = ds_all + row_offset_[t] * heads + g * group * len;
+        DotRows(kt, v, dkv, len, go, group, hd, ds, len);
+        for (int64_t h = 0; h < group; ++h) {
+          const float* p = c.probs.data() + row_offset_[t] * heads + (g * group + h) * len;
+          float* dsh = ds + h * len;
+          double pdp = 0.0;
+          for (int64_t j = 0; j < len; ++j) pdp += static_cast<double>(p[j]) * dsh[j];
+          const auto sum = static_cast<float>(pdp);
+          for (int64_t j = 0; j < len; ++j) dsh[j] = p[j] * (dsh[j] - sum) * scale;
         }
-        const auto sum = static_cast<float>(pdp);
-        float* out = dq + t * d + h * hd;
-        std::fill(out, out + hd, 0.0f);
-        for (int64_t j = 0; j < len; ++j) {
-          ds[j] = p[j] * (ds[j] - sum) * scale;
-          const float* k = c.k.data() + (begin + j) * dkv + g * hd;
-          for (int64_t i = 0; i < hd; ++i) out[i] += ds[j] * k[i];
-        }
+        float* out = dq + t * d + g * group * hd;
+        std::fill(out, out + group * hd, 0.0f);
+        kt.axpy_block_f32(out, hd, ds, len, k, dkv, len, hd, group);
       }
     }
   });
   // Tasks are (conversation, KV head) pairs, each the only writer of its rows of dK and dV.
-  // Within a task the keys are the outer loop, kKeyBlock at a time, and the queries the
-  // inner one: the sums stay in local accumulators while the query rows stream past. (The
-  // transposed order, adding into every key row for each query, was 60 % of a training step:
-  // the key rows of a long conversation do not fit in L1, so each add went to L2 and back.)
-  constexpr int64_t kKeyBlock = 4;
+  // Within a task the keys go kKeyBlock at a time: their coefficients (dS and P of every
+  // later query, zero where a query cannot see the key) are gathered into rows, and one
+  // axpy block per head sums the query (dO) rows into all kKeyBlock outputs, which stay in
+  // registers while the rows stream past. (Adding into every key row for each query instead
+  // was 60 % of a training step: a long conversation's key rows do not fit in L1.)
+  constexpr int64_t kKeyBlock = 6;
   std::vector<int64_t> docs;
+  int64_t longest = 0;
   for (int64_t t = 0; t < n_; ++t) {
     if (batch.doc_begin[t] == t) docs.push_back(t);
+    longest = std::max(longest, t - batch.doc_begin[t] + 1);
   }
   const auto n_docs = static_cast<int64_t>(docs.size());
   const int64_t n_tasks = n_docs * config_.kv_heads;
@@ -268,6 +277,8 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
   pool_->Run([&](int, int) {
     alignas(64) float acc_k[kKeyBlock][kMaxHeadDim];
     alignas(64) float acc_v[kKeyBlock][kMaxHeadDim];
+    std::vector<float> coef_k(static_cast<size_t>(kKeyBlock * longest));
+    std::vector<float> coef_v(coef_k.size());
     for (int64_t task = next++; task < n_tasks; task = next++) {
       const int64_t doc = task / config_.kv_heads;
       const int64_t g = task % config_.kv_heads;
@@ -275,30 +286,27 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
       const int64_t end = doc + 1 < n_docs ? docs[doc + 1] : n_;
       for (int64_t j0 = 0; j0 < end - begin; j0 += kKeyBlock) {
         const int64_t nj = std::min(kKeyBlock, end - begin - j0);
+        const int64_t n_q = end - begin - j0;  // queries that see a key of the block: t >= j0
         for (int64_t b = 0; b < nj; ++b) {
           std::fill(acc_k[b], acc_k[b] + hd, 0.0f);
           std::fill(acc_v[b], acc_v[b] + hd, 0.0f);
         }
-        // Query t sees keys 0..t of its conversation, so key j0 + b starts at t = j0 + b.
-        for (int64_t t = begin + j0; t < end; ++t) {
-          const int64_t len = t - begin + 1;
-          const int64_t visible = std::min(nj, len - j0);
-          for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+          for (int64_t s = 0; s < n_q; ++s) {
+            const int64_t t = begin + j0 + s;
+            const int64_t len = j0 + s + 1;
             const float* p = c.probs.data() + row_offset_[t] * heads + h * len + j0;
             const float* ds = ds_all + row_offset_[t] * heads + h * len + j0;
-            const float* q = c.q.data() + t * d + h * hd;
-            const float* go = d_attn + t * d + h * hd;
-            for (int64_t b = 0; b < visible; ++b) {
-              const float dsj = ds[b];
-              const float pj = p[b];
-              float* ak = acc_k[b];
-              float* av = acc_v[b];
-              for (int64_t i = 0; i < hd; ++i) {
-                ak[i] += dsj * q[i];
-                av[i] += pj * go[i];
-              }
+            for (int64_t b = 0; b < nj; ++b) {
+              coef_k[b * n_q + s] = b <= s ? ds[b] : 0.0f;
+              coef_v[b * n_q + s] = b <= s ? p[b] : 0.0f;
             }
           }
+          const int64_t first = (begin + j0) * d + h * hd;
+          kt.axpy_block_f32(acc_k[0], kMaxHeadDim, coef_k.data(), n_q, c.q.data() + first, d, n_q,
+                            hd, nj);
+          kt.axpy_block_f32(acc_v[0], kMaxHeadDim, coef_v.data(), n_q, d_attn + first, d, n_q, hd,
+                            nj);
         }
         for (int64_t b = 0; b < nj; ++b) {
           const int64_t row = (begin + j0 + b) * dkv + g * hd;

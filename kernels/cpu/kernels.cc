@@ -43,6 +43,7 @@ const KernelTable& ScalarKernels() {
       &gemm_q4_1_ref,
       &gemm_q5_0_ref,
       &gemm_q5_1_ref,
+      &axpy_block_f32_ref,
   };
   return table;
 }
@@ -84,6 +85,7 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_q4_1,
       &avx2::gemm_q5_0,
       &avx2::gemm_q5_1,
+      &avx2::axpy_block_f32,
   };
   return &table;
 }
@@ -139,6 +141,7 @@ const KernelTable* Avx512Kernels() {
     t.soft_max_f32 = &avx512::soft_max_f32;
     t.silu_mul_f32 = &avx512::silu_mul_f32;
     t.axpy_block_f16 = &avx512::axpy_block_f16;
+    t.axpy_block_f32 = &avx512::axpy_block_f32;
     t.vec_dot_q4_K_q8_K = &avx512::vec_dot_q4_K_q8_K;
     t.vec_dot_q5_K_q8_K = &avx512::vec_dot_q5_K_q8_K;
     t.vec_dot_q6_K_q8_K = &avx512::vec_dot_q6_K_q8_K;

@@ -26,11 +26,20 @@ inline void store_partial(float* p, __m256 v, int64_t count) {
   std::memcpy(p, tmp, count * sizeof(float));
 }
 
+// 8 values from F16 or F32; one of them as a float.
+inline __m256 load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline float to_float(uint16_t h) { return _cvtsh_ss(h); }
+inline float to_float(float f) { return f; }
+
 // Tiles of RT tokens x NV vectors of 8 outputs (12 accumulators at 3 x 4), as
-// avx512::axpy_tile; columns past the last whole vector are left to the caller.
-template <int RT, int NV>
-void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
-               int64_t ldx, int64_t n_x) {
+// avx512::axpy_tile; columns past the last whole vector are left to the caller. T is the
+// element type of a and x: uint16_t (F16) or float.
+template <typename T, int RT, int NV>
+void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx,
+               int64_t n_x) {
   __m256 c[RT][NV];
 #pragma GCC unroll 4
   for (int t = 0; t < RT; ++t) {
@@ -42,16 +51,13 @@ void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint
   for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
     const int64_t ns = std::min(kKeys, n_x - s0);
     for (int t = 0; t < RT; ++t) {
-      for (int64_t s = 0; s < ns; ++s) af[t][s] = _cvtsh_ss(a[t * lda + s0 + s]);
+      for (int64_t s = 0; s < ns; ++s) af[t][s] = to_float(a[t * lda + s0 + s]);
     }
     for (int64_t s = 0; s < ns; ++s) {
-      const uint16_t* xs = x + (s0 + s) * ldx;
+      const T* xs = x + (s0 + s) * ldx;
       __m256 xv[NV];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        xv[v] = _mm256_cvtph_ps(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(xs + ptrdiff_t{8} * v)));
-      }
+      for (int v = 0; v < NV; ++v) xv[v] = load8(xs + ptrdiff_t{8} * v);
 #pragma GCC unroll 4
       for (int t = 0; t < RT; ++t) {
         const __m256 av = _mm256_set1_ps(af[t][s]);
@@ -67,31 +73,56 @@ void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint
   }
 }
 
-using AxpyTileFn = void (*)(float*, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t,
-                            int64_t);
+template <typename T>
+using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, const T*, int64_t, int64_t);
 
-template <int RT>
-AxpyTileFn AxpyTileOf(int64_t nv) {
+template <typename T, int RT>
+AxpyTileFn<T> AxpyTileOf(int64_t nv) {
   switch (nv) {
     case 1:
-      return &axpy_tile<RT, 1>;
+      return &axpy_tile<T, RT, 1>;
     case 2:
-      return &axpy_tile<RT, 2>;
+      return &axpy_tile<T, RT, 2>;
     case 3:
-      return &axpy_tile<RT, 3>;
+      return &axpy_tile<T, RT, 3>;
     default:
-      return &axpy_tile<RT, 4>;
+      return &axpy_tile<T, RT, 4>;
   }
 }
 
-AxpyTileFn AxpyTileOf(int64_t rt, int64_t nv) {
+template <typename T>
+AxpyTileFn<T> AxpyTileOf(int64_t rt, int64_t nv) {
   switch (rt) {
     case 1:
-      return AxpyTileOf<1>(nv);
+      return AxpyTileOf<T, 1>(nv);
     case 2:
-      return AxpyTileOf<2>(nv);
+      return AxpyTileOf<T, 2>(nv);
     default:
-      return AxpyTileOf<3>(nv);
+      return AxpyTileOf<T, 3>(nv);
+  }
+}
+
+template <typename T>
+void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx,
+                int64_t n_x, int64_t n, int64_t tokens) {
+  constexpr int64_t kCols = 32;
+  constexpr int64_t kTokens = 3;
+  const int64_t whole = n / 8 * 8;
+  for (int64_t i0 = 0; i0 < whole; i0 += kCols) {
+    const int64_t nv = std::min(kCols, whole - i0) / 8;
+    for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
+      const int64_t rt = std::min(kTokens, tokens - t0);
+      AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x);
+    }
+  }
+  // The last n % 8 columns, one fused multiply-add a term as in the tiles.
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t s = 0; s < n_x; ++s) {
+      const float av = to_float(a[t * lda + s]);
+      for (int64_t i = whole; i < n; ++i) {
+        y[t * ldy + i] = std::fma(av, to_float(x[s * ldx + i]), y[t * ldy + i]);
+      }
+    }
   }
 }
 
@@ -154,25 +185,12 @@ void silu_mul_f32(float* gate, const float* up, int64_t n) {
 
 void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                     int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
-  constexpr int64_t kCols = 32;
-  constexpr int64_t kTokens = 3;
-  const int64_t whole = n / 8 * 8;
-  for (int64_t i0 = 0; i0 < whole; i0 += kCols) {
-    const int64_t nv = std::min(kCols, whole - i0) / 8;
-    for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
-      const int64_t rt = std::min(kTokens, tokens - t0);
-      AxpyTileOf(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x);
-    }
-  }
-  // The last n % 8 columns, one fused multiply-add a term as in the tiles.
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t s = 0; s < n_x; ++s) {
-      const float av = _cvtsh_ss(a[t * lda + s]);
-      for (int64_t i = whole; i < n; ++i) {
-        y[t * ldy + i] = std::fma(av, _cvtsh_ss(x[s * ldx + i]), y[t * ldy + i]);
-      }
-    }
-  }
+  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
+}
+
+void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, const float* x, int64_t ldx,
+                    int64_t n_x, int64_t n, int64_t tokens) {
+  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
 }
 
 }  // namespace agentry::kernels::avx2

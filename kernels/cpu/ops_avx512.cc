@@ -15,12 +15,19 @@ inline __mmask16 first(int64_t count) {
   return count >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << count) - 1);
 }
 
-// Tiles of RT tokens x NV vectors of 16 outputs (24 accumulators at 6 x 4). Each value row
-// is loaded once a tile; each probability is broadcast from a float copy made 64 keys at a
-// time. Every output gets y = fma(a, x, y) in order of s, as axpy_f16 computes it.
-template <int RT, int NV>
-void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
-               int64_t ldx, int64_t n_x, __mmask16 last) {
+// 16 values from F16 or F32, the lanes outside `mask` zero.
+inline __m512 load16(const uint16_t* p, __mmask16 mask) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+}
+inline __m512 load16(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
+
+// Tiles of RT tokens x NV vectors of 16 outputs (24 accumulators at 6 x 4). Each x row is
+// loaded once a tile; each coefficient is broadcast from a float copy made 64 at a time.
+// Every output gets y = fma(a, x, y) in order of s, as axpy_f16 computes it. T is the
+// element type of a and x: uint16_t (F16) or float.
+template <typename T, int RT, int NV>
+void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx, int64_t n_x,
+               __mmask16 last) {
   __m512 c[RT][NV];
 #pragma GCC unroll 8
   for (int t = 0; t < RT; ++t) {
@@ -36,17 +43,15 @@ void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint
     const int64_t ns = std::min(kKeys, n_x - s0);
     for (int t = 0; t < RT; ++t) {
       for (int64_t q = 0; q < ns; q += 16) {
-        _mm512_store_ps(&af[t][q], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(first(ns - q),
-                                                                            a + t * lda + s0 + q)));
+        _mm512_store_ps(&af[t][q], load16(a + t * lda + s0 + q, first(ns - q)));
       }
     }
     for (int64_t s = 0; s < ns; ++s) {
-      const uint16_t* xs = x + (s0 + s) * ldx;
+      const T* xs = x + (s0 + s) * ldx;
       __m512 xv[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        xv[v] = _mm512_cvtph_ps(
-            _mm256_maskz_loadu_epi16(v == NV - 1 ? last : first(16), xs + ptrdiff_t{16} * v));
+        xv[v] = load16(xs + ptrdiff_t{16} * v, v == NV - 1 ? last : first(16));
       }
 #pragma GCC unroll 8
       for (int t = 0; t < RT; ++t) {
@@ -66,37 +71,39 @@ void axpy_tile(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint
   }
 }
 
-using AxpyTileFn = void (*)(float*, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t,
-                            int64_t, __mmask16);
+template <typename T>
+using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, const T*, int64_t, int64_t,
+                            __mmask16);
 
-template <int RT>
-AxpyTileFn AxpyTileOf(int64_t nv) {
+template <typename T, int RT>
+AxpyTileFn<T> AxpyTileOf(int64_t nv) {
   switch (nv) {
     case 1:
-      return &axpy_tile<RT, 1>;
+      return &axpy_tile<T, RT, 1>;
     case 2:
-      return &axpy_tile<RT, 2>;
+      return &axpy_tile<T, RT, 2>;
     case 3:
-      return &axpy_tile<RT, 3>;
+      return &axpy_tile<T, RT, 3>;
     default:
-      return &axpy_tile<RT, 4>;
+      return &axpy_tile<T, RT, 4>;
   }
 }
 
-AxpyTileFn AxpyTileOf(int64_t rt, int64_t nv) {
+template <typename T>
+AxpyTileFn<T> AxpyTileOf(int64_t rt, int64_t nv) {
   switch (rt) {
     case 1:
-      return AxpyTileOf<1>(nv);
+      return AxpyTileOf<T, 1>(nv);
     case 2:
-      return AxpyTileOf<2>(nv);
+      return AxpyTileOf<T, 2>(nv);
     case 3:
-      return AxpyTileOf<3>(nv);
+      return AxpyTileOf<T, 3>(nv);
     case 4:
-      return AxpyTileOf<4>(nv);
+      return AxpyTileOf<T, 4>(nv);
     case 5:
-      return AxpyTileOf<5>(nv);
+      return AxpyTileOf<T, 5>(nv);
     default:
-      return AxpyTileOf<6>(nv);
+      return AxpyTileOf<T, 6>(nv);
   }
 }
 
@@ -138,8 +145,11 @@ void silu_mul_f32(float* gate, const float* up, int64_t n) {
   }
 }
 
-void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
-                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
+namespace {
+
+template <typename T>
+void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx,
+                int64_t n_x, int64_t n, int64_t tokens) {
   constexpr int64_t kCols = 64;
   constexpr int64_t kTokens = 6;
   for (int64_t i0 = 0; i0 < n; i0 += kCols) {
@@ -148,9 +158,21 @@ void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const
     const __mmask16 last = first(width - 16 * (nv - 1));
     for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
       const int64_t rt = std::min(kTokens, tokens - t0);
-      AxpyTileOf(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x, last);
+      AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x, last);
     }
   }
+}
+
+}  // namespace
+
+void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
+                    int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
+  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
+}
+
+void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, const float* x, int64_t ldx,
+                    int64_t n_x, int64_t n, int64_t tokens) {
+  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
 }
 
 }  // namespace agentry::kernels::avx512

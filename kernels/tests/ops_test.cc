@@ -1,5 +1,5 @@
-// The softmax, SiLU and F16 axpy-block kernels of every SIMD table against the scalar
-// references in ops.h (and the axpy blocks against the table's own axpy_f16).
+// The softmax, SiLU and axpy-block kernels of every SIMD table against the scalar
+// references in ops.h (and the F16 axpy blocks against the table's own axpy_f16).
 #include "kernels/cpu/ops.h"
 
 #include <cmath>
@@ -125,6 +125,27 @@ TEST_P(OpsTest, AxpyBlockIsTheTablesAxpyInOrder) {
           ASSERT_EQ(got[at], loop[at]) << shape << " token " << t << " column " << i;
         }
       }
+    }
+  }
+}
+
+// The F32 blocks compute each output as the reference does, one fused multiply-add a term
+// in order of s, so they agree bit for bit; columns outside the block stay untouched.
+TEST_P(OpsTest, AxpyBlockF32IsTheReferenceBitForBit) {
+  const AxpyCase cases[] = {{32, 1, 1},  {32, 63, 6}, {32, 64, 7},  {64, 65, 13}, {128, 200, 5},
+                            {80, 70, 3}, {96, 9, 2},  {100, 17, 4}, {7, 5, 3},    {32, 1000, 2}};
+  for (const AxpyCase& c : cases) {
+    const int64_t ldy = c.n + 5, lda = c.n_x + 3, ldx = c.n + 16;
+    const std::vector<float> a = Normal(c.tokens * lda, 5, 0.1f);
+    const std::vector<float> x = Normal(c.n_x * ldx, 6);
+    const std::vector<float> y0 = Normal(c.tokens * ldy, 7);
+    std::vector<float> got = y0, ref = y0;
+    k_->axpy_block_f32(got.data(), ldy, a.data(), lda, x.data(), ldx, c.n_x, c.n, c.tokens);
+    axpy_block_f32_ref(ref.data(), ldy, a.data(), lda, x.data(), ldx, c.n_x, c.n, c.tokens);
+    const std::string shape =
+        std::to_string(c.n) + "x" + std::to_string(c.n_x) + "x" + std::to_string(c.tokens);
+    for (int64_t at = 0; at < c.tokens * ldy; ++at) {
+      ASSERT_EQ(got[at], at % ldy < c.n ? ref[at] : y0[at]) << shape << " element " << at;
     }
   }
 }
