@@ -397,15 +397,14 @@ class Generator {
     }
   }
   // A deadline. Held out: a phrase from the held-out list. Training: composed from parts
-  // ("Thursday evening", "March 3", "the end of the month", "the end of the Brakou
-  // rollout"), so there are too many to
+  // ("Thursday evening", "March 3", "the end of the month"), so there are too many to
   // memorise and, as with names, the model learns to copy the user's words. A composition
   // that would contain a held-out phrase is drawn again.
   std::string Deadline() {
     if (held_out()) return Drawn(std::string(rng_.Pick(ph::kDeadlinesHeldOut)));
     for (;;) {
       std::string d;
-      switch (rng_.Below(5)) {
+      switch (rng_.Below(4)) {
         case 0:
           d = rng_.Pick(ph::kDeadlineDays);
           if (rng_.Percent(60)) d += " " + std::string(rng_.Pick(ph::kDeadlineTimesOfDay));
@@ -417,12 +416,8 @@ class Generator {
           d = std::string(rng_.Pick(ph::kDeadlineMonths)) + " " +
               std::to_string(1 + rng_.Below(28));
           break;
-        case 3:
+        default:
           d = "the end of " + std::string(rng_.Pick(ph::kDeadlineEnds));
-          break;
-        default:  // "the end of the Brakou rollout": the word after "the end of" is copied
-          d = "the end of the " + MadeUpWord(ph::kDeadlinesHeldOut) + " " +
-              std::string(rng_.Pick(ph::kDeadlineProjects));
           break;
       }
       bool clash = false;
@@ -430,25 +425,6 @@ class Generator {
         clash = clash || ContainsPhrase(d, h);
       }
       if (!clash) return Drawn(std::move(d));
-    }
-  }
-  // An operating system for a Mac or a PC. Held out: one from the lists. Training: half from
-  // the lists, half with a drawn version ("Fedora 37", "Ubuntu 23.10"), so the model copies
-  // the version the user gave instead of choosing the likeliest one it has seen.
-  std::string OperatingSystem(bool mac) {
-    if (held_out() || rng_.Percent(50)) {
-      return std::string(rng_.Pick(mac ? Words(ph::kMacOses) : Words(ph::kPcOses)));
-    }
-    if (mac) return "macOS " + std::to_string(10 + rng_.Below(8));
-    switch (rng_.Below(3)) {
-      case 0:
-        return "Windows " + std::to_string(7 + rng_.Below(6));
-      case 1: {
-        const uint64_t year = 16 + rng_.Below(10);
-        return "Ubuntu " + std::to_string(year) + (rng_.Percent(50) ? ".04" : ".10");
-      }
-      default:
-        return "Fedora " + std::to_string(30 + rng_.Below(14));
     }
   }
   std::string_view Pick(Words train, Words held) { return rng_.Pick(held_out() ? held : train); }
@@ -674,7 +650,7 @@ class Generator {
       case Fact::kDevice: {
         const ph::Laptop& laptop = ph::kLaptops[rng_.Below(std::size(ph::kLaptops))];
         vars.emplace_back("device", laptop.name);
-        vars.emplace_back("os", OperatingSystem(laptop.mac));
+        vars.emplace_back("os", rng_.Pick(laptop.mac ? Words(ph::kMacOses) : Words(ph::kPcOses)));
         ask(ph::kRecallDevice, ph::kSayRecallDevice, "device");
         ask(ph::kRecallOs, ph::kSayRecallOs, "os");
         state = &ph::kStateDevice;

@@ -883,12 +883,8 @@ inline constexpr std::string_view kDeadlineTimesOfDay[] = {"morning", "afternoon
 inline constexpr std::string_view kDeadlineMonths[] = {
     "January", "February", "March",     "April",   "May",      "June",
     "July",    "August",   "September", "October", "November", "December"};
-inline constexpr std::string_view kDeadlineEnds[] = {
-    "the day",   "the week",    "the month",  "the sprint",  "next month",
-    "the year",  "the term",    "the season", "the release", "the trial",
-    "the audit", "next sprint", "next year",  "the weekend"};
-inline constexpr std::string_view kDeadlineProjects[] = {"rollout", "launch", "migration",
-                                                         "project", "pilot"};
+inline constexpr std::string_view kDeadlineEnds[] = {"the day",    "the week",   "the month",
+                                                     "the sprint", "next month", "the year"};
 inline constexpr std::string_view kDeadlinesHeldOut[] = {
     "Tuesday afternoon", "October 9", "the end of the quarter",
     "Saturday",          "April 21",  "the end of next week",
