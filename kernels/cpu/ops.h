@@ -1,7 +1,8 @@
 // kernels/cpu/ops.h — scalar references for the attention and activation steps of the
 // forward pass that are not dot products: the softmax of a score row, SiLU(gate) * up, and
-// blocks of F16 axpys (probabilities times values). SIMD versions sit in ops_avx2.cc and
-// ops_avx512.cc, compared with these in kernels/tests/ops_test.cc.
+// blocks of F16 and F32 axpys (probabilities times values; the trainer's attention). SIMD
+// versions sit in ops_avx2.cc and ops_avx512.cc, compared with these in
+// kernels/tests/ops_test.cc.
 #pragma once
 
 #include <cstdint>

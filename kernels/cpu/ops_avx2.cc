@@ -1,5 +1,5 @@
-// kernels/cpu/ops_avx2.cc — softmax, SiLU(gate) * up and F16 axpy blocks (ops.h) on AVX2,
-// FMA and F16C. The exponential is simd::exp (simd_avx2.h), the same bits as the AVX-512
+// kernels/cpu/ops_avx2.cc — softmax, SiLU(gate) * up and F16 and F32 axpy blocks (ops.h) on
+// AVX2, FMA and F16C. The exponential is simd::exp (simd_avx2.h), the same bits as the AVX-512
 // one; rows end in a zero-padded vector instead of a scalar tail.
 #include <immintrin.h>
 

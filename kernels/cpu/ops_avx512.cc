@@ -1,4 +1,4 @@
-// kernels/cpu/ops_avx512.cc — softmax, SiLU(gate) * up and F16 axpy blocks (ops.h) on
+// kernels/cpu/ops_avx512.cc — softmax, SiLU(gate) * up and F16 and F32 axpy blocks (ops.h) on
 // 512-bit vectors. Compiled with the AVX-512 flags of dot_avx512.cc.
 // <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
 #include <algorithm>
