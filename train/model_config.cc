@@ -25,11 +25,6 @@ Status ModelConfig::Validate() const {
     return InvalidArgumentError("dim: " + std::to_string(dim) + " must split into " +
                                 std::to_string(heads) + " heads of an even size");
   }
-  if (head_dim() > kMaxHeadDim) {
-    return InvalidArgumentError("dim: heads of " + std::to_string(head_dim()) +
-                                " exceed the trainer's limit of " + std::to_string(kMaxHeadDim) +
-                                "; use more heads");
-  }
   if (heads % kv_heads != 0) {
     return InvalidArgumentError("kv_heads: " + std::to_string(kv_heads) + " must divide heads (" +
                                 std::to_string(heads) + ")");

@@ -20,9 +20,6 @@
 
 namespace agentry::train {
 
-// The largest head the trainer's attention backward keeps in its local accumulators.
-inline constexpr int64_t kMaxHeadDim = 256;
-
 struct ModelConfig {
   int64_t vocab = 0;
   int64_t dim = 128;

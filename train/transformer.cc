@@ -181,7 +181,7 @@ void Transformer::Rope(float* x, int64_t n_heads, bool inverse) {
 
 // The scores of query rows [x, x + tokens * hd) (consecutive heads sharing one KV head)
 // against `rows` key rows of stride ldk: y[h * ldy + j] = q_h . k_j, through the dispatched
-// F32 gemm (each output is the table's vec_dot_f32 of its pair).
+// F32 gemm.
 static void DotRows(const kernels::KernelTable& kt, const float* k, int64_t ldk, int64_t rows,
                     const float* q, int64_t tokens, int64_t hd, float* y, int64_t ldy) {
   kt.gemm_f32(reinterpret_cast<const uint8_t*>(k), static_cast<size_t>(ldk) * sizeof(float),
@@ -275,8 +275,6 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
   const int64_t n_tasks = n_docs * config_.kv_heads;
   std::atomic<int64_t> next{0};
   pool_->Run([&](int, int) {
-    alignas(64) float acc_k[kKeyBlock][kMaxHeadDim];
-    alignas(64) float acc_v[kKeyBlock][kMaxHeadDim];
     std::vector<float> coef_k(static_cast<size_t>(kKeyBlock * longest));
     std::vector<float> coef_v(coef_k.size());
     for (int64_t task = next++; task < n_tasks; task = next++) {
@@ -287,9 +285,12 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
       for (int64_t j0 = 0; j0 < end - begin; j0 += kKeyBlock) {
         const int64_t nj = std::min(kKeyBlock, end - begin - j0);
         const int64_t n_q = end - begin - j0;  // queries that see a key of the block: t >= j0
+        // The block's output rows: consecutive keys, dkv apart.
+        float* out_k = dk + (begin + j0) * dkv + g * hd;
+        float* out_v = dv + (begin + j0) * dkv + g * hd;
         for (int64_t b = 0; b < nj; ++b) {
-          std::fill(acc_k[b], acc_k[b] + hd, 0.0f);
-          std::fill(acc_v[b], acc_v[b] + hd, 0.0f);
+          std::fill(out_k + b * dkv, out_k + b * dkv + hd, 0.0f);
+          std::fill(out_v + b * dkv, out_v + b * dkv + hd, 0.0f);
         }
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
           for (int64_t s = 0; s < n_q; ++s) {
@@ -303,15 +304,8 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
             }
           }
           const int64_t first = (begin + j0) * d + h * hd;
-          kt.axpy_block_f32(acc_k[0], kMaxHeadDim, coef_k.data(), n_q, c.q.data() + first, d, n_q,
-                            hd, nj);
-          kt.axpy_block_f32(acc_v[0], kMaxHeadDim, coef_v.data(), n_q, d_attn + first, d, n_q, hd,
-                            nj);
-        }
-        for (int64_t b = 0; b < nj; ++b) {
-          const int64_t row = (begin + j0 + b) * dkv + g * hd;
-          std::copy(acc_k[b], acc_k[b] + hd, dk + row);
-          std::copy(acc_v[b], acc_v[b] + hd, dv + row);
+          kt.axpy_block_f32(out_k, dkv, coef_k.data(), n_q, c.q.data() + first, d, n_q, hd, nj);
+          kt.axpy_block_f32(out_v, dkv, coef_v.data(), n_q, d_attn + first, d, n_q, hd, nj);
         }
       }
     }
