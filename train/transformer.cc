@@ -42,50 +42,35 @@ void Transformer::Linear(const float* w, int64_t in, int64_t out, const float* x
   engine::MatMul(weight, x, n, y, pool_, &scratch_);
 }
 
-void Transformer::Transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
-  // Blocks of 32 x 32 keep both the reads and the writes within a few cache lines.
-  constexpr int64_t kBlock = 32;
-  const int64_t col_blocks = (cols + kBlock - 1) / kBlock;
-  pool_->ForRange(col_blocks, [&](int64_t b0, int64_t b1) {
-    for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
-      const int64_t r1 = std::min(rows, r0 + kBlock);
-      for (int64_t cb = b0; cb < b1; ++cb) {
-        const int64_t c0 = cb * kBlock;
-        const int64_t c1 = std::min(cols, c0 + kBlock);
-        for (int64_t c = c0; c < c1; ++c) {
-          for (int64_t r = r0; r < r1; ++r) dst[c * rows + r] = src[r * cols + c];
-        }
-      }
-    }
-  });
-}
+// The backward products are axpy blocks (kernels.h): each output row is a sum of input rows
+// scaled by coefficients, accumulated in registers a tile at a time. Threads take groups of
+// kRowGroup output rows, a multiple of every table's tile height, so no tile is cut short
+// except at the end; each output is the same fused multiply-adds in the same order whatever
+// the thread count.
+constexpr int64_t kRowGroup = 6;
 
 void Transformer::LinearBackwardInput(const float* w, int64_t in, int64_t out, const float* dy,
                                       int64_t n, float* dx, bool accumulate) {
-  // dx = dy · W is a product with Wᵀ [in][out] as the weight.
-  t_w_.resize(static_cast<size_t>(in * out));
-  Transpose(w, out, in, t_w_.data());
-  float* target = dx;
-  if (accumulate) {
-    dtmp_.resize(static_cast<size_t>(n * in));
-    target = dtmp_.data();
-  }
-  Linear(t_w_.data(), out, in, dy, n, target);
-  if (accumulate) {
-    const float* add = dtmp_.data();
-    pool_->ForRange(n, [&](int64_t t0, int64_t t1) {
-      for (int64_t i = t0 * in; i < t1 * in; ++i) dx[i] += add[i];
-    });
-  }
+  // dx[t] (+)= sum over o of dy[t][o] W[o]: rows of W scaled by the row of dy.
+  const kernels::KernelTable& kt = kernels::Kernels();
+  pool_->ForRange((n + kRowGroup - 1) / kRowGroup, [&](int64_t g0, int64_t g1) {
+    const int64_t t0 = g0 * kRowGroup;
+    const int64_t t1 = std::min(n, g1 * kRowGroup);
+    if (!accumulate) std::fill(dx + t0 * in, dx + t1 * in, 0.0f);
+    kt.axpy_block_f32(dx + t0 * in, in, dy + t0 * out, out, 1, w, in, out, in, t1 - t0);
+  });
 }
 
-void Transformer::LinearBackwardWeight(const float* dy, const float* xt, int64_t in, int64_t out,
+void Transformer::LinearBackwardWeight(const float* dy, const float* x, int64_t in, int64_t out,
                                        int64_t n, float* dw) {
-  // dw[o][i] = sum over t of dy[t][o] x[t][i]: a product with xᵀ [in][n] as the weight and
-  // dyᵀ [out][n] as the `out` activations, each a dot over the batch.
-  t_grad_.resize(static_cast<size_t>(out * n));
-  Transpose(dy, n, out, t_grad_.data());
-  Linear(xt, n, in, t_grad_.data(), out, dw);
+  // dw[o] += sum over t of dy[t][o] x[t]: rows of x scaled by a column of dy, which the
+  // kernel reads in place (lda 1, a_step out) instead of from a transposed copy.
+  const kernels::KernelTable& kt = kernels::Kernels();
+  pool_->ForRange((out + kRowGroup - 1) / kRowGroup, [&](int64_t g0, int64_t g1) {
+    const int64_t o0 = g0 * kRowGroup;
+    const int64_t o1 = std::min(out, g1 * kRowGroup);
+    kt.axpy_block_f32(dw + o0 * in, in, dy + o0, 1, out, x, in, n, in, o1 - o0);
+  });
 }
 
 void Transformer::RmsNormForward(const float* x, const float* w, float* rstd, float* out) {
@@ -212,7 +197,7 @@ void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
         float* p = c->probs.data() + row_offset_[t] * heads + g * group * len;
         DotRows(kt, k, dkv, len, q, group, hd, p, len);
         for (int64_t h = 0; h < group; ++h) kt.soft_max_f32(p + h * len, len, scale);
-        kt.axpy_block_f32(c->attn.data() + t * d + g * group * hd, hd, p, len, v, dkv, len, hd,
+        kt.axpy_block_f32(c->attn.data() + t * d + g * group * hd, hd, p, len, 1, v, dkv, len, hd,
                           group);
       }
     }
@@ -254,7 +239,7 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
         }
         float* out = dq + t * d + g * group * hd;
         std::fill(out, out + group * hd, 0.0f);
-        kt.axpy_block_f32(out, hd, ds, len, k, dkv, len, hd, group);
+        kt.axpy_block_f32(out, hd, ds, len, 1, k, dkv, len, hd, group);
       }
     }
   });
@@ -304,8 +289,8 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
             }
           }
           const int64_t first = (begin + j0) * d + h * hd;
-          kt.axpy_block_f32(out_k, dkv, coef_k.data(), n_q, c.q.data() + first, d, n_q, hd, nj);
-          kt.axpy_block_f32(out_v, dkv, coef_v.data(), n_q, d_attn + first, d, n_q, hd, nj);
+          kt.axpy_block_f32(out_k, dkv, coef_k.data(), n_q, 1, c.q.data() + first, d, n_q, hd, nj);
+          kt.axpy_block_f32(out_v, dkv, coef_v.data(), n_q, 1, d_attn + first, d, n_q, hd, nj);
         }
       }
     }
@@ -433,22 +418,29 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
   float* g_embd = grads + layout_.token_embd();
 
   // logits = xf · Eᵀ: dE = dlogitsᵀ · xf, dxf = dlogits · E (scattered back to the batch).
-  t_in_.resize(static_cast<size_t>(d * rows));
-  Transpose(xf_loss_.data(), rows, d, t_in_.data());
-  LinearBackwardWeight(logits_.data(), t_in_.data(), d, m.vocab, rows, g_embd);
-  std::vector<float> dxf_rows(static_cast<size_t>(rows * d));
+  LinearBackwardWeight(logits_.data(), xf_loss_.data(), d, m.vocab, rows, g_embd);
+  dxf_rows_.resize(static_cast<size_t>(rows * d));
   LinearBackwardInput(params + layout_.token_embd(), d, m.vocab, logits_.data(), rows,
-                      dxf_rows.data(), false);
-  std::vector<float> dxf(size(d), 0.0f);
+                      dxf_rows_.data(), false);
+  dxf_.assign(size(d), 0.0f);
   for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(dxf.data() + loss_rows_[r] * d, dxf_rows.data() + r * d, sizeof(float) * d);
+    std::memcpy(dxf_.data() + loss_rows_[r] * d, dxf_rows_.data() + r * d, sizeof(float) * d);
   }
   // Final norm.
   dx_.resize(size(d));
-  RmsNormBackward(x_final_.data(), params + layout_.output_norm(), rstd_final_.data(), dxf.data(),
+  RmsNormBackward(x_final_.data(), params + layout_.output_norm(), rstd_final_.data(), dxf_.data(),
                   dx_.data(), grads + layout_.output_norm(), false);
 
-  std::vector<float> dact(size(f)), dgate(size(f)), dup(size(f)), dxn(size(d));
+  // Scratch kept from step to step: fresh buffers of this size would be new pages each step,
+  // and faulting them in cost a tenth of the step.
+  dact_.resize(size(f));
+  dgate_.resize(size(f));
+  dup_.resize(size(f));
+  dxn_.resize(size(d));
+  float* dact = dact_.data();
+  float* dgate = dgate_.data();
+  float* dup = dup_.data();
+  float* dxn = dxn_.data();
   dq_.resize(size(d));
   dk_.resize(size(dkv));
   dv_.resize(size(dkv));
@@ -457,10 +449,8 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
     const LayerCache& c = layers_[l];
     const LayerOffsets& o = layout_.layer(l);
     // out = x_mid + act · Wdownᵀ
-    LinearBackwardInput(params + o.down, f, d, dx_.data(), n_, dact.data(), false);
-    t_in_.resize(size(f));
-    Transpose(c.act.data(), n_, f, t_in_.data());
-    LinearBackwardWeight(dx_.data(), t_in_.data(), f, d, n_, grads + o.down);
+    LinearBackwardInput(params + o.down, f, d, dx_.data(), n_, dact, false);
+    LinearBackwardWeight(dx_.data(), c.act.data(), f, d, n_, grads + o.down);
     // act = SiLU(gate) * up
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * f; i < t1 * f; ++i) {
@@ -471,33 +461,29 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
       }
     });
     // gate = xn2 · Wgateᵀ, up = xn2 · Wupᵀ
-    LinearBackwardInput(params + o.gate, d, f, dgate.data(), n_, dxn.data(), false);
-    LinearBackwardInput(params + o.up, d, f, dup.data(), n_, dxn.data(), true);
-    t_in_.resize(size(d));
-    Transpose(c.xn2.data(), n_, d, t_in_.data());
-    LinearBackwardWeight(dgate.data(), t_in_.data(), d, f, n_, grads + o.gate);
-    LinearBackwardWeight(dup.data(), t_in_.data(), d, f, n_, grads + o.up);
+    LinearBackwardInput(params + o.gate, d, f, dgate, n_, dxn, false);
+    LinearBackwardInput(params + o.up, d, f, dup, n_, dxn, true);
+    LinearBackwardWeight(dgate, c.xn2.data(), d, f, n_, grads + o.gate);
+    LinearBackwardWeight(dup, c.xn2.data(), d, f, n_, grads + o.up);
     // xn2 = RMSNorm(x_mid); x_mid also flows straight to the output.
-    RmsNormBackward(c.x_mid.data(), params + o.ffn_norm, c.rstd2.data(), dxn.data(), dx_.data(),
+    RmsNormBackward(c.x_mid.data(), params + o.ffn_norm, c.rstd2.data(), dxn, dx_.data(),
                     grads + o.ffn_norm, true);
     // x_mid = x_in + attn · Woᵀ
     LinearBackwardInput(params + o.wo, d, d, dx_.data(), n_, dattn_.data(), false);
-    Transpose(c.attn.data(), n_, d, t_in_.data());
-    LinearBackwardWeight(dx_.data(), t_in_.data(), d, d, n_, grads + o.wo);
+    LinearBackwardWeight(dx_.data(), c.attn.data(), d, d, n_, grads + o.wo);
     // attention, then RoPE (a rotation: its gradient rotates back)
     AttentionBackward(batch, c, dattn_.data(), dq_.data(), dk_.data(), dv_.data());
     Rope(dq_.data(), m.heads, true);
     Rope(dk_.data(), m.kv_heads, true);
     // q, k, v = xn1 · W{q,k,v}ᵀ
-    LinearBackwardInput(params + o.wq, d, d, dq_.data(), n_, dxn.data(), false);
-    LinearBackwardInput(params + o.wk, d, dkv, dk_.data(), n_, dxn.data(), true);
-    LinearBackwardInput(params + o.wv, d, dkv, dv_.data(), n_, dxn.data(), true);
-    Transpose(c.xn1.data(), n_, d, t_in_.data());
-    LinearBackwardWeight(dq_.data(), t_in_.data(), d, d, n_, grads + o.wq);
-    LinearBackwardWeight(dk_.data(), t_in_.data(), d, dkv, n_, grads + o.wk);
-    LinearBackwardWeight(dv_.data(), t_in_.data(), d, dkv, n_, grads + o.wv);
+    LinearBackwardInput(params + o.wq, d, d, dq_.data(), n_, dxn, false);
+    LinearBackwardInput(params + o.wk, d, dkv, dk_.data(), n_, dxn, true);
+    LinearBackwardInput(params + o.wv, d, dkv, dv_.data(), n_, dxn, true);
+    LinearBackwardWeight(dq_.data(), c.xn1.data(), d, d, n_, grads + o.wq);
+    LinearBackwardWeight(dk_.data(), c.xn1.data(), d, dkv, n_, grads + o.wk);
+    LinearBackwardWeight(dv_.data(), c.xn1.data(), d, dkv, n_, grads + o.wv);
     // xn1 = RMSNorm(x_in); x_in also flows straight to x_mid.
-    RmsNormBackward(c.x_in.data(), params + o.attn_norm, c.rstd1.data(), dxn.data(), dx_.data(),
+    RmsNormBackward(c.x_in.data(), params + o.attn_norm, c.rstd1.data(), dxn, dx_.data(),
                     grads + o.attn_norm, true);
   }
   // Embedding lookup: rows of E receive their tokens' gradients, in batch order.

@@ -87,10 +87,9 @@ class Transformer {
   // dx[T][in] (= or +=) dy[T][out] · W[out][in]
   void LinearBackwardInput(const float* w, int64_t in, int64_t out, const float* dy, int64_t n,
                            float* dx, bool accumulate);
-  // dw[out][in] = dy[T][out]ᵀ · x[T][in], with x already transposed (xt[in][T])
-  void LinearBackwardWeight(const float* dy, const float* xt, int64_t in, int64_t out, int64_t n,
+  // dw[out][in] += dy[T][out]ᵀ · x[T][in]
+  void LinearBackwardWeight(const float* dy, const float* x, int64_t in, int64_t out, int64_t n,
                             float* dw);
-  void Transpose(const float* src, int64_t rows, int64_t cols, float* dst);
 
   const ModelConfig config_;
   const ParameterLayout layout_;
@@ -107,7 +106,7 @@ class Transformer {
   std::vector<float> logits_;                     // [N][V], then d loss / d logits
   std::vector<double> row_loss_;                  // per target position, for a fixed-order sum
   // Backward scratch.
-  std::vector<float> dx_, dtmp_, dbig_, dq_, dk_, dv_, dattn_, t_in_, t_grad_, t_w_;
+  std::vector<float> dx_, dbig_, dq_, dk_, dv_, dattn_, dxf_rows_, dxf_, dact_, dgate_, dup_, dxn_;
 };
 
 }  // namespace agentry::train

@@ -75,10 +75,11 @@ struct KernelTable {
   GemmFn gemm_q4_1;
   GemmFn gemm_q5_0;
   GemmFn gemm_q5_1;
-  // axpy_block_f16 with F32 coefficients and rows: the trainer's attention (probabilities
-  // times values, score gradients times keys and queries).
-  void (*axpy_block_f32)(float* y, int64_t ldy, const float* a, int64_t lda, const float* x,
-                         int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+  // axpy_block_f16 with F32 coefficients and rows, the coefficients at any stride (a_step
+  // apart along s): the trainer's attention (probabilities times values, score gradients
+  // times keys and queries) and its weight gradients (a transposed: dW += dYᵀ · X).
+  void (*axpy_block_f32)(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
+                         const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 };
 
 const KernelTable& Kernels();

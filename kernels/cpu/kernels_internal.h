@@ -46,8 +46,8 @@ void soft_max_f32(float* x, int64_t n, float scale);
 void silu_mul_f32(float* gate, const float* up, int64_t n);
 void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                     int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
-void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, const float* x, int64_t ldx,
-                    int64_t n_x, int64_t n, int64_t tokens);
+void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
+                    const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 // K-quants (dot_k_avx2.cc). quantize_row_q8_K gives the reference's bytes exactly; each
 // gemm output equals the vec_dot of its row and token exactly.
 void quantize_row_q8_K(const float* x, block_q8_K* y, int64_t n);
@@ -108,8 +108,8 @@ void soft_max_f32(float* x, int64_t n, float scale);
 void silu_mul_f32(float* gate, const float* up, int64_t n);
 void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                     int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
-void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, const float* x, int64_t ldx,
-                    int64_t n_x, int64_t n, int64_t tokens);
+void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
+                    const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 // K-quants on 512-bit vectors with AVX512-VNNI (dot_k_avx512.cc): the same bits as the AVX2
 // ones. Need AVX-512 F, BW, VL and VNNI.
 float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);

@@ -35,11 +35,11 @@ void axpy_block_f16_ref(float* y, int64_t ldy, const uint16_t* a, int64_t lda, c
   }
 }
 
-void axpy_block_f32_ref(float* y, int64_t ldy, const float* a, int64_t lda, const float* x,
-                        int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
+void axpy_block_f32_ref(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
+                        const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t s = 0; s < n_x; ++s) {
-      const float at = a[t * lda + s];
+      const float at = a[t * lda + s * a_step];
       for (int64_t i = 0; i < n; ++i) y[t * ldy + i] = std::fma(at, x[s * ldx + i], y[t * ldy + i]);
     }
   }

@@ -24,9 +24,12 @@ void silu_mul_f32_ref(float* gate, const float* up, int64_t n);
 void axpy_block_f16_ref(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                         int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 
-// axpy_block_f16_ref over F32 a and x, each term one fused multiply-add
-// (y = fma(a, x, y), in order of s) as the SIMD tiles compute it, so they agree bit for bit.
-void axpy_block_f32_ref(float* y, int64_t ldy, const float* a, int64_t lda, const float* x,
-                        int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+// axpy_block_f16_ref over F32 a and x, with the coefficient of (t, s) at a[t * lda +
+// s * a_step] (a_step = 1: rows of a, as above; lda = 1: a stored transposed, as the
+// gradient dY of a layer's outputs is when its weight gradient dYᵀ · X is accumulated).
+// Each term is one fused multiply-add (y = fma(a, x, y), in order of s) as the SIMD tiles
+// compute it, so they agree bit for bit.
+void axpy_block_f32_ref(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
+                        const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
 
 }  // namespace agentry::kernels

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels_internal.h"
@@ -35,34 +36,57 @@ inline float to_float(uint16_t h) { return _cvtsh_ss(h); }
 inline float to_float(float f) { return f; }
 
 // Tiles of RT tokens x NV vectors of 8 outputs (12 accumulators at 3 x 4), as
-// avx512::axpy_tile; columns past the last whole vector are left to the caller. T is the
+// avx512::axpy_tile: F32 coefficients broadcast straight from memory at any stride, F16 ones
+// from a float copy; columns past the last whole vector are left to the caller. T is the
 // element type of a and x: uint16_t (F16) or float.
+template <int RT, int NV>
+inline void fma_tile_row(__m256 (&c)[RT][NV], const __m256 (&xv)[NV], const float (&av)[RT]) {
+#pragma GCC unroll 4
+  for (int t = 0; t < RT; ++t) {
+    const __m256 at = _mm256_set1_ps(av[t]);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) c[t][v] = _mm256_fmadd_ps(at, xv[v], c[t][v]);
+  }
+}
+
 template <typename T, int RT, int NV>
-void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx,
-               int64_t n_x) {
+void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
+               int64_t ldx, int64_t n_x) {
   __m256 c[RT][NV];
 #pragma GCC unroll 4
   for (int t = 0; t < RT; ++t) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) c[t][v] = _mm256_loadu_ps(y + t * ldy + ptrdiff_t{8} * v);
   }
-  constexpr int64_t kKeys = 64;
-  alignas(32) float af[RT][kKeys];
-  for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
-    const int64_t ns = std::min(kKeys, n_x - s0);
-    for (int t = 0; t < RT; ++t) {
-      for (int64_t s = 0; s < ns; ++s) af[t][s] = to_float(a[t * lda + s0 + s]);
-    }
-    for (int64_t s = 0; s < ns; ++s) {
-      const T* xs = x + (s0 + s) * ldx;
+  const auto load_row = [&](int64_t s, __m256(&xv)[NV]) {
+    const T* xs = x + s * ldx;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) xv[v] = load8(xs + ptrdiff_t{8} * v);
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    for (int64_t s = 0; s < n_x; ++s) {
       __m256 xv[NV];
+      load_row(s, xv);
+      float av[RT];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) xv[v] = load8(xs + ptrdiff_t{8} * v);
-#pragma GCC unroll 4
+      for (int t = 0; t < RT; ++t) av[t] = a[t * lda + s * a_step];
+      fma_tile_row(c, xv, av);
+    }
+  } else {
+    constexpr int64_t kKeys = 64;
+    alignas(32) float af[RT][kKeys];
+    for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
+      const int64_t ns = std::min(kKeys, n_x - s0);
       for (int t = 0; t < RT; ++t) {
-        const __m256 av = _mm256_set1_ps(af[t][s]);
+        for (int64_t s = 0; s < ns; ++s) af[t][s] = to_float(a[t * lda + s0 + s]);
+      }
+      for (int64_t s = 0; s < ns; ++s) {
+        __m256 xv[NV];
+        load_row(s0 + s, xv);
+        float av[RT];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) c[t][v] = _mm256_fmadd_ps(av, xv[v], c[t][v]);
+        for (int t = 0; t < RT; ++t) av[t] = af[t][s];
+        fma_tile_row(c, xv, av);
       }
     }
   }
@@ -74,7 +98,8 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64
 }
 
 template <typename T>
-using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, const T*, int64_t, int64_t);
+using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, int64_t, const T*, int64_t,
+                            int64_t);
 
 template <typename T, int RT>
 AxpyTileFn<T> AxpyTileOf(int64_t nv) {
@@ -102,23 +127,30 @@ AxpyTileFn<T> AxpyTileOf(int64_t rt, int64_t nv) {
   }
 }
 
+// Keys in blocks of kKeys, as avx512::axpy_block, so that a block of x rows stays in cache
+// while the tiles of every token pass over it.
 template <typename T>
-void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx,
-                int64_t n_x, int64_t n, int64_t tokens) {
+void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
+                int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
   constexpr int64_t kCols = 32;
   constexpr int64_t kTokens = 3;
+  constexpr int64_t kKeys = 256;
   const int64_t whole = n / 8 * 8;
-  for (int64_t i0 = 0; i0 < whole; i0 += kCols) {
-    const int64_t nv = std::min(kCols, whole - i0) / 8;
-    for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
-      const int64_t rt = std::min(kTokens, tokens - t0);
-      AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x);
+  for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
+    const int64_t ns = std::min(kKeys, n_x - s0);
+    for (int64_t i0 = 0; i0 < whole; i0 += kCols) {
+      const int64_t nv = std::min(kCols, whole - i0) / 8;
+      for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
+        const int64_t rt = std::min(kTokens, tokens - t0);
+        AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda + s0 * a_step, lda, a_step,
+                              x + s0 * ldx + i0, ldx, ns);
+      }
     }
   }
   // The last n % 8 columns, one fused multiply-add a term as in the tiles.
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t s = 0; s < n_x; ++s) {
-      const float av = to_float(a[t * lda + s]);
+      const float av = to_float(a[t * lda + s * a_step]);
       for (int64_t i = whole; i < n; ++i) {
         y[t * ldy + i] = std::fma(av, to_float(x[s * ldx + i]), y[t * ldy + i]);
       }
@@ -185,12 +217,12 @@ void silu_mul_f32(float* gate, const float* up, int64_t n) {
 
 void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                     int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
-  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
+  axpy_block(y, ldy, a, lda, 1, x, ldx, n_x, n, tokens);
 }
 
-void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, const float* x, int64_t ldx,
-                    int64_t n_x, int64_t n, int64_t tokens) {
-  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
+void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
+                    const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
+  axpy_block(y, ldy, a, lda, a_step, x, ldx, n_x, n, tokens);
 }
 
 }  // namespace agentry::kernels::avx2

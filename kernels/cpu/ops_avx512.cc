@@ -3,6 +3,7 @@
 // <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels_internal.h"
@@ -22,12 +23,23 @@ inline __m512 load16(const uint16_t* p, __mmask16 mask) {
 inline __m512 load16(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
 
 // Tiles of RT tokens x NV vectors of 16 outputs (24 accumulators at 6 x 4). Each x row is
-// loaded once a tile; each coefficient is broadcast from a float copy made 64 at a time.
-// Every output gets y = fma(a, x, y) in order of s, as axpy_f16 computes it. T is the
-// element type of a and x: uint16_t (F16) or float.
+// loaded once a tile and each coefficient broadcast to all lanes: F32 ones straight from
+// memory, at any stride (a_step apart along s); F16 ones from a float copy made 64 at a time
+// (their a_step is 1). Every output gets y = fma(a, x, y) in order of s, as axpy_f16
+// computes it. T is the element type of a and x: uint16_t (F16) or float.
+template <int RT, int NV>
+inline void fma_tile_row(__m512 (&c)[RT][NV], const __m512 (&xv)[NV], const float (&av)[RT]) {
+#pragma GCC unroll 8
+  for (int t = 0; t < RT; ++t) {
+    const __m512 at = _mm512_set1_ps(av[t]);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) c[t][v] = _mm512_fmadd_ps(at, xv[v], c[t][v]);
+  }
+}
+
 template <typename T, int RT, int NV>
-void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx, int64_t n_x,
-               __mmask16 last) {
+void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
+               int64_t ldx, int64_t n_x, __mmask16 last) {
   __m512 c[RT][NV];
 #pragma GCC unroll 8
   for (int t = 0; t < RT; ++t) {
@@ -37,27 +49,38 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64
           _mm512_maskz_loadu_ps(v == NV - 1 ? last : first(16), y + t * ldy + ptrdiff_t{16} * v);
     }
   }
-  constexpr int64_t kKeys = 64;
-  alignas(64) float af[RT][kKeys];
-  for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
-    const int64_t ns = std::min(kKeys, n_x - s0);
-    for (int t = 0; t < RT; ++t) {
-      for (int64_t q = 0; q < ns; q += 16) {
-        _mm512_store_ps(&af[t][q], load16(a + t * lda + s0 + q, first(ns - q)));
-      }
-    }
-    for (int64_t s = 0; s < ns; ++s) {
-      const T* xs = x + (s0 + s) * ldx;
+  const auto load_row = [&](int64_t s, __m512(&xv)[NV]) {
+    const T* xs = x + s * ldx;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v)
+      xv[v] = load16(xs + ptrdiff_t{16} * v, v == NV - 1 ? last : first(16));
+  };
+  if constexpr (std::is_same_v<T, float>) {
+    for (int64_t s = 0; s < n_x; ++s) {
       __m512 xv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        xv[v] = load16(xs + ptrdiff_t{16} * v, v == NV - 1 ? last : first(16));
-      }
+      load_row(s, xv);
+      float av[RT];
 #pragma GCC unroll 8
+      for (int t = 0; t < RT; ++t) av[t] = a[t * lda + s * a_step];
+      fma_tile_row(c, xv, av);
+    }
+  } else {
+    constexpr int64_t kKeys = 64;
+    alignas(64) float af[RT][kKeys];
+    for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
+      const int64_t ns = std::min(kKeys, n_x - s0);
       for (int t = 0; t < RT; ++t) {
-        const __m512 av = _mm512_set1_ps(af[t][s]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) c[t][v] = _mm512_fmadd_ps(av, xv[v], c[t][v]);
+        for (int64_t q = 0; q < ns; q += 16) {
+          _mm512_store_ps(&af[t][q], load16(a + t * lda + s0 + q, first(ns - q)));
+        }
+      }
+      for (int64_t s = 0; s < ns; ++s) {
+        __m512 xv[NV];
+        load_row(s0 + s, xv);
+        float av[RT];
+#pragma GCC unroll 8
+        for (int t = 0; t < RT; ++t) av[t] = af[t][s];
+        fma_tile_row(c, xv, av);
       }
     }
   }
@@ -72,7 +95,7 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64
 }
 
 template <typename T>
-using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, const T*, int64_t, int64_t,
+using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t,
                             __mmask16);
 
 template <typename T, int RT>
@@ -147,18 +170,26 @@ void silu_mul_f32(float* gate, const float* up, int64_t n) {
 
 namespace {
 
+// Keys in blocks of kKeys, so that a block of x rows (kKeys x kCols floats) stays in the L2
+// cache while the tiles of every token pass over it; the accumulators go back to y between
+// blocks, which keeps each output's fused multiply-adds in order of s.
 template <typename T>
-void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int64_t ldx,
-                int64_t n_x, int64_t n, int64_t tokens) {
+void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
+                int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
   constexpr int64_t kCols = 64;
   constexpr int64_t kTokens = 6;
-  for (int64_t i0 = 0; i0 < n; i0 += kCols) {
-    const int64_t width = std::min(kCols, n - i0);
-    const int64_t nv = (width + 15) / 16;
-    const __mmask16 last = first(width - 16 * (nv - 1));
-    for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
-      const int64_t rt = std::min(kTokens, tokens - t0);
-      AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda, lda, x + i0, ldx, n_x, last);
+  constexpr int64_t kKeys = 256;
+  for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
+    const int64_t ns = std::min(kKeys, n_x - s0);
+    for (int64_t i0 = 0; i0 < n; i0 += kCols) {
+      const int64_t width = std::min(kCols, n - i0);
+      const int64_t nv = (width + 15) / 16;
+      const __mmask16 last = first(width - 16 * (nv - 1));
+      for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
+        const int64_t rt = std::min(kTokens, tokens - t0);
+        AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda + s0 * a_step, lda, a_step,
+                              x + s0 * ldx + i0, ldx, ns, last);
+      }
     }
   }
 }
@@ -167,12 +198,12 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, const T* x, int6
 
 void axpy_block_f16(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                     int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
-  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
+  axpy_block(y, ldy, a, lda, 1, x, ldx, n_x, n, tokens);
 }
 
-void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, const float* x, int64_t ldx,
-                    int64_t n_x, int64_t n, int64_t tokens) {
-  axpy_block(y, ldy, a, lda, x, ldx, n_x, n, tokens);
+void axpy_block_f32(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
+                    const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
+  axpy_block(y, ldy, a, lda, a_step, x, ldx, n_x, n, tokens);
 }
 
 }  // namespace agentry::kernels::avx512

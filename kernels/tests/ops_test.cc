@@ -130,22 +130,39 @@ TEST_P(OpsTest, AxpyBlockIsTheTablesAxpyInOrder) {
 }
 
 // The F32 blocks compute each output as the reference does, one fused multiply-add a term
-// in order of s, so they agree bit for bit; columns outside the block stay untouched.
+// in order of s, so they agree bit for bit; columns outside the block stay untouched. The
+// coefficients are read as rows (a_step 1, attention) and transposed (lda 1, the weight
+// gradients' dYᵀ), including key counts past the kernels' blocks of 256 keys.
 TEST_P(OpsTest, AxpyBlockF32IsTheReferenceBitForBit) {
-  const AxpyCase cases[] = {{32, 1, 1},  {32, 63, 6}, {32, 64, 7},  {64, 65, 13}, {128, 200, 5},
-                            {80, 70, 3}, {96, 9, 2},  {100, 17, 4}, {7, 5, 3},    {32, 1000, 2}};
+  const AxpyCase cases[] = {{32, 1, 1},    {32, 63, 6},   {32, 64, 7},    {64, 65, 13},
+                            {128, 200, 5}, {80, 70, 3},   {96, 9, 2},     {100, 17, 4},
+                            {7, 5, 3},     {32, 1000, 2}, {128, 600, 20}, {352, 513, 7}};
   for (const AxpyCase& c : cases) {
-    const int64_t ldy = c.n + 5, lda = c.n_x + 3, ldx = c.n + 16;
-    const std::vector<float> a = Normal(c.tokens * lda, 5, 0.1f);
-    const std::vector<float> x = Normal(c.n_x * ldx, 6);
-    const std::vector<float> y0 = Normal(c.tokens * ldy, 7);
-    std::vector<float> got = y0, ref = y0;
-    k_->axpy_block_f32(got.data(), ldy, a.data(), lda, x.data(), ldx, c.n_x, c.n, c.tokens);
-    axpy_block_f32_ref(ref.data(), ldy, a.data(), lda, x.data(), ldx, c.n_x, c.n, c.tokens);
-    const std::string shape =
-        std::to_string(c.n) + "x" + std::to_string(c.n_x) + "x" + std::to_string(c.tokens);
-    for (int64_t at = 0; at < c.tokens * ldy; ++at) {
-      ASSERT_EQ(got[at], at % ldy < c.n ? ref[at] : y0[at]) << shape << " element " << at;
+    for (const bool transposed : {false, true}) {
+      const int64_t ldy = c.n + 5, ldx = c.n + 16;
+      // Rows: a[t][s] in rows of n_x + 3. Transposed: a[s][t] in rows of tokens + 3.
+      const int64_t lda = transposed ? 1 : c.n_x + 3;
+      const int64_t a_step = transposed ? c.tokens + 3 : 1;
+      const std::vector<float> a = Normal((c.tokens + 3) * (c.n_x + 3), 5, 0.1f);
+      const std::vector<float> x = Normal(c.n_x * ldx, 6);
+      const std::vector<float> y0 = Normal(c.tokens * ldy, 7);
+      std::vector<float> got = y0, ref = y0;
+      k_->axpy_block_f32(got.data(), ldy, a.data(), lda, a_step, x.data(), ldx, c.n_x, c.n,
+                         c.tokens);
+      axpy_block_f32_ref(ref.data(), ldy, a.data(), lda, a_step, x.data(), ldx, c.n_x, c.n,
+                         c.tokens);
+      const std::string shape = std::to_string(c.n) + "x" + std::to_string(c.n_x) + "x" +
+                                std::to_string(c.tokens) + (transposed ? " transposed" : "");
+      for (int64_t at = 0; at < c.tokens * ldy; ++at) {
+        ASSERT_EQ(got[at], at % ldy < c.n ? ref[at] : y0[at]) << shape << " element " << at;
+      }
+      // The reference itself: each output is the sum it should be (a check on the strides).
+      for (int64_t t = 0; t < c.tokens; ++t) {
+        const int64_t i = (t * 7) % c.n;
+        double sum = y0[t * ldy + i];
+        for (int64_t s = 0; s < c.n_x; ++s) sum += double{a[t * lda + s * a_step]} * x[s * ldx + i];
+        ASSERT_NEAR(ref[t * ldy + i], sum, 1e-4 * (1.0 + std::fabs(sum))) << shape;
+      }
     }
   }
 }
