@@ -16,7 +16,7 @@ build: bootstrap
 	@cmake --build --preset default
 
 # The main job. For now: the agentry CLI's end-to-end self-check of this build, then the
-# project's own triage agent model (trained by `agentry train` on first run: 749 s on
+# project's own triage agent model (trained by `agentry train` on first run: 911 s on
 # 2 cores in bench/agent-model; docs/agent-model.md) answering held-out conversations: tool calls
 # decoded under the tools' JSON schemas, answers that use tool results and what the user said
 # earlier.

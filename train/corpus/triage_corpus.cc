@@ -353,20 +353,25 @@ class Generator {
     return Drawn(held_out() || !rng_.Percent(kMadeUpPercent) ? std::string(Pick(train, held))
                                                              : MadeUpWord(held));
   }
-  // A company: a list entry or, like Entity, mostly made up: a made-up word followed by a
-  // training company's last word ("Brakou Labs") or by a second made-up word.
+  // A company: a list entry or, like Entity, mostly made up: one or two made-up words and a
+  // training company's last word ("Brakou Labs", "Zidra Tessun Foods"), or two made-up
+  // words. Names of three words too, so a model does not learn that a company ends after two.
   std::string Company() {
     if (held_out() || !rng_.Percent(kMadeUpPercent)) {
       return Drawn(std::string(Pick(ph::kCompaniesTrain, ph::kCompaniesHeldOut)));
     }
-    std::string_view tail;
-    if (rng_.Percent(60)) {
-      tail = rng_.Pick(ph::kCompaniesTrain);
-      tail = tail.substr(tail.rfind(' ') + 1);
+    std::string name = MadeUpWord(ph::kCompaniesHeldOut);
+    switch (rng_.Weighted({45, 30, 25})) {
+      case 0:
+        break;
+      case 1:
+        name += " " + MadeUpWord(ph::kCompaniesHeldOut);
+        break;
+      default:
+        return Drawn(name + " " + MadeUpWord(ph::kCompaniesHeldOut));
     }
-    std::string word = MadeUpWord(ph::kCompaniesHeldOut);
-    return Drawn(word + " " +
-                 (tail.empty() ? MadeUpWord(ph::kCompaniesHeldOut) : std::string(tail)));
+    std::string_view tail = rng_.Pick(ph::kCompaniesTrain);
+    return Drawn(name + " " + std::string(tail.substr(tail.rfind(' ') + 1)));
   }
   // A word no list holds, in the shape of a name: 1-3 syllables drawn from inventories wide
   // enough (about 11 bits a syllable) that a model cannot predict the letters, only copy

