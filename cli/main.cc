@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/devices.h"
 #include "cli/run.h"
 #include "cli/selfcheck.h"
 #include "cli/train.h"
@@ -45,6 +46,16 @@ int Main(int argc, char** argv) {
       "Check ManagedAgent manifests the way the API server will, naming each bad field.");
   validate->add_option("files", validate_files, "YAML files (several documents each is fine)")
       ->required();
+
+  cli::DevicesOptions devices_options;
+  CLI::App* devices = app.add_subcommand(
+      "devices",
+      "List this node's devices as the node daemon sees them (CPU, NVIDIA GPUs, AWS Neuron), "
+      "honouring NVIDIA_VISIBLE_DEVICES, AWS_NEURON_VISIBLE_DEVICES and NEURON_RT_VISIBLE_CORES.");
+  devices->add_option("--dev-root", devices_options.dev_root, "where /dev is (default /dev)");
+  devices->add_option("--proc-root", devices_options.proc_root, "where /proc is (default /proc)");
+  devices->add_option("--sys-root", devices_options.sys_root, "where /sys is (default /sys)");
+  devices->add_flag("--json", devices_options.json, "print a JSON array instead of lines");
 
   if (argc == 1) {
     std::fputs(app.help().c_str(), stderr);
@@ -163,6 +174,7 @@ int Main(int argc, char** argv) {
     return cli::RunSelfcheck(selfcheck_options);
   }
   if (*validate) return cli::RunValidate(validate_files);
+  if (*devices) return cli::RunDevices(devices_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);
   if (*test_model) return cli::RunMakeTestModel(test_model_options);

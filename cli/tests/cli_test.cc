@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -197,6 +199,52 @@ TEST(CliTest, CacheTypeQ8_0RunsAndOtherValuesAreRefused) {
       << unsuited.output;
   unlink(model.c_str());
   unlink(small.c_str());
+}
+
+// `agentry devices` on a fake GPU node: each GPU with the note that the CPU backend serves
+// it, the device plugin's selection honoured, JSON on request, a malformed selection refused.
+TEST(CliTest, DevicesListsAFakeGpuNodeAndHonoursTheDevicePlugin) {
+  namespace fs = std::filesystem;
+  char dir[] = "/tmp/agentry-cli-devices-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string root = dir;
+  fs::create_directories(root + "/sys/devices/system/cpu");
+  fs::create_directories(root + "/dev");
+  std::ofstream(root + "/sys/devices/system/cpu/online") << "0-3\n";
+  for (int i = 0; i < 2; ++i) {
+    const std::string bus = "0000:1" + std::to_string(i) + ":00.0";
+    std::ofstream(root + "/dev/nvidia" + std::to_string(i)).flush();
+    fs::create_directories(root + "/proc/driver/nvidia/gpus/" + bus);
+    std::ofstream(root + "/proc/driver/nvidia/gpus/" + bus + "/information")
+        << "Model: \t\t NVIDIA L4\nGPU UUID: \t GPU-" << i << "\nBus Location: \t " << bus
+        << "\nDevice Minor: \t " << i << "\n";
+  }
+  const std::string roots =
+      " --dev-root " + root + "/dev --proc-root " + root + "/proc --sys-root " + root + "/sys";
+  unsetenv("NVIDIA_VISIBLE_DEVICES");
+  CommandResult all = Agentry("devices" + roots);
+  EXPECT_EQ(all.exit_code, 0) << all.output;
+  EXPECT_NE(all.output.find("nvidia0  nvidia-gpu  NVIDIA L4, 0000:10:00.0, GPU-0; backend cpu "
+                            "(no CUDA backend in this build"),
+            std::string::npos)
+      << all.output;
+  EXPECT_NE(all.output.find("nvidia1  nvidia-gpu"), std::string::npos) << all.output;
+
+  setenv("NVIDIA_VISIBLE_DEVICES", "1", 1);
+  CommandResult one = Agentry("devices --json" + roots);
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(one.output.find("\"nvidia0\""), std::string::npos) << one.output;
+  EXPECT_NE(one.output.find("\"id\": \"nvidia1\""), std::string::npos) << one.output;
+  EXPECT_NE(one.output.find("\"backend\": \"cpu\""), std::string::npos) << one.output;
+
+  setenv("NVIDIA_VISIBLE_DEVICES", "gpu1", 1);
+  CommandResult bad = Agentry("devices" + roots);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("NVIDIA_VISIBLE_DEVICES=\"gpu1\": \"gpu1\" is not a GPU index"),
+            std::string::npos)
+      << bad.output;
+  unsetenv("NVIDIA_VISIBLE_DEVICES");
+  fs::remove_all(root);
 }
 
 }  // namespace

@@ -1,0 +1,100 @@
+// nodeagent/devices/nvml.cc — see nvml.h. The few NVML entry points used are declared here
+// by their documented C signatures; no NVIDIA header is needed at build time.
+#include "nodeagent/devices/nvml.h"
+
+#include <dlfcn.h>
+
+#include <cstdint>
+
+namespace agentry::devices {
+namespace {
+
+using NvmlReturn = int;  // nvmlReturn_t; 0 is NVML_SUCCESS
+using NvmlDevice = void*;
+struct NvmlMemory {  // nvmlMemory_t: three unsigned long long, 64 bits on every LP64 target
+  uint64_t total;
+  uint64_t free;
+  uint64_t used;
+};
+static_assert(sizeof(uint64_t) == sizeof(unsigned long long));  // NOLINT(google-runtime-int)
+struct NvmlUtilization {                                        // nvmlUtilization_t
+  unsigned int gpu;
+  unsigned int memory;
+};
+
+}  // namespace
+
+struct Nvml::Api {
+  void* library = nullptr;
+  NvmlReturn (*shutdown)() = nullptr;
+  NvmlReturn (*handle_by_pci_bus_id)(const char*, NvmlDevice*) = nullptr;
+  NvmlReturn (*memory_info)(NvmlDevice, NvmlMemory*) = nullptr;
+  NvmlReturn (*utilization_rates)(NvmlDevice, NvmlUtilization*) = nullptr;
+  const char* (*error_string)(NvmlReturn) = nullptr;
+
+  std::string Error(const char* call, NvmlReturn r) const {
+    return std::string(call) +
+           " failed: " + (error_string != nullptr ? error_string(r) : "error " + std::to_string(r));
+  }
+};
+
+std::unique_ptr<Nvml> Nvml::Open(std::string* why) {
+  auto api = std::make_unique<Api>();
+  api->library = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (api->library == nullptr) {
+    *why = "NVML not loaded (libnvidia-ml.so.1: " + std::string(dlerror()) + ")";
+    return nullptr;
+  }
+  const auto sym = [&](const char* name) { return dlsym(api->library, name); };
+  auto init = reinterpret_cast<NvmlReturn (*)()>(sym("nvmlInit_v2"));
+  api->shutdown = reinterpret_cast<NvmlReturn (*)()>(sym("nvmlShutdown"));
+  api->handle_by_pci_bus_id = reinterpret_cast<NvmlReturn (*)(const char*, NvmlDevice*)>(
+      sym("nvmlDeviceGetHandleByPciBusId_v2"));
+  api->memory_info =
+      reinterpret_cast<NvmlReturn (*)(NvmlDevice, NvmlMemory*)>(sym("nvmlDeviceGetMemoryInfo"));
+  api->utilization_rates = reinterpret_cast<NvmlReturn (*)(NvmlDevice, NvmlUtilization*)>(
+      sym("nvmlDeviceGetUtilizationRates"));
+  api->error_string = reinterpret_cast<const char* (*)(NvmlReturn)>(sym("nvmlErrorString"));
+  if (init == nullptr || api->shutdown == nullptr || api->handle_by_pci_bus_id == nullptr ||
+      api->memory_info == nullptr || api->utilization_rates == nullptr) {
+    *why = "NVML lacks an entry point this daemon uses (driver too old?)";
+    dlclose(api->library);
+    return nullptr;
+  }
+  if (const NvmlReturn r = init(); r != 0) {
+    *why = api->Error("nvmlInit_v2", r);
+    dlclose(api->library);
+    return nullptr;
+  }
+  return std::unique_ptr<Nvml>(new Nvml(std::move(api)));
+}
+
+Nvml::Nvml(std::unique_ptr<Api> api) : api_(std::move(api)) {}
+
+Nvml::~Nvml() {
+  api_->shutdown();
+  dlclose(api_->library);
+}
+
+bool Nvml::Query(const std::string& pci_bus, GpuUsage* usage, std::string* why) const {
+  NvmlDevice device = nullptr;
+  if (const NvmlReturn r = api_->handle_by_pci_bus_id(pci_bus.c_str(), &device); r != 0) {
+    *why = api_->Error("nvmlDeviceGetHandleByPciBusId_v2", r);
+    return false;
+  }
+  NvmlMemory memory{};
+  if (const NvmlReturn r = api_->memory_info(device, &memory); r != 0) {
+    *why = api_->Error("nvmlDeviceGetMemoryInfo", r);
+    return false;
+  }
+  usage->memory_total_bytes = memory.total;
+  usage->memory_free_bytes = memory.free;
+  NvmlUtilization utilization{};
+  // Utilisation is optional (some GPUs and MIG slices do not report it): memory stands.
+  if (api_->utilization_rates(device, &utilization) == 0) {
+    usage->utilization_percent = static_cast<int>(utilization.gpu);
+  }
+  return true;
+}
+
+}  // namespace agentry::devices
