@@ -23,7 +23,7 @@ build: bootstrap
 AGENT_MODEL = build/agent-model/model-q8_0.gguf
 demo: build
 	build/default/cli/agentry selfcheck --manifest examples/triage-agent.yaml
-	@[ -f $(AGENT_MODEL) ] || scripts/train-agent-model build/default build/agent-model
+	@scripts/train-agent-model build/default build/agent-model
 	@echo; echo "== the triage agent model on four held-out conversations"
 	build/default/cli/agentry eval-agent -m $(AGENT_MODEL) -n 4 -v 2>&1
 
