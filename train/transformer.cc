@@ -49,28 +49,31 @@ void Transformer::Linear(const float* w, int64_t in, int64_t out, const float* x
 // the thread count.
 constexpr int64_t kRowGroup = 6;
 
+void Transformer::AxpyRows(float* y, int64_t ldy, const float* a, int64_t a_row, int64_t a_step,
+                           const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t rows,
+                           bool zero_first) {
+  const kernels::KernelTable& kt = kernels::Kernels();
+  pool_->ForRange((rows + kRowGroup - 1) / kRowGroup, [&](int64_t g0, int64_t g1) {
+    const int64_t r0 = g0 * kRowGroup;
+    const int64_t r1 = std::min(rows, g1 * kRowGroup);
+    if (zero_first) {
+      for (int64_t r = r0; r < r1; ++r) std::fill(y + r * ldy, y + r * ldy + n, 0.0f);
+    }
+    kt.axpy_block_f32(y + r0 * ldy, ldy, a + r0 * a_row, a_row, a_step, x, ldx, n_x, n, r1 - r0);
+  });
+}
+
 void Transformer::LinearBackwardInput(const float* w, int64_t in, int64_t out, const float* dy,
                                       int64_t n, float* dx, bool accumulate) {
   // dx[t] (+)= sum over o of dy[t][o] W[o]: rows of W scaled by the row of dy.
-  const kernels::KernelTable& kt = kernels::Kernels();
-  pool_->ForRange((n + kRowGroup - 1) / kRowGroup, [&](int64_t g0, int64_t g1) {
-    const int64_t t0 = g0 * kRowGroup;
-    const int64_t t1 = std::min(n, g1 * kRowGroup);
-    if (!accumulate) std::fill(dx + t0 * in, dx + t1 * in, 0.0f);
-    kt.axpy_block_f32(dx + t0 * in, in, dy + t0 * out, out, 1, w, in, out, in, t1 - t0);
-  });
+  AxpyRows(dx, in, dy, out, 1, w, in, out, in, n, !accumulate);
 }
 
 void Transformer::LinearBackwardWeight(const float* dy, const float* x, int64_t in, int64_t out,
                                        int64_t n, float* dw) {
   // dw[o] += sum over t of dy[t][o] x[t]: rows of x scaled by a column of dy, which the
-  // kernel reads in place (lda 1, a_step out) instead of from a transposed copy.
-  const kernels::KernelTable& kt = kernels::Kernels();
-  pool_->ForRange((out + kRowGroup - 1) / kRowGroup, [&](int64_t g0, int64_t g1) {
-    const int64_t o0 = g0 * kRowGroup;
-    const int64_t o1 = std::min(out, g1 * kRowGroup);
-    kt.axpy_block_f32(dw + o0 * in, in, dy + o0, 1, out, x, in, n, in, o1 - o0);
-  });
+  // kernel reads in place (a_row 1, a_step out) instead of from a transposed copy.
+  AxpyRows(dw, in, dy, 1, out, x, in, n, in, out, false);
 }
 
 void Transformer::RmsNormForward(const float* x, const float* w, float* rstd, float* out) {

@@ -84,6 +84,11 @@ class Transformer {
 
   // y[T][out] = x[T][in] · W[out][in]ᵀ
   void Linear(const float* w, int64_t in, int64_t out, const float* x, int64_t n, float* y);
+  // Rows r < rows of y (ldy apart, n wide) += sum over s < n_x of a[r * a_row + s * a_step]
+  // times row s of x (ldx apart), zeroed first when asked: axpy_block_f32 with the rows
+  // split across the pool.
+  void AxpyRows(float* y, int64_t ldy, const float* a, int64_t a_row, int64_t a_step,
+                const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t rows, bool zero_first);
   // dx[T][in] (= or +=) dy[T][out] · W[out][in]
   void LinearBackwardInput(const float* w, int64_t in, int64_t out, const float* dy, int64_t n,
                            float* dx, bool accumulate);

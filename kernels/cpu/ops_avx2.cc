@@ -35,10 +35,7 @@ inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 inline float to_float(uint16_t h) { return _cvtsh_ss(h); }
 inline float to_float(float f) { return f; }
 
-// Tiles of RT tokens x NV vectors of 8 outputs (12 accumulators at 3 x 4), as
-// avx512::axpy_tile: F32 coefficients broadcast straight from memory at any stride, F16 ones
-// from a float copy; columns past the last whole vector are left to the caller. T is the
-// element type of a and x: uint16_t (F16) or float.
+// One key of a tile: c[t][v] += av[t] * xv[v] for every token t and vector v.
 template <int RT, int NV>
 inline void fma_tile_row(__m256 (&c)[RT][NV], const __m256 (&xv)[NV], const float (&av)[RT]) {
 #pragma GCC unroll 4
@@ -49,6 +46,10 @@ inline void fma_tile_row(__m256 (&c)[RT][NV], const __m256 (&xv)[NV], const floa
   }
 }
 
+// Tiles of RT tokens x NV vectors of 8 outputs (12 accumulators at 3 x 4), as
+// avx512::axpy_tile: F32 coefficients broadcast straight from memory at any stride, F16 ones
+// from a float copy; columns past the last whole vector are left to the caller. T is the
+// element type of a and x: uint16_t (F16) or float.
 template <typename T, int RT, int NV>
 void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
                int64_t ldx, int64_t n_x) {

@@ -22,11 +22,7 @@ inline __m512 load16(const uint16_t* p, __mmask16 mask) {
 }
 inline __m512 load16(const float* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
 
-// Tiles of RT tokens x NV vectors of 16 outputs (24 accumulators at 6 x 4). Each x row is
-// loaded once a tile and each coefficient broadcast to all lanes: F32 ones straight from
-// memory, at any stride (a_step apart along s); F16 ones from a float copy made 64 at a time
-// (their a_step is 1). Every output gets y = fma(a, x, y) in order of s, as axpy_f16
-// computes it. T is the element type of a and x: uint16_t (F16) or float.
+// One key of a tile: c[t][v] += av[t] * xv[v] for every token t and vector v.
 template <int RT, int NV>
 inline void fma_tile_row(__m512 (&c)[RT][NV], const __m512 (&xv)[NV], const float (&av)[RT]) {
 #pragma GCC unroll 8
@@ -37,6 +33,11 @@ inline void fma_tile_row(__m512 (&c)[RT][NV], const __m512 (&xv)[NV], const floa
   }
 }
 
+// Tiles of RT tokens x NV vectors of 16 outputs (24 accumulators at 6 x 4). Each x row is
+// loaded once a tile and each coefficient broadcast to all lanes: F32 ones straight from
+// memory, at any stride (a_step apart along s); F16 ones from a float copy made 64 at a time
+// (their a_step is 1). Every output gets y = fma(a, x, y) in order of s, as axpy_f16
+// computes it. T is the element type of a and x: uint16_t (F16) or float.
 template <typename T, int RT, int NV>
 void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
                int64_t ldx, int64_t n_x, __mmask16 last) {

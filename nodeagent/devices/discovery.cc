@@ -4,8 +4,6 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -15,18 +13,13 @@
 
 #include "common/cpu/cpu_features.h"
 #include "common/file.h"
+#include "common/strings.h"
 #include "nodeagent/devices/nvml.h"
 
 namespace agentry::devices {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // The indices N of the entries of `dir` named <prefix>N, ascending ("nvidia0", "nvidia1"; not
 // "nvidiactl" or "nvidia-uvm").
@@ -36,12 +29,9 @@ std::vector<int> NumberedEntries(const std::string& dir, std::string_view prefix
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string digits = name.substr(prefix.size());
-    if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-        digits.size() > 4) {
-      continue;
-    }
-    out.push_back(std::stoi(digits));
+    const std::string_view digits = std::string_view{name}.substr(prefix.size());
+    if (digits.size() > 4) continue;
+    if (const std::optional<int> n = ParseNonNegativeInt(digits)) out.push_back(*n);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -54,19 +44,14 @@ std::optional<std::string> ReadValue(const std::string& path, Inventory* inv, bo
     if (warn) inv->warnings.push_back(text.status().message());
     return std::nullopt;
   }
-  return Trim(*text);
+  return std::string(TrimAsciiWhitespace(*text));
 }
 
 std::optional<int> ReadCount(const std::string& path, Inventory* inv) {
   const std::optional<std::string> read = ReadValue(path, inv);
   if (!read) return std::nullopt;
-  const std::string_view v = *read;
-  int n = 0;
-  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || end != v.data() + v.size() || n < 0) {
-    inv->warnings.push_back(path + ": \"" + *read + "\" is not a count");
-    return std::nullopt;
-  }
+  const std::optional<int> n = ParseNonNegativeInt(*read);
+  if (!n) inv->warnings.push_back(path + ": \"" + *read + "\" is not a count");
   return n;
 }
 
@@ -137,16 +122,12 @@ std::map<int, NvidiaInfo> ReadNvidiaDriverInfo(const DiscoveryOptions& o, Invent
       start = eol + 1;
       const size_t colon = line.find(':');
       if (colon == std::string_view::npos) continue;
-      const std::string key = Trim(line.substr(0, colon));
-      const std::string value = Trim(line.substr(colon + 1));
+      const std::string_view key = TrimAsciiWhitespace(line.substr(0, colon));
+      const std::string value(TrimAsciiWhitespace(line.substr(colon + 1)));
       if (key == "Model") info.model = value;
       if (key == "GPU UUID") info.uuid = value;
       if (key == "Bus Location") info.bus = value;
-      if (key == "Device Minor") {
-        int m = 0;
-        const auto [p, err] = std::from_chars(value.data(), value.data() + value.size(), m);
-        if (err == std::errc() && p == value.data() + value.size()) minor = m;
-      }
+      if (key == "Device Minor") minor = ParseNonNegativeInt(value);
     }
     if (!minor) {
       inv->warnings.push_back(path + ": no \"Device Minor\" line; the GPU at " + info.bus +

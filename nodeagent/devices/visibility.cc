@@ -2,18 +2,13 @@
 #include "nodeagent/devices/visibility.h"
 
 #include <cctype>
-#include <charconv>
 #include <cstdlib>
 #include <string>
 
+#include "common/strings.h"
+
 namespace agentry::devices {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -30,11 +25,9 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 // number is a typo, and a range up to it must not build a huge set).
 bool ParseIndex(std::string_view s, int* out) {
   constexpr int kMaxIndex = 4095;
-  if (s.empty()) return false;
-  int v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v < 0 || v > kMaxIndex) return false;
-  *out = v;
+  const std::optional<int> v = ParseNonNegativeInt(s);
+  if (!v || *v > kMaxIndex) return false;
+  *out = *v;
   return true;
 }
 
@@ -44,7 +37,7 @@ Status ForEachEntry(std::string_view value, Fn fn) {
   while (start <= value.size()) {
     const size_t comma = value.find(',', start);
     const size_t end = comma == std::string_view::npos ? value.size() : comma;
-    Status s = fn(Trim(value.substr(start, end - start)));
+    Status s = fn(TrimAsciiWhitespace(value.substr(start, end - start)));
     if (!s.ok()) return s;
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -68,7 +61,7 @@ std::optional<std::string_view> Env(const char* name) {
 
 StatusOr<DeviceSelection> ParseIndexList(std::string_view variable, std::string_view value) {
   DeviceSelection sel;
-  if (EqualsIgnoreCase(Trim(value), "all")) return sel;
+  if (EqualsIgnoreCase(TrimAsciiWhitespace(value), "all")) return sel;
   sel.all = false;
   Status s = ForEachEntry(value, [&](std::string_view entry) -> Status {
     const size_t dash = entry.find('-');
@@ -76,8 +69,9 @@ StatusOr<DeviceSelection> ParseIndexList(std::string_view variable, std::string_
     int hi = 0;
     const bool ok = dash == std::string_view::npos
                         ? ParseIndex(entry, &lo) && ParseIndex(entry, &hi)
-                        : ParseIndex(Trim(entry.substr(0, dash)), &lo) &&
-                              ParseIndex(Trim(entry.substr(dash + 1)), &hi) && lo <= hi;
+                        : ParseIndex(TrimAsciiWhitespace(entry.substr(0, dash)), &lo) &&
+                              ParseIndex(TrimAsciiWhitespace(entry.substr(dash + 1)), &hi) &&
+                              lo <= hi;
     if (!ok) {
       return BadEntry(variable, value, entry, "an index (0-4095) or a range such as 2-3");
     }
@@ -91,7 +85,7 @@ StatusOr<DeviceSelection> ParseIndexList(std::string_view variable, std::string_
 StatusOr<DeviceSelection> ParseNvidiaVisibleDevices(std::string_view value) {
   constexpr std::string_view kVariable = "NVIDIA_VISIBLE_DEVICES";
   DeviceSelection sel;
-  const std::string_view v = Trim(value);
+  const std::string_view v = TrimAsciiWhitespace(value);
   if (EqualsIgnoreCase(v, "all")) return sel;
   sel.all = false;
   if (v.empty() || EqualsIgnoreCase(v, "none") || EqualsIgnoreCase(v, "void")) return sel;

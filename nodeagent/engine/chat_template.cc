@@ -1,21 +1,14 @@
 #include "nodeagent/engine/chat_template.h"
 
-#include <cctype>
 #include <utility>
+
+#include "common/strings.h"
 
 namespace agentry::engine {
 namespace {
 
 constexpr const char* kSupported =
     "supported: chatml, llama3, llama2, llama2-sys, llama2-sys-bos, llama2-sys-strip, zephyr";
-
-std::string Trim(std::string_view s) {
-  size_t begin = 0;
-  size_t end = s.size();
-  while (begin < end && std::isspace(static_cast<unsigned char>(s[begin]))) ++begin;
-  while (end > begin && std::isspace(static_cast<unsigned char>(s[end - 1]))) --end;
-  return std::string(s.substr(begin, end - begin));
-}
 
 Status UnsupportedFamily(const char* family) {
   return UnimplementedError(std::string("chat template: the ") + family +
@@ -48,7 +41,7 @@ void ApplyLlama2(ChatFormat format, const std::vector<ChatMessage>& messages, Pr
   out->Markup("[INST] ");
   bool inside_turn = true;
   for (const ChatMessage& m : messages) {
-    const std::string content = strip ? Trim(m.content) : m.content;
+    const std::string content = strip ? std::string(TrimAsciiWhitespace(m.content)) : m.content;
     if (!inside_turn) {
       out->Markup(bos_inside_history ? "<s>[INST] " : "[INST] ");
       inside_turn = true;
@@ -148,7 +141,7 @@ ChatPrompt ApplyChatTemplate(ChatFormat format, const std::vector<ChatMessage>& 
     case ChatFormat::kLlama3:
       for (const ChatMessage& m : messages) {
         out.Markup("<|start_header_id|>").Content(m.role).Markup("<|end_header_id|>\n\n");
-        out.Content(Trim(m.content)).Markup("<|eot_id|>");
+        out.Content(TrimAsciiWhitespace(m.content)).Markup("<|eot_id|>");
       }
       if (add_assistant_prompt) out.Markup("<|start_header_id|>assistant<|end_header_id|>\n\n");
       break;
