@@ -28,18 +28,39 @@ void Batch::Append(const std::vector<int32_t>& conversation, const std::vector<u
   }
 }
 
-Transformer::Transformer(const ModelConfig& config, engine::ThreadPool* pool)
-    : config_(config), layout_(ParameterLayout::For(config)), pool_(pool) {}
+Transformer::Transformer(const ModelConfig& config, engine::ThreadPool* pool,
+                         const kernels::KernelTable& kernels)
+    : config_(config), layout_(ParameterLayout::For(config)), pool_(pool), kt_(kernels) {}
 
-void Transformer::Linear(const float* w, int64_t in, int64_t out, const float* x, int64_t n,
+// y[c * ldy + r] = x[r * ldx + c] for r < rows, c < cols: columns split across the pool, rows
+// a block at a time so the block's source lines stay in cache while its columns are read.
+static void Transpose(engine::ThreadPool* pool, const float* x, int64_t ldx, int64_t rows,
+                      int64_t cols, float* y, int64_t ldy) {
+  constexpr int64_t kRowBlock = 64;
+  pool->ForRange(cols, [&](int64_t c0, int64_t c1) {
+    for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+      const int64_t r1 = std::min(rows, r0 + kRowBlock);
+      for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t r = r0; r < r1; ++r) y[c * ldy + r] = x[r * ldx + c];
+      }
+    }
+  });
+}
+
+void Transformer::TransposeWeights(const float* params) {
+  wt_.resize(static_cast<size_t>(layout_.total()));
+  for (const TensorSlot& t : layout_.tensors()) {
+    if (t.dims.size() != 2) continue;  // gains
+    const auto in = static_cast<int64_t>(t.dims[0]);
+    const auto out = static_cast<int64_t>(t.dims[1]);
+    Transpose(pool_, params + t.offset, in, out, in, wt_.data() + t.offset, out);
+  }
+}
+
+void Transformer::Linear(const float* w_t, int64_t in, int64_t out, const float* x, int64_t n,
                          float* y) {
-  engine::Weight weight;
-  weight.type = engine::GgmlType::kF32;
-  weight.data = reinterpret_cast<const uint8_t*>(w);
-  weight.in = in;
-  weight.out = out;
-  weight.row_bytes = static_cast<uint64_t>(in) * sizeof(float);
-  engine::MatMul(weight, x, n, y, pool_, &scratch_);
+  // y[t] = sum over i of x[t][i] Wᵀ[i]: rows of Wᵀ scaled by the row of x.
+  AxpyRows(y, out, x, in, 1, w_t, out, in, out, n, true);
 }
 
 // The backward products are axpy blocks (kernels.h): each output row is a sum of input rows
@@ -52,14 +73,13 @@ constexpr int64_t kRowGroup = 6;
 void Transformer::AxpyRows(float* y, int64_t ldy, const float* a, int64_t a_row, int64_t a_step,
                            const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t rows,
                            bool zero_first) {
-  const kernels::KernelTable& kt = kernels::Kernels();
   pool_->ForRange((rows + kRowGroup - 1) / kRowGroup, [&](int64_t g0, int64_t g1) {
     const int64_t r0 = g0 * kRowGroup;
     const int64_t r1 = std::min(rows, g1 * kRowGroup);
     if (zero_first) {
       for (int64_t r = r0; r < r1; ++r) std::fill(y + r * ldy, y + r * ldy + n, 0.0f);
     }
-    kt.axpy_block_f32(y + r0 * ldy, ldy, a + r0 * a_row, a_row, a_step, x, ldx, n_x, n, r1 - r0);
+    kt_.axpy_block_f32(y + r0 * ldy, ldy, a + r0 * a_row, a_row, a_step, x, ldx, n_x, n, r1 - r0);
   });
 }
 
@@ -167,14 +187,13 @@ void Transformer::Rope(float* x, int64_t n_heads, bool inverse) {
   });
 }
 
-// The scores of query rows [x, x + tokens * hd) (consecutive heads sharing one KV head)
-// against `rows` key rows of stride ldk: y[h * ldy + j] = q_h . k_j, through the dispatched
-// F32 gemm.
-static void DotRows(const kernels::KernelTable& kt, const float* k, int64_t ldk, int64_t rows,
+// The scores of `tokens` query rows [q, q + tokens * hd) (consecutive heads sharing one KV
+// head) against `len` keys given transposed (k_t[d * ldk + j] is dimension d of key j):
+// y[h * ldy + j] = q_h · k_j, as a block of axpys over the keys' dimensions.
+static void DotRows(const kernels::KernelTable& kt, const float* k_t, int64_t ldk, int64_t len,
                     const float* q, int64_t tokens, int64_t hd, float* y, int64_t ldy) {
-  kt.gemm_f32(reinterpret_cast<const uint8_t*>(k), static_cast<size_t>(ldk) * sizeof(float),
-              reinterpret_cast<const uint8_t*>(q), static_cast<size_t>(hd) * sizeof(float), y, ldy,
-              hd, rows, tokens);
+  for (int64_t h = 0; h < tokens; ++h) std::fill(y + h * ldy, y + h * ldy + len, 0.0f);
+  kt.axpy_block_f32(y, ldy, q, hd, 1, k_t, ldk, hd, len, tokens);
 }
 
 void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
@@ -184,9 +203,11 @@ void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
   const int64_t d = config_.dim;
   const int64_t dkv = config_.kv_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const auto& kt = kernels::Kernels();
+  const kernels::KernelTable& kt = kt_;
   c->probs.resize(static_cast<size_t>(row_offset_[n_] * heads));
   c->attn.assign(static_cast<size_t>(n_ * d), 0.0f);
+  kvt_.resize(static_cast<size_t>(dkv * n_));
+  Transpose(pool_, c->k.data(), dkv, n_, dkv, kvt_.data(), n_);
   pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t begin = batch.doc_begin[t];
@@ -195,10 +216,10 @@ void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
       // call each over all `len` keys.
       for (int64_t g = 0; g < config_.kv_heads; ++g) {
         const float* q = c->q.data() + t * d + g * group * hd;
-        const float* k = c->k.data() + begin * dkv + g * hd;
+        const float* k_t = kvt_.data() + g * hd * n_ + begin;
         const float* v = c->v.data() + begin * dkv + g * hd;
         float* p = c->probs.data() + row_offset_[t] * heads + g * group * len;
-        DotRows(kt, k, dkv, len, q, group, hd, p, len);
+        DotRows(kt, k_t, n_, len, q, group, hd, p, len);
         for (int64_t h = 0; h < group; ++h) kt.soft_max_f32(p + h * len, len, scale);
         kt.axpy_block_f32(c->attn.data() + t * d + g * group * hd, hd, p, len, 1, v, dkv, len, hd,
                           group);
@@ -219,8 +240,10 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
   const int64_t d = config_.dim;
   const int64_t dkv = config_.kv_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const auto& kt = kernels::Kernels();
+  const kernels::KernelTable& kt = kt_;
   dbig_.resize(c.probs.size());
+  kvt_.resize(static_cast<size_t>(dkv * n_));
+  Transpose(pool_, c.v.data(), dkv, n_, dkv, kvt_.data(), n_);
   float* ds_all = dbig_.data();
   pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -229,9 +252,9 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
       for (int64_t g = 0; g < config_.kv_heads; ++g) {
         const float* go = d_attn + t * d + g * group * hd;
         const float* k = c.k.data() + begin * dkv + g * hd;
-        const float* v = c.v.data() + begin * dkv + g * hd;
+        const float* v_t = kvt_.data() + g * hd * n_ + begin;
         float* ds = ds_all + row_offset_[t] * heads + g * group * len;
-        DotRows(kt, v, dkv, len, go, group, hd, ds, len);
+        DotRows(kt, v_t, n_, len, go, group, hd, ds, len);
         for (int64_t h = 0; h < group; ++h) {
           const float* p = c.probs.data() + row_offset_[t] * heads + (g * group + h) * len;
           float* dsh = ds + h * len;
@@ -311,6 +334,8 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     row_offset_[t + 1] = row_offset_[t] + (t - batch.doc_begin[t] + 1);
   layers_.resize(static_cast<size_t>(m.layers));
   RopeTable(batch);
+  TransposeWeights(params);
+  const float* wt = wt_.data();
   const auto size = [&](int64_t width) { return static_cast<size_t>(n_ * width); };
 
   std::vector<float>* x = &layers_[0].x_in;
@@ -329,14 +354,14 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     c.q.resize(size(d));
     c.k.resize(size(m.kv_dim()));
     c.v.resize(size(m.kv_dim()));
-    Linear(params + o.wq, d, d, c.xn1.data(), n_, c.q.data());
-    Linear(params + o.wk, d, m.kv_dim(), c.xn1.data(), n_, c.k.data());
-    Linear(params + o.wv, d, m.kv_dim(), c.xn1.data(), n_, c.v.data());
+    Linear(wt + o.wq, d, d, c.xn1.data(), n_, c.q.data());
+    Linear(wt + o.wk, d, m.kv_dim(), c.xn1.data(), n_, c.k.data());
+    Linear(wt + o.wv, d, m.kv_dim(), c.xn1.data(), n_, c.v.data());
     Rope(c.q.data(), m.heads, false);
     Rope(c.k.data(), m.kv_heads, false);
     AttentionForward(batch, &c);
     c.x_mid.resize(size(d));
-    Linear(params + o.wo, d, d, c.attn.data(), n_, c.x_mid.data());
+    Linear(wt + o.wo, d, d, c.attn.data(), n_, c.x_mid.data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) c.x_mid[i] += c.x_in[i];
     });
@@ -346,8 +371,8 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     c.gate.resize(size(f));
     c.up.resize(size(f));
     c.act.resize(size(f));
-    Linear(params + o.gate, d, f, c.xn2.data(), n_, c.gate.data());
-    Linear(params + o.up, d, f, c.xn2.data(), n_, c.up.data());
+    Linear(wt + o.gate, d, f, c.xn2.data(), n_, c.gate.data());
+    Linear(wt + o.up, d, f, c.xn2.data(), n_, c.up.data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * f; i < t1 * f; ++i) {
         const float g = c.gate[i];
@@ -356,7 +381,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     });
     std::vector<float>* next = l + 1 < m.layers ? &layers_[l + 1].x_in : &x_final_;
     next->resize(size(d));
-    Linear(params + o.down, f, d, c.act.data(), n_, next->data());
+    Linear(wt + o.down, f, d, c.act.data(), n_, next->data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) (*next)[i] += c.x_mid[i];
     });
@@ -366,7 +391,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
   RmsNormForward(x_final_.data(), params + layout_.output_norm(), rstd_final_.data(), xf_.data());
 }
 
-double Transformer::Loss(const Batch& batch, const float* params, bool want_grad) {
+double Transformer::Loss(const Batch& batch, bool want_grad) {
   const int64_t d = config_.dim;
   const int64_t vocab = config_.vocab;
   loss_rows_.clear();
@@ -381,10 +406,10 @@ double Transformer::Loss(const Batch& batch, const float* params, bool want_grad
   }
   // Tied output: logits = xf · token_embdᵀ.
   logits_.resize(static_cast<size_t>(rows * vocab));
-  Linear(params + layout_.token_embd(), d, vocab, xf_loss_.data(), rows, logits_.data());
+  Linear(wt_.data() + layout_.token_embd(), d, vocab, xf_loss_.data(), rows, logits_.data());
   row_loss_.resize(static_cast<size_t>(rows));
   const float inv_rows = 1.0f / static_cast<float>(rows);
-  const auto& kt = kernels::Kernels();
+  const kernels::KernelTable& kt = kt_;
   pool_->ForRange(rows, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* z = logits_.data() + r * vocab;
@@ -499,7 +524,7 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
 
 double Transformer::Step(const Batch& batch, const float* params, float* grads) {
   Forward(batch, params);
-  const double loss = Loss(batch, params, grads != nullptr);
+  const double loss = Loss(batch, grads != nullptr);
   if (grads != nullptr) Backward(batch, params, grads);
   return loss;
 }

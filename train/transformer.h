@@ -7,12 +7,17 @@
 // each conversation alone. The loss is the mean cross-entropy over the positions that have
 // a target (the assistant's tokens); logits are computed only at those positions.
 //
-// Matrix products go through the engine's MatMul (the same F32 kernels the forward pass
-// uses for inference); their backward products are MatMuls over transposed operands:
-//   Y = X·Wᵀ   →   dX = dY·W   (W transposed is the "weight")
-//                  dW = dYᵀ·X  (Xᵀ is the "weight", dYᵀ the activations)
-// Every output element is computed by one thread in a fixed order, so a step gives the same
-// bits for any number of threads.
+// Every matrix product is a block of axpys (kernels' axpy_block_f32): each output is a chain
+// of fused multiply-adds in a fixed order, so a step gives the same bits for any number of
+// threads and on every kernel table (AVX2, AVX-512 and scalar alike), as does the softmax.
+// A model therefore trains to the same bits on any x86 CPU, and the model measured in
+// docs/agent-model.md is the one every machine reproduces. The forward products run over
+// transposed operands, which the step makes first:
+//   Y = X·Wᵀ       as Y[t] = sum over i of X[t][i] Wᵀ[i]    (Wᵀ: the weights, transposed)
+//   S = Q·Kᵀ       as S[t] = sum over d of Q[t][d] Kᵀ[d]    (Kᵀ: the keys, transposed)
+// and the backward products over the operands as stored:
+//   dX = dY·W      as dX[t] = sum over o of dY[t][o] W[o]
+//   dW = dYᵀ·X     as dW[o] = sum over t of dY[t][o] X[t]
 //
 //   Transformer model(config, &pool);
 //   double loss = model.Step(batch, params.data(), grads.data());  // grads overwritten
@@ -23,7 +28,7 @@
 
 #include "train/model_config.h"
 
-#include "nodeagent/engine/matmul.h"
+#include "kernels/cpu/kernels.h"
 #include "nodeagent/engine/thread_pool.h"
 
 namespace agentry::train {
@@ -42,7 +47,9 @@ struct Batch {
 
 class Transformer {
  public:
-  Transformer(const ModelConfig& config, engine::ThreadPool* pool);
+  // `kernels` defaults to the table this CPU runs fastest; every table gives the same bits.
+  Transformer(const ModelConfig& config, engine::ThreadPool* pool,
+              const kernels::KernelTable& kernels = kernels::Kernels());
 
   // Mean cross-entropy over the batch's targets (0 when it has none). With `grads`
   // non-null, also writes d loss / d params there (the whole vector is overwritten).
@@ -67,7 +74,7 @@ class Transformer {
   };
 
   void Forward(const Batch& batch, const float* params);
-  double Loss(const Batch& batch, const float* params, bool want_grad);
+  double Loss(const Batch& batch, bool want_grad);  // after Forward
   void Backward(const Batch& batch, const float* params, float* grads);
 
   void AttentionForward(const Batch& batch, LayerCache* c);
@@ -82,8 +89,10 @@ class Transformer {
   // Rotates each head of x [n][n_heads * head_dim] by the table's angles (back, if inverse).
   void Rope(float* x, int64_t n_heads, bool inverse);
 
-  // y[T][out] = x[T][in] · W[out][in]ᵀ
-  void Linear(const float* w, int64_t in, int64_t out, const float* x, int64_t n, float* y);
+  // wt_ = every weight matrix of params, transposed, at the matrix's own offset.
+  void TransposeWeights(const float* params);
+  // y[T][out] = x[T][in] · W[out][in]ᵀ, from w_t = Wᵀ [in][out] (in wt_).
+  void Linear(const float* w_t, int64_t in, int64_t out, const float* x, int64_t n, float* y);
   // Rows r < rows of y (ldy apart, n wide) += sum over s < n_x of a[r * a_row + s * a_step]
   // times row s of x (ldx apart), zeroed first when asked: axpy_block_f32 with the rows
   // split across the pool.
@@ -99,7 +108,10 @@ class Transformer {
   const ModelConfig config_;
   const ParameterLayout layout_;
   engine::ThreadPool* pool_;
-  engine::MatMulScratch scratch_;
+  const kernels::KernelTable& kt_;
+
+  std::vector<float> wt_;   // the weight matrices transposed (TransposeWeights)
+  std::vector<float> kvt_;  // one layer's keys (forward) or values (backward), [Dkv][T]
 
   int64_t n_ = 0;                    // tokens in the current batch
   std::vector<int64_t> row_offset_;  // start of each token's probability row in probs

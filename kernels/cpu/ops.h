@@ -9,12 +9,21 @@
 
 namespace agentry::kernels {
 
+// e^x as the SIMD kernels compute it (simd::exp in simd_avx2.h, simd512::exp), step for step
+// in scalar code, so a scalar table gives their bits: within 1 ulp of expf; infinity above
+// 88.72, zero below -104, NaN stays NaN.
+float exp_f32_ref(float x);
+
 // x[i] = exp(scale * x[i] - max) / sum over j of exp(scale * x[j] - max), i < n (n >= 1).
-// The sum is accumulated in double and its inverse applied as a float multiply, as
-// llama.cpp's soft_max does.
+// The exponentials are summed in a fixed order that every table follows, so a softmax has the
+// same bits on every table (the trainer relies on it: a model trains to the same bits on any
+// x86 CPU): eight at a time in float (lanes i and i + 4 first, then i and i + 2, then the
+// two halves: the AVX2 horizontal sum), the blocks of eight in double, in order; the inverse
+// of the sum is applied as a float multiply, as llama.cpp's soft_max does.
 void soft_max_f32_ref(float* x, int64_t n, float scale);
 
-// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]: SwiGLU's SiLU(gate) * up.
+// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i]: SwiGLU's SiLU(gate) * up, with
+// exp_f32_ref's exponential (the SIMD tables' bits).
 void silu_mul_f32_ref(float* gate, const float* up, int64_t n);
 
 // For t < tokens and i < n: y[t * ldy + i] += sum over s < n_x of a[t * lda + s] *

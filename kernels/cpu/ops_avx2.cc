@@ -98,6 +98,31 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, c
   }
 }
 
+// The last `count` (< 8) columns of RT tokens: axpy_tile's terms on one vector whose lanes
+// past `count` are neither read nor written (masked loads and stores for y and F32 rows).
+template <typename T, int RT>
+void axpy_tile_tail(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
+                    int64_t ldx, int64_t n_x, int64_t count) {
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  __m256 c[RT][1];
+  for (int t = 0; t < RT; ++t) c[t][0] = _mm256_maskload_ps(y + t * ldy, mask);
+  for (int64_t s = 0; s < n_x; ++s) {
+    __m256 xv[1];
+    if constexpr (std::is_same_v<T, float>) {
+      xv[0] = _mm256_maskload_ps(x + s * ldx, mask);
+    } else {
+      alignas(16) uint16_t tmp[8] = {};
+      std::memcpy(tmp, x + s * ldx, count * sizeof(uint16_t));
+      xv[0] = load8(tmp);
+    }
+    float av[RT];
+    for (int t = 0; t < RT; ++t) av[t] = to_float(a[t * lda + s * a_step]);
+    fma_tile_row(c, xv, av);
+  }
+  for (int t = 0; t < RT; ++t) _mm256_maskstore_ps(y + t * ldy, mask, c[t][0]);
+}
+
 template <typename T>
 using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, int64_t, const T*, int64_t,
                             int64_t);
@@ -148,14 +173,13 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, 
       }
     }
   }
-  // The last n % 8 columns, one fused multiply-add a term as in the tiles.
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t s = 0; s < n_x; ++s) {
-      const float av = to_float(a[t * lda + s * a_step]);
-      for (int64_t i = whole; i < n; ++i) {
-        y[t * ldy + i] = std::fma(av, to_float(x[s * ldx + i]), y[t * ldy + i]);
-      }
-    }
+  if (whole == n) return;
+  for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
+    const int64_t rt = std::min(kTokens, tokens - t0);
+    const auto tail = rt == 3   ? &axpy_tile_tail<T, 3>
+                      : rt == 2 ? &axpy_tile_tail<T, 2>
+                                : &axpy_tile_tail<T, 1>;
+    tail(y + t0 * ldy + whole, ldy, a + t0 * lda, lda, a_step, x + whole, ldx, n_x, n - whole);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "kernels/cpu/immintrin_avx512.h"
 #include "kernels/cpu/kernels_internal.h"
+#include "kernels/cpu/simd_avx2.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace agentry::kernels::avx512 {
@@ -149,7 +150,10 @@ void soft_max_f32(float* x, int64_t n, float scale) {
     const __m512 e =
         _mm512_maskz_mov_ps(m, simd512::exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max)));
     _mm512_mask_storeu_ps(x + i, m, e);
-    sum += simd512::hsum(e);  // per 16 in float, across them in double, like llama.cpp
+    // Per 8 in float, across them in double: the AVX2 kernel's order (ops.h), so that a
+    // softmax has the same bits on every table. (A tail's zero lanes add nothing.)
+    sum += simd::hsum(_mm512_castps512_ps256(e));
+    sum += simd::hsum(_mm512_extractf32x8_ps(e, 1));
   }
   const __m512 inv = _mm512_set1_ps(static_cast<float>(1.0 / sum));
   for (int64_t i = 0; i < n; i += 16) {

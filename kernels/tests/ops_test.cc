@@ -46,10 +46,35 @@ class OpsTest : public ::testing::TestWithParam<std::string> {
   const KernelTable* k_ = nullptr;
 };
 
-// SiLU over a dense sweep, with up = 1 (so the exponential's error shows undiluted) and
-// with random up. Both sides divide the same way; only exp differs (within 2 ulp), which
-// moves SiLU by at most a few ulp.
-TEST_P(OpsTest, SiluMulMatchesTheReference) {
+// The scalar exponential that mirrors the SIMD ones: within 1 ulp of the exact value over
+// every exponent a float can reach, and the edges (overflow, underflow, NaN).
+TEST(ExpRefTest, WithinOneUlpOfTheExactValue) {
+  for (float x = -103.9f; x < 88.72f; x = std::nextafter(x, INFINITY) + 0.0007f) {
+    const double exact = std::exp(static_cast<double>(x));
+    const float got = exp_f32_ref(x);
+    const double ulp =
+        std::nextafter(static_cast<float>(exact), INFINITY) - static_cast<float>(exact);
+    ASSERT_LE(std::fabs(got - exact), ulp) << "x " << x;
+  }
+  EXPECT_EQ(exp_f32_ref(0.0f), 1.0f);
+  EXPECT_EQ(exp_f32_ref(88.8f), INFINITY);
+  EXPECT_EQ(exp_f32_ref(-104.5f), 0.0f);
+  EXPECT_EQ(exp_f32_ref(-INFINITY), 0.0f);
+  EXPECT_TRUE(std::isnan(exp_f32_ref(NAN)));
+}
+
+void ExpectSameBits(const std::vector<float>& got, const std::vector<float>& want,
+                    const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(std::memcmp(&got[i], &want[i], sizeof(float)), 0)
+        << what << " i " << i << ": " << got[i] << " vs " << want[i];
+  }
+}
+
+// SiLU over a dense sweep, with up = 1 and with random up: the same exponential and the
+// same division, so the same bits as the reference.
+TEST_P(OpsTest, SiluMulIsTheReferenceBitForBit) {
   std::vector<float> g;
   for (int i = -8000; i <= 8000; ++i) g.push_back(0.0137f * static_cast<float>(i));  // +-110
   g.insert(g.end(), {0.0f, -0.0f, 1e-30f, -1e-30f, 88.7f, -88.7f, 87.4f, -87.4f, 103.9f, -103.9f});
@@ -59,24 +84,21 @@ TEST_P(OpsTest, SiluMulMatchesTheReference) {
     std::vector<float> a = g, b = g;
     k_->silu_mul_f32(a.data(), u->data(), n);
     silu_mul_f32_ref(b.data(), u->data(), n);
-    for (int64_t i = 0; i < n; ++i) {
-      ASSERT_NEAR(a[i], b[i], 4e-7f * std::fabs(b[i]) + 1e-37f) << "gate " << g[i];
-    }
+    ExpectSameBits(a, b, u == &ones ? "up = 1" : "random up");
   }
 }
 
-// Every length from 1 to 70 (all tails), and a long row; wide and narrow score ranges.
-TEST_P(OpsTest, SoftMaxMatchesTheReference) {
-  for (int64_t n = 1; n <= 1100; n += (n < 70 ? 1 : 1030)) {
+// Every length from 1 to 70 (all tails), and long rows; wide and narrow score ranges. The
+// bits equal the reference's, so every table (and the trainer that uses it) agrees.
+TEST_P(OpsTest, SoftMaxIsTheReferenceBitForBit) {
+  for (int64_t n = 1; n <= 1100; n += (n < 70 ? 1 : 517)) {
     for (float spread : {1.0f, 30.0f}) {
       std::vector<float> a = Normal(n, static_cast<uint32_t>(n), spread), b = a;
       k_->soft_max_f32(a.data(), n, 0.125f);
       soft_max_f32_ref(b.data(), n, 0.125f);
+      ExpectSameBits(a, b, "n " + std::to_string(n));
       double sum = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        ASSERT_NEAR(a[i], b[i], 2e-6f * b[i] + 1e-38f) << "n " << n << " i " << i;
-        sum += a[i];
-      }
+      for (float v : a) sum += v;
       EXPECT_NEAR(sum, 1.0, 1e-5) << n;
     }
   }
