@@ -1,0 +1,301 @@
+// The session manager on a real (random-weight) model: hot KV between turns, eviction and
+// restore that change no token, the prefix cache that changes no bit, snapshots, cancel,
+// concurrent sessions, and the errors malformed requests get.
+#include "nodeagent/scheduler/session_manager.h"
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "nodeagent/engine/test_model.h"
+#include "nodeagent/scheduler/session_snapshot.h"
+
+namespace agentry::scheduler {
+namespace {
+
+class SessionManagerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(::testing::TempDir() + "/scheduler_test_" + std::to_string(getpid()));
+    std::filesystem::create_directories(*dir_ + "/spill");
+    engine::TestModelSpec spec;
+    spec.ctx = 512;
+    spec.seed = 7;
+    StatusOr<std::string> bytes = engine::BuildTestModel(spec);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    std::ofstream(*dir_ + "/model.gguf", std::ios::binary) << *bytes;
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+
+  void SetUp() override { ASSERT_TRUE(models_.Add("tiny", *dir_ + "/model.gguf", "chatml").ok()); }
+
+  std::unique_ptr<SessionManager> Manager(uint64_t kv_capacity, bool spill_to_disk = false) {
+    devices::Device cpu;
+    cpu.id = "cpu";
+    SessionManagerOptions options;
+    options.context_length = 512;
+    options.kv_capacity_bytes = kv_capacity;
+    options.threads = 2;
+    options.prefill_chunk = 16;
+    if (spill_to_disk) options.spill_dir = *dir_ + "/spill";
+    return std::make_unique<SessionManager>(&models_, std::vector<devices::Device>{cpu}, options,
+                                            &registry_);
+  }
+
+  // One session's KV bytes at the test's context length.
+  uint64_t SessionBytes() {
+    std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+    StatusOr<SessionPlacement> s = m->Open({.agent = "a", .session_id = "probe", .model = "tiny"});
+    EXPECT_TRUE(s.ok());
+    return m->ListDevices()[0].kv_used_bytes;
+  }
+
+  static std::string Handle(SessionManager* m, const std::string& agent, const std::string& id) {
+    StatusOr<SessionPlacement> s = m->Open({.agent = agent, .session_id = id, .model = "tiny"});
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return s.ok() ? s->handle : "";
+  }
+
+  static GenerationResult Turn(SessionManager* m, const std::string& handle,
+                               const std::string& user, int32_t max_tokens = 12,
+                               std::vector<int32_t>* tokens = nullptr) {
+    StatusOr<GenerationResult> r =
+        m->Generate({.handle = handle, .messages = {{"user", user}}, .max_tokens = max_tokens},
+                    [&](const GenerationDelta& d) {
+                      if (tokens != nullptr)
+                        tokens->insert(tokens->end(), d.tokens.begin(), d.tokens.end());
+                      return true;
+                    });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : GenerationResult{};
+  }
+
+  static std::string* dir_;
+  ModelRegistry models_;
+  metrics::Registry registry_;
+};
+std::string* SessionManagerTest::dir_ = nullptr;
+
+const std::vector<std::string> kTurns = {"hello there", "what is the ticket status of 4821",
+                                         "and who filed it", "thanks, close it"};
+
+TEST_F(SessionManagerTest, SecondTurnPrefillsOnlyItsNewTokens) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const std::string h = Handle(m.get(), "ns/agent", "c1");
+  const GenerationResult first = Turn(m.get(), h, kTurns[0]);
+  EXPECT_EQ(first.usage.cached_tokens, 0);
+  EXPECT_GT(first.usage.prompt_tokens, 0);
+  EXPECT_EQ(first.usage.generated_tokens, 12);
+  EXPECT_EQ(first.finish, FinishReason::kLength);
+  const GenerationResult second = Turn(m.get(), h, kTurns[1]);
+  // Everything up to the first reply's end is reused; only the reply's closing marker and
+  // the new message are evaluated.
+  // (The last generated token is not evaluated until the next turn needs it.)
+  EXPECT_EQ(second.usage.cached_tokens, first.usage.prompt_tokens + 11);
+  // What is evaluated is about what a new conversation of that one message needs: the
+  // message, its markers and the first reply's last token and end marker.
+  const GenerationResult fresh = Turn(m.get(), Handle(m.get(), "ns/other", "c2"), kTurns[1]);
+  EXPECT_LE(second.usage.prompt_tokens, fresh.usage.prompt_tokens + 16);
+  EXPECT_EQ(second.usage.kv_tokens, second.usage.cached_tokens + second.usage.prompt_tokens + 11);
+}
+
+TEST_F(SessionManagerTest, EvictedSessionsContinueWithTheSameTokens) {
+  // Reference: three sessions that never leave memory.
+  std::vector<std::vector<int32_t>> want(3), got(3);
+  {
+    std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+    std::vector<std::string> h;
+    for (int i = 0; i < 3; ++i) h.push_back(Handle(m.get(), "ns/agent", "c" + std::to_string(i)));
+    for (const std::string& turn : kTurns) {
+      for (int i = 0; i < 3; ++i) {
+        Turn(m.get(), h[i], turn + " #" + std::to_string(i), 12, &want[i]);
+      }
+    }
+  }
+  // Room for two: every turn of the third evicts the least recently used, to disk and to
+  // memory.
+  for (bool disk : {true, false}) {
+    std::unique_ptr<SessionManager> m = Manager(2 * SessionBytes(), disk);
+    std::vector<std::string> h;
+    for (int i = 0; i < 3; ++i) h.push_back(Handle(m.get(), "ns/agent", "c" + std::to_string(i)));
+    int restored = 0;
+    for (auto& g : got) g.clear();
+    for (const std::string& turn : kTurns) {
+      for (int i = 0; i < 3; ++i) {
+        restored +=
+            Turn(m.get(), h[i], turn + " #" + std::to_string(i), 12, &got[i]).usage.restored;
+      }
+    }
+    EXPECT_GE(restored, 8) << "disk " << disk;
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(got[i], want[i]) << "session " << i << " disk " << disk;
+    const std::vector<SessionInfo> list = m->ListSessions("");
+    EXPECT_EQ(std::count_if(list.begin(), list.end(),
+                            [](const SessionInfo& s) { return s.state == "evicted"; }),
+              1);
+  }
+}
+
+TEST_F(SessionManagerTest, SessionsOfOneAgentShareTheirPromptPrefixBitForBit) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const std::string instructions =
+      "You triage support tickets for the platform team. Use get_ticket to look a ticket up, "
+      "update_ticket to change its status, and never guess a ticket number.";
+  const auto open_turn = [&](const std::string& agent, const std::string& id,
+                             std::vector<int32_t>* tokens) {
+    const std::string h = Handle(m.get(), agent, id);
+    StatusOr<GenerationResult> r =
+        m->Generate({.handle = h,
+                     .messages = {{"system", instructions}, {"user", "status of ticket 77?"}},
+                     .max_tokens = 10},
+                    [&](const GenerationDelta& d) {
+                      tokens->insert(tokens->end(), d.tokens.begin(), d.tokens.end());
+                      return true;
+                    });
+    EXPECT_TRUE(r.ok());
+    return std::make_pair(h, r.ok() ? r->usage : GenerationUsage{});
+  };
+  std::vector<int32_t> first, shared, alone;
+  open_turn("ns/triage", "c1", &first);
+  const auto [h_shared, usage_shared] = open_turn("ns/triage", "c2", &shared);
+  const auto [h_alone, usage_alone] = open_turn("ns/other", "c3", &alone);
+  EXPECT_GE(usage_shared.cached_tokens, 32);  // whole chunks of the instructions
+  EXPECT_EQ(usage_shared.cached_tokens % 16, 0);
+  EXPECT_EQ(usage_alone.cached_tokens, 0);  // another agent shares nothing
+  EXPECT_EQ(shared, alone);
+  // The copied prefix and everything computed after it are the same bytes.
+  StatusOr<std::string> a = m->Snapshot(h_shared);
+  StatusOr<std::string> b = m->Snapshot(h_alone);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(DecodeSessionState(*a)->kv, DecodeSessionState(*b)->kv);
+}
+
+TEST_F(SessionManagerTest, SnapshotRestoresIntoAFreshDaemon) {
+  std::vector<int32_t> want, got;
+  std::string snapshot;
+  {
+    std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+    const std::string h = Handle(m.get(), "ns/agent", "c1");
+    Turn(m.get(), h, kTurns[0]);
+    StatusOr<std::string> s = m->Snapshot(h);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    snapshot = *s;
+    Turn(m.get(), h, kTurns[1], 12, &want);
+  }
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  StatusOr<SessionPlacement> p =
+      m->Restore({.agent = "ns/agent", .session_id = "moved", .model = "tiny"}, snapshot);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const GenerationResult r = Turn(m.get(), p->handle, kTurns[1], 12, &got);
+  EXPECT_EQ(got, want);
+  EXPECT_GT(r.usage.cached_tokens, 0);
+}
+
+TEST_F(SessionManagerTest, BadSnapshotsAreRefusedAndChangeNothing) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const std::string h = Handle(m.get(), "ns/agent", "c1");
+  Turn(m.get(), h, kTurns[0]);
+  StatusOr<std::string> good = m->Snapshot(h);
+  ASSERT_TRUE(good.ok());
+  const OpenSessionParams same{.agent = "ns/agent", .session_id = "c1", .model = "tiny"};
+  std::string flipped = *good;
+  flipped[flipped.size() / 2] ^= 0x20;
+  EXPECT_EQ(m->Restore(same, flipped).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(m->Restore(same, good->substr(0, 40)).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(m->Restore(same, "not a snapshot").status().code(), StatusCode::kInvalidArgument);
+  StatusOr<std::string> after = m->Snapshot(h);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, *good);
+}
+
+TEST_F(SessionManagerTest, CancelStopsAGenerationMidway) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const std::string h = Handle(m.get(), "ns/agent", "c1");
+  std::atomic<int> seen{0};
+  StatusOr<GenerationResult> r =
+      m->Generate({.handle = h, .messages = {{"user", "go on"}}, .max_tokens = 200},
+                  [&](const GenerationDelta& d) {
+                    if (!d.tokens.empty() && ++seen == 5) {
+                      EXPECT_TRUE(*m->Cancel(h));
+                    }
+                    return true;
+                  });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->finish, FinishReason::kCancelled);
+  EXPECT_EQ(r->usage.generated_tokens, 5);
+  EXPECT_FALSE(*m->Cancel(h));  // nothing running now
+  // A receiver that goes away cancels too; the session stays usable.
+  r = m->Generate({.handle = h, .messages = {{"user", "again"}}, .max_tokens = 50},
+                  [](const GenerationDelta&) { return false; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->finish, FinishReason::kCancelled);
+  EXPECT_EQ(Turn(m.get(), h, "and now").finish, FinishReason::kLength);
+}
+
+TEST_F(SessionManagerTest, ConcurrentSessionsGetWhatTheyWouldAlone) {
+  constexpr int kSessions = 4;
+  std::vector<std::vector<int32_t>> want(kSessions), got(kSessions);
+  {
+    std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+    for (int i = 0; i < kSessions; ++i) {
+      const std::string h = Handle(m.get(), "ns/agent", "c" + std::to_string(i));
+      for (const std::string& turn : kTurns)
+        Turn(m.get(), h, turn + std::to_string(i), 8, &want[i]);
+    }
+  }
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSessions; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string h = Handle(m.get(), "ns/agent", "c" + std::to_string(i));
+      for (const std::string& turn : kTurns) Turn(m.get(), h, turn + std::to_string(i), 8, &got[i]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kSessions; ++i) EXPECT_EQ(got[i], want[i]) << "session " << i;
+}
+
+TEST_F(SessionManagerTest, MalformedRequestsGetClearErrors) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const std::string h = Handle(m.get(), "ns/agent", "c1");
+  const auto sink = [](const GenerationDelta&) { return true; };
+  const auto error = [&](const GenerateParams& p) { return m->Generate(p, sink).status(); };
+  EXPECT_EQ(error({.handle = "nope", .messages = {{"user", "x"}}}).code(), StatusCode::kNotFound);
+  EXPECT_EQ(error({.handle = h}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(error({.handle = h, .messages = {{"user", "x"}}, .tokens = {1}}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(error({.handle = h, .messages = {{"", "x"}}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(error({.handle = h, .messages = {{"user", "x"}}, .stop = {""}}).code(),
+            StatusCode::kInvalidArgument);
+  const Status too_long = error({.handle = h, .messages = {{"user", std::string(6000, 'x')}}});
+  EXPECT_EQ(too_long.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(too_long.message().find("context of 512"), std::string::npos) << too_long.message();
+  const Status model = m->Open({.agent = "a", .session_id = "b", .model = "gpt"}).status();
+  EXPECT_EQ(model.code(), StatusCode::kNotFound);
+  EXPECT_NE(model.message().find("served: tiny"), std::string::npos) << model.message();
+  EXPECT_EQ(m->Open({.agent = "a", .session_id = "b", .model = "tiny", .device_id = "nvidia3"})
+                .status()
+                .code(),
+            StatusCode::kNotFound);
+  // None of it touched the session.
+  EXPECT_EQ(Turn(m.get(), h, kTurns[0]).usage.cached_tokens, 0);
+  m->StopAccepting();
+  EXPECT_EQ(error({.handle = h, .messages = {{"user", "x"}}}).code(), StatusCode::kUnavailable);
+}
+
+TEST_F(SessionManagerTest, ASessionLargerThanTheBudgetIsRefused) {
+  std::unique_ptr<SessionManager> m = Manager(SessionBytes() - 1);
+  const Status s = m->Open({.agent = "a", .session_id = "b", .model = "tiny"}).status();
+  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(s.message().find("exceeds device cpu's KV budget"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace agentry::scheduler
