@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/devices.h"
+#include "cli/nodeagent.h"
 #include "cli/run.h"
 #include "cli/selfcheck.h"
 #include "cli/train.h"
@@ -56,6 +57,41 @@ int Main(int argc, char** argv) {
   devices->add_option("--proc-root", devices_options.proc_root, "where /proc is (default /proc)");
   devices->add_option("--sys-root", devices_options.sys_root, "where /sys is (default /sys)");
   devices->add_flag("--json", devices_options.json, "print a JSON array instead of lines");
+
+  cli::NodeagentOptions node_options;
+  CLI::App* nodeagent = app.add_subcommand(
+      "nodeagent",
+      "Run the node daemon: sessions pinned to this node's devices, KV kept hot between turns, "
+      "gRPC (agentry.node.v1) on a unix socket, /metrics over HTTP. Stops on SIGTERM after "
+      "draining.");
+  nodeagent->add_option("--socket", node_options.socket,
+                        "unix socket to serve on (default /var/run/agentry/nodeagent.sock)");
+  nodeagent
+      ->add_option("--model", node_options.models,
+                   "NAME=PATH[,template=FORMAT]: a GGUF model to serve (repeatable; FORMAT "
+                   "overrides its chat template: chatml, llama3, ...)")
+      ->required();
+  nodeagent->add_option("--context", node_options.context,
+                        "context length of each session (default: the model's)");
+  nodeagent->add_option("--kv-memory-mib", node_options.kv_memory_mib,
+                        "KV cache budget per device in MiB (1024); idle sessions past it are "
+                        "evicted and restored on their next turn");
+  nodeagent->add_option("--spill-dir", node_options.spill_dir,
+                        "where evicted sessions' KV goes (default: kept in memory)");
+  nodeagent->add_option("-t,--threads", node_options.threads, "threads (default: all cores)");
+  nodeagent->add_option("--prefill-chunk", node_options.prefill_chunk,
+                        "prompt positions per prefill chunk (128)");
+  nodeagent->add_option("--cache-type", node_options.cache_type, "KV cache type: f16 or q8_0");
+  nodeagent->add_option("--grace-period", node_options.grace_seconds,
+                        "seconds running generations get to finish after SIGTERM (30)");
+  nodeagent->add_option("--metrics-port", node_options.metrics_port,
+                        "port of /metrics, /healthz and /readyz (9464; 0: a free one, logged)");
+  nodeagent->add_flag("!--no-metrics", node_options.metrics, "serve no /metrics");
+  nodeagent->add_option("--metrics-host", node_options.metrics_host,
+                        "address /metrics listens on (127.0.0.1)");
+  nodeagent->add_option("--dev-root", node_options.dev_root, "where /dev is (default /dev)");
+  nodeagent->add_option("--proc-root", node_options.proc_root, "where /proc is (default /proc)");
+  nodeagent->add_option("--sys-root", node_options.sys_root, "where /sys is (default /sys)");
 
   if (argc == 1) {
     std::fputs(app.help().c_str(), stderr);
@@ -175,6 +211,7 @@ int Main(int argc, char** argv) {
   }
   if (*validate) return cli::RunValidate(validate_files);
   if (*devices) return cli::RunDevices(devices_options);
+  if (*nodeagent) return cli::RunNodeagent(node_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);
   if (*test_model) return cli::RunMakeTestModel(test_model_options);

@@ -18,8 +18,9 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-CommandResult Agentry(const std::string& args) {
-  const std::string cmd = std::string(AGENTRY_BIN) + " " + args + " 2>&1";
+// Runs `command` through /bin/sh, stderr with stdout.
+CommandResult Shell(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   CommandResult run;
   char buf[1024];
@@ -27,6 +28,10 @@ CommandResult Agentry(const std::string& args) {
   const int status = pclose(pipe);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return run;
+}
+
+CommandResult Agentry(const std::string& args) {
+  return Shell(std::string(AGENTRY_BIN) + " " + args);
 }
 
 std::string WriteTemp(const std::string& text) {
@@ -248,3 +253,44 @@ TEST(CliTest, DevicesListsAFakeGpuNodeAndHonoursTheDevicePlugin) {
 }
 
 }  // namespace
+
+// The node daemon as the DaemonSet runs it: it serves on its socket (mode 0660) and /metrics
+// until SIGTERM, then drains, removes the socket and exits 0.
+TEST(CliTest, NodeagentServesUntilSigtermThenDrains) {
+  const std::string dir = "/tmp/agentry-cli-node-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  ASSERT_EQ(Agentry("make-test-model -o " + dir + "/m.gguf").exit_code, 0);
+  const std::string script = dir + "/run.sh";
+  std::ofstream(script) << "bin=" << AGENTRY_BIN << "; dir=" << dir << R"SH(
+"$bin" nodeagent --socket "$dir/run/n.sock" --model "tiny=$dir/m.gguf,template=chatml" \
+  --metrics-port 0 --grace-period 2 -t 1 > "$dir/log" 2>&1 &
+pid=$!
+for i in $(seq 200); do grep -q '"msg":"serving"' "$dir/log" && break; sleep 0.05; done
+echo "mode=$(stat -c %a "$dir/run/n.sock")"
+port=$(grep -o '"metrics_port":[0-9]*' "$dir/log" | cut -d: -f2)
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+grep -o 'agentry_nodeagent_kv_cache_capacity_bytes{device="cpu"} [0-9e.+]*' <&3
+kill -TERM "$pid"
+wait "$pid"
+echo "exit=$?"
+[ -e "$dir/run/n.sock" ] && echo "socket left behind"
+cat "$dir/log"
+)SH";
+  const CommandResult r = Shell("bash " + script);
+  EXPECT_NE(r.output.find("mode=660"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("kv_cache_capacity_bytes{device=\"cpu\"} 1073741824"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("exit=0"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("socket left behind"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\"msg\":\"draining\""), std::string::npos) << r.output;
+
+  const CommandResult bad = Agentry("nodeagent --model nonsense");
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("expected NAME=PATH"), std::string::npos) << bad.output;
+  const CommandResult missing =
+      Agentry("nodeagent --model m=/nonexistent.gguf --socket " + dir + "/x.sock");
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("/nonexistent.gguf"), std::string::npos) << missing.output;
+  std::filesystem::remove_all(dir);
+}
