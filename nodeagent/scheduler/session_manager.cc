@@ -34,7 +34,10 @@ struct SessionManager::Session {
   uint64_t spilled_bytes = 0;
   bool raw_tokens = false;
   std::vector<engine::ChatMessage> transcript;
-  std::vector<int32_t> tokens;           // what the KV holds
+  std::vector<int32_t> tokens;  // what the KV holds
+  // Raw-token sessions: the reply's last token (or its end-of-generation token), generated but
+  // not evaluated; the next turn evaluates it before its own tokens.
+  std::vector<int32_t> pending;
   std::atomic<int64_t> kv_positions{0};  // tokens.size(), for ListSessions while generating
   // Chat sessions: the text those tokens stand for (rendered prompts and the pieces of the
   // replies), and where each token ends in it; -1 inside a prompt, whose tokens end together.
@@ -513,6 +516,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
       }
       common = static_cast<int64_t>(s->tokens.size());
       prompt = s->tokens;
+      prompt.insert(prompt.end(), s->pending.begin(), s->pending.end());
       prompt.insert(prompt.end(), params.tokens.begin(), params.tokens.end());
     }
     if (static_cast<int64_t>(prompt.size()) >= s->n_ctx) {
@@ -545,6 +549,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
       s->text_end.resize(common);  // the prompt's are added once it is evaluated
     }
     s->raw_tokens = params.messages.empty();
+    s->pending.clear();  // now part of `prompt`
     s->generating = true;
     s->cancel = false;
     ++generating_;
@@ -608,6 +613,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
       }
       last = now;
       if (model.tokenizer.IsEndOfGeneration(next)) {
+        if (!chat) s->pending = {next};
         result.finish = FinishReason::kStop;
         break;
       }
@@ -633,7 +639,10 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
       const size_t safe = WholeUtf8Prefix(
           std::string_view(reply).substr(0, reply.size() - StopOverlap(reply, params.stop)));
       if (!send(std::max(safe, sent), {next})) return CancelledError("the client went away");
-      if (i + 1 == limit) break;
+      if (i + 1 == limit) {
+        if (!chat) s->pending = {next};
+        break;
+      }
       AGENTRY_RETURN_IF_ERROR(evaluate(next));
     }
     if (sent < reply.size() && !send(reply.size(), {}))
@@ -696,6 +705,7 @@ StatusOr<std::string> SessionManager::Snapshot(const std::string& handle) {
   state.raw_tokens = s->raw_tokens;
   state.transcript = s->transcript;
   state.tokens = s->tokens;
+  state.pending = s->pending;
   state.kv_text = s->kv_text;
   state.text_end = s->text_end;
   state.exact_prefix = s->exact_prefix;
@@ -736,6 +746,7 @@ StatusOr<SessionPlacement> SessionManager::Restore(const OpenSessionParams& para
   s->transcript = std::move(state.transcript);
   s->tokens = std::move(state.tokens);
   s->kv_positions = static_cast<int64_t>(s->tokens.size());
+  s->pending = std::move(state.pending);
   s->kv_text = std::move(state.kv_text);
   s->text_end = std::move(state.text_end);
   s->exact_prefix = state.exact_prefix;

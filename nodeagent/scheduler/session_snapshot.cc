@@ -66,6 +66,8 @@ std::string EncodeSessionState(const SessionState& state) {
   Put<uint32_t>(&out, static_cast<uint32_t>(state.tokens.size()));
   for (int32_t t : state.tokens) Put<int32_t>(&out, t);
   Put<uint64_t>(&out, static_cast<uint64_t>(state.exact_prefix));
+  Put<uint32_t>(&out, static_cast<uint32_t>(state.pending.size()));
+  for (int32_t t : state.pending) Put<int32_t>(&out, t);
   PutString(&out, state.kv_text);
   Put<uint32_t>(&out, static_cast<uint32_t>(state.text_end.size()));
   for (int64_t e : state.text_end) Put<int64_t>(&out, e);
@@ -118,6 +120,15 @@ StatusOr<SessionState> DecodeSessionState(std::string_view bytes) {
                                 " exceeds n_tokens " + std::to_string(n_tokens));
   }
   s.exact_prefix = static_cast<int64_t>(exact);
+  AGENTRY_ASSIGN_OR_RETURN(uint32_t n_pending, r.Get<uint32_t>("n_pending"));
+  if (n_pending > 1) {
+    return InvalidArgumentError("session snapshot: " + std::to_string(n_pending) +
+                                " pending tokens (at most 1)");
+  }
+  s.pending.resize(n_pending);
+  for (int32_t& t : s.pending) {
+    AGENTRY_ASSIGN_OR_RETURN(t, r.Get<int32_t>("pending"));
+  }
   AGENTRY_ASSIGN_OR_RETURN(s.kv_text, r.GetString("kv_text"));
   AGENTRY_ASSIGN_OR_RETURN(uint32_t n_ends, r.Get<uint32_t>("n_ends"));
   if (n_ends != 0 && n_ends != n_tokens) {

@@ -107,6 +107,25 @@ TEST_F(SessionManagerTest, SecondTurnPrefillsOnlyItsNewTokens) {
   EXPECT_EQ(second.usage.kv_tokens, second.usage.cached_tokens + second.usage.prompt_tokens + 11);
 }
 
+// Raw-token turns: each continues the sequence, the previous reply included (its last token,
+// generated but not evaluated, is evaluated first).
+TEST_F(SessionManagerTest, RawTokenTurnsContinueAfterTheReply) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const std::string h = Handle(m.get(), "ns/agent", "raw");
+  const auto sink = [](const GenerationDelta&) { return true; };
+  StatusOr<GenerationResult> first =
+      m->Generate({.handle = h, .tokens = {5, 6, 7, 8}, .max_tokens = 4}, sink);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->usage.kv_tokens, 4 + 3);
+  StatusOr<GenerationResult> second =
+      m->Generate({.handle = h, .tokens = {9, 10}, .max_tokens = 1}, sink);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->usage.cached_tokens, 4 + 3);
+  EXPECT_EQ(second->usage.prompt_tokens, 1 + 2);
+  EXPECT_EQ(m->Generate({.handle = h, .messages = {{"user", "x"}}}, sink).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
 TEST_F(SessionManagerTest, EvictedSessionsContinueWithTheSameTokens) {
   // Reference: three sessions that never leave memory.
   std::vector<std::vector<int32_t>> want(3), got(3);

@@ -13,6 +13,7 @@ SessionState Sample() {
   s.transcript = {{"system", "be brief"}, {"user", "hi"}, {"assistant", "hello \xF0\x9F\x91\x8B"}};
   s.tokens = {1, 400, 401, 2, 0, 7};
   s.exact_prefix = 4;
+  s.pending = {5};
   s.kv_text = "<s>hi</s>hello";
   s.text_end = {-1, -1, -1, 9, 12, 14};
   s.kv = std::string("AGKV\0\1", 6);
@@ -32,6 +33,7 @@ TEST(SessionSnapshotTest, RoundTripKeepsEveryField) {
   }
   EXPECT_EQ(out->tokens, in.tokens);
   EXPECT_EQ(out->exact_prefix, in.exact_prefix);
+  EXPECT_EQ(out->pending, in.pending);
   EXPECT_EQ(out->kv_text, in.kv_text);
   EXPECT_EQ(out->text_end, in.text_end);
   EXPECT_EQ(out->kv, in.kv);
