@@ -196,6 +196,23 @@ static void DotRows(const kernels::KernelTable& kt, const float* k_t, int64_t ld
   kt.axpy_block_f32(y, ldy, q, hd, 1, k_t, ldk, hd, len, tokens);
 }
 
+void Transformer::ForTokensByKeys(const std::function<void(int64_t, int64_t)>& fn) {
+  // A token's attention costs in proportion to the keys it sees (row_offset_ counts them), and
+  // long conversations cluster, so equal token counts would leave one thread waiting.
+  const int64_t total = row_offset_[n_];
+  pool_->Run([&](int thread, int n_threads) {
+    const auto first_token = [&](int k) {
+      const int64_t work = total * k / n_threads;
+      return static_cast<int64_t>(
+          std::lower_bound(row_offset_.begin(), row_offset_.begin() + n_, work) -
+          row_offset_.begin());
+    };
+    const int64_t t0 = first_token(thread);
+    const int64_t t1 = thread + 1 == n_threads ? n_ : first_token(thread + 1);
+    if (t0 < t1) fn(t0, t1);
+  });
+}
+
 void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
   const int64_t hd = config_.head_dim();
   const int64_t heads = config_.heads;
@@ -208,7 +225,7 @@ void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
   c->attn.assign(static_cast<size_t>(n_ * d), 0.0f);
   kvt_.resize(static_cast<size_t>(dkv * n_));
   Transpose(pool_, c->k.data(), dkv, n_, dkv, kvt_.data(), n_);
-  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
+  ForTokensByKeys([&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t begin = batch.doc_begin[t];
       const int64_t len = t - begin + 1;
@@ -245,7 +262,7 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
   kvt_.resize(static_cast<size_t>(dkv * n_));
   Transpose(pool_, c.v.data(), dkv, n_, dkv, kvt_.data(), n_);
   float* ds_all = dbig_.data();
-  pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
+  ForTokensByKeys([&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t begin = batch.doc_begin[t];
       const int64_t len = t - begin + 1;
@@ -283,16 +300,24 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
     longest = std::max(longest, t - batch.doc_begin[t] + 1);
   }
   const auto n_docs = static_cast<int64_t>(docs.size());
+  docs.push_back(n_);
+  // Longest conversations first (their work grows with the square of their length), so the
+  // last tasks taken are short and the threads finish together.
+  std::vector<int64_t> order(static_cast<size_t>(n_docs));
+  for (int64_t i = 0; i < n_docs; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return docs[a + 1] - docs[a] > docs[b + 1] - docs[b];
+  });
   const int64_t n_tasks = n_docs * config_.kv_heads;
   std::atomic<int64_t> next{0};
   pool_->Run([&](int, int) {
     std::vector<float> coef_k(static_cast<size_t>(kKeyBlock * longest));
     std::vector<float> coef_v(coef_k.size());
     for (int64_t task = next++; task < n_tasks; task = next++) {
-      const int64_t doc = task / config_.kv_heads;
+      const int64_t doc = order[task / config_.kv_heads];
       const int64_t g = task % config_.kv_heads;
       const int64_t begin = docs[doc];
-      const int64_t end = doc + 1 < n_docs ? docs[doc + 1] : n_;
+      const int64_t end = docs[doc + 1];
       for (int64_t j0 = 0; j0 < end - begin; j0 += kKeyBlock) {
         const int64_t nj = std::min(kKeyBlock, end - begin - j0);
         const int64_t n_q = end - begin - j0;  // queries that see a key of the block: t >= j0

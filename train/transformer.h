@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "train/model_config.h"
@@ -77,6 +78,9 @@ class Transformer {
   double Loss(const Batch& batch, bool want_grad);  // after Forward
   void Backward(const Batch& batch, const float* params, float* grads);
 
+  // fn(t0, t1) on one token range per thread, split so each range's tokens see about the same
+  // number of keys in all.
+  void ForTokensByKeys(const std::function<void(int64_t, int64_t)>& fn);
   void AttentionForward(const Batch& batch, LayerCache* c);
   void AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn, float* dq,
                          float* dk, float* dv);

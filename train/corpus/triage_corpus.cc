@@ -219,11 +219,16 @@ struct Askable {
 enum class Fact { kName, kTeam, kDevice, kTicket, kOrder, kDeadline, kCity, kCompany };
 constexpr int kFactCount = 8;
 
-// Recall has the largest share for its size: copying an unseen name from an earlier turn is
-// the hardest thing the model learns, and the one it learns last (docs/agent-model.md).
+// The held-out set's mix of kinds. Training draws recall more often still: copying an unseen
+// name from an earlier turn is the hardest thing the model learns, and the one it learns last
+// (docs/agent-model.md). Both lists have the kinds in the same order (Run's switch).
 constexpr KindShare kMix[] = {
     {"ticket_lookup", 24}, {"missing_number", 9}, {"jira_search", 16}, {"recall", 26},
     {"recall_lookup", 6},  {"small_talk", 8},     {"refusal", 11},
+};
+constexpr KindShare kTrainingMix[] = {
+    {"ticket_lookup", 21}, {"missing_number", 8}, {"jira_search", 14}, {"recall", 32},
+    {"recall_lookup", 8},  {"small_talk", 7},     {"refusal", 10},
 };
 
 // The share of training names, cities and companies that are made up rather than drawn
@@ -250,12 +255,13 @@ class Generator {
         split_(split) {}
 
   Conversation Run() {
+    const KindShare* mix = split_ == Split::kTrain ? kTrainingMix : kMix;
     size_t pick = 0;
     {
       int draw = static_cast<int>(rng_.Below(100));
-      while (draw >= kMix[pick].percent) draw -= kMix[pick++].percent;
+      while (draw >= mix[pick].percent) draw -= mix[pick++].percent;
     }
-    const std::string_view kind = kMix[pick].kind;
+    const std::string_view kind = mix[pick].kind;
     switch (pick) {
       case 0:
         TicketLookupKind();
@@ -949,7 +955,9 @@ const std::string& TriageSystemPrompt() {
   return *prompt;
 }
 
-std::span<const KindShare> CorpusMix() { return kMix; }
+std::span<const KindShare> CorpusMix(Split split) {
+  return split == Split::kTrain ? std::span<const KindShare>(kTrainingMix) : kMix;
+}
 
 bool IsHeldOutNumber(uint64_t n) { return Mix(n ^ 0x6a09e667f3bcc909ULL) % 5 == 0; }
 

@@ -36,7 +36,7 @@ namespace agentry::train {
 
 // Bumped whenever the generated text changes, so a model or tokenizer records which corpus
 // it learned from.
-inline constexpr int kCorpusVersion = 5;
+inline constexpr int kCorpusVersion = 6;
 
 // The longest a conversation may be once rendered with the ChatML template, system prompt
 // included; longer candidates shed optional exchanges until they fit.
@@ -83,7 +83,7 @@ struct Provenance {
 };
 
 struct Conversation {
-  std::string kind;                           // one of CorpusMix()'s kinds
+  std::string kind;                           // one of CorpusMix(split)'s kinds
   std::vector<engine::ChatMessage> messages;  // messages[0] is the system prompt
   std::vector<Check> checks;                  // one per assistant message, in order
   Provenance drawn;
@@ -95,8 +95,8 @@ struct KindShare {
   int percent;
 };
 // ticket_lookup, missing_number, jira_search, recall, recall_lookup, small_talk, refusal;
-// the percents add up to 100.
-std::span<const KindShare> CorpusMix();
+// the percents add up to 100. Training draws recall more often than the held-out set.
+std::span<const KindShare> CorpusMix(Split split);
 
 // Conversation `index` of the stream for (seed, split): a pure function of its arguments,
 // so training step s can read conversations by index without generating earlier ones.

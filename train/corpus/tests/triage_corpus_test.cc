@@ -320,15 +320,15 @@ TEST(TriageCorpusTest, TicketTeamFollowsTitleWords) {
 }
 
 TEST(TriageCorpusTest, KindsFollowTheMix) {
-  int total = 0;
-  for (const KindShare& share : CorpusMix()) total += share.percent;
-  EXPECT_EQ(total, 100);
   for (Split split : {Split::kTrain, Split::kHeldOut}) {
+    int total = 0;
+    for (const KindShare& share : CorpusMix(split)) total += share.percent;
+    EXPECT_EQ(total, 100);
     std::map<std::string, int> counts;
     const int n = 4000;
     for (const Conversation& c : Generate(split, n, 11)) ++counts[c.kind];
-    EXPECT_EQ(counts.size(), CorpusMix().size());
-    for (const KindShare& share : CorpusMix()) {
+    EXPECT_EQ(counts.size(), CorpusMix(split).size());
+    for (const KindShare& share : CorpusMix(split)) {
       const double percent = 100.0 * counts[std::string(share.kind)] / n;
       EXPECT_NEAR(percent, share.percent, 3.0) << share.kind;
     }
