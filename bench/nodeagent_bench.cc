@@ -30,7 +30,14 @@ namespace {
 
 using agentry::Status;
 using agentry::StatusOr;
-using namespace agentry::scheduler;
+using agentry::scheduler::GenerationDelta;
+using agentry::scheduler::GenerationResult;
+using agentry::scheduler::GenerationUsage;
+using agentry::scheduler::ModelRegistry;
+using agentry::scheduler::ServedModel;
+using agentry::scheduler::SessionManager;
+using agentry::scheduler::SessionManagerOptions;
+using agentry::scheduler::SessionPlacement;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kHistory = 2000;
@@ -88,7 +95,11 @@ int main(int argc, char** argv) {
   int threads = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
+      threads = static_cast<int>(std::strtol(argv[++i], nullptr, 10));
+      if (threads < 1) {
+        std::fprintf(stderr, "nodeagent_bench: --threads: a positive number\n");
+        return 2;
+      }
     } else {
       model_path = argv[i];
     }
@@ -176,6 +187,7 @@ int main(int argc, char** argv) {
     const std::vector<int32_t> next = RandomTokens(&rng, 1, vocab);
     const auto start = Clock::now();
     std::vector<std::thread> workers;
+    workers.reserve(handles.size());
     for (const std::string& h : handles) {
       workers.emplace_back([&, h] { TimeToFirstToken(&m, h, next, kDecode); });
     }

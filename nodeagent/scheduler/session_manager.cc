@@ -132,7 +132,7 @@ size_t StopOverlap(std::string_view text, const std::vector<std::string>& stop) 
   size_t keep = 0;
   for (const std::string& s : stop) {
     for (size_t k = std::min(s.size() - 1, text.size()); k > keep; --k) {
-      if (text.substr(text.size() - k) == std::string_view(s).substr(0, k)) {
+      if (text.substr(text.size() - k) == std::string_view{s}.substr(0, k)) {
         keep = k;
         break;
       }
@@ -499,7 +499,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
         literal.push_back({begin - from, end - begin});
       }
       const std::vector<int32_t> added = model.tokenizer.Encode(
-          std::string_view(text.text).substr(from),
+          std::string_view{text.text}.substr(from),
           common == 0 && model.tokenizer.add_bos_default(), /*parse_special=*/true, literal);
       if (added.empty()) return InvalidArgumentError("messages: nothing to evaluate");
       prompt.assign(s->tokens.begin(), s->tokens.begin() + common);
@@ -597,7 +597,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
     const auto send = [&](size_t upto, std::vector<int32_t> tokens) {
       GenerationDelta d;
       d.tokens = std::move(tokens);
-      d.text = ValidUtf8(std::string_view(reply).substr(sent, upto - sent));
+      d.text = ValidUtf8(std::string_view{reply}.substr(sent, upto - sent));
       sent = upto;
       return sink(d);
     };
@@ -637,7 +637,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
         break;
       }
       const size_t safe = WholeUtf8Prefix(
-          std::string_view(reply).substr(0, reply.size() - StopOverlap(reply, params.stop)));
+          std::string_view{reply}.substr(0, reply.size() - StopOverlap(reply, params.stop)));
       if (!send(std::max(safe, sent), {next})) return CancelledError("the client went away");
       if (i + 1 == limit) {
         if (!chat) s->pending = {next};

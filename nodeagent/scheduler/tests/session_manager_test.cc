@@ -3,6 +3,7 @@
 // concurrent sessions, and the errors malformed requests get.
 #include "nodeagent/scheduler/session_manager.h"
 
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -84,8 +85,8 @@ class SessionManagerTest : public ::testing::Test {
 };
 std::string* SessionManagerTest::dir_ = nullptr;
 
-const std::vector<std::string> kTurns = {"hello there", "what is the ticket status of 4821",
-                                         "and who filed it", "thanks, close it"};
+constexpr std::array<const char*, 4> kTurns = {"hello there", "what is the ticket status of 4821",
+                                               "and who filed it", "thanks, close it"};
 
 TEST_F(SessionManagerTest, SecondTurnPrefillsOnlyItsNewTokens) {
   std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
@@ -132,8 +133,9 @@ TEST_F(SessionManagerTest, EvictedSessionsContinueWithTheSameTokens) {
   {
     std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
     std::vector<std::string> h;
+    h.reserve(3);
     for (int i = 0; i < 3; ++i) h.push_back(Handle(m.get(), "ns/agent", "c" + std::to_string(i)));
-    for (const std::string& turn : kTurns) {
+    for (const std::string turn : kTurns) {
       for (int i = 0; i < 3; ++i) {
         Turn(m.get(), h[i], turn + " #" + std::to_string(i), 12, &want[i]);
       }
@@ -144,10 +146,11 @@ TEST_F(SessionManagerTest, EvictedSessionsContinueWithTheSameTokens) {
   for (bool disk : {true, false}) {
     std::unique_ptr<SessionManager> m = Manager(2 * SessionBytes(), disk);
     std::vector<std::string> h;
+    h.reserve(3);
     for (int i = 0; i < 3; ++i) h.push_back(Handle(m.get(), "ns/agent", "c" + std::to_string(i)));
     int restored = 0;
     for (auto& g : got) g.clear();
-    for (const std::string& turn : kTurns) {
+    for (const std::string turn : kTurns) {
       for (int i = 0; i < 3; ++i) {
         restored +=
             Turn(m.get(), h[i], turn + " #" + std::to_string(i), 12, &got[i]).usage.restored;
@@ -265,16 +268,16 @@ TEST_F(SessionManagerTest, ConcurrentSessionsGetWhatTheyWouldAlone) {
     std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
     for (int i = 0; i < kSessions; ++i) {
       const std::string h = Handle(m.get(), "ns/agent", "c" + std::to_string(i));
-      for (const std::string& turn : kTurns)
-        Turn(m.get(), h, turn + std::to_string(i), 8, &want[i]);
+      for (const std::string turn : kTurns) Turn(m.get(), h, turn + std::to_string(i), 8, &want[i]);
     }
   }
   std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
   std::vector<std::thread> threads;
+  threads.reserve(kSessions);
   for (int i = 0; i < kSessions; ++i) {
     threads.emplace_back([&, i] {
       const std::string h = Handle(m.get(), "ns/agent", "c" + std::to_string(i));
-      for (const std::string& turn : kTurns) Turn(m.get(), h, turn + std::to_string(i), 8, &got[i]);
+      for (const std::string turn : kTurns) Turn(m.get(), h, turn + std::to_string(i), 8, &got[i]);
     });
   }
   for (std::thread& t : threads) t.join();
