@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/log/log.h"
 #include "nodeagent/engine/test_model.h"
 #include "nodeagent/scheduler/session_manager.h"
 
@@ -91,6 +92,7 @@ std::string Open(SessionManager* m, const std::string& id) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  agentry::log::SetLevel(agentry::log::Level::kWarn);  // the sessions' lines would drown the table
   std::string model_path;
   int threads = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
   for (int i = 1; i < argc; ++i) {
