@@ -109,10 +109,10 @@ namespace {
 size_t WholeUtf8Prefix(std::string_view s) {
   const size_t n = s.size();
   for (size_t back = 1; back <= 4 && back <= n; ++back) {
-    const auto c = static_cast<unsigned char>(s[n - back]);
+    const auto c = static_cast<uint8_t>(s[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte
-    const size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
-    return len <= back ? n : n - back;
+    // A byte that starts no sequence (length 0) will never complete: nothing to wait for.
+    return unicode::Utf8LengthFromLead(c) <= back ? n : n - back;
   }
   return n;
 }
@@ -205,14 +205,13 @@ void SessionManager::UpdateDeviceGauges(const DeviceSlot& slot) {
   metrics_->kv_capacity.WithLabels({id}).Set(static_cast<double>(slot.capacity));
   metrics_->kv_usage.WithLabels({id}).Set(
       slot.capacity > 0 ? static_cast<double>(slot.used) / static_cast<double>(slot.capacity) : 0);
-  int counts[3] = {0, 0, 0};  // idle, generating, evicted
+  std::map<std::string_view, int> counts = {{"idle", 0}, {"generating", 0}, {"evicted", 0}};
   for (const auto& [h, s] : sessions_) {
-    if (s->slot != &slot) continue;
-    counts[s->generating ? 1 : s->context != nullptr ? 0 : 2]++;
+    if (s->slot == &slot) ++counts[StateName(s->generating, s->context != nullptr)];
   }
-  metrics_->sessions.WithLabels({id, "idle"}).Set(counts[0]);
-  metrics_->sessions.WithLabels({id, "generating"}).Set(counts[1]);
-  metrics_->sessions.WithLabels({id, "evicted"}).Set(counts[2]);
+  for (const auto& [state, n] : counts) {
+    metrics_->sessions.WithLabels({id, std::string(state)}).Set(n);
+  }
 }
 
 std::shared_ptr<SessionManager::Session> SessionManager::Find(const std::string& handle) const {
@@ -255,7 +254,7 @@ Status SessionManager::MakeRoom(DeviceSlot* slot, uint64_t bytes, const Session*
     return ResourceExhaustedError("a session's KV cache (" + std::to_string(bytes) +
                                   " bytes) exceeds device " + slot->device.id + "'s KV budget (" +
                                   std::to_string(slot->capacity) +
-                                  " bytes); lower the context length or raise --kv-memory");
+                                  " bytes); lower the context length or raise --kv-memory-mib");
   }
   while (slot->used + bytes > slot->capacity) {
     Session* victim = nullptr;
@@ -301,8 +300,7 @@ Status SessionManager::MakeResident(Session* s, bool* restored) {
   *restored = false;
   if (s->context != nullptr) return OkStatus();
   AGENTRY_RETURN_IF_ERROR(MakeRoom(s->slot, s->kv_bytes, s));
-  auto context =
-      std::make_unique<engine::Context>(*s->model->model, s->n_ctx, &pool_, options_.cache_type);
+  std::unique_ptr<engine::Context> context = NewContext(*s);
   std::string bytes;
   if (!s->spill_path.empty()) {
     AGENTRY_ASSIGN_OR_RETURN(bytes, ReadFileToString(s->spill_path));
@@ -324,14 +322,21 @@ Status SessionManager::MakeResident(Session* s, bool* restored) {
   return OkStatus();
 }
 
+int64_t SessionManager::ContextLength(const ServedModel& model) const {
+  return options_.context_length > 0 ? options_.context_length : model.model->params().n_ctx_train;
+}
+
+std::unique_ptr<engine::Context> SessionManager::NewContext(const Session& s) {
+  return std::make_unique<engine::Context>(*s.model->model, s.n_ctx, &pool_, options_.cache_type);
+}
+
 StatusOr<SessionPlacement> SessionManager::Open(const OpenSessionParams& params) {
   if (params.agent.empty()) return InvalidArgumentError("agent: empty");
   if (params.session_id.empty()) return InvalidArgumentError("session_id: empty");
   AGENTRY_RETURN_IF_ERROR(engine::ValidateSamplerParams(params.sampling));
   AGENTRY_ASSIGN_OR_RETURN(std::shared_ptr<const ServedModel> model, models_->Get(params.model));
   AGENTRY_RETURN_IF_ERROR(engine::KvCache::CheckType(model->model->params(), options_.cache_type));
-  const int64_t n_ctx =
-      options_.context_length > 0 ? options_.context_length : model->model->params().n_ctx_train;
+  const int64_t n_ctx = ContextLength(*model);
   const uint64_t kv_bytes =
       engine::KvCache(model->model->params(), n_ctx, options_.cache_type).bytes();
 
@@ -344,7 +349,8 @@ StatusOr<SessionPlacement> SessionManager::Open(const OpenSessionParams& params)
                                      " is open with model " + s->model->name + ", not " +
                                      params.model);
     }
-    return SessionPlacement{s->handle, s->slot->device, s->n_ctx, true};
+    return SessionPlacement{s->handle, s->slot->device, s->n_ctx, true,
+                            static_cast<int64_t>(s->tokens.size())};
   }
   AGENTRY_ASSIGN_OR_RETURN(DeviceSlot * slot, Place(params, kv_bytes));
   auto s = std::make_shared<Session>();
@@ -357,7 +363,7 @@ StatusOr<SessionPlacement> SessionManager::Open(const OpenSessionParams& params)
   s->sampling = params.sampling;
   s->n_ctx = n_ctx;
   s->kv_bytes = kv_bytes;
-  s->context = std::make_unique<engine::Context>(*model->model, n_ctx, &pool_, options_.cache_type);
+  s->context = NewContext(*s);
   slot->used += kv_bytes;
   slot->sessions++;
   sessions_[s->handle] = s;
@@ -369,7 +375,7 @@ StatusOr<SessionPlacement> SessionManager::Open(const OpenSessionParams& params)
                                  {"device", slot->device.id},
                                  {"backend", slot->device.backend},
                                  {"model", model->name}});
-  return SessionPlacement{s->handle, slot->device, n_ctx, false};
+  return SessionPlacement{s->handle, slot->device, n_ctx, false, 0};
 }
 
 int64_t SessionManager::ShareIdlePrefix(Session* s, const std::vector<int32_t>& prompt) {
@@ -726,6 +732,16 @@ StatusOr<SessionPlacement> SessionManager::Restore(const OpenSessionParams& para
     return InvalidArgumentError("snapshot: made with model " + state.model + ", not " +
                                 params.model);
   }
+  // The snapshot's KV is read into a scratch cache before any session is opened or changed,
+  // so a bad snapshot leaves no trace.
+  AGENTRY_ASSIGN_OR_RETURN(std::shared_ptr<const ServedModel> model, models_->Get(params.model));
+  engine::KvCache scratch(model->model->params(), ContextLength(*model), options_.cache_type);
+  if (Status st = scratch.Restore(state.kv); !st.ok()) return st.WithPrefix("snapshot");
+  if (scratch.size() != static_cast<int64_t>(state.tokens.size())) {
+    return InvalidArgumentError("snapshot: the KV holds " + std::to_string(scratch.size()) +
+                                " positions but the token list " +
+                                std::to_string(state.tokens.size()));
+  }
   AGENTRY_ASSIGN_OR_RETURN(SessionPlacement placement, Open(params));
   std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<Session> s = Find(placement.handle);
@@ -733,14 +749,6 @@ StatusOr<SessionPlacement> SessionManager::Restore(const OpenSessionParams& para
   if (s->generating) return FailedPreconditionError("session " + s->handle + ": generating");
   bool restored = false;
   AGENTRY_RETURN_IF_ERROR(MakeResident(s.get(), &restored));
-  // Restore into a scratch cache first, so a bad snapshot leaves the session as it was.
-  engine::KvCache scratch(s->model->model->params(), s->n_ctx, options_.cache_type);
-  if (Status st = scratch.Restore(state.kv); !st.ok()) return st.WithPrefix("snapshot");
-  if (scratch.size() != static_cast<int64_t>(state.tokens.size())) {
-    return InvalidArgumentError("snapshot: the KV holds " + std::to_string(scratch.size()) +
-                                " positions but the token list " +
-                                std::to_string(state.tokens.size()));
-  }
   AGENTRY_RETURN_IF_ERROR(s->context->kv_cache().CopyPrefixFrom(scratch, scratch.size()));
   s->raw_tokens = state.raw_tokens;
   s->transcript = std::move(state.transcript);
@@ -751,6 +759,7 @@ StatusOr<SessionPlacement> SessionManager::Restore(const OpenSessionParams& para
   s->text_end = std::move(state.text_end);
   s->exact_prefix = state.exact_prefix;
   s->last_used = Clock::now();
+  placement.kv_tokens = s->kv_positions;
   return placement;
 }
 

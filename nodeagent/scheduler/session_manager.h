@@ -87,6 +87,7 @@ struct SessionPlacement {
   devices::Device device;
   int64_t context_length = 0;
   bool existed = false;
+  int64_t kv_tokens = 0;  // positions the session's KV holds
 };
 
 // Sampling fields a request sets; the rest keep the session's (or the engine's) values.
@@ -184,6 +185,10 @@ class SessionManager {
 
   std::shared_ptr<Session> Find(const std::string& handle) const;                // under mu_
   StatusOr<DeviceSlot*> Place(const OpenSessionParams& params, uint64_t bytes);  // under mu_
+  // Each session's context length for `model` (the option, else the model's own), and an
+  // empty context of that length.
+  int64_t ContextLength(const ServedModel& model) const;
+  std::unique_ptr<engine::Context> NewContext(const Session& s);
   // Frees room for `bytes` more on `slot` by evicting idle sessions, least recently used
   // first; ResourceExhausted when even that cannot.
   Status MakeRoom(DeviceSlot* slot, uint64_t bytes, const Session* keep);  // under mu_

@@ -191,9 +191,7 @@ grpc::Status NodeService::Restore(grpc::ServerContext*,
   StatusOr<scheduler::SessionPlacement> placed = sessions_->Restore(*params, bytes);
   if (!placed.ok()) return ToGrpc(placed.status());
   ToProto(*placed, response->mutable_session());
-  for (const scheduler::SessionInfo& s : sessions_->ListSessions(params->agent)) {
-    if (s.handle == placed->handle) response->set_kv_tokens(s.kv_tokens);
-  }
+  response->set_kv_tokens(placed->kv_tokens);
   return grpc::Status::OK;
 }
 

@@ -232,6 +232,18 @@ TEST_F(SessionManagerTest, BadSnapshotsAreRefusedAndChangeNothing) {
   EXPECT_EQ(m->Restore(same, flipped).status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(m->Restore(same, good->substr(0, 40)).status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(m->Restore(same, "not a snapshot").status().code(), StatusCode::kInvalidArgument);
+  // Well-formed bytes whose KV and tokens disagree: refused before any session opens.
+  SessionState short_tokens = *DecodeSessionState(*good);
+  short_tokens.tokens.pop_back();
+  short_tokens.text_end.pop_back();
+  short_tokens.exact_prefix = std::min<int64_t>(short_tokens.exact_prefix, 1);
+  const Status mismatch = m->Restore({.agent = "ns/agent", .session_id = "new", .model = "tiny"},
+                                     EncodeSessionState(short_tokens))
+                              .status();
+  EXPECT_EQ(mismatch.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(mismatch.message().find("positions but the token list"), std::string::npos)
+      << mismatch.message();
+  EXPECT_EQ(m->ListSessions("").size(), 1u);
   StatusOr<std::string> after = m->Snapshot(h);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, *good);
