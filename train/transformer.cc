@@ -28,6 +28,14 @@ void Batch::Append(const std::vector<int32_t>& conversation, const std::vector<u
   }
 }
 
+// Scratch grows to the largest batch seen and never shrinks: after a shorter batch, resizing
+// back up would zero the tail again, and that zeroing was a twentieth of a step. Only the
+// batch's own prefix is ever read.
+template <typename T>
+static void Grow(std::vector<T>* v, size_t n) {
+  if (v->size() < n) v->resize(n);
+}
+
 Transformer::Transformer(const ModelConfig& config, engine::ThreadPool* pool,
                          const kernels::KernelTable& kernels)
     : config_(config), layout_(ParameterLayout::For(config)), pool_(pool), kt_(kernels) {}
@@ -48,7 +56,7 @@ static void Transpose(engine::ThreadPool* pool, const float* x, int64_t ldx, int
 }
 
 void Transformer::TransposeWeights(const float* params) {
-  wt_.resize(static_cast<size_t>(layout_.total()));
+  Grow(&wt_, static_cast<size_t>(layout_.total()));
   for (const TensorSlot& t : layout_.tensors()) {
     if (t.dims.size() != 2) continue;  // gains
     const auto in = static_cast<int64_t>(t.dims[0]);
@@ -150,8 +158,8 @@ void Transformer::RopeTable(const Batch& batch) {
   const int64_t half = config_.head_dim() / 2;
   const float theta_scale =
       std::pow(config_.rope_base, -2.0f / static_cast<float>(config_.head_dim()));
-  rope_cos_.resize(static_cast<size_t>(n_ * half));
-  rope_sin_.resize(static_cast<size_t>(n_ * half));
+  Grow(&rope_cos_, static_cast<size_t>(n_ * half));
+  Grow(&rope_sin_, static_cast<size_t>(n_ * half));
   pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float theta = static_cast<float>(batch.positions[t]);
@@ -187,140 +195,191 @@ void Transformer::Rope(float* x, int64_t n_heads, bool inverse) {
   });
 }
 
-// The scores of `tokens` query rows [q, q + tokens * hd) (consecutive heads sharing one KV
-// head) against `len` keys given transposed (k_t[d * ldk + j] is dimension d of key j):
-// y[h * ldy + j] = q_h · k_j, as a block of axpys over the keys' dimensions.
-static void DotRows(const kernels::KernelTable& kt, const float* k_t, int64_t ldk, int64_t len,
-                    const float* q, int64_t tokens, int64_t hd, float* y, int64_t ldy) {
-  for (int64_t h = 0; h < tokens; ++h) std::fill(y + h * ldy, y + h * ldy + len, 0.0f);
-  kt.axpy_block_f32(y, ldy, q, hd, 1, k_t, ldk, hd, len, tokens);
+// Attention works on one square matrix per (conversation, head): row q holds query q's
+// probabilities (or score gradients) over the conversation's keys, L floats apart for a
+// conversation of L tokens. Queries go kAttnBlock at a time, each block against the keys up to
+// its last query, so one kernel call covers a block's rows and the tiles run full height.
+// A block's entries right of the diagonal are written as zeros: they add nothing where the
+// products read whole block rows, and the dK/dV pass reads its coefficients in place, down
+// the columns (keys kAttnBlock at a time, the same alignment, so every entry it reads right
+// of the diagonal is one of those zeros). Entries further right are never written or read.
+constexpr int64_t kAttnBlock = 6;
+
+// Floats per row for rows of at least n floats that are an odd number of cache lines apart.
+// Rows a multiple of 4 KiB apart (or of a large power of two) share L1 sets, and a kernel
+// walking down such rows misses the cache on every one.
+static int64_t UnaliasedStride(int64_t n) {
+  constexpr int64_t kLine = 16;  // floats per 64-byte line
+  const int64_t lines = (n + kLine - 1) / kLine;
+  return (lines | 1) * kLine;
 }
 
-void Transformer::ForTokensByKeys(const std::function<void(int64_t, int64_t)>& fn) {
-  // A token's attention costs in proportion to the keys it sees (row_offset_ counts them), and
-  // long conversations cluster, so equal token counts would leave one thread waiting.
-  const int64_t total = row_offset_[n_];
-  pool_->Run([&](int thread, int n_threads) {
-    const auto first_token = [&](int k) {
-      const int64_t work = total * k / n_threads;
-      return static_cast<int64_t>(
-          std::lower_bound(row_offset_.begin(), row_offset_.begin() + n_, work) -
-          row_offset_.begin());
-    };
-    const int64_t t0 = first_token(thread);
-    const int64_t t1 = thread + 1 == n_threads ? n_ : first_token(thread + 1);
-    if (t0 < t1) fn(t0, t1);
+void Transformer::PlanAttention(const Batch& batch) {
+  docs_.clear();
+  for (int64_t t = 0; t < n_; ++t) {
+    if (batch.doc_begin[t] == t) docs_.push_back(t);
+  }
+  const auto n_docs = static_cast<int64_t>(docs_.size());
+  docs_.push_back(n_);
+  kvt_ld_ = UnaliasedStride(n_);
+  square_offset_.assign(static_cast<size_t>(n_docs + 1), 0);
+  attn_blocks_.clear();
+  for (int64_t doc = 0; doc < n_docs; ++doc) {
+    const int64_t len = docs_[doc + 1] - docs_[doc];
+    square_offset_[doc + 1] = square_offset_[doc] + len * UnaliasedStride(len) * config_.heads;
+    for (int64_t q0 = 0; q0 < len; q0 += kAttnBlock) {
+      const int64_t q1 = std::min(len, q0 + kAttnBlock);
+      attn_blocks_.push_back({doc, q0, q1});
+    }
+  }
+}
+
+void Transformer::ForAttentionBlocks(const std::function<void(const AttnBlock&)>& fn) {
+  // Blocks differ in cost (rows times keys, and a softmax per row), and conversations of
+  // different lengths cluster, so threads take the next block when they finish one instead
+  // of a share fixed in advance. A block is microseconds of work; one atomic add apiece is
+  // noise.
+  const auto n_blocks = static_cast<int64_t>(attn_blocks_.size());
+  std::atomic<int64_t> next{0};
+  pool_->Run([&](int, int) {
+    for (int64_t b = next++; b < n_blocks; b = next++) fn(attn_blocks_[b]);
   });
 }
 
-void Transformer::AttentionForward(const Batch& batch, LayerCache* c) {
+// Rows [q0, q1) of one head's square `m` (rows ld apart) = the block's queries (ldq apart)
+// dotted with the keys [0, q1) given transposed (k_t[i * ldk + j] is dimension i of key j).
+static void BlockScores(const kernels::KernelTable& kt, const float* q, int64_t ldq, int64_t hd,
+                        const float* k_t, int64_t ldk, int64_t q0, int64_t q1, float* m,
+                        int64_t ld) {
+  float* rows = m + q0 * ld;
+  for (int64_t r = 0; r < q1 - q0; ++r) std::fill(rows + r * ld, rows + r * ld + q1, 0.0f);
+  kt.axpy_block_f32(rows, ld, q, ldq, 1, k_t, ldk, hd, q1, q1 - q0);
+}
+
+void Transformer::AttentionForward(const Batch&, LayerCache* c) {
   const int64_t hd = config_.head_dim();
-  const int64_t heads = config_.heads;
   const int64_t group = config_.heads / config_.kv_heads;
   const int64_t d = config_.dim;
   const int64_t dkv = config_.kv_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const kernels::KernelTable& kt = kt_;
-  c->probs.resize(static_cast<size_t>(row_offset_[n_] * heads));
-  c->attn.assign(static_cast<size_t>(n_ * d), 0.0f);
-  kvt_.resize(static_cast<size_t>(dkv * n_));
-  Transpose(pool_, c->k.data(), dkv, n_, dkv, kvt_.data(), n_);
-  ForTokensByKeys([&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t begin = batch.doc_begin[t];
-      const int64_t len = t - begin + 1;
-      // The heads of one KV head together: their scores, then their outputs, one kernel
-      // call each over all `len` keys.
-      for (int64_t g = 0; g < config_.kv_heads; ++g) {
-        const float* q = c->q.data() + t * d + g * group * hd;
-        const float* k_t = kvt_.data() + g * hd * n_ + begin;
-        const float* v = c->v.data() + begin * dkv + g * hd;
-        float* p = c->probs.data() + row_offset_[t] * heads + g * group * len;
-        DotRows(kt, k_t, n_, len, q, group, hd, p, len);
-        for (int64_t h = 0; h < group; ++h) kt.soft_max_f32(p + h * len, len, scale);
-        kt.axpy_block_f32(c->attn.data() + t * d + g * group * hd, hd, p, len, 1, v, dkv, len, hd,
-                          group);
+  Grow(&c->probs, static_cast<size_t>(square_offset_.back()));
+  Grow(&c->attn, static_cast<size_t>(n_ * d));
+  Grow(&kvt_, static_cast<size_t>(dkv * kvt_ld_));
+  Transpose(pool_, c->k.data(), dkv, n_, dkv, kvt_.data(), kvt_ld_);
+  ForAttentionBlocks([&](const AttnBlock& blk) {
+    const int64_t begin = docs_[blk.doc];
+    const int64_t len = docs_[blk.doc + 1] - begin;
+    const int64_t ld = UnaliasedStride(len);
+    for (int64_t h = 0; h < config_.heads; ++h) {
+      const int64_t g = h / group;
+      float* p = c->probs.data() + square_offset_[blk.doc] + h * len * ld;
+      BlockScores(kt, c->q.data() + (begin + blk.q0) * d + h * hd, d, hd,
+                  kvt_.data() + g * hd * kvt_ld_ + begin, kvt_ld_, blk.q0, blk.q1, p, ld);
+      for (int64_t q = blk.q0; q < blk.q1; ++q) {
+        float* row = p + q * ld;
+        kt.soft_max_f32(row, q + 1, scale);
+        std::fill(row + q + 1, row + blk.q1, 0.0f);
       }
+      float* out = c->attn.data() + (begin + blk.q0) * d + h * hd;
+      for (int64_t r = 0; r < blk.q1 - blk.q0; ++r) std::fill(out + r * d, out + r * d + hd, 0.0f);
+      kt.axpy_block_f32(out, d, p + blk.q0 * ld, ld, 1, c->v.data() + begin * dkv + g * hd, dkv,
+                        blk.q1, hd, blk.q1 - blk.q0);
     }
   });
 }
 
-void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn,
+// dot[r] = the sum over j <= q0 + r of a[r][j] b[r][j] (rows ld apart), in double and in order
+// of j, for the rows < `rows` (<= kAttnBlock) of a block whose first query is q0. Each row is
+// a chain of dependent adds; the rows' chains go side by side so the adds overlap instead of
+// each waiting out the last one's latency.
+static void RowDots(const float* a, const float* b, int64_t ld, int64_t q0, int64_t rows,
+                    double* dot) {
+  for (int64_t r = 0; r < rows; ++r) dot[r] = 0.0;
+  if (rows == kAttnBlock) {
+    for (int64_t j = 0; j <= q0; ++j) {
+      for (int64_t r = 0; r < kAttnBlock; ++r)
+        dot[r] += static_cast<double>(a[r * ld + j]) * b[r * ld + j];
+    }
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j <= q0; ++j)
+        dot[r] += static_cast<double>(a[r * ld + j]) * b[r * ld + j];
+    }
+  }
+  for (int64_t r = 1; r < rows; ++r) {  // row r's last r keys, which the rows before it lack
+    for (int64_t j = q0 + 1; j <= q0 + r; ++j)
+      dot[r] += static_cast<double>(a[r * ld + j]) * b[r * ld + j];
+  }
+}
+
+void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const float* d_attn,
                                     float* dq, float* dk, float* dv) {
   // Per query row: dP_j = dO·V_j, dS_j = P_j (dP_j - sum_k P_k dP_k), dQ = scale sum_j dS_j K_j.
   // Then per key row, in a second pass so each output has one writer:
   //   dK_j = scale sum_t dS_tj Q_t,  dV_j = sum_t P_tj dO_t  over the queries t >= j of its
   //   conversation and the heads sharing its KV head.
   const int64_t hd = config_.head_dim();
-  const int64_t heads = config_.heads;
   const int64_t group = config_.heads / config_.kv_heads;
   const int64_t d = config_.dim;
   const int64_t dkv = config_.kv_dim();
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const kernels::KernelTable& kt = kt_;
-  dbig_.resize(c.probs.size());
-  kvt_.resize(static_cast<size_t>(dkv * n_));
-  Transpose(pool_, c.v.data(), dkv, n_, dkv, kvt_.data(), n_);
-  float* ds_all = dbig_.data();
-  ForTokensByKeys([&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t begin = batch.doc_begin[t];
-      const int64_t len = t - begin + 1;
-      for (int64_t g = 0; g < config_.kv_heads; ++g) {
-        const float* go = d_attn + t * d + g * group * hd;
-        const float* k = c.k.data() + begin * dkv + g * hd;
-        const float* v_t = kvt_.data() + g * hd * n_ + begin;
-        float* ds = ds_all + row_offset_[t] * heads + g * group * len;
-        DotRows(kt, v_t, n_, len, go, group, hd, ds, len);
-        for (int64_t h = 0; h < group; ++h) {
-          const float* p = c.probs.data() + row_offset_[t] * heads + (g * group + h) * len;
-          float* dsh = ds + h * len;
-          double pdp = 0.0;
-          for (int64_t j = 0; j < len; ++j) pdp += static_cast<double>(p[j]) * dsh[j];
-          const auto sum = static_cast<float>(pdp);
-          for (int64_t j = 0; j < len; ++j) dsh[j] = p[j] * (dsh[j] - sum) * scale;
-        }
-        float* out = dq + t * d + g * group * hd;
-        std::fill(out, out + group * hd, 0.0f);
-        kt.axpy_block_f32(out, hd, ds, len, 1, k, dkv, len, hd, group);
+  Grow(&dbig_, static_cast<size_t>(square_offset_.back()));
+  Grow(&kvt_, static_cast<size_t>(dkv * kvt_ld_));
+  Transpose(pool_, c.v.data(), dkv, n_, dkv, kvt_.data(), kvt_ld_);
+  ForAttentionBlocks([&](const AttnBlock& blk) {
+    const int64_t begin = docs_[blk.doc];
+    const int64_t len = docs_[blk.doc + 1] - begin;
+    const int64_t ld = UnaliasedStride(len);
+    const int64_t rows = blk.q1 - blk.q0;
+    for (int64_t h = 0; h < config_.heads; ++h) {
+      const int64_t g = h / group;
+      const int64_t square = square_offset_[blk.doc] + h * len * ld;
+      float* ds = dbig_.data() + square;
+      BlockScores(kt, d_attn + (begin + blk.q0) * d + h * hd, d, hd,
+                  kvt_.data() + g * hd * kvt_ld_ + begin, kvt_ld_, blk.q0, blk.q1, ds, ld);
+      double pdp[kAttnBlock];
+      RowDots(c.probs.data() + square + blk.q0 * ld, ds + blk.q0 * ld, ld, blk.q0, rows, pdp);
+      for (int64_t q = blk.q0; q < blk.q1; ++q) {
+        const float* p = c.probs.data() + square + q * ld;
+        float* dsq = ds + q * ld;
+        const auto sum = static_cast<float>(pdp[q - blk.q0]);
+        for (int64_t j = 0; j <= q; ++j) dsq[j] = p[j] * (dsq[j] - sum) * scale;
+        std::fill(dsq + q + 1, dsq + blk.q1, 0.0f);
       }
+      float* out = dq + (begin + blk.q0) * d + h * hd;
+      for (int64_t r = 0; r < rows; ++r) std::fill(out + r * d, out + r * d + hd, 0.0f);
+      kt.axpy_block_f32(out, d, ds + blk.q0 * ld, ld, 1, c.k.data() + begin * dkv + g * hd, dkv,
+                        blk.q1, hd, rows);
     }
   });
   // Tasks are (conversation, KV head) pairs, each the only writer of its rows of dK and dV.
-  // Within a task the keys go kKeyBlock at a time: their coefficients (dS and P of every
-  // later query, zero where a query cannot see the key) are gathered into rows, and one
-  // axpy block per head sums the query (dO) rows into all kKeyBlock outputs, which stay in
-  // registers while the rows stream past. (Adding into every key row for each query instead
-  // was 60 % of a training step: a long conversation's key rows do not fit in L1.)
-  constexpr int64_t kKeyBlock = 6;
-  std::vector<int64_t> docs;
-  int64_t longest = 0;
-  for (int64_t t = 0; t < n_; ++t) {
-    if (batch.doc_begin[t] == t) docs.push_back(t);
-    longest = std::max(longest, t - batch.doc_begin[t] + 1);
-  }
-  const auto n_docs = static_cast<int64_t>(docs.size());
-  docs.push_back(n_);
+  // Within a task the keys go kAttnBlock at a time: one axpy block per head sums the query
+  // (dO) rows into all the block's outputs, which stay in registers while the rows stream
+  // past, with each key's coefficients (dS and P of every later query) read down its column
+  // of the head's square. (Adding into every key row for each query instead was 60 % of a
+  // training step: a long conversation's key rows do not fit in L1.)
+  const auto n_docs = static_cast<int64_t>(docs_.size()) - 1;
   // Longest conversations first (their work grows with the square of their length), so the
   // last tasks taken are short and the threads finish together.
   std::vector<int64_t> order(static_cast<size_t>(n_docs));
   for (int64_t i = 0; i < n_docs; ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return docs[a + 1] - docs[a] > docs[b + 1] - docs[b];
+    return docs_[a + 1] - docs_[a] > docs_[b + 1] - docs_[b];
   });
   const int64_t n_tasks = n_docs * config_.kv_heads;
   std::atomic<int64_t> next{0};
   pool_->Run([&](int, int) {
-    std::vector<float> coef_k(static_cast<size_t>(kKeyBlock * longest));
-    std::vector<float> coef_v(coef_k.size());
     for (int64_t task = next++; task < n_tasks; task = next++) {
       const int64_t doc = order[task / config_.kv_heads];
       const int64_t g = task % config_.kv_heads;
-      const int64_t begin = docs[doc];
-      const int64_t end = docs[doc + 1];
-      for (int64_t j0 = 0; j0 < end - begin; j0 += kKeyBlock) {
-        const int64_t nj = std::min(kKeyBlock, end - begin - j0);
-        const int64_t n_q = end - begin - j0;  // queries that see a key of the block: t >= j0
+      const int64_t begin = docs_[doc];
+      const int64_t len = docs_[doc + 1] - begin;
+      const int64_t ld = UnaliasedStride(len);
+      for (int64_t j0 = 0; j0 < len; j0 += kAttnBlock) {
+        const int64_t nj = std::min(kAttnBlock, len - j0);
+        const int64_t n_q = len - j0;  // queries that see a key of the block: t >= j0
         // The block's output rows: consecutive keys, dkv apart.
         float* out_k = dk + (begin + j0) * dkv + g * hd;
         float* out_v = dv + (begin + j0) * dkv + g * hd;
@@ -329,19 +388,13 @@ void Transformer::AttentionBackward(const Batch& batch, const LayerCache& c, con
           std::fill(out_v + b * dkv, out_v + b * dkv + hd, 0.0f);
         }
         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          for (int64_t s = 0; s < n_q; ++s) {
-            const int64_t t = begin + j0 + s;
-            const int64_t len = j0 + s + 1;
-            const float* p = c.probs.data() + row_offset_[t] * heads + h * len + j0;
-            const float* ds = ds_all + row_offset_[t] * heads + h * len + j0;
-            for (int64_t b = 0; b < nj; ++b) {
-              coef_k[b * n_q + s] = b <= s ? ds[b] : 0.0f;
-              coef_v[b * n_q + s] = b <= s ? p[b] : 0.0f;
-            }
-          }
+          // Coefficient (key j0 + b, query j0 + s) at column j0 + b of row j0 + s.
+          const int64_t corner = square_offset_[doc] + h * len * ld + j0 * ld + j0;
           const int64_t first = (begin + j0) * d + h * hd;
-          kt.axpy_block_f32(out_k, dkv, coef_k.data(), n_q, 1, c.q.data() + first, d, n_q, hd, nj);
-          kt.axpy_block_f32(out_v, dkv, coef_v.data(), n_q, 1, d_attn + first, d, n_q, hd, nj);
+          kt.axpy_block_f32(out_k, dkv, dbig_.data() + corner, 1, ld, c.q.data() + first, d, n_q,
+                            hd, nj);
+          kt.axpy_block_f32(out_v, dkv, c.probs.data() + corner, 1, ld, d_attn + first, d, n_q, hd,
+                            nj);
         }
       }
     }
@@ -353,10 +406,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
   const int64_t d = m.dim;
   const int64_t f = m.ff;
   n_ = batch.size();
-  row_offset_.resize(static_cast<size_t>(n_ + 1));
-  row_offset_[0] = 0;
-  for (int64_t t = 0; t < n_; ++t)
-    row_offset_[t + 1] = row_offset_[t] + (t - batch.doc_begin[t] + 1);
+  PlanAttention(batch);
   layers_.resize(static_cast<size_t>(m.layers));
   RopeTable(batch);
   TransposeWeights(params);
@@ -364,7 +414,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
   const auto size = [&](int64_t width) { return static_cast<size_t>(n_ * width); };
 
   std::vector<float>* x = &layers_[0].x_in;
-  x->resize(size(d));
+  Grow(x, size(d));
   const float* embd = params + layout_.token_embd();
   for (int64_t t = 0; t < n_; ++t) {
     std::memcpy(x->data() + t * d, embd + static_cast<int64_t>(batch.tokens[t]) * d,
@@ -373,29 +423,29 @@ void Transformer::Forward(const Batch& batch, const float* params) {
   for (int64_t l = 0; l < m.layers; ++l) {
     LayerCache& c = layers_[l];
     const LayerOffsets& o = layout_.layer(l);
-    c.rstd1.resize(size(1));
-    c.xn1.resize(size(d));
+    Grow(&c.rstd1, size(1));
+    Grow(&c.xn1, size(d));
     RmsNormForward(c.x_in.data(), params + o.attn_norm, c.rstd1.data(), c.xn1.data());
-    c.q.resize(size(d));
-    c.k.resize(size(m.kv_dim()));
-    c.v.resize(size(m.kv_dim()));
+    Grow(&c.q, size(d));
+    Grow(&c.k, size(m.kv_dim()));
+    Grow(&c.v, size(m.kv_dim()));
     Linear(wt + o.wq, d, d, c.xn1.data(), n_, c.q.data());
     Linear(wt + o.wk, d, m.kv_dim(), c.xn1.data(), n_, c.k.data());
     Linear(wt + o.wv, d, m.kv_dim(), c.xn1.data(), n_, c.v.data());
     Rope(c.q.data(), m.heads, false);
     Rope(c.k.data(), m.kv_heads, false);
     AttentionForward(batch, &c);
-    c.x_mid.resize(size(d));
+    Grow(&c.x_mid, size(d));
     Linear(wt + o.wo, d, d, c.attn.data(), n_, c.x_mid.data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) c.x_mid[i] += c.x_in[i];
     });
-    c.rstd2.resize(size(1));
-    c.xn2.resize(size(d));
+    Grow(&c.rstd2, size(1));
+    Grow(&c.xn2, size(d));
     RmsNormForward(c.x_mid.data(), params + o.ffn_norm, c.rstd2.data(), c.xn2.data());
-    c.gate.resize(size(f));
-    c.up.resize(size(f));
-    c.act.resize(size(f));
+    Grow(&c.gate, size(f));
+    Grow(&c.up, size(f));
+    Grow(&c.act, size(f));
     Linear(wt + o.gate, d, f, c.xn2.data(), n_, c.gate.data());
     Linear(wt + o.up, d, f, c.xn2.data(), n_, c.up.data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
@@ -405,14 +455,14 @@ void Transformer::Forward(const Batch& batch, const float* params) {
       }
     });
     std::vector<float>* next = l + 1 < m.layers ? &layers_[l + 1].x_in : &x_final_;
-    next->resize(size(d));
+    Grow(next, size(d));
     Linear(wt + o.down, f, d, c.act.data(), n_, next->data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * d; i < t1 * d; ++i) (*next)[i] += c.x_mid[i];
     });
   }
-  rstd_final_.resize(size(1));
-  xf_.resize(size(d));
+  Grow(&rstd_final_, size(1));
+  Grow(&xf_, size(d));
   RmsNormForward(x_final_.data(), params + layout_.output_norm(), rstd_final_.data(), xf_.data());
 }
 
@@ -425,12 +475,12 @@ double Transformer::Loss(const Batch& batch, bool want_grad) {
   }
   const auto rows = static_cast<int64_t>(loss_rows_.size());
   if (rows == 0) return 0.0;
-  xf_loss_.resize(static_cast<size_t>(rows * d));
+  Grow(&xf_loss_, static_cast<size_t>(rows * d));
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(xf_loss_.data() + r * d, xf_.data() + loss_rows_[r] * d, sizeof(float) * d);
   }
   // Tied output: logits = xf · token_embdᵀ.
-  logits_.resize(static_cast<size_t>(rows * vocab));
+  Grow(&logits_, static_cast<size_t>(rows * vocab));
   Linear(wt_.data() + layout_.token_embd(), d, vocab, xf_loss_.data(), rows, logits_.data());
   row_loss_.resize(static_cast<size_t>(rows));
   const float inv_rows = 1.0f / static_cast<float>(rows);
@@ -472,32 +522,33 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
 
   // logits = xf · Eᵀ: dE = dlogitsᵀ · xf, dxf = dlogits · E (scattered back to the batch).
   LinearBackwardWeight(logits_.data(), xf_loss_.data(), d, m.vocab, rows, g_embd);
-  dxf_rows_.resize(static_cast<size_t>(rows * d));
+  Grow(&dxf_rows_, static_cast<size_t>(rows * d));
   LinearBackwardInput(params + layout_.token_embd(), d, m.vocab, logits_.data(), rows,
                       dxf_rows_.data(), false);
-  dxf_.assign(size(d), 0.0f);
+  Grow(&dxf_, size(d));
+  std::fill(dxf_.begin(), dxf_.begin() + n_ * d, 0.0f);
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(dxf_.data() + loss_rows_[r] * d, dxf_rows_.data() + r * d, sizeof(float) * d);
   }
   // Final norm.
-  dx_.resize(size(d));
+  Grow(&dx_, size(d));
   RmsNormBackward(x_final_.data(), params + layout_.output_norm(), rstd_final_.data(), dxf_.data(),
                   dx_.data(), grads + layout_.output_norm(), false);
 
   // Scratch kept from step to step: fresh buffers of this size would be new pages each step,
   // and faulting them in cost a tenth of the step.
-  dact_.resize(size(f));
-  dgate_.resize(size(f));
-  dup_.resize(size(f));
-  dxn_.resize(size(d));
+  Grow(&dact_, size(f));
+  Grow(&dgate_, size(f));
+  Grow(&dup_, size(f));
+  Grow(&dxn_, size(d));
   float* dact = dact_.data();
   float* dgate = dgate_.data();
   float* dup = dup_.data();
   float* dxn = dxn_.data();
-  dq_.resize(size(d));
-  dk_.resize(size(dkv));
-  dv_.resize(size(dkv));
-  dattn_.resize(size(d));
+  Grow(&dq_, size(d));
+  Grow(&dk_, size(dkv));
+  Grow(&dv_, size(dkv));
+  Grow(&dattn_, size(d));
   for (int64_t l = m.layers - 1; l >= 0; --l) {
     const LayerCache& c = layers_[l];
     const LayerOffsets& o = layout_.layer(l);

@@ -66,7 +66,7 @@ class Transformer {
     std::vector<float> rstd1;    // [T]
     std::vector<float> xn1;      // [T][D] normed input
     std::vector<float> q, k, v;  // [T][D], [T][Dkv], [T][Dkv], q and k after RoPE
-    std::vector<float> probs;    // attention probabilities, rows packed (see row_offset_)
+    std::vector<float> probs;    // attention probabilities, a square per (conversation, head)
     std::vector<float> attn;     // [T][D] heads' outputs, concatenated
     std::vector<float> x_mid;    // [T][D] after the attention residual
     std::vector<float> rstd2;
@@ -78,9 +78,14 @@ class Transformer {
   double Loss(const Batch& batch, bool want_grad);  // after Forward
   void Backward(const Batch& batch, const float* params, float* grads);
 
-  // fn(t0, t1) on one token range per thread, split so each range's tokens see about the same
-  // number of keys in all.
-  void ForTokensByKeys(const std::function<void(int64_t, int64_t)>& fn);
+  // Queries [q0, q1) of conversation `doc` (transformer.cc: the attention squares).
+  struct AttnBlock {
+    int64_t doc, q0, q1;
+  };
+  // docs_, square_offset_ and attn_blocks_ for the batch.
+  void PlanAttention(const Batch& batch);
+  // fn on every attention block, the pool's threads taking them one at a time.
+  void ForAttentionBlocks(const std::function<void(const AttnBlock&)>& fn);
   void AttentionForward(const Batch& batch, LayerCache* c);
   void AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn, float* dq,
                          float* dk, float* dv);
@@ -115,10 +120,14 @@ class Transformer {
   const kernels::KernelTable& kt_;
 
   std::vector<float> wt_;   // the weight matrices transposed (TransposeWeights)
-  std::vector<float> kvt_;  // one layer's keys (forward) or values (backward), [Dkv][T]
+  std::vector<float> kvt_;  // one layer's keys (forward) or values (backward), [Dkv][kvt_ld_]
+  int64_t kvt_ld_ = 0;
 
-  int64_t n_ = 0;                    // tokens in the current batch
-  std::vector<int64_t> row_offset_;  // start of each token's probability row in probs
+  int64_t n_ = 0;                       // tokens in the current batch
+  std::vector<int64_t> docs_;           // each conversation's first token, then n_
+  std::vector<int64_t> square_offset_;  // start of each conversation's squares in probs
+  std::vector<AttnBlock> attn_blocks_;
+  std::vector<int64_t> block_work_;  // prefix sums of the blocks' rows times keys
   std::vector<float> rope_cos_, rope_sin_;
   std::vector<LayerCache> layers_;
   std::vector<float> x_final_, rstd_final_, xf_;  // final norm input, its rstd, output

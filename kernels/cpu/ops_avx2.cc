@@ -1,6 +1,6 @@
 // kernels/cpu/ops_avx2.cc — softmax, SiLU(gate) * up and F16 and F32 axpy blocks (ops.h) on
 // AVX2, FMA and F16C. The exponential is simd::exp (simd_avx2.h), the same bits as the AVX-512
-// one; rows end in a zero-padded vector instead of a scalar tail.
+// one; rows end in a masked vector instead of a scalar tail.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -15,16 +15,25 @@
 namespace agentry::kernels::avx2 {
 namespace {
 
+// Lanes [0, count) set, count < 8: masked moves touch nothing past the row's end, and need
+// no copy through memory (which made a short row's tail cost more than its whole vectors).
+inline __m256i first_lanes(int64_t count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 // The first `count` (< 8) floats, zeros after; reads and writes nothing past them.
 inline __m256 load_partial(const float* p, int64_t count) {
-  alignas(32) float tmp[8] = {};
-  std::memcpy(tmp, p, count * sizeof(float));
-  return _mm256_load_ps(tmp);
+  return _mm256_maskload_ps(p, first_lanes(count));
 }
 inline void store_partial(float* p, __m256 v, int64_t count) {
-  alignas(32) float tmp[8];
-  _mm256_store_ps(tmp, v);
-  std::memcpy(p, tmp, count * sizeof(float));
+  _mm256_maskstore_ps(p, first_lanes(count), v);
+}
+// The largest lane (lanes hold no NaN, as in a softmax row that can train).
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
 }
 
 // 8 values from F16 or F32; one of them as a float.
@@ -103,8 +112,7 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, c
 template <typename T, int RT>
 void axpy_tile_tail(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
                     int64_t ldx, int64_t n_x, int64_t count) {
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i mask = first_lanes(count);
   __m256 c[RT][1];
   for (int t = 0; t < RT; ++t) c[t][0] = _mm256_maskload_ps(y + t * ldy, mask);
   for (int64_t s = 0; s < n_x; ++s) {
@@ -187,41 +195,40 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, 
 
 void soft_max_f32(float* x, int64_t n, float scale) {
   const __m256 sv = _mm256_set1_ps(scale);
-  float max = -INFINITY;
-  int64_t i = 0;
-  __m256 mv = _mm256_set1_ps(-INFINITY);
-  for (; i + 8 <= n; i += 8) {
+  const __m256 neg_inf = _mm256_set1_ps(-INFINITY);
+  const int64_t whole = n / 8 * 8;
+  __m256 mv = neg_inf;
+  for (int64_t i = 0; i < whole; i += 8) {
     const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sv);
     _mm256_storeu_ps(x + i, v);
     mv = _mm256_max_ps(mv, v);
   }
-  for (int64_t j = i; j < n; ++j) {
-    x[j] *= scale;
-    max = std::fmax(max, x[j]);
+  const __m256i tail = first_lanes(n - whole);
+  if (whole < n) {
+    const __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + whole, tail), sv);
+    _mm256_maskstore_ps(x + whole, tail, v);
+    mv = _mm256_max_ps(mv, _mm256_blendv_ps(neg_inf, v, _mm256_castsi256_ps(tail)));
   }
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, mv);
-  for (float l : lanes) max = std::fmax(max, l);
-  const __m256 maxv = _mm256_set1_ps(max);
+  const __m256 maxv = _mm256_set1_ps(hmax(mv));
   double sum = 0.0;
-  for (i = 0; i + 8 <= n; i += 8) {
+  for (int64_t i = 0; i < whole; i += 8) {
     const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), maxv));
     _mm256_storeu_ps(x + i, e);
     sum += simd::hsum(e);  // per 8 in float, across them in double
   }
-  if (i < n) {
-    // Padding lanes hold exp(-inf) = 0, so they add nothing to the sum.
-    alignas(32) float tmp[8];
-    std::fill(tmp, tmp + 8, -INFINITY);
-    std::memcpy(tmp, x + i, (n - i) * sizeof(float));
-    const __m256 e = simd::exp(_mm256_sub_ps(_mm256_load_ps(tmp), maxv));
-    store_partial(x + i, e, n - i);
+  if (whole < n) {
+    // Lanes past the row are zeroed, so they add nothing to the sum.
+    const __m256 e =
+        _mm256_and_ps(simd::exp(_mm256_sub_ps(_mm256_maskload_ps(x + whole, tail), maxv)),
+                      _mm256_castsi256_ps(tail));
+    _mm256_maskstore_ps(x + whole, tail, e);
     sum += simd::hsum(e);
   }
   const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / sum));
-  for (i = 0; i + 8 <= n; i += 8)
+  for (int64_t i = 0; i < whole; i += 8)
     _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-  if (i < n) store_partial(x + i, _mm256_mul_ps(load_partial(x + i, n - i), inv), n - i);
+  if (whole < n)
+    _mm256_maskstore_ps(x + whole, tail, _mm256_mul_ps(_mm256_maskload_ps(x + whole, tail), inv));
 }
 
 void silu_mul_f32(float* gate, const float* up, int64_t n) {
