@@ -78,6 +78,13 @@ void Transformer::Linear(const float* w_t, int64_t in, int64_t out, const float*
 // the thread count.
 constexpr int64_t kRowGroup = 6;
 
+void Transformer::ForTasks(int64_t n, const std::function<void(int64_t)>& fn) {
+  std::atomic<int64_t> next{0};
+  pool_->Run([&](int, int) {
+    for (int64_t task = next++; task < n; task = next++) fn(task);
+  });
+}
+
 void Transformer::AxpyRows(float* y, int64_t ldy, const float* a, int64_t a_row, int64_t a_step,
                            const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t rows,
                            bool zero_first) {
@@ -104,18 +111,44 @@ void Transformer::LinearBackwardWeight(const float* dy, const float* x, int64_t 
   AxpyRows(dw, in, dy, 1, out, x, in, n, in, out, false);
 }
 
+// sums[k] = the sum over i < d of term(t0 + k, i) in double, in order of i, for k < count.
+// Each sum is a chain of dependent adds; four tokens' chains go side by side so the adds
+// overlap instead of each waiting out the last one's latency. The order within a chain, and
+// so every bit, is that of one token at a time.
+constexpr int64_t kTokenChains = 4;
+template <typename Term>
+static void TokenSums(int64_t t0, int64_t count, int64_t d, const Term& term, double* sums) {
+  for (int64_t k = 0; k < count; ++k) sums[k] = 0.0;
+  if (count == kTokenChains) {
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t k = 0; k < kTokenChains; ++k) sums[k] += term(t0 + k, i);
+    }
+    return;
+  }
+  for (int64_t k = 0; k < count; ++k) {
+    for (int64_t i = 0; i < d; ++i) sums[k] += term(t0 + k, i);
+  }
+}
+
 void Transformer::RmsNormForward(const float* x, const float* w, float* rstd, float* out) {
   const int64_t d = config_.dim;
   const float eps = config_.rms_eps;
+  const auto square = [&](int64_t t, int64_t i) {
+    return static_cast<double>(x[t * d + i]) * x[t * d + i];
+  };
   pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const float* xr = x + t * d;
-      double sum = 0.0;
-      for (int64_t i = 0; i < d; ++i) sum += static_cast<double>(xr[i]) * xr[i];
-      const float r = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(d)) + eps);
-      rstd[t] = r;
-      float* o = out + t * d;
-      for (int64_t i = 0; i < d; ++i) o[i] = xr[i] * r * w[i];
+    for (int64_t tc = t0; tc < t1; tc += kTokenChains) {
+      double sums[kTokenChains];
+      const int64_t count = std::min(kTokenChains, t1 - tc);
+      TokenSums(tc, count, d, square, sums);
+      for (int64_t t = tc; t < tc + count; ++t) {
+        const float* xr = x + t * d;
+        const float r =
+            1.0f / std::sqrt(static_cast<float>(sums[t - tc] / static_cast<double>(d)) + eps);
+        rstd[t] = r;
+        float* o = out + t * d;
+        for (int64_t i = 0; i < d; ++i) o[i] = xr[i] * r * w[i];
+      }
     }
   });
 }
@@ -125,29 +158,36 @@ void Transformer::RmsNormBackward(const float* x, const float* w, const float* r
   // y_i = x_i r w_i with r = (mean x² + eps)^-1/2:
   //   dx_i = r w_i dy_i - x_i r³ (sum_k dy_k w_k x_k) / D,   dw_i = sum_t dy_i x_i r.
   const int64_t d = config_.dim;
+  const auto term = [&](int64_t t, int64_t i) {
+    return static_cast<double>(dy[t * d + i]) * w[i] * x[t * d + i];
+  };
   pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const float* xr = x + t * d;
-      const float* g = dy + t * d;
-      const float r = rstd[t];
-      double dot = 0.0;
-      for (int64_t i = 0; i < d; ++i) dot += static_cast<double>(g[i]) * w[i] * xr[i];
-      const float k = static_cast<float>(dot / static_cast<double>(d)) * r * r * r;
-      float* o = dx + t * d;
-      for (int64_t i = 0; i < d; ++i) {
-        const float v = r * w[i] * g[i] - xr[i] * k;
-        o[i] = accumulate ? o[i] + v : v;
+    for (int64_t tc = t0; tc < t1; tc += kTokenChains) {
+      double dots[kTokenChains];
+      const int64_t count = std::min(kTokenChains, t1 - tc);
+      TokenSums(tc, count, d, term, dots);
+      for (int64_t t = tc; t < tc + count; ++t) {
+        const float* xr = x + t * d;
+        const float* g = dy + t * d;
+        const float r = rstd[t];
+        const float k = static_cast<float>(dots[t - tc] / static_cast<double>(d)) * r * r * r;
+        float* o = dx + t * d;
+        for (int64_t i = 0; i < d; ++i) {
+          const float v = r * w[i] * g[i] - xr[i] * k;
+          o[i] = accumulate ? o[i] + v : v;
+        }
       }
     }
   });
-  // The gain's gradient sums over tokens; one thread per dimension keeps the order fixed.
+  // The gain's gradient sums over tokens, in token order; one thread per dimension keeps it
+  // fixed, and the dimensions' sums advance together, a token at a time.
   pool_->ForRange(d, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      double sum = 0.0;
-      for (int64_t t = 0; t < n_; ++t)
-        sum += static_cast<double>(dy[t * d + i]) * x[t * d + i] * rstd[t];
-      dw[i] = static_cast<float>(sum);
+    std::vector<double> sums(static_cast<size_t>(i1 - i0), 0.0);
+    for (int64_t t = 0; t < n_; ++t) {
+      for (int64_t i = i0; i < i1; ++i)
+        sums[i - i0] += static_cast<double>(dy[t * d + i]) * x[t * d + i] * rstd[t];
     }
+    for (int64_t i = i0; i < i1; ++i) dw[i] = static_cast<float>(sums[i - i0]);
   });
 }
 
@@ -234,18 +274,6 @@ void Transformer::PlanAttention(const Batch& batch) {
   }
 }
 
-void Transformer::ForAttentionBlocks(const std::function<void(const AttnBlock&)>& fn) {
-  // Blocks differ in cost (rows times keys, and a softmax per row), and conversations of
-  // different lengths cluster, so threads take the next block when they finish one instead
-  // of a share fixed in advance. A block is microseconds of work; one atomic add apiece is
-  // noise.
-  const auto n_blocks = static_cast<int64_t>(attn_blocks_.size());
-  std::atomic<int64_t> next{0};
-  pool_->Run([&](int, int) {
-    for (int64_t b = next++; b < n_blocks; b = next++) fn(attn_blocks_[b]);
-  });
-}
-
 // Rows [q0, q1) of one head's square `m` (rows ld apart) = the block's queries (ldq apart)
 // dotted with the keys [0, q1) given transposed (k_t[i * ldk + j] is dimension i of key j).
 static void BlockScores(const kernels::KernelTable& kt, const float* q, int64_t ldq, int64_t hd,
@@ -267,7 +295,8 @@ void Transformer::AttentionForward(const Batch&, LayerCache* c) {
   Grow(&c->attn, static_cast<size_t>(n_ * d));
   Grow(&kvt_, static_cast<size_t>(dkv * kvt_ld_));
   Transpose(pool_, c->k.data(), dkv, n_, dkv, kvt_.data(), kvt_ld_);
-  ForAttentionBlocks([&](const AttnBlock& blk) {
+  ForTasks(static_cast<int64_t>(attn_blocks_.size()), [&](int64_t block) {
+    const AttnBlock& blk = attn_blocks_[block];
     const int64_t begin = docs_[blk.doc];
     const int64_t len = docs_[blk.doc + 1] - begin;
     const int64_t ld = UnaliasedStride(len);
@@ -328,7 +357,8 @@ void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const flo
   Grow(&dbig_, static_cast<size_t>(square_offset_.back()));
   Grow(&kvt_, static_cast<size_t>(dkv * kvt_ld_));
   Transpose(pool_, c.v.data(), dkv, n_, dkv, kvt_.data(), kvt_ld_);
-  ForAttentionBlocks([&](const AttnBlock& blk) {
+  ForTasks(static_cast<int64_t>(attn_blocks_.size()), [&](int64_t block) {
+    const AttnBlock& blk = attn_blocks_[block];
     const int64_t begin = docs_[blk.doc];
     const int64_t len = docs_[blk.doc + 1] - begin;
     const int64_t ld = UnaliasedStride(len);
@@ -354,49 +384,35 @@ void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const flo
                         blk.q1, hd, rows);
     }
   });
-  // Tasks are (conversation, KV head) pairs, each the only writer of its rows of dK and dV.
-  // Within a task the keys go kAttnBlock at a time: one axpy block per head sums the query
-  // (dO) rows into all the block's outputs, which stay in registers while the rows stream
-  // past, with each key's coefficients (dS and P of every later query) read down its column
-  // of the head's square. (Adding into every key row for each query instead was 60 % of a
-  // training step: a long conversation's key rows do not fit in L1.)
-  const auto n_docs = static_cast<int64_t>(docs_.size()) - 1;
-  // Longest conversations first (their work grows with the square of their length), so the
-  // last tasks taken are short and the threads finish together.
-  std::vector<int64_t> order(static_cast<size_t>(n_docs));
-  for (int64_t i = 0; i < n_docs; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return docs_[a + 1] - docs_[a] > docs_[b + 1] - docs_[b];
-  });
-  const int64_t n_tasks = n_docs * config_.kv_heads;
-  std::atomic<int64_t> next{0};
-  pool_->Run([&](int, int) {
-    for (int64_t task = next++; task < n_tasks; task = next++) {
-      const int64_t doc = order[task / config_.kv_heads];
-      const int64_t g = task % config_.kv_heads;
-      const int64_t begin = docs_[doc];
-      const int64_t len = docs_[doc + 1] - begin;
-      const int64_t ld = UnaliasedStride(len);
-      for (int64_t j0 = 0; j0 < len; j0 += kAttnBlock) {
-        const int64_t nj = std::min(kAttnBlock, len - j0);
-        const int64_t n_q = len - j0;  // queries that see a key of the block: t >= j0
-        // The block's output rows: consecutive keys, dkv apart.
-        float* out_k = dk + (begin + j0) * dkv + g * hd;
-        float* out_v = dv + (begin + j0) * dkv + g * hd;
-        for (int64_t b = 0; b < nj; ++b) {
-          std::fill(out_k + b * dkv, out_k + b * dkv + hd, 0.0f);
-          std::fill(out_v + b * dkv, out_v + b * dkv + hd, 0.0f);
-        }
-        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          // Coefficient (key j0 + b, query j0 + s) at column j0 + b of row j0 + s.
-          const int64_t corner = square_offset_[doc] + h * len * ld + j0 * ld + j0;
-          const int64_t first = (begin + j0) * d + h * hd;
-          kt.axpy_block_f32(out_k, dkv, dbig_.data() + corner, 1, ld, c.q.data() + first, d, n_q,
-                            hd, nj);
-          kt.axpy_block_f32(out_v, dkv, c.probs.data() + corner, 1, ld, d_attn + first, d, n_q, hd,
-                            nj);
-        }
-      }
+  // Tasks are (key block, KV head) pairs, each the only writer of its rows of dK and dV. One
+  // axpy block per head sums the query (dO) rows into all the block's outputs, which stay in
+  // registers while the rows stream past, with each key's coefficients (dS and P of every
+  // later query) read down its column of the head's square. (Adding into every key row for
+  // each query instead was 60 % of a training step: a long conversation's key rows do not
+  // fit in L1.) The key blocks are the query blocks: the same rows, the same alignment.
+  ForTasks(static_cast<int64_t>(attn_blocks_.size()) * config_.kv_heads, [&](int64_t task) {
+    const AttnBlock& blk = attn_blocks_[task / config_.kv_heads];
+    const int64_t g = task % config_.kv_heads;
+    const int64_t begin = docs_[blk.doc];
+    const int64_t len = docs_[blk.doc + 1] - begin;
+    const int64_t ld = UnaliasedStride(len);
+    const int64_t j0 = blk.q0;
+    const int64_t nj = blk.q1 - blk.q0;
+    const int64_t n_q = len - j0;  // queries that see a key of the block: t >= j0
+    // The block's output rows: consecutive keys, dkv apart.
+    float* out_k = dk + (begin + j0) * dkv + g * hd;
+    float* out_v = dv + (begin + j0) * dkv + g * hd;
+    for (int64_t b = 0; b < nj; ++b) {
+      std::fill(out_k + b * dkv, out_k + b * dkv + hd, 0.0f);
+      std::fill(out_v + b * dkv, out_v + b * dkv + hd, 0.0f);
+    }
+    for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+      // Coefficient (key j0 + b, query j0 + s) at column j0 + b of row j0 + s.
+      const int64_t corner = square_offset_[blk.doc] + h * len * ld + j0 * ld + j0;
+      const int64_t first = (begin + j0) * d + h * hd;
+      kt.axpy_block_f32(out_k, dkv, dbig_.data() + corner, 1, ld, c.q.data() + first, d, n_q, hd,
+                        nj);
+      kt.axpy_block_f32(out_v, dkv, c.probs.data() + corner, 1, ld, d_attn + first, d, n_q, hd, nj);
     }
   });
 }
@@ -446,12 +462,14 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     Grow(&c.gate, size(f));
     Grow(&c.up, size(f));
     Grow(&c.act, size(f));
+    Grow(&c.exp_neg_gate, size(f));
     Linear(wt + o.gate, d, f, c.xn2.data(), n_, c.gate.data());
     Linear(wt + o.up, d, f, c.xn2.data(), n_, c.up.data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * f; i < t1 * f; ++i) {
         const float g = c.gate[i];
-        c.act[i] = g / (1.0f + std::exp(-g)) * c.up[i];
+        c.exp_neg_gate[i] = std::exp(-g);
+        c.act[i] = g / (1.0f + c.exp_neg_gate[i]) * c.up[i];
       }
     });
     std::vector<float>* next = l + 1 < m.layers ? &layers_[l + 1].x_in : &x_final_;
@@ -559,7 +577,7 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
       for (int64_t i = t0 * f; i < t1 * f; ++i) {
         const float g = c.gate[i];
-        const float s = 1.0f / (1.0f + std::exp(-g));
+        const float s = 1.0f / (1.0f + c.exp_neg_gate[i]);
         dup[i] = dact[i] * g * s;
         dgate[i] = dact[i] * c.up[i] * s * (1.0f + g * (1.0f - s));
       }

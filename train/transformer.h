@@ -72,6 +72,7 @@ class Transformer {
     std::vector<float> rstd2;
     std::vector<float> xn2;
     std::vector<float> gate, up, act;  // [T][F] gate and up projections, SiLU(gate) * up
+    std::vector<float> exp_neg_gate;   // [T][F] e^-gate, which the backward pass reuses
   };
 
   void Forward(const Batch& batch, const float* params);
@@ -82,10 +83,13 @@ class Transformer {
   struct AttnBlock {
     int64_t doc, q0, q1;
   };
-  // docs_, square_offset_ and attn_blocks_ for the batch.
+  // docs_, square_offset_ and attn_blocks_ (ForTasks runs the blocks) for the batch.
   void PlanAttention(const Batch& batch);
-  // fn on every attention block, the pool's threads taking them one at a time.
-  void ForAttentionBlocks(const std::function<void(const AttnBlock&)>& fn);
+  // fn(task) for every task < n, each thread taking the next task when it finishes one: for
+  // pieces of work that differ in cost, or threads that differ in speed (two vCPUs of a busy
+  // host can), where a split fixed in advance leaves one thread waiting. Every task's result
+  // is the same whichever thread runs it.
+  void ForTasks(int64_t n, const std::function<void(int64_t)>& fn);
   void AttentionForward(const Batch& batch, LayerCache* c);
   void AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn, float* dq,
                          float* dk, float* dv);
