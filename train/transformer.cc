@@ -36,6 +36,15 @@ static void Grow(std::vector<T>* v, size_t n) {
   if (v->size() < n) v->resize(n);
 }
 
+// Floats per row for rows of at least n floats that are an odd number of cache lines apart.
+// Rows a multiple of 4 KiB apart (or of a large power of two) share L1 sets, and a kernel
+// walking down such rows misses the cache on every one.
+static int64_t UnaliasedStride(int64_t n) {
+  constexpr int64_t kLine = 16;  // floats per 64-byte line
+  const int64_t lines = (n + kLine - 1) / kLine;
+  return (lines | 1) * kLine;
+}
+
 Transformer::Transformer(const ModelConfig& config, engine::ThreadPool* pool,
                          const kernels::KernelTable& kernels)
     : config_(config), layout_(ParameterLayout::For(config)), pool_(pool), kt_(kernels) {}
@@ -61,6 +70,14 @@ void Transformer::TransposeWeights(const float* params) {
     if (t.dims.size() != 2) continue;  // gains
     const auto in = static_cast<int64_t>(t.dims[0]);
     const auto out = static_cast<int64_t>(t.dims[1]);
+    if (t.offset == layout_.token_embd()) {
+      // The logits' rows are vocab wide, and a vocabulary of a power of two puts the rows of
+      // Eᵀ 4 KiB apart (see UnaliasedStride): this copy and the logits use a padded stride.
+      logits_ld_ = UnaliasedStride(out);
+      Grow(&embd_t_, static_cast<size_t>(in * logits_ld_));
+      Transpose(pool_, params + t.offset, in, out, in, embd_t_.data(), logits_ld_);
+      continue;
+    }
     Transpose(pool_, params + t.offset, in, out, in, wt_.data() + t.offset, out);
   }
 }
@@ -244,15 +261,6 @@ void Transformer::Rope(float* x, int64_t n_heads, bool inverse) {
 // the columns (keys kAttnBlock at a time, the same alignment, so every entry it reads right
 // of the diagonal is one of those zeros). Entries further right are never written or read.
 constexpr int64_t kAttnBlock = 6;
-
-// Floats per row for rows of at least n floats that are an odd number of cache lines apart.
-// Rows a multiple of 4 KiB apart (or of a large power of two) share L1 sets, and a kernel
-// walking down such rows misses the cache on every one.
-static int64_t UnaliasedStride(int64_t n) {
-  constexpr int64_t kLine = 16;  // floats per 64-byte line
-  const int64_t lines = (n + kLine - 1) / kLine;
-  return (lines | 1) * kLine;
-}
 
 void Transformer::PlanAttention(const Batch& batch) {
   docs_.clear();
@@ -497,15 +505,16 @@ double Transformer::Loss(const Batch& batch, bool want_grad) {
   for (int64_t r = 0; r < rows; ++r) {
     std::memcpy(xf_loss_.data() + r * d, xf_.data() + loss_rows_[r] * d, sizeof(float) * d);
   }
-  // Tied output: logits = xf · token_embdᵀ.
-  Grow(&logits_, static_cast<size_t>(rows * vocab));
-  Linear(wt_.data() + layout_.token_embd(), d, vocab, xf_loss_.data(), rows, logits_.data());
+  // Tied output: logits = xf · token_embdᵀ, rows logits_ld_ apart.
+  const int64_t ld = logits_ld_;
+  Grow(&logits_, static_cast<size_t>(rows * ld));
+  AxpyRows(logits_.data(), ld, xf_loss_.data(), d, 1, embd_t_.data(), ld, d, vocab, rows, true);
   row_loss_.resize(static_cast<size_t>(rows));
   const float inv_rows = 1.0f / static_cast<float>(rows);
   const kernels::KernelTable& kt = kt_;
   pool_->ForRange(rows, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      float* z = logits_.data() + r * vocab;
+      float* z = logits_.data() + r * ld;
       const int32_t target = batch.targets[loss_rows_[r]];
       // -log softmax(z)[target] = (max - z_target) + log S with S = sum exp(z - max); the
       // softmax gives 1/S as the probability of the largest logit, so no second pass of exps
@@ -538,11 +547,13 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
   if (rows == 0) return;
   float* g_embd = grads + layout_.token_embd();
 
-  // logits = xf · Eᵀ: dE = dlogitsᵀ · xf, dxf = dlogits · E (scattered back to the batch).
-  LinearBackwardWeight(logits_.data(), xf_loss_.data(), d, m.vocab, rows, g_embd);
+  // logits = xf · Eᵀ: dE = dlogitsᵀ · xf, dxf = dlogits · E (scattered back to the batch);
+  // LinearBackwardWeight and LinearBackwardInput with the logits' padded row stride.
+  const int64_t ld = logits_ld_;
+  AxpyRows(g_embd, d, logits_.data(), 1, ld, xf_loss_.data(), d, rows, d, m.vocab, false);
   Grow(&dxf_rows_, static_cast<size_t>(rows * d));
-  LinearBackwardInput(params + layout_.token_embd(), d, m.vocab, logits_.data(), rows,
-                      dxf_rows_.data(), false);
+  AxpyRows(dxf_rows_.data(), d, logits_.data(), ld, 1, params + layout_.token_embd(), d, m.vocab, d,
+           rows, true);
   Grow(&dxf_, size(d));
   std::fill(dxf_.begin(), dxf_.begin() + n_ * d, 0.0f);
   for (int64_t r = 0; r < rows; ++r) {

@@ -137,7 +137,9 @@ class Transformer {
   std::vector<float> x_final_, rstd_final_, xf_;  // final norm input, its rstd, output
   std::vector<int32_t> loss_rows_;                // batch positions that have a target
   std::vector<float> xf_loss_;                    // xf at those positions [N][D]
-  std::vector<float> logits_;                     // [N][V], then d loss / d logits
+  std::vector<float> logits_;                     // [N][logits_ld_], then d loss / d logits
+  std::vector<float> embd_t_;                     // the token embedding transposed, [D][logits_ld_]
+  int64_t logits_ld_ = 0;                         // the vocabulary, padded (UnaliasedStride)
   std::vector<double> row_loss_;                  // per target position, for a fixed-order sum
   // Backward scratch.
   std::vector<float> dx_, dbig_, dq_, dk_, dv_, dattn_, dxf_rows_, dxf_, dact_, dgate_, dup_, dxn_;

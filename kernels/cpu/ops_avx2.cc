@@ -168,7 +168,7 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, 
                 int64_t ldx, int64_t n_x, int64_t n, int64_t tokens) {
   constexpr int64_t kCols = 32;
   constexpr int64_t kTokens = 3;
-  constexpr int64_t kKeys = 256;
+  constexpr int64_t kKeys = 64;
   const int64_t whole = n / 8 * 8;
   for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
     const int64_t ns = std::min(kKeys, n_x - s0);
