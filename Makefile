@@ -16,8 +16,8 @@ build: bootstrap
 	@cmake --build --preset default
 
 # The main job. For now: the agentry CLI's end-to-end self-check of this build, then the
-# project's own triage agent model (trained by `agentry train` on first run: 817 s on
-# 2 cores with AVX-512 in bench/agent-model; docs/agent-model.md) answering held-out conversations: tool calls
+# project's own triage agent model (trained by `agentry train` on first run: 795 s on
+# 2 cores with AVX-512, 1 082 s with AVX2 only; docs/agent-model.md) answering held-out conversations: tool calls
 # decoded under the tools' JSON schemas, answers that use tool results and what the user said
 # earlier.
 AGENT_MODEL = build/agent-model/model-q8_0.gguf

@@ -377,7 +377,7 @@ void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const flo
       float* ds = dbig_.data() + square;
       BlockScores(kt, d_attn + (begin + blk.q0) * d + h * hd, d, hd,
                   kvt_.data() + g * hd * kvt_ld_ + begin, kvt_ld_, blk.q0, blk.q1, ds, ld);
-      double pdp[kAttnBlock];
+      double pdp[kAttnBlock] = {};
       RowDots(c.probs.data() + square + blk.q0 * ld, ds + blk.q0 * ld, ld, blk.q0, rows, pdp);
       for (int64_t q = blk.q0; q < blk.q1; ++q) {
         const float* p = c.probs.data() + square + q * ld;
