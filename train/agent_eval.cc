@@ -8,6 +8,8 @@
 
 #include "train/corpus/triage_corpus.h"
 
+#include "nodeagent/constrain/matcher.h"
+#include "nodeagent/constrain/token_mask.h"
 #include "nodeagent/engine/chat_template.h"
 #include "nodeagent/engine/context.h"
 #include "nodeagent/engine/gguf.h"
@@ -15,15 +17,13 @@
 #include "nodeagent/engine/sampler.h"
 #include "nodeagent/engine/thread_pool.h"
 #include "nodeagent/engine/tokenizer.h"
-#include "runtime/constrain/matcher.h"
-#include "runtime/constrain/token_mask.h"
-#include "runtime/constrain/tool_call_grammar.h"
 #include "runtime/prompt/agent_prompt.h"
+#include "runtime/prompt/tool_call_grammar.h"
 
 namespace agentry::train {
 namespace {
 
-namespace constrain = runtime::constrain;
+using runtime::ToolCallGrammar;
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -121,7 +121,7 @@ StatusOr<AgentEvalReport> EvaluateAgent(const AgentEvalOptions& options) {
   StatusOr<std::unique_ptr<engine::Model>> model = engine::Model::Load(std::move(*file));
   if (!model.ok()) return model.status();
   const TriageAgent& agent = TriageAgentSpec();
-  StatusOr<constrain::Grammar> grammar = constrain::ToolCallGrammar(agent.tools);
+  StatusOr<constrain::Grammar> grammar = ToolCallGrammar(agent.tools);
   if (!grammar.ok()) return grammar.status();
   engine::ThreadPool pool(options.threads);
   Generator generator(**model, *tokenizer, *grammar, &pool);

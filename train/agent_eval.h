@@ -1,7 +1,7 @@
 // train/agent_eval.h — does the trained model do the agent's job? Measured on held-out
 // conversations (unseen names, numbers and phrasings) through the engine, as the runtime will
 // run it: greedy decoding, and once the model opens a <tool_call>, the rest of the call
-// decoded under the tools' JSON schemas through the engine's token mask (runtime/constrain).
+// decoded under the tools' JSON schemas through the engine's token mask (nodeagent/constrain).
 //
 // Each conversation's history is the ground truth up to the assistant message under test
 // (teacher forcing), so one early mistake does not hide every later figure. The figures:

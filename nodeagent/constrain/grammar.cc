@@ -1,5 +1,5 @@
-// runtime/constrain/grammar.cc — see grammar.h.
-#include "runtime/constrain/grammar.h"
+// nodeagent/constrain/grammar.cc — see grammar.h.
+#include "nodeagent/constrain/grammar.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 namespace {
 
 using internal::Node;
@@ -182,4 +182,4 @@ Grammar Grammar::JsonAny(int depth) {
   return any;
 }
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

@@ -1,4 +1,4 @@
-// runtime/constrain/grammar.h — a small, immutable grammar over bytes, built to constrain what
+// nodeagent/constrain/grammar.h — a small, immutable grammar over bytes, built to constrain what
 // a model may write: JSON matching a tool's schema, inside the tool-call format.
 //
 // A Grammar is a handle to a node of a directed acyclic graph; combining grammars shares
@@ -35,7 +35,7 @@
 #include <string_view>
 #include <vector>
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 
 // "No upper bound" for Repeat counts and string lengths.
 inline constexpr uint32_t kUnbounded = UINT32_MAX;
@@ -147,4 +147,4 @@ struct JsonProperty {
   bool required = false;
 };
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

@@ -1,5 +1,5 @@
-// runtime/constrain/json_schema.cc — see json_schema.h.
-#include "runtime/constrain/json_schema.h"
+// nodeagent/constrain/json_schema.cc — see json_schema.h.
+#include "nodeagent/constrain/json_schema.h"
 
 #include <array>
 #include <cmath>
@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/constrain/matcher.h"
+#include "nodeagent/constrain/matcher.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 namespace {
 
 using nlohmann::json;
@@ -342,4 +342,4 @@ StatusOr<Grammar> CompileJsonSchema(const nlohmann::json& schema, std::string_vi
   return compiler.Compile(schema, std::string(path), 0);
 }
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

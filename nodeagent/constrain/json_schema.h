@@ -1,4 +1,4 @@
-// runtime/constrain/json_schema.h — compile a tool's JSON schema into a Grammar that accepts
+// nodeagent/constrain/json_schema.h — compile a tool's JSON schema into a Grammar that accepts
 // exactly the compact JSON values (grammar.h) that satisfy it.
 //
 //   StatusOr<Grammar> g = CompileJsonSchema(nlohmann::json::parse(R"({
@@ -37,9 +37,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
-#include "runtime/constrain/grammar.h"
+#include "nodeagent/constrain/grammar.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 
 // Deepest nesting of subschemas (and of enum/const values) accepted.
 inline constexpr int kMaxSchemaDepth = 32;
@@ -51,4 +51,4 @@ inline constexpr int kMaxSchemaSize = 2048;
 // "tools[1] (jira_search).parameters.properties.q.pattern: unsupported keyword").
 StatusOr<Grammar> CompileJsonSchema(const nlohmann::json& schema, std::string_view path = "");
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

@@ -1,9 +1,9 @@
-// runtime/constrain/matcher.cc — see matcher.h.
-#include "runtime/constrain/matcher.h"
+// nodeagent/constrain/matcher.cc — see matcher.h.
+#include "nodeagent/constrain/matcher.h"
 
 #include <algorithm>
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 
 using internal::Frame;
 using internal::Node;
@@ -502,4 +502,4 @@ bool Matcher::CanContinue() const {
   return false;
 }
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

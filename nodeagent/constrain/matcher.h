@@ -1,4 +1,4 @@
-// runtime/constrain/matcher.h — follow a Grammar byte by byte.
+// nodeagent/constrain/matcher.h — follow a Grammar byte by byte.
 //
 // The matcher is a nondeterministic pushdown recognizer. Its state is a set of live parse
 // states, each a stack of small frames (a grammar node and two counters); the top frame of
@@ -24,9 +24,9 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/constrain/grammar.h"
+#include "nodeagent/constrain/grammar.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 
 namespace internal {
 
@@ -99,4 +99,4 @@ class Matcher {
   std::vector<uint32_t> ends_;
 };
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

@@ -1,5 +1,5 @@
-// runtime/constrain/token_mask.cc — see token_mask.h.
-#include "runtime/constrain/token_mask.h"
+// nodeagent/constrain/token_mask.cc — see token_mask.h.
+#include "nodeagent/constrain/token_mask.h"
 
 #include <algorithm>
 #include <memory>
@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 
 using internal::Frame;
 using internal::StepResult;
@@ -274,4 +274,4 @@ engine::TokenMask TokenMasker::MaskFor(const Matcher* m) const {
   return [this, m](std::vector<uint8_t>* allowed) { Mask(*m, allowed); };
 }
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

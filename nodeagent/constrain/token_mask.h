@@ -1,4 +1,4 @@
-// runtime/constrain/token_mask.h — turn a Matcher's state into the sampler's per-step token
+// nodeagent/constrain/token_mask.h — turn a Matcher's state into the sampler's per-step token
 // mask, so that constrained decoding can only produce text the grammar accepts.
 //
 // A token may come next iff every byte of its piece can be advanced from the matcher's
@@ -30,11 +30,11 @@
 #include <vector>
 
 #include "common/status.h"
+#include "nodeagent/constrain/matcher.h"
 #include "nodeagent/engine/sampler.h"
 #include "nodeagent/engine/tokenizer.h"
-#include "runtime/constrain/matcher.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 
 class TokenMasker {
  public:
@@ -87,4 +87,4 @@ class TokenMasker {
   Trie other_;                               // tokens with bytes that are not plain
 };
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

@@ -47,6 +47,7 @@ StatusOr<std::shared_ptr<const ServedModel>> ModelRegistry::Get(const std::strin
   served->name = name;
   served->path = entry->second.path;
   AGENTRY_ASSIGN_OR_RETURN(served->tokenizer, engine::Tokenizer::FromGguf(*file));
+  served->masker = std::make_unique<constrain::TokenMasker>(served->tokenizer);
   served->chat_format = entry->second.chat_format;
   if (StatusOr<std::string_view> source = file->GetString("tokenizer.chat_template");
       !served->chat_format.has_value() && source.ok()) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "nodeagent/constrain/token_mask.h"
 #include "nodeagent/engine/chat_template.h"
 #include "nodeagent/engine/model.h"
 #include "nodeagent/engine/tokenizer.h"
@@ -31,6 +32,8 @@ struct ServedModel {
   // The model's chat template (GGUF tokenizer.chat_template); unset when it has none, and
   // then sessions take raw tokens only.
   std::optional<engine::ChatFormat> chat_format;
+  // The vocabulary's token trie, for requests that constrain the text to a JSON schema.
+  std::unique_ptr<const constrain::TokenMasker> masker;
 };
 
 class ModelRegistry {

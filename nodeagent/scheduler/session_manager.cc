@@ -5,9 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include "common/file.h"
 #include "common/unicode/unicode.h"
+#include "nodeagent/constrain/json_schema.h"
+#include "nodeagent/constrain/matcher.h"
 #include "nodeagent/scheduler/session_snapshot.h"
 
 namespace agentry::scheduler {
@@ -444,6 +449,12 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
     const engine::SamplerParams sampling = params.sampling.Apply({});
     AGENTRY_RETURN_IF_ERROR(engine::ValidateSamplerParams(sampling).WithPrefix("sampling"));
   }
+  std::optional<constrain::Grammar> schema;
+  if (!params.json_schema.empty()) {
+    const nlohmann::json parsed = nlohmann::json::parse(params.json_schema, nullptr, false);
+    if (parsed.is_discarded()) return InvalidArgumentError("json_schema: not valid JSON");
+    AGENTRY_ASSIGN_OR_RETURN(schema, constrain::CompileJsonSchema(parsed, "json_schema"));
+  }
   std::shared_ptr<Session> s;
   std::vector<int32_t> prompt;
   std::vector<int64_t> text_end;  // chat sessions: where the prompt's tokens end in kv_text
@@ -581,6 +592,13 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
     AGENTRY_ASSIGN_OR_RETURN(engine::Sampler sampler,
                              engine::Sampler::Create(params.sampling.Apply(s->sampling)));
     for (int32_t t : s->tokens) sampler.Accept(t);
+    // Under a schema, the matcher follows the reply byte by byte and the sampler draws only
+    // tokens whose bytes it can take (or the end of the turn, once the value is whole).
+    std::optional<constrain::Matcher> matcher;
+    if (schema.has_value()) {
+      matcher.emplace(*schema);
+      sampler.SetMask(model.masker->MaskFor(&*matcher));
+    }
     const int64_t room = s->n_ctx - static_cast<int64_t>(s->tokens.size());
     const int64_t limit = params.max_tokens > 0 ? std::min<int64_t>(params.max_tokens, room) : room;
     // A generated token goes into the KV (and, for chat, its piece into kv_text).
@@ -623,6 +641,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
         result.finish = FinishReason::kStop;
         break;
       }
+      if (matcher.has_value()) AGENTRY_RETURN_IF_ERROR(model.masker->Accept(&*matcher, next));
       sampler.Accept(next);
       generated.push_back(next);
       ++result.usage.generated_tokens;

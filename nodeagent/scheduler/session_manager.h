@@ -106,6 +106,11 @@ struct GenerateParams {
   SamplingOverride sampling{};
   std::vector<std::string> stop{};
   int32_t max_tokens = 0;  // 0: until end of turn or the context's end
+  // When set, the generated text is one JSON value that satisfies this JSON schema
+  // (nodeagent/constrain/json_schema.h says which keywords): every token is sampled under the
+  // schema's token mask, and the end of the turn is allowed only once the value is whole. A
+  // reply cut short by max_tokens or a stop string may end inside the value.
+  std::string json_schema{};
 };
 
 enum class FinishReason { kStop, kLength, kCancelled };

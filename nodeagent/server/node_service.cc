@@ -101,12 +101,6 @@ grpc::Status NodeService::OpenSession(grpc::ServerContext*, const pb::OpenSessio
 
 grpc::Status NodeService::Generate(grpc::ServerContext* context, const pb::GenerateRequest* request,
                                    grpc::ServerWriter<pb::GenerateResponse>* writer) {
-  if (!request->json_schema().empty()) {
-    // The schema-to-mask compiler lives in runtime/constrain, above the node daemon in the
-    // dependency order; until it moves below, constrained decoding runs in the runtime.
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                        "json_schema: constrained decoding is not served by the node daemon yet");
-  }
   scheduler::GenerateParams params;
   params.handle = request->session();
   for (const pb::Message& m : request->messages())
@@ -115,6 +109,7 @@ grpc::Status NodeService::Generate(grpc::ServerContext* context, const pb::Gener
   params.sampling = FromProto(request->sampling());
   params.stop.assign(request->stop().begin(), request->stop().end());
   params.max_tokens = request->max_tokens();
+  params.json_schema = request->json_schema();
   StatusOr<scheduler::GenerationResult> result =
       sessions_->Generate(params, [&](const scheduler::GenerationDelta& d) {
         if (context->IsCancelled()) return false;

@@ -10,7 +10,7 @@
 // An assistant message that calls a tool holds only the call; the result comes back as a
 // message with role "tool" holding the tool's JSON. Argument keys are in the order
 // nlohmann::json iterates an object (sorted), which is also the order the schema
-// constraint (runtime/constrain) enforces, so what the model is taught and what decoding
+// constraint (tool_call_grammar.h) enforces, so what the model is taught and what decoding
 // allows are the same bytes.
 #pragma once
 

@@ -1,13 +1,18 @@
-// runtime/constrain/tool_call_grammar.cc — see tool_call_grammar.h.
-#include "runtime/constrain/tool_call_grammar.h"
+// runtime/prompt/tool_call_grammar.cc — see tool_call_grammar.h.
+#include "runtime/prompt/tool_call_grammar.h"
 
 #include <set>
 #include <string>
 
-#include "runtime/constrain/json_schema.h"
-#include "runtime/constrain/matcher.h"
+#include "nodeagent/constrain/json_schema.h"
+#include "nodeagent/constrain/matcher.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::runtime {
+
+using constrain::CompileJsonSchema;
+using constrain::Grammar;
+using constrain::Matcher;
+
 namespace {
 
 // Whether every text `g` matches is a JSON object: '{' is the only byte that can start one.
@@ -25,7 +30,7 @@ bool OnlyObjects(const Grammar& g) {
 
 }  // namespace
 
-StatusOr<Grammar> ToolCallGrammar(const std::vector<runtime::ToolDecl>& tools) {
+StatusOr<Grammar> ToolCallGrammar(const std::vector<ToolDecl>& tools) {
   if (tools.empty()) return InvalidArgumentError("tools: a tool call needs at least one tool");
   std::set<std::string> names;
   std::vector<Grammar> calls;
@@ -61,4 +66,4 @@ StatusOr<Grammar> ToolCallGrammar(const std::vector<runtime::ToolDecl>& tools) {
                             Grammar::Literal(kToolCallClose)});
 }
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::runtime

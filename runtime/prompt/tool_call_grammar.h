@@ -1,4 +1,4 @@
-// runtime/constrain/tool_call_grammar.h — the grammar of a tool call in Agentry's format
+// runtime/prompt/tool_call_grammar.h — the grammar of a tool call in Agentry's format
 // (runtime/prompt/agent_prompt.h), for a given set of tools.
 //
 // It covers everything after "<tool_call>":
@@ -6,8 +6,8 @@
 //   {"name":"get_ticket","arguments":{"id":4821}}</tool_call>
 //
 // the name one of the tools' (written as nlohmann::json writes it), the arguments a value of
-// that tool's parameters schema (json_schema.h). As everywhere in constrained JSON, one
-// optional space may follow each ':' and ',', so {"name": "x", "arguments": {}} fits too.
+// that tool's parameters schema (nodeagent/constrain/json_schema.h). As everywhere in constrained
+// JSON, one optional space may follow each ':' and ',', so {"name": "x", "arguments": {}} fits too.
 // Whatever a model writes under this grammar parses with runtime::ParseToolCall, names a
 // declared tool, and has arguments that satisfy its schema; RenderToolCall's output for such
 // arguments is accepted byte for byte.
@@ -19,15 +19,15 @@
 #include <vector>
 
 #include "common/status.h"
-#include "runtime/constrain/grammar.h"
+#include "nodeagent/constrain/grammar.h"
 #include "runtime/prompt/agent_prompt.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::runtime {
 
 // InvalidArgument for no tools, an empty or repeated name, or a parameters schema that
 // CompileJsonSchema refuses or that allows non-objects; messages name the tool:
 // "tools[1] (jira_search).parameters.properties.q.pattern: unsupported keyword". A null
 // parameters schema, or `{}`, means the tool takes no arguments: they must be {}.
-StatusOr<Grammar> ToolCallGrammar(const std::vector<runtime::ToolDecl>& tools);
+StatusOr<constrain::Grammar> ToolCallGrammar(const std::vector<ToolDecl>& tools);
 
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::runtime

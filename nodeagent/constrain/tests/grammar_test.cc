@@ -1,12 +1,12 @@
 // The grammar nodes and the matcher: what each node accepts, and the byte where it refuses.
-#include "runtime/constrain/grammar.h"
+#include "nodeagent/constrain/grammar.h"
 
 #include <gtest/gtest.h>
 
-#include "runtime/constrain/matcher.h"
-#include "runtime/constrain/tests/test_support.h"
+#include "nodeagent/constrain/matcher.h"
+#include "nodeagent/constrain/tests/test_support.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 namespace {
 
 using test_support::kAccepted;
@@ -262,4 +262,4 @@ TEST(ConstrainGrammarTest, MatchersShareTheGrammarAndOutliveIt) {
 }
 
 }  // namespace
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

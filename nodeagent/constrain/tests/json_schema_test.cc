@@ -1,14 +1,14 @@
 // CompileJsonSchema: what each supported keyword accepts and refuses, and every error with
 // the JSON path it names.
-#include "runtime/constrain/json_schema.h"
+#include "nodeagent/constrain/json_schema.h"
 
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "runtime/constrain/tests/test_support.h"
+#include "nodeagent/constrain/tests/test_support.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 namespace {
 
 using nlohmann::json;
@@ -248,4 +248,4 @@ TEST(ConstrainJsonSchemaTest, UntrustedInputIsBounded) {
 }
 
 }  // namespace
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

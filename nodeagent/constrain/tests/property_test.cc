@@ -6,10 +6,10 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/constrain/json_schema.h"
-#include "runtime/constrain/tests/test_support.h"
+#include "nodeagent/constrain/json_schema.h"
+#include "nodeagent/constrain/tests/test_support.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::constrain {
 namespace {
 
 using nlohmann::json;
@@ -82,4 +82,4 @@ TEST(ConstrainPropertyTest, RandomWalksProduceValidJsonThatSatisfiesTheSchema) {
 }
 
 }  // namespace
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::constrain

@@ -1,4 +1,4 @@
-// runtime/constrain/tests/test_support.h — helpers shared by the constrain tests: where a
+// nodeagent/constrain/tests/test_support.h — helpers shared by the constrain tests: where a
 // matcher refuses a text, a random walk that picks uniformly among the allowed bytes, and a
 // small JSON Schema validator for the keywords json_schema.h supports (the independent check
 // that what the grammar lets through really satisfies the schema).
@@ -12,10 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "runtime/constrain/grammar.h"
-#include "runtime/constrain/matcher.h"
+#include "nodeagent/constrain/grammar.h"
+#include "nodeagent/constrain/matcher.h"
 
-namespace agentry::runtime::constrain::test_support {
+namespace agentry::constrain::test_support {
 
 // kAccepted when `text` is a whole match of `g`; kIncomplete when every byte is accepted but
 // more must follow; otherwise the offset of the first byte that cannot come next.
@@ -136,4 +136,4 @@ inline bool Satisfies(const nlohmann::json& v, const nlohmann::json& schema, std
   return true;
 }
 
-}  // namespace agentry::runtime::constrain::test_support
+}  // namespace agentry::constrain::test_support

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "nodeagent/engine/test_model.h"
 #include "nodeagent/scheduler/session_snapshot.h"
@@ -308,6 +309,18 @@ TEST_F(SessionManagerTest, MalformedRequestsGetClearErrors) {
   EXPECT_EQ(error({.handle = h, .messages = {{"", "x"}}}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(error({.handle = h, .messages = {{"user", "x"}}, .stop = {""}}).code(),
             StatusCode::kInvalidArgument);
+  const Status not_json =
+      error({.handle = h, .messages = {{"user", "x"}}, .json_schema = "{\"type\":"});
+  EXPECT_EQ(not_json.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(not_json.message().find("json_schema: not valid JSON"), std::string::npos)
+      << not_json.message();
+  const Status unsupported = error({.handle = h,
+                                    .messages = {{"user", "x"}},
+                                    .json_schema = R"({"type":"string","pattern":"^a"})"});
+  EXPECT_EQ(unsupported.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(unsupported.message().find("json_schema.pattern: unsupported keyword"),
+            std::string::npos)
+      << unsupported.message();
   const Status too_long = error({.handle = h, .messages = {{"user", std::string(6000, 'x')}}});
   EXPECT_EQ(too_long.code(), StatusCode::kOutOfRange);
   EXPECT_NE(too_long.message().find("context of 512"), std::string::npos) << too_long.message();
@@ -322,6 +335,47 @@ TEST_F(SessionManagerTest, MalformedRequestsGetClearErrors) {
   EXPECT_EQ(Turn(m.get(), h, kTurns[0]).usage.cached_tokens, 0);
   m->StopAccepting();
   EXPECT_EQ(error({.handle = h, .messages = {{"user", "x"}}}).code(), StatusCode::kUnavailable);
+}
+
+// A random-weight model left to itself writes no JSON; under a schema every reply is a value
+// that satisfies it, the turn ends there, and the next turn goes on from the same session.
+TEST_F(SessionManagerTest, JsonSchemaConstrainsTheReply) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const std::string h = Handle(m.get(), "ns/agent", "c1");
+  const std::string schema = R"({"type":"object","additionalProperties":false,
+      "properties":{"status":{"enum":["open","closed"]},"ok":{"type":"boolean"}},
+      "required":["status","ok"]})";
+  for (int turn = 0; turn < 3; ++turn) {
+    std::string text;
+    StatusOr<GenerationResult> r =
+        m->Generate({.handle = h,
+                     .messages = {{"user", kTurns[turn]}},
+                     .sampling = {.temperature = 1.0f, .seed = static_cast<uint64_t>(turn)},
+                     .max_tokens = 200,
+                     .json_schema = schema},
+                    [&](const GenerationDelta& d) {
+                      text += d.text;
+                      return true;
+                    });
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->finish, FinishReason::kStop) << text;
+    const nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+    ASSERT_FALSE(value.is_discarded()) << text;
+    ASSERT_TRUE(value.is_object()) << text;
+    EXPECT_EQ(value.size(), 2u) << text;
+    EXPECT_TRUE(value["status"] == "open" || value["status"] == "closed") << text;
+    EXPECT_TRUE(value["ok"].is_boolean()) << text;
+  }
+  // Unconstrained, the same model writes something else (what the schema changed is real).
+  std::string free_text;
+  StatusOr<GenerationResult> r =
+      m->Generate({.handle = h, .messages = {{"user", kTurns[3]}}, .max_tokens = 40},
+                  [&](const GenerationDelta& d) {
+                    free_text += d.text;
+                    return true;
+                  });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(nlohmann::json::parse(free_text, nullptr, false).is_discarded()) << free_text;
 }
 
 TEST_F(SessionManagerTest, ASessionLargerThanTheBudgetIsRefused) {

@@ -11,6 +11,7 @@
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "nodeagent/engine/test_model.h"
 
@@ -73,7 +74,8 @@ class NodeServiceTest : public ::testing::Test {
 
   // The streamed responses of one Generate, and its status.
   grpc::Status Generate(const std::string& session, const std::string& user, int max_tokens,
-                        std::vector<pb::GenerateResponse>* out) {
+                        std::vector<pb::GenerateResponse>* out,
+                        const std::string& json_schema = "") {
     grpc::ClientContext ctx;
     pb::GenerateRequest req;
     req.set_session(session);
@@ -81,6 +83,7 @@ class NodeServiceTest : public ::testing::Test {
     m->set_role("user");
     m->set_content(user);
     req.set_max_tokens(max_tokens);
+    req.set_json_schema(json_schema);
     auto reader = stub_->Generate(&ctx, req);
     pb::GenerateResponse r;
     while (reader->Read(&r)) out->push_back(r);
@@ -216,6 +219,26 @@ TEST_F(NodeServiceTest, CancelEndsAGenerationAndOthersCarryOn) {
   EXPECT_LT(last.usage().generated_tokens(), 400);
   std::vector<pb::GenerateResponse> out;
   EXPECT_TRUE(Generate(b, "still here?", 2, &out).ok());
+}
+
+TEST_F(NodeServiceTest, JsonSchemaConstrainsTheStreamedReply) {
+  const std::string a = Open("c1");
+  std::vector<pb::GenerateResponse> out;
+  ASSERT_TRUE(Generate(a, "status of 4821?", 100, &out,
+                       R"({"type":"object","properties":{"id":{"enum":[4821,4822]}},)"
+                       R"("required":["id"],"additionalProperties":false})")
+                  .ok());
+  std::string text;
+  for (const pb::GenerateResponse& r : out) text += r.text();
+  EXPECT_EQ(out.back().finish_reason(), pb::FINISH_REASON_STOP) << text;
+  const nlohmann::json value = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_TRUE(value.is_object()) << text;
+  EXPECT_TRUE(value["id"] == 4821 || value["id"] == 4822) << text;
+  EXPECT_EQ(value.size(), 1u) << text;
+  const grpc::Status bad = Generate(a, "again", 10, &out, R"({"type":"string","format":"date"})");
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("json_schema.format: unsupported keyword"), std::string::npos)
+      << bad.error_message();
 }
 
 TEST_F(NodeServiceTest, MalformedRequestsGetErrorsThatNameTheProblem) {

@@ -1,20 +1,21 @@
 // ToolCallGrammar: rendered calls are accepted byte for byte, random ones parse and satisfy
 // the chosen tool's schema, and errors name the tool.
-#include "runtime/constrain/tool_call_grammar.h"
+#include "runtime/prompt/tool_call_grammar.h"
 
 #include <random>
 #include <set>
 
 #include <gtest/gtest.h>
 
-#include "runtime/constrain/tests/test_support.h"
+#include "nodeagent/constrain/tests/test_support.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::runtime {
 namespace {
 
+using constrain::Grammar;
+using constrain::test_support::kAccepted;
+using constrain::test_support::RejectAt;
 using nlohmann::json;
-using test_support::kAccepted;
-using test_support::RejectAt;
 
 std::vector<ToolDecl> Tools() {
   return {
@@ -81,7 +82,7 @@ TEST(ToolCallGrammarTest, RandomCallsParseAndSatisfyTheirToolsSchema) {
   std::set<std::string> seen;
   for (int walk = 0; walk < 400; ++walk) {
     std::string body;
-    ASSERT_TRUE(test_support::RandomWalk(*g, &rng, 1 << 16, &body)) << body;
+    ASSERT_TRUE(constrain::test_support::RandomWalk(*g, &rng, 1 << 16, &body)) << body;
     StatusOr<ToolCall> call = ParseToolCall(std::string(kToolCallOpen) + body);
     ASSERT_TRUE(call.ok()) << call.status().message() << " in " << body;
     const ToolDecl* tool = nullptr;
@@ -92,7 +93,8 @@ TEST(ToolCallGrammarTest, RandomCallsParseAndSatisfyTheirToolsSchema) {
                             ? json{{"type", "object"}, {"properties", json::object()}}
                             : tool->parameters;
     std::string why;
-    EXPECT_TRUE(test_support::Satisfies(call->arguments, schema, &why)) << why << " in " << body;
+    EXPECT_TRUE(constrain::test_support::Satisfies(call->arguments, schema, &why))
+        << why << " in " << body;
   }
   EXPECT_EQ(seen.size(), tools.size());  // every tool is reachable
 }
@@ -131,4 +133,4 @@ TEST(ToolCallGrammarTest, ErrorsNameTheTool) {
 }
 
 }  // namespace
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::runtime

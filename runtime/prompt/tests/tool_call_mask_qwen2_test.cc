@@ -7,15 +7,18 @@
 
 #include <gtest/gtest.h>
 
+#include "nodeagent/constrain/tests/test_support.h"
+#include "nodeagent/constrain/token_mask.h"
 #include "nodeagent/engine/gguf.h"
 #include "nodeagent/engine/tests/shared_models.h"
-#include "runtime/constrain/tests/test_support.h"
-#include "runtime/constrain/token_mask.h"
-#include "runtime/constrain/tool_call_grammar.h"
+#include "runtime/prompt/tool_call_grammar.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::runtime {
 namespace {
 
+using constrain::Grammar;
+using constrain::Matcher;
+using constrain::TokenMasker;
 using nlohmann::json;
 
 class ConstrainQwen2MaskTest : public ::testing::Test {
@@ -123,10 +126,10 @@ TEST_F(ConstrainQwen2MaskTest, MaskGuidedRandomTokensYieldValidToolCalls) {
     for (const ToolDecl& t : tools_) tool = t.name == call->name ? &t : tool;
     ASSERT_NE(tool, nullptr) << text;
     std::string why;
-    EXPECT_TRUE(test_support::Satisfies(call->arguments, tool->parameters, &why))
+    EXPECT_TRUE(constrain::test_support::Satisfies(call->arguments, tool->parameters, &why))
         << why << " in " << text;
   }
 }
 
 }  // namespace
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::runtime

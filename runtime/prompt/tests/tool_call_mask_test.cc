@@ -1,22 +1,25 @@
-// TokenMasker over a small synthetic vocabulary: the mask equals a token-by-token check,
+// TokenMasker along tool calls (nodeagent/constrain under runtime/prompt/tool_call_grammar.h),
+// over a small synthetic vocabulary: the mask equals a token-by-token check,
 // mask-guided random generation always yields a valid tool call, and Accept refuses what the
 // mask refuses.
-#include "runtime/constrain/token_mask.h"
-
 #include <cstdio>
 #include <random>
 #include <set>
 
 #include <gtest/gtest.h>
 
+#include "nodeagent/constrain/tests/test_support.h"
+#include "nodeagent/constrain/token_mask.h"
 #include "nodeagent/engine/gguf.h"
 #include "nodeagent/engine/gguf_writer.h"
-#include "runtime/constrain/tests/test_support.h"
-#include "runtime/constrain/tool_call_grammar.h"
+#include "runtime/prompt/tool_call_grammar.h"
 
-namespace agentry::runtime::constrain {
+namespace agentry::runtime {
 namespace {
 
+using constrain::Grammar;
+using constrain::Matcher;
+using constrain::TokenMasker;
 using nlohmann::json;
 
 // A SentencePiece vocabulary: control tokens, all 256 byte tokens, the user-defined tool-call
@@ -207,10 +210,11 @@ TEST(ConstrainTokenMaskTest, MaskGuidedSamplingAlwaysYieldsValidToolCalls) {
                             ? json{{"type", "object"}, {"properties", json::object()}}
                             : tool->parameters;
     std::string why;
-    EXPECT_TRUE(test_support::Satisfies(call->arguments, schema, &why)) << why << " in " << text;
+    EXPECT_TRUE(constrain::test_support::Satisfies(call->arguments, schema, &why))
+        << why << " in " << text;
   }
   EXPECT_EQ(names.size(), tools.size());
 }
 
 }  // namespace
-}  // namespace agentry::runtime::constrain
+}  // namespace agentry::runtime
