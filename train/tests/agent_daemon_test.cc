@@ -44,6 +44,7 @@ struct Turn {
 };
 std::vector<Turn> Turns(const Conversation& conv) {
   std::vector<Turn> turns;
+  turns.reserve(conv.checks.size());
   size_t from = 0;
   for (const Check& check : conv.checks) {
     Turn t;
@@ -154,6 +155,7 @@ TEST_F(AgentDaemonTest, ConcurrentSessionsDoTheAgentsJobWithHotKv) {
   std::vector<std::vector<Reply>> together(kConversations);
   {
     std::vector<std::thread> threads;
+    threads.reserve(kConversations);
     for (int i = 0; i < kConversations; ++i) {
       threads.emplace_back([&, i] { together[i] = RunConversation("c" + std::to_string(i), i); });
     }
