@@ -45,6 +45,11 @@ static int64_t UnaliasedStride(int64_t n) {
   return (lines | 1) * kLine;
 }
 
+// Zeroes the first n floats of `rows` rows, ld apart: outputs an axpy block then adds into.
+static void ZeroRows(float* y, int64_t ld, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) std::fill(y + r * ld, y + r * ld + n, 0.0f);
+}
+
 Transformer::Transformer(const ModelConfig& config, engine::ThreadPool* pool,
                          const kernels::KernelTable& kernels)
     : config_(config), layout_(ParameterLayout::For(config)), pool_(pool), kt_(kernels) {}
@@ -108,9 +113,7 @@ void Transformer::AxpyRows(float* y, int64_t ldy, const float* a, int64_t a_row,
   pool_->ForRange((rows + kRowGroup - 1) / kRowGroup, [&](int64_t g0, int64_t g1) {
     const int64_t r0 = g0 * kRowGroup;
     const int64_t r1 = std::min(rows, g1 * kRowGroup);
-    if (zero_first) {
-      for (int64_t r = r0; r < r1; ++r) std::fill(y + r * ldy, y + r * ldy + n, 0.0f);
-    }
+    if (zero_first) ZeroRows(y + r0 * ldy, ldy, r1 - r0, n);
     kt_.axpy_block_f32(y + r0 * ldy, ldy, a + r0 * a_row, a_row, a_step, x, ldx, n_x, n, r1 - r0);
   });
 }
@@ -128,22 +131,35 @@ void Transformer::LinearBackwardWeight(const float* dy, const float* x, int64_t 
   AxpyRows(dw, in, dy, 1, out, x, in, n, in, out, false);
 }
 
-// sums[k] = the sum over i < d of term(t0 + k, i) in double, in order of i, for k < count.
-// Each sum is a chain of dependent adds; four tokens' chains go side by side so the adds
-// overlap instead of each waiting out the last one's latency. The order within a chain, and
-// so every bit, is that of one token at a time.
-constexpr int64_t kTokenChains = 4;
-template <typename Term>
-static void TokenSums(int64_t t0, int64_t count, int64_t d, const Term& term, double* sums) {
+// sums[k] = the sum over i < len of term(k, i), in double and in order of i, for k < count
+// (at most kChains). Each sum is a chain of dependent adds; with `count` chains side by side
+// the adds overlap instead of each waiting out the last one's latency. The order within a
+// chain, and so every bit, is that of one sum at a time.
+template <int64_t kChains, typename Term>
+static void ChainSums(int64_t count, int64_t len, const Term& term, double* sums) {
   for (int64_t k = 0; k < count; ++k) sums[k] = 0.0;
-  if (count == kTokenChains) {
-    for (int64_t i = 0; i < d; ++i) {
-      for (int64_t k = 0; k < kTokenChains; ++k) sums[k] += term(t0 + k, i);
+  if (count == kChains) {
+    for (int64_t i = 0; i < len; ++i) {
+      for (int64_t k = 0; k < kChains; ++k) sums[k] += term(k, i);
     }
     return;
   }
   for (int64_t k = 0; k < count; ++k) {
-    for (int64_t i = 0; i < d; ++i) sums[k] += term(t0 + k, i);
+    for (int64_t i = 0; i < len; ++i) sums[k] += term(k, i);
+  }
+}
+
+// use(t, sum) for every token t in [t0, t1), with sum = the sum over i < d of term(t, i) in
+// double, in order of i: ChainSums over four tokens at a time.
+template <typename Term, typename Use>
+static void ForTokenSums(int64_t t0, int64_t t1, int64_t d, const Term& term, const Use& use) {
+  constexpr int64_t kTokenChains = 4;
+  for (int64_t tc = t0; tc < t1; tc += kTokenChains) {
+    double sums[kTokenChains];
+    const int64_t count = std::min(kTokenChains, t1 - tc);
+    ChainSums<kTokenChains>(
+        count, d, [&](int64_t k, int64_t i) { return term(tc + k, i); }, sums);
+    for (int64_t k = 0; k < count; ++k) use(tc + k, sums[k]);
   }
 }
 
@@ -154,19 +170,13 @@ void Transformer::RmsNormForward(const float* x, const float* w, float* rstd, fl
     return static_cast<double>(x[t * d + i]) * x[t * d + i];
   };
   pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
-    for (int64_t tc = t0; tc < t1; tc += kTokenChains) {
-      double sums[kTokenChains];
-      const int64_t count = std::min(kTokenChains, t1 - tc);
-      TokenSums(tc, count, d, square, sums);
-      for (int64_t t = tc; t < tc + count; ++t) {
-        const float* xr = x + t * d;
-        const float r =
-            1.0f / std::sqrt(static_cast<float>(sums[t - tc] / static_cast<double>(d)) + eps);
-        rstd[t] = r;
-        float* o = out + t * d;
-        for (int64_t i = 0; i < d; ++i) o[i] = xr[i] * r * w[i];
-      }
-    }
+    ForTokenSums(t0, t1, d, square, [&](int64_t t, double sum) {
+      const float* xr = x + t * d;
+      const float r = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(d)) + eps);
+      rstd[t] = r;
+      float* o = out + t * d;
+      for (int64_t i = 0; i < d; ++i) o[i] = xr[i] * r * w[i];
+    });
   });
 }
 
@@ -179,22 +189,17 @@ void Transformer::RmsNormBackward(const float* x, const float* w, const float* r
     return static_cast<double>(dy[t * d + i]) * w[i] * x[t * d + i];
   };
   pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
-    for (int64_t tc = t0; tc < t1; tc += kTokenChains) {
-      double dots[kTokenChains];
-      const int64_t count = std::min(kTokenChains, t1 - tc);
-      TokenSums(tc, count, d, term, dots);
-      for (int64_t t = tc; t < tc + count; ++t) {
-        const float* xr = x + t * d;
-        const float* g = dy + t * d;
-        const float r = rstd[t];
-        const float k = static_cast<float>(dots[t - tc] / static_cast<double>(d)) * r * r * r;
-        float* o = dx + t * d;
-        for (int64_t i = 0; i < d; ++i) {
-          const float v = r * w[i] * g[i] - xr[i] * k;
-          o[i] = accumulate ? o[i] + v : v;
-        }
+    ForTokenSums(t0, t1, d, term, [&](int64_t t, double dot) {
+      const float* xr = x + t * d;
+      const float* g = dy + t * d;
+      const float r = rstd[t];
+      const float k = static_cast<float>(dot / static_cast<double>(d)) * r * r * r;
+      float* o = dx + t * d;
+      for (int64_t i = 0; i < d; ++i) {
+        const float v = r * w[i] * g[i] - xr[i] * k;
+        o[i] = accumulate ? o[i] + v : v;
       }
-    }
+    });
   });
   // The gain's gradient sums over tokens, in token order; one thread per dimension keeps it
   // fixed, and the dimensions' sums advance together, a token at a time.
@@ -262,6 +267,11 @@ void Transformer::Rope(float* x, int64_t n_heads, bool inverse) {
 // of the diagonal is one of those zeros). Entries further right are never written or read.
 constexpr int64_t kAttnBlock = 6;
 
+Transformer::DocSquares Transformer::Squares(int64_t doc) const {
+  const int64_t len = docs_[doc + 1] - docs_[doc];
+  return {docs_[doc], len, UnaliasedStride(len), square_offset_[doc]};
+}
+
 void Transformer::PlanAttention(const Batch& batch) {
   docs_.clear();
   for (int64_t t = 0; t < n_; ++t) {
@@ -288,11 +298,11 @@ static void BlockScores(const kernels::KernelTable& kt, const float* q, int64_t 
                         const float* k_t, int64_t ldk, int64_t q0, int64_t q1, float* m,
                         int64_t ld) {
   float* rows = m + q0 * ld;
-  for (int64_t r = 0; r < q1 - q0; ++r) std::fill(rows + r * ld, rows + r * ld + q1, 0.0f);
+  ZeroRows(rows, ld, q1 - q0, q1);
   kt.axpy_block_f32(rows, ld, q, ldq, 1, k_t, ldk, hd, q1, q1 - q0);
 }
 
-void Transformer::AttentionForward(const Batch&, LayerCache* c) {
+void Transformer::AttentionForward(LayerCache* c) {
   const int64_t hd = config_.head_dim();
   const int64_t group = config_.heads / config_.kv_heads;
   const int64_t d = config_.dim;
@@ -305,12 +315,10 @@ void Transformer::AttentionForward(const Batch&, LayerCache* c) {
   Transpose(pool_, c->k.data(), dkv, n_, dkv, kvt_.data(), kvt_ld_);
   ForTasks(static_cast<int64_t>(attn_blocks_.size()), [&](int64_t block) {
     const AttnBlock& blk = attn_blocks_[block];
-    const int64_t begin = docs_[blk.doc];
-    const int64_t len = docs_[blk.doc + 1] - begin;
-    const int64_t ld = UnaliasedStride(len);
+    const auto [begin, len, ld, first_square] = Squares(blk.doc);
     for (int64_t h = 0; h < config_.heads; ++h) {
       const int64_t g = h / group;
-      float* p = c->probs.data() + square_offset_[blk.doc] + h * len * ld;
+      float* p = c->probs.data() + first_square + h * len * ld;
       BlockScores(kt, c->q.data() + (begin + blk.q0) * d + h * hd, d, hd,
                   kvt_.data() + g * hd * kvt_ld_ + begin, kvt_ld_, blk.q0, blk.q1, p, ld);
       for (int64_t q = blk.q0; q < blk.q1; ++q) {
@@ -319,7 +327,7 @@ void Transformer::AttentionForward(const Batch&, LayerCache* c) {
         std::fill(row + q + 1, row + blk.q1, 0.0f);
       }
       float* out = c->attn.data() + (begin + blk.q0) * d + h * hd;
-      for (int64_t r = 0; r < blk.q1 - blk.q0; ++r) std::fill(out + r * d, out + r * d + hd, 0.0f);
+      ZeroRows(out, d, blk.q1 - blk.q0, hd);
       kt.axpy_block_f32(out, d, p + blk.q0 * ld, ld, 1, c->v.data() + begin * dkv + g * hd, dkv,
                         blk.q1, hd, blk.q1 - blk.q0);
     }
@@ -327,31 +335,21 @@ void Transformer::AttentionForward(const Batch&, LayerCache* c) {
 }
 
 // dot[r] = the sum over j <= q0 + r of a[r][j] b[r][j] (rows ld apart), in double and in order
-// of j, for the rows < `rows` (<= kAttnBlock) of a block whose first query is q0. Each row is
-// a chain of dependent adds; the rows' chains go side by side so the adds overlap instead of
-// each waiting out the last one's latency.
+// of j, for the rows < `rows` (<= kAttnBlock) of a block whose first query is q0: the keys
+// every row sees as ChainSums, then each row's last r keys, which the rows before it lack.
 static void RowDots(const float* a, const float* b, int64_t ld, int64_t q0, int64_t rows,
                     double* dot) {
-  for (int64_t r = 0; r < rows; ++r) dot[r] = 0.0;
-  if (rows == kAttnBlock) {
-    for (int64_t j = 0; j <= q0; ++j) {
-      for (int64_t r = 0; r < kAttnBlock; ++r)
-        dot[r] += static_cast<double>(a[r * ld + j]) * b[r * ld + j];
-    }
-  } else {
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t j = 0; j <= q0; ++j)
-        dot[r] += static_cast<double>(a[r * ld + j]) * b[r * ld + j];
-    }
-  }
-  for (int64_t r = 1; r < rows; ++r) {  // row r's last r keys, which the rows before it lack
-    for (int64_t j = q0 + 1; j <= q0 + r; ++j)
-      dot[r] += static_cast<double>(a[r * ld + j]) * b[r * ld + j];
+  const auto product = [&](int64_t r, int64_t j) {
+    return static_cast<double>(a[r * ld + j]) * b[r * ld + j];
+  };
+  ChainSums<kAttnBlock>(rows, q0 + 1, product, dot);
+  for (int64_t r = 1; r < rows; ++r) {
+    for (int64_t j = q0 + 1; j <= q0 + r; ++j) dot[r] += product(r, j);
   }
 }
 
-void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const float* d_attn,
-                                    float* dq, float* dk, float* dv) {
+void Transformer::AttentionBackward(const LayerCache& c, const float* d_attn, float* dq, float* dk,
+                                    float* dv) {
   // Per query row: dP_j = dO·V_j, dS_j = P_j (dP_j - sum_k P_k dP_k), dQ = scale sum_j dS_j K_j.
   // Then per key row, in a second pass so each output has one writer:
   //   dK_j = scale sum_t dS_tj Q_t,  dV_j = sum_t P_tj dO_t  over the queries t >= j of its
@@ -367,13 +365,11 @@ void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const flo
   Transpose(pool_, c.v.data(), dkv, n_, dkv, kvt_.data(), kvt_ld_);
   ForTasks(static_cast<int64_t>(attn_blocks_.size()), [&](int64_t block) {
     const AttnBlock& blk = attn_blocks_[block];
-    const int64_t begin = docs_[blk.doc];
-    const int64_t len = docs_[blk.doc + 1] - begin;
-    const int64_t ld = UnaliasedStride(len);
+    const auto [begin, len, ld, first_square] = Squares(blk.doc);
     const int64_t rows = blk.q1 - blk.q0;
     for (int64_t h = 0; h < config_.heads; ++h) {
       const int64_t g = h / group;
-      const int64_t square = square_offset_[blk.doc] + h * len * ld;
+      const int64_t square = first_square + h * len * ld;
       float* ds = dbig_.data() + square;
       BlockScores(kt, d_attn + (begin + blk.q0) * d + h * hd, d, hd,
                   kvt_.data() + g * hd * kvt_ld_ + begin, kvt_ld_, blk.q0, blk.q1, ds, ld);
@@ -387,7 +383,7 @@ void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const flo
         std::fill(dsq + q + 1, dsq + blk.q1, 0.0f);
       }
       float* out = dq + (begin + blk.q0) * d + h * hd;
-      for (int64_t r = 0; r < rows; ++r) std::fill(out + r * d, out + r * d + hd, 0.0f);
+      ZeroRows(out, d, rows, hd);
       kt.axpy_block_f32(out, d, ds + blk.q0 * ld, ld, 1, c.k.data() + begin * dkv + g * hd, dkv,
                         blk.q1, hd, rows);
     }
@@ -401,22 +397,18 @@ void Transformer::AttentionBackward(const Batch&, const LayerCache& c, const flo
   ForTasks(static_cast<int64_t>(attn_blocks_.size()) * config_.kv_heads, [&](int64_t task) {
     const AttnBlock& blk = attn_blocks_[task / config_.kv_heads];
     const int64_t g = task % config_.kv_heads;
-    const int64_t begin = docs_[blk.doc];
-    const int64_t len = docs_[blk.doc + 1] - begin;
-    const int64_t ld = UnaliasedStride(len);
+    const auto [begin, len, ld, first_square] = Squares(blk.doc);
     const int64_t j0 = blk.q0;
     const int64_t nj = blk.q1 - blk.q0;
     const int64_t n_q = len - j0;  // queries that see a key of the block: t >= j0
     // The block's output rows: consecutive keys, dkv apart.
     float* out_k = dk + (begin + j0) * dkv + g * hd;
     float* out_v = dv + (begin + j0) * dkv + g * hd;
-    for (int64_t b = 0; b < nj; ++b) {
-      std::fill(out_k + b * dkv, out_k + b * dkv + hd, 0.0f);
-      std::fill(out_v + b * dkv, out_v + b * dkv + hd, 0.0f);
-    }
+    ZeroRows(out_k, dkv, nj, hd);
+    ZeroRows(out_v, dkv, nj, hd);
     for (int64_t h = g * group; h < (g + 1) * group; ++h) {
       // Coefficient (key j0 + b, query j0 + s) at column j0 + b of row j0 + s.
-      const int64_t corner = square_offset_[blk.doc] + h * len * ld + j0 * ld + j0;
+      const int64_t corner = first_square + h * len * ld + j0 * ld + j0;
       const int64_t first = (begin + j0) * d + h * hd;
       kt.axpy_block_f32(out_k, dkv, dbig_.data() + corner, 1, ld, c.q.data() + first, d, n_q, hd,
                         nj);
@@ -458,7 +450,7 @@ void Transformer::Forward(const Batch& batch, const float* params) {
     Linear(wt + o.wv, d, m.kv_dim(), c.xn1.data(), n_, c.v.data());
     Rope(c.q.data(), m.heads, false);
     Rope(c.k.data(), m.kv_heads, false);
-    AttentionForward(batch, &c);
+    AttentionForward(&c);
     Grow(&c.x_mid, size(d));
     Linear(wt + o.wo, d, d, c.attn.data(), n_, c.x_mid.data());
     pool_->ForRange(n_, [&](int64_t t0, int64_t t1) {
@@ -605,7 +597,7 @@ void Transformer::Backward(const Batch& batch, const float* params, float* grads
     LinearBackwardInput(params + o.wo, d, d, dx_.data(), n_, dattn_.data(), false);
     LinearBackwardWeight(dx_.data(), c.attn.data(), d, d, n_, grads + o.wo);
     // attention, then RoPE (a rotation: its gradient rotates back)
-    AttentionBackward(batch, c, dattn_.data(), dq_.data(), dk_.data(), dv_.data());
+    AttentionBackward(c, dattn_.data(), dq_.data(), dk_.data(), dv_.data());
     Rope(dq_.data(), m.heads, true);
     Rope(dk_.data(), m.kv_heads, true);
     // q, k, v = xn1 · W{q,k,v}ᵀ

@@ -85,14 +85,20 @@ class Transformer {
   };
   // docs_, square_offset_ and attn_blocks_ (ForTasks runs the blocks) for the batch.
   void PlanAttention(const Batch& batch);
+  // Conversation `doc`: its first token, its length, its squares' row stride (padded), and
+  // where its first head's square starts in probs (head h's is h * len * ld after it).
+  struct DocSquares {
+    int64_t begin, len, ld, offset;
+  };
+  DocSquares Squares(int64_t doc) const;
   // fn(task) for every task < n, each thread taking the next task when it finishes one: for
   // pieces of work that differ in cost, or threads that differ in speed (two vCPUs of a busy
   // host can), where a split fixed in advance leaves one thread waiting. Every task's result
   // is the same whichever thread runs it.
   void ForTasks(int64_t n, const std::function<void(int64_t)>& fn);
-  void AttentionForward(const Batch& batch, LayerCache* c);
-  void AttentionBackward(const Batch& batch, const LayerCache& c, const float* d_attn, float* dq,
-                         float* dk, float* dv);
+  // Over the conversations and blocks PlanAttention laid out for the batch.
+  void AttentionForward(LayerCache* c);
+  void AttentionBackward(const LayerCache& c, const float* d_attn, float* dq, float* dk, float* dv);
   void RmsNormForward(const float* x, const float* w, float* rstd, float* out);
   // dx = (or +=, with accumulate) the gradient through y = x * rstd * w; dw = the gain's.
   void RmsNormBackward(const float* x, const float* w, const float* rstd, const float* dy,
@@ -131,7 +137,6 @@ class Transformer {
   std::vector<int64_t> docs_;           // each conversation's first token, then n_
   std::vector<int64_t> square_offset_;  // start of each conversation's squares in probs
   std::vector<AttnBlock> attn_blocks_;
-  std::vector<int64_t> block_work_;  // prefix sums of the blocks' rows times keys
   std::vector<float> rope_cos_, rope_sin_;
   std::vector<LayerCache> layers_;
   std::vector<float> x_final_, rstd_final_, xf_;  // final norm input, its rstd, output

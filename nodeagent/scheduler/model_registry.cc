@@ -29,6 +29,12 @@ std::vector<std::string> ModelRegistry::names() const {
   return out;
 }
 
+const constrain::TokenMasker& ServedModel::Masker() const {
+  std::call_once(masker_once_,
+                 [this] { masker_ = std::make_unique<constrain::TokenMasker>(tokenizer); });
+  return *masker_;
+}
+
 StatusOr<std::shared_ptr<const ServedModel>> ModelRegistry::Get(const std::string& name) {
   // Loading holds the lock: two first uses of one model must not map it twice, and loads
   // are rare (once per model per daemon).
@@ -47,7 +53,6 @@ StatusOr<std::shared_ptr<const ServedModel>> ModelRegistry::Get(const std::strin
   served->name = name;
   served->path = entry->second.path;
   AGENTRY_ASSIGN_OR_RETURN(served->tokenizer, engine::Tokenizer::FromGguf(*file));
-  served->masker = std::make_unique<constrain::TokenMasker>(served->tokenizer);
   served->chat_format = entry->second.chat_format;
   if (StatusOr<std::string_view> source = file->GetString("tokenizer.chat_template");
       !served->chat_format.has_value() && source.ok()) {

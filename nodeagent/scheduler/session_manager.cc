@@ -597,7 +597,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
     std::optional<constrain::Matcher> matcher;
     if (schema.has_value()) {
       matcher.emplace(*schema);
-      sampler.SetMask(model.masker->MaskFor(&*matcher));
+      sampler.SetMask(model.Masker().MaskFor(&*matcher));
     }
     const int64_t room = s->n_ctx - static_cast<int64_t>(s->tokens.size());
     const int64_t limit = params.max_tokens > 0 ? std::min<int64_t>(params.max_tokens, room) : room;
@@ -641,7 +641,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
         result.finish = FinishReason::kStop;
         break;
       }
-      if (matcher.has_value()) AGENTRY_RETURN_IF_ERROR(model.masker->Accept(&*matcher, next));
+      if (matcher.has_value()) AGENTRY_RETURN_IF_ERROR(model.Masker().Accept(&*matcher, next));
       sampler.Accept(next);
       generated.push_back(next);
       ++result.usage.generated_tokens;
