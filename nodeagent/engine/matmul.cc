@@ -235,7 +235,15 @@ void DequantizeRow(const Weight& w, int64_t row, float* out) {
 
 void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool,
             MatMulScratch* scratch) {
+  const int64_t one[] = {n_tokens};
+  MatMul(w, x, one, y, pool, scratch);
+}
+
+void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, float* y,
+            ThreadPool* pool, MatMulScratch* scratch) {
   const kernels::KernelTable& k = kernels::Kernels();
+  int64_t n_tokens = 0;
+  for (int64_t n : segments) n_tokens += n;
   // Convert the activations once to the dot type of the weight.
   const DotType dot_type = DotTypeOf(w.type);
   const uint64_t x_row_bytes = ActivationRowBytes(dot_type, w.in);
@@ -260,36 +268,51 @@ void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadP
     }
     xb = converted;
   }
-  if (n_tokens > 1) {
-    // Prefill: register-tiled blocks. Threads own whole groups of kGemmRows rows and tokens
-    // go in chunks of whole kGemmTokens groups, so every dot product is computed the same
-    // way whatever the thread count.
-    const kernels::GemmFn gemm = GemmOf(w.type, k);
-    const int64_t n_groups = (w.out + kernels::kGemmRows - 1) / kernels::kGemmRows;
-    constexpr int64_t kTokenChunk = 16 * kernels::kGemmTokens;  // activations stay in L2
-    pool->Run([&](int thread, int n_threads) {
-      int64_t g0 = 0;
-      int64_t g1 = 0;
-      ThreadPool::Split(n_groups, thread, n_threads, &g0, &g1);
-      const int64_t r0 = g0 * kernels::kGemmRows;
-      const int64_t r1 = std::min(w.out, g1 * kernels::kGemmRows);
-      if (r0 >= r1) return;
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenChunk) {
-        const int64_t nt = std::min(kTokenChunk, n_tokens - t0);
-        gemm(w.data + static_cast<uint64_t>(r0) * w.row_bytes, w.row_bytes,
-             xb + static_cast<uint64_t>(t0) * x_row_bytes, x_row_bytes, y + t0 * w.out + r0, w.out,
-             w.in, r1 - r0, nt);
-      }
-    });
-    return;
-  }
-  // Decode: one token, one dot product per row.
+  // Threads own whole groups of kGemmRows rows and a segment's tokens go in chunks of whole
+  // kGemmTokens groups from its first token, so every dot product is computed the same way
+  // whatever the thread count and whatever the other segments.
+  const kernels::GemmFn gemm = GemmOf(w.type, k);
+  const int64_t n_groups = (w.out + kernels::kGemmRows - 1) / kernels::kGemmRows;
+  constexpr int64_t kTokenChunk = 16 * kernels::kGemmTokens;  // activations stay in L2
+  // One-token segments meet the rows a block at a time, the block small enough to stay in L1
+  // while every such token passes over it.
+  constexpr uint64_t kDecodeBlockBytes = 16 << 10;
+  const int64_t block_rows =
+      std::max<int64_t>(1, static_cast<int64_t>(kDecodeBlockBytes / w.row_bytes));
   pool->Run([&](int thread, int n_threads) {
-    int64_t begin = 0;
-    int64_t end = 0;
-    ThreadPool::Split(w.out, thread, n_threads, &begin, &end);
-    for (int64_t o = begin; o < end; ++o) {
-      y[o] = Dot(w.type, k, w.data + static_cast<uint64_t>(o) * w.row_bytes, xb, w.in);
+    int64_t g0 = 0;
+    int64_t g1 = 0;
+    ThreadPool::Split(n_groups, thread, n_threads, &g0, &g1);
+    const int64_t r0 = g0 * kernels::kGemmRows;
+    const int64_t r1 = std::min(w.out, g1 * kernels::kGemmRows);
+    if (r0 >= r1) return;
+    const uint8_t* rows = w.data + static_cast<uint64_t>(r0) * w.row_bytes;
+    int64_t first = 0;  // the segment's first token
+    bool any_single = false;
+    for (int64_t n : segments) {
+      any_single |= n == 1;
+      for (int64_t t0 = 0; n > 1 && t0 < n; t0 += kTokenChunk) {
+        const int64_t nt = std::min(kTokenChunk, n - t0);
+        const int64_t t = first + t0;
+        gemm(rows, w.row_bytes, xb + static_cast<uint64_t>(t) * x_row_bytes, x_row_bytes,
+             y + t * w.out + r0, w.out, w.in, r1 - r0, nt);
+      }
+      first += n;
+    }
+    if (!any_single) return;
+    for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
+      const int64_t b1 = std::min(r1, b0 + block_rows);
+      first = 0;
+      for (int64_t n : segments) {
+        if (n == 1) {
+          const uint8_t* xt = xb + static_cast<uint64_t>(first) * x_row_bytes;
+          for (int64_t o = b0; o < b1; ++o) {
+            y[first * w.out + o] =
+                Dot(w.type, k, w.data + static_cast<uint64_t>(o) * w.row_bytes, xt, w.in);
+          }
+        }
+        first += n;
+      }
     }
   });
 }

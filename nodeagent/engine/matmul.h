@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "common/status.h"
@@ -43,5 +44,14 @@ struct MatMulScratch {
 // y[t * w.out + o] = dot(w row o, x[t * w.in ...]) for t in [0, n_tokens).
 void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadPool* pool,
             MatMulScratch* scratch);
+
+// The same over several sequences' rows at once (continuous batching): x and y hold
+// `segments[0]` rows, then `segments[1]`, and so on, and each segment's outputs are bit for bit
+// what MatMul of that segment alone gives. Every weight row is still read from memory once
+// for all of them: a thread takes a slice of rows and multiplies it by each segment in turn,
+// the longer segments in register-tiled blocks and the one-token segments (decode steps) one
+// dot product each while the slice is in cache.
+void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, float* y,
+            ThreadPool* pool, MatMulScratch* scratch);
 
 }  // namespace agentry::engine
