@@ -8,6 +8,7 @@
 // as w + 128 (w xor 0x80, unsigned) and 128 * sum(x), from a second vpdpbusd, is subtracted;
 // Q4_0's nibbles are already unsigned and subtract 8 * sum(x). Both are exact in int32.
 // <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 
@@ -266,6 +267,124 @@ float vec_dot_f16(const uint16_t* w, const uint16_t* x, int64_t n) {
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n) {
   return dot_blocks<block_q8_0, &simd512::load_q8_0_pair, &pair_dot_q8_0, &single_dot_q8_0>(w, x,
                                                                                             n);
+}
+
+namespace {
+
+// vec_dot_q8_0_q8_0 of R rows and T tokens, every output computed by dot_blocks's float steps
+// in dot_blocks's order, so bit for bit its result, with each weight pair loaded and biased
+// once for the T tokens and each activation pair's correction sum (the bias trick's 128 * sum
+// of x; integer, so exact however it is shared) once for the R rows.
+template <int R, int T>
+void dot_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* x, int64_t n, float* y,
+                   int64_t ldy) {
+  const int64_t nb = n / kQK8_0;
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc0[R][T];
+  __m512 acc1[R][T];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) acc0[r][t] = acc1[r][t] = _mm512_setzero_ps();
+  }
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    __m512i w0[R];
+    __m512i w1[R];
+    __m512 wd01[R];  // the weight scales as floats, blocks 0-1 and 2-3 (scale_products4's
+    __m512 wd23[R];  // conversions, done once per row instead of once per output)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      w0[r] = _mm512_xor_si512(simd512::load_q8_0_pair(w[r] + b), bias);
+      w1[r] = _mm512_xor_si512(simd512::load_q8_0_pair(w[r] + b + 2), bias);
+      const __m512i ws = scales4(w[r] + b);
+      wd01[r] = _mm512_cvtph_ps(_mm512_castsi512_si256(ws));
+      wd23[r] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ws, 1));
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m512i x0 = simd512::load_q8_0_pair(x[t] + b);
+      const __m512i x1 = simd512::load_q8_0_pair(x[t] + b + 2);
+      const __m512i sum0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x0);
+      const __m512i sum1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x1);
+      const __m512i xs = scales4(x[t] + b);
+      const __m512 xd01 = _mm512_cvtph_ps(_mm512_castsi512_si256(xs));
+      const __m512 xd23 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(xs, 1));
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m512i p0 =
+            _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w0[r], x0), sum0);
+        const __m512i p1 =
+            _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), w1[r], x1), sum1);
+        const __m512 s01 = _mm512_mul_ps(wd01[r], xd01);  // = scale_products4's
+        const __m512 s23 = _mm512_mul_ps(wd23[r], xd23);
+        acc0[r][t] = _mm512_fmadd_ps(s01, _mm512_cvtepi32_ps(p0), acc0[r][t]);
+        acc1[r][t] = _mm512_fmadd_ps(s23, _mm512_cvtepi32_ps(p1), acc1[r][t]);
+      }
+    }
+  }
+  // The rest of each row (at most three blocks) exactly as dot_blocks ends it.
+  for (int r = 0; r < R; ++r) {
+    for (int t = 0; t < T; ++t) {
+      const block_q8_0* wr = w[r];
+      const block_q8_0* xt = x[t];
+      __m512 a0 = acc0[r][t];
+      int64_t e = b;
+      for (; e + 2 <= nb; e += 2) {
+        const __m512i p = pair_dot_q8_0(simd512::load_q8_0_pair(wr + e),
+                                        simd512::load_q8_0_pair(xt + e));
+        a0 = _mm512_fmadd_ps(simd512::scale_pair(wr[e].d, xt[e].d, wr[e + 1].d, xt[e + 1].d),
+                             _mm512_cvtepi32_ps(p), a0);
+      }
+      float sum = hsum(_mm512_add_ps(a0, acc1[r][t]));
+      if (e < nb) sum += single_dot_q8_0(wr[e], xt[e]);
+      y[t * ldy + r] = sum;
+    }
+  }
+}
+
+template <int R>
+void dot_rows_q8_0(const block_q8_0* const* w, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+                   int64_t n, int64_t tokens) {
+  constexpr int kT = 4;
+  for (int64_t t = 0; t < tokens; t += kT) {
+    const block_q8_0* xt[kT];
+    const int64_t nt = std::min<int64_t>(kT, tokens - t);
+    for (int64_t j = 0; j < nt; ++j) {
+      xt[j] = reinterpret_cast<const block_q8_0*>(x + (t + j) * xs);
+    }
+    float* yt = y + t * ldy;
+    switch (nt) {
+      case 4:
+        dot_tile_q8_0<R, 4>(w, xt, n, yt, ldy);
+        break;
+      case 3:
+        dot_tile_q8_0<R, 3>(w, xt, n, yt, ldy);
+        break;
+      case 2:
+        dot_tile_q8_0<R, 2>(w, xt, n, yt, ldy);
+        break;
+      default:
+        dot_tile_q8_0<R, 1>(w, xt, n, yt, ldy);
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const block_q8_0* wr[2] = {reinterpret_cast<const block_q8_0*>(w + r * ws),
+                               reinterpret_cast<const block_q8_0*>(w + (r + 1) * ws)};
+    dot_rows_q8_0<2>(wr, x, xs, y + r, ldy, n, tokens);
+  }
+  if (r < rows) {
+    const block_q8_0* wr[1] = {reinterpret_cast<const block_q8_0*>(w + r * ws)};
+    dot_rows_q8_0<1>(wr, x, xs, y + r, ldy, n, tokens);
+  }
 }
 
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {

@@ -37,4 +37,16 @@ float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n) {
   return simd::dot_blocks_q8_0<block_q4_0, &block_dot_q4_0>(w, x, n);
 }
 
+namespace {
+// block_dot_q8_0 with |w| given.
+inline __m256i block_dot_q8_0_abs(__m256i w_abs, __m256i w, __m256i x) {
+  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), w_abs, _mm256_sign_epi8(x, w));
+}
+}  // namespace
+
+void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens) {
+  simd::dots_q8_0<&block_dot_q8_0_abs>(w, ws, x, xs, y, ldy, n, rows, tokens);
+}
+
 }  // namespace agentry::kernels::avxvnni

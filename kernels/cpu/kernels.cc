@@ -44,6 +44,7 @@ const KernelTable& ScalarKernels() {
       &gemm_q5_0_ref,
       &gemm_q5_1_ref,
       &axpy_block_f32_ref,
+      &dots_q8_0_ref,
   };
   return table;
 }
@@ -86,6 +87,7 @@ const KernelTable* Avx2Kernels() {
       &avx2::gemm_q5_0,
       &avx2::gemm_q5_1,
       &avx2::axpy_block_f32,
+      &avx2::dots_q8_0,
   };
   return &table;
 }
@@ -98,6 +100,7 @@ const KernelTable* AvxVnniKernels() {
     t.isa = "avx2+vnni";
     t.vec_dot_q8_0_q8_0 = &avxvnni::vec_dot_q8_0_q8_0;
     t.vec_dot_q4_0_q8_0 = &avxvnni::vec_dot_q4_0_q8_0;
+    t.dots_q8_0 = &avxvnni::dots_q8_0;
     t.vec_dot_q4_K_q8_K = &avxvnni::vec_dot_q4_K_q8_K;
     t.vec_dot_q5_K_q8_K = &avxvnni::vec_dot_q5_K_q8_K;
     t.vec_dot_q6_K_q8_K = &avxvnni::vec_dot_q6_K_q8_K;
@@ -125,6 +128,7 @@ const KernelTable* Avx512Kernels() {
     t.vec_dot_f16 = &avx512::vec_dot_f16;
     t.vec_dot_q8_0_q8_0 = &avx512::vec_dot_q8_0_q8_0;
     t.vec_dot_q4_0_q8_0 = &avx512::vec_dot_q4_0_q8_0;
+    t.dots_q8_0 = &avx512::dots_q8_0;
     t.convert_row_fp32_to_fp16 = &avx512::convert_row_fp32_to_fp16;
     t.quantize_row_q8_0 = &avx512::quantize_row_q8_0;
     t.axpy_f16 = &avx512::axpy_f16;

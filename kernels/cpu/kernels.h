@@ -66,8 +66,10 @@ struct KernelTable {
   void (*silu_mul_f32)(float* gate, const float* up, int64_t n);
   void (*axpy_block_f16)(float* y, int64_t ldy, const uint16_t* a, int64_t lda, const uint16_t* x,
                          int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
-  // Q5_0 against Q8_0 activations; Q4_1 and Q5_1 (weights with a min) against Q8_1. Each gemm
-  // output is the table's vec_dot of its row and token.
+  // Q5_0 against Q8_0 activations; Q4_1 and Q5_1 (weights with a min) against Q8_1. Each Q4_1
+  // and Q5_1 gemm output is the table's vec_dot of its row and token; Q5_0's are too except on
+  // the AVX2 tables, whose tile sums in one chain where vec_dot keeps two (engine/forward_test
+  // found it).
   void (*quantize_row_q8_1)(const float* x, block_q8_1* y, int64_t n);
   float (*vec_dot_q4_1_q8_1)(const block_q4_1* w, const block_q8_1* x, int64_t n);
   float (*vec_dot_q5_0_q8_0)(const block_q5_0* w, const block_q8_0* x, int64_t n);
@@ -80,6 +82,11 @@ struct KernelTable {
   // times keys and queries) and its weight gradients (a transposed: dW += dYᵀ · X).
   void (*axpy_block_f32)(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
                          const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
+  // Batched decode (the node daemon's continuous batching): every output is the table's
+  // vec_dot_q8_0_q8_0 of its row and token bit for bit, whatever the number of rows and
+  // tokens, so a session's decode steps give the same bits alone and in any batch; the
+  // tiles share weight and activation loads, which vec_dot one output at a time cannot.
+  GemmFn dots_q8_0;
 };
 
 const KernelTable& Kernels();

@@ -15,6 +15,8 @@ void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
 float quantize_block_q8(const float* xb, int8_t* qs, int32_t* sum);  // one block; returns d
+void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens);
 void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
@@ -65,6 +67,8 @@ void gemm_q6_K(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* 
 namespace agentry::kernels::avxvnni {
 float vec_dot_q8_0_q8_0(const block_q8_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
+void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 // K-quants with vpdpwssd (dot_k_avxvnni.cc): the same bits as the AVX2 ones.
 float vec_dot_q4_K_q8_K(const block_q4_K* w, const block_q8_K* x, int64_t n);
 float vec_dot_q5_K_q8_K(const block_q5_K* w, const block_q8_K* x, int64_t n);
@@ -87,6 +91,8 @@ float vec_dot_q4_0_q8_0(const block_q4_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q5_0_q8_0(const block_q5_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_1_q8_1(const block_q4_1* w, const block_q8_1* x, int64_t n);
 float vec_dot_q5_1_q8_1(const block_q5_1* w, const block_q8_1* x, int64_t n);
+void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
+               int64_t n, int64_t rows, int64_t tokens);
 void convert_row_fp32_to_fp16(const float* x, uint16_t* y, int64_t n);
 void axpy_f16(float* y, float a, const uint16_t* x, int64_t n);
 void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);

@@ -145,6 +145,9 @@ void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n);
 float vec_dot_f32_ref(const float* w, const float* x, int64_t n);
 float vec_dot_f16_ref(const uint16_t* w, const uint16_t* x, int64_t n);
 float vec_dot_q8_0_q8_0_ref(const block_q8_0* w, const block_q8_0* x, int64_t n);
+// vec_dot_q8_0_q8_0_ref of every (row, token), laid out as the gemms' (kernels.h's dots_q8_0).
+void dots_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
+                   int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n);
 float vec_dot_q4_1_q8_1_ref(const block_q4_1* w, const block_q8_1* x, int64_t n);
 float vec_dot_q5_0_q8_0_ref(const block_q5_0* w, const block_q8_0* x, int64_t n);

@@ -98,6 +98,83 @@ inline float dot_blocks_q8_0(const Block* w, const block_q8_0* x, int64_t n) {
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// dot_blocks_q8_0 of R rows of Q8_0 weights and T tokens, every output by its float steps in
+// its order, so bit for bit its result; each weight block's magnitudes are taken once for the
+// T tokens. `block_dot(w_abs, w, x)` must give block_dot's integer lanes from |w| and w.
+template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x), int R, int T>
+inline void dot_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* x, int64_t n,
+                          float* y, int64_t ldy) {
+  __m256 acc0[R][T];
+  __m256 acc1[R][T];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) acc0[r][t] = acc1[r][t] = _mm256_setzero_ps();
+  }
+  const int64_t nb = n / kQK8_0;
+  int64_t b = 0;
+  const auto step = [&](int64_t blk, __m256 (&acc)[R][T]) {
+    __m256i wq[R];
+    __m256i wa[R];
+    float dw[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      wq[r] = load_i8x32(w[r][blk].qs);
+      wa[r] = _mm256_sign_epi8(wq[r], wq[r]);
+      dw[r] = _cvtsh_ss(w[r][blk].d);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m256i xq = load_i8x32(x[t][blk].qs);
+      const float dx = _cvtsh_ss(x[t][blk].d);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * dx),
+                                    _mm256_cvtepi32_ps(block_dot(wa[r], wq[r], xq)), acc[r][t]);
+      }
+    }
+  };
+  for (; b + 2 <= nb; b += 2) {
+    step(b, acc0);
+    step(b + 1, acc1);
+  }
+  if (b < nb) step(b, acc0);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = hsum(_mm256_add_ps(acc0[r][t], acc1[r][t]));
+  }
+}
+
+// The whole block of rows x tokens in dot_tile_q8_0's tiles (2 rows x 3 tokens, and what is
+// left in smaller ones): kernels.h's dots_q8_0.
+template <__m256i (*block_dot)(__m256i, __m256i, __m256i)>
+inline void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
+                      int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+  constexpr int kR = 2;
+  constexpr int kT = 3;
+  for (int64_t r = 0; r < rows; r += kR) {
+    const int64_t nr = rows - r < kR ? rows - r : kR;
+    const block_q8_0* wr[kR];
+    for (int64_t i = 0; i < nr; ++i) wr[i] = reinterpret_cast<const block_q8_0*>(w + (r + i) * ws);
+    for (int64_t t = 0; t < tokens; t += kT) {
+      const int64_t nt = tokens - t < kT ? tokens - t : kT;
+      const block_q8_0* xt[kT];
+      for (int64_t j = 0; j < nt; ++j) xt[j] = reinterpret_cast<const block_q8_0*>(x + (t + j) * xs);
+      float* out = y + t * ldy + r;
+      if (nr == kR) {
+        if (nt == 3) dot_tile_q8_0<block_dot, 2, 3>(wr, xt, n, out, ldy);
+        if (nt == 2) dot_tile_q8_0<block_dot, 2, 2>(wr, xt, n, out, ldy);
+        if (nt == 1) dot_tile_q8_0<block_dot, 2, 1>(wr, xt, n, out, ldy);
+      } else {
+        if (nt == 3) dot_tile_q8_0<block_dot, 1, 3>(wr, xt, n, out, ldy);
+        if (nt == 2) dot_tile_q8_0<block_dot, 1, 2>(wr, xt, n, out, ldy);
+        if (nt == 1) dot_tile_q8_0<block_dot, 1, 1>(wr, xt, n, out, ldy);
+      }
+    }
+  }
+}
+
 // e^x for 8 floats, within 1 ulp of glibc's expf (every 2000th float in [-104, 88.8]): e^x = 2^n
 // e^r with n = round(x / ln 2) and r = x - n ln 2 (ln 2 in two parts, so r is exact); e^r by its
 // Taylor series to r^7 (|r| <= ln 2 / 2: truncation under 1e-8 relative); 2^n applied as two exact

@@ -167,6 +167,25 @@ kernels::GemmFn GemmOf(GgmlType type, const kernels::KernelTable& k) {
   }
 }
 
+// Several one-token segments at once, each output bit for bit the type's vec_dot (kernels.h):
+// the Q8_0 decode tiles, and the gemms that already equal their vec_dot. Null for the types
+// whose gemm sums in another order on some table (F32, F16, BF16, Q4_0, and Q5_0, whose AVX2
+// tile keeps one chain where its vec_dot keeps two): their tokens take one vec_dot each.
+kernels::GemmFn DecodeBatchOf(GgmlType type, const kernels::KernelTable& k) {
+  switch (type) {
+    case GgmlType::kQ8_0:
+      return k.dots_q8_0;
+    case GgmlType::kQ4_1:
+    case GgmlType::kQ5_1:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return GemmOf(type, k);
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 StatusOr<Weight> BindWeight(const GgufFile& file, const GgufTensorInfo& info) {
@@ -277,8 +296,12 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
   // One-token segments meet the rows a block at a time, the block small enough to stay in L1
   // while every such token passes over it.
   constexpr uint64_t kDecodeBlockBytes = 16 << 10;
+  const kernels::GemmFn decode_batch = DecodeBatchOf(w.type, k);
+  // Whole groups of kGemmRows, so the tiles' pairs of rows do not leave one over per block.
   const int64_t block_rows =
-      std::max<int64_t>(1, static_cast<int64_t>(kDecodeBlockBytes / w.row_bytes));
+      std::max<int64_t>(1, static_cast<int64_t>(kDecodeBlockBytes / w.row_bytes) /
+                               kernels::kGemmRows) *
+      kernels::kGemmRows;
   pool->Run([&](int thread, int n_threads) {
     int64_t g0 = 0;
     int64_t g1 = 0;
@@ -302,16 +325,35 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
     if (!any_single) return;
     for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
       const int64_t b1 = std::min(r1, b0 + block_rows);
+      // The next block streams in from memory while this one is multiplied.
+      const uint8_t* next = w.data + static_cast<uint64_t>(b1) * w.row_bytes;
+      const uint64_t next_bytes =
+          static_cast<uint64_t>(std::min(r1, b1 + block_rows) - b1) * w.row_bytes;
+      for (uint64_t at = 0; at < next_bytes; at += 64) __builtin_prefetch(next + at);
+      const uint8_t* block = w.data + static_cast<uint64_t>(b0) * w.row_bytes;
       first = 0;
-      for (int64_t n : segments) {
-        if (n == 1) {
-          const uint8_t* xt = xb + static_cast<uint64_t>(first) * x_row_bytes;
-          for (int64_t o = b0; o < b1; ++o) {
-            y[first * w.out + o] =
-                Dot(w.type, k, w.data + static_cast<uint64_t>(o) * w.row_bytes, xt, w.in);
+      for (size_t i = 0; i < segments.size();) {
+        if (segments[i] != 1) {
+          first += segments[i++];
+          continue;
+        }
+        size_t run = 1;  // consecutive one-token segments: consecutive rows of x and y
+        while (i + run < segments.size() && segments[i + run] == 1) ++run;
+        const uint8_t* xt = xb + static_cast<uint64_t>(first) * x_row_bytes;
+        float* yt = y + first * w.out;
+        if (decode_batch != nullptr && run > 1) {  // one token alone: vec_dot is faster
+          decode_batch(block, w.row_bytes, xt, x_row_bytes, yt + b0, w.out, w.in, b1 - b0,
+                       static_cast<int64_t>(run));
+        } else {
+          for (size_t j = 0; j < run; ++j) {
+            for (int64_t o = b0; o < b1; ++o) {
+              yt[j * w.out + o] = Dot(w.type, k, w.data + static_cast<uint64_t>(o) * w.row_bytes,
+                                      xt + j * x_row_bytes, w.in);
+            }
           }
         }
-        first += n;
+        first += static_cast<int64_t>(run);
+        i += run;
       }
     }
   });

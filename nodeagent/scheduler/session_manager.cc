@@ -178,7 +178,12 @@ engine::SamplerParams SamplingOverride::Apply(engine::SamplerParams base) const 
 
 SessionManager::SessionManager(ModelRegistry* models, std::vector<devices::Device> devices,
                                SessionManagerOptions options, metrics::Registry* metrics)
-    : models_(models), options_(std::move(options)), pool_(std::max(1, options_.threads)) {
+    : models_(models),
+      options_(std::move(options)),
+      pool_(std::max(1, options_.threads)),
+      batcher_(&pool_,
+               {.max_prefill_tokens = options_.prefill_chunk, .max_wait = options_.batch_wait},
+               metrics) {
   if (metrics != nullptr) metrics_ = std::make_unique<Metrics>(metrics);
   for (devices::Device& d : devices) {
     auto slot = std::make_unique<DeviceSlot>();
@@ -420,10 +425,7 @@ Status SessionManager::Prefill(Session* s, const std::vector<int32_t>& prompt, i
     if (s->cancel.load()) return CancelledError("cancelled during prefill");
     const int64_t chunk_end = std::min(end, (pos / chunk + 1) * chunk);
     const std::vector<int32_t> piece(prompt.begin() + pos, prompt.begin() + chunk_end);
-    {
-      std::lock_guard<std::mutex> compute(compute_mu_);
-      AGENTRY_RETURN_IF_ERROR(s->context->Eval(piece, false, logits));
-    }
+    AGENTRY_RETURN_IF_ERROR(batcher_.Eval(s->context.get(), piece, logits));
     if (pos == s->exact_prefix && pos % chunk == 0 && chunk_end - pos == chunk) {
       s->exact_prefix = chunk_end;
     }
@@ -581,6 +583,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
   std::string reply;
   std::vector<int32_t> generated;
   const Status status = [&]() -> Status {
+    const StepBatcher::Member member(&batcher_);  // the steps wait for this session's tokens
     std::vector<float> logits;
     AGENTRY_RETURN_IF_ERROR(
         Prefill(s.get(), prompt, static_cast<int64_t>(s->tokens.size()), &logits));
@@ -603,10 +606,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
     const int64_t limit = params.max_tokens > 0 ? std::min<int64_t>(params.max_tokens, room) : room;
     // A generated token goes into the KV (and, for chat, its piece into kv_text).
     const auto evaluate = [&](int32_t token) -> Status {
-      {
-        std::lock_guard<std::mutex> compute(compute_mu_);
-        AGENTRY_RETURN_IF_ERROR(s->context->Eval({token}, false, &logits));
-      }
+      AGENTRY_RETURN_IF_ERROR(batcher_.Eval(s->context.get(), {&token, 1}, &logits));
       s->tokens.push_back(token);
       s->kv_positions = static_cast<int64_t>(s->tokens.size());
       if (chat) {

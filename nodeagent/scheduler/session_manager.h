@@ -31,10 +31,13 @@
 // idle session of the same agent and model (instructions and tool schemas come first) and
 // computes the same bits as it would from scratch.
 //
-// Concurrency. Any number of Generate calls run at once, on different sessions; their
-// forward passes take turns on the backend's thread pool a chunk or a decode step at a time,
-// so a long prefill never holds the device for more than one chunk. One Generate at a time per
-// session (FailedPrecondition otherwise).
+// Concurrency and continuous batching. Any number of Generate calls run at once, on different
+// sessions (one at a time per session: FailedPrecondition otherwise). Their forward passes go
+// through the backend's StepBatcher (step_batcher.h): every step is one batched pass over the
+// next token of each session that is decoding and at most a chunk of prefill, so weights are
+// read once per step for all sessions, a new session's prompt joins between two steps of the
+// others, and a long prefill delays their next token by one chunk at most. Batching never
+// changes a session's tokens: each gets the bits it would get alone.
 #pragma once
 
 #include <atomic>
@@ -59,6 +62,7 @@
 #include "nodeagent/engine/sampler.h"
 #include "nodeagent/engine/thread_pool.h"
 #include "nodeagent/scheduler/model_registry.h"
+#include "nodeagent/scheduler/step_batcher.h"
 
 namespace agentry::scheduler {
 
@@ -70,6 +74,8 @@ struct SessionManagerOptions {
   int64_t prefill_chunk = 128;           // positions per prefill chunk (see above)
   std::string spill_dir;                 // where evicted sessions' KV goes; "" keeps it in memory
   int64_t max_new_input_tokens = 32768;  // one Generate's input, after rendering
+  // How long a batch step waits for a decoding session that has not sent its next token yet.
+  std::chrono::microseconds batch_wait{1000};
 };
 
 struct OpenSessionParams {
@@ -220,9 +226,9 @@ class SessionManager {
   int generating_ = 0;
   uint64_t next_handle_ = 1;
 
-  // The CPU backend: one pool, one forward pass at a time.
-  std::mutex compute_mu_;
+  // The CPU backend: one pool, its forward passes in batched steps.
   engine::ThreadPool pool_;
+  StepBatcher batcher_;
 };
 
 }  // namespace agentry::scheduler

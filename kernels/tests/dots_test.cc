@@ -1,0 +1,65 @@
+// dots_q8_0 (batched decode) against the same table's vec_dot_q8_0_q8_0: equal bit for bit for
+// every row and token, whatever the block's shape.
+#include <cstring>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/quants.h"
+#include "kernels/tests/random_vector.h"
+
+namespace agentry::kernels {
+namespace {
+
+using test_support::RandomVector;
+
+class DotsTest : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(DotsTest, EveryOutputIsTheTablesVecDot) {
+  const int64_t n = GetParam();
+  const int64_t rows = 7;     // three tiles of two rows and one row left over
+  const int64_t tokens = 11;  // tiles of up to four tokens, and what is left
+  std::vector<block_q8_0> w(rows * n / kQK8_0);
+  std::vector<block_q8_0> x(tokens * n / kQK8_0);
+  quantize_row_q8_0_ref(RandomVector(rows * n, 21).data(), w.data(), rows * n);
+  quantize_row_q8_0_ref(RandomVector(tokens * n, 22).data(), x.data(), tokens * n);
+  // Extreme codes too: -128 and 127 in the weights, where the bias and sign tricks could
+  // overflow if they were wrong.
+  w[0].qs[0] = -128;
+  w[0].qs[1] = 127;
+  x[0].qs[0] = -127;
+  const size_t row_bytes = n / kQK8_0 * sizeof(block_q8_0);
+  const auto* wb = reinterpret_cast<const uint8_t*>(w.data());
+  const auto* xb = reinterpret_cast<const uint8_t*>(x.data());
+  std::vector<const KernelTable*> tables = {&ScalarKernels()};
+  for (const KernelTable* t : {Avx2Kernels(), AvxVnniKernels(), Avx512Kernels()}) {
+    if (t != nullptr) tables.push_back(t);
+  }
+  for (const KernelTable* t : tables) {
+    for (int64_t batch : {int64_t{1}, int64_t{2}, int64_t{5}, tokens}) {  // tokens per call
+      std::vector<float> y(tokens * rows);
+      for (int64_t t0 = 0; t0 < tokens; t0 += batch) {
+        const int64_t nt = std::min(batch, tokens - t0);
+        t->dots_q8_0(wb, row_bytes, xb + t0 * row_bytes, row_bytes, &y[t0 * rows], rows, n, rows,
+                     nt);
+      }
+      for (int64_t tk = 0; tk < tokens; ++tk) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const float want = t->vec_dot_q8_0_q8_0(&w[r * n / kQK8_0], &x[tk * n / kQK8_0], n);
+          const float got = y[tk * rows + r];
+          EXPECT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+              << t->isa << " n " << n << ", " << batch << " tokens a call: row " << r
+              << " token " << tk << ": " << got << " != " << want;
+        }
+      }
+    }
+  }
+}
+
+// 1 to 7 blocks (every remainder of the 4- and 2-block steps), and model-sized rows.
+INSTANTIATE_TEST_SUITE_P(Lengths, DotsTest,
+                         ::testing::Values(32, 64, 96, 128, 160, 192, 224, 1024, 4096 + 96));
+
+}  // namespace
+}  // namespace agentry::kernels

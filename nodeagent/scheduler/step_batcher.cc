@@ -1,0 +1,133 @@
+// nodeagent/scheduler/step_batcher.cc — see step_batcher.h.
+#include "nodeagent/scheduler/step_batcher.h"
+
+#include <algorithm>
+#include <map>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+namespace agentry::scheduler {
+
+using Clock = std::chrono::steady_clock;
+static std::atomic<long> g_steps{0}, g_seqs{0};
+
+StepBatcher::StepBatcher(engine::ThreadPool* pool, StepBatcherOptions options,
+                         metrics::Registry* metrics)
+    : pool_(pool), options_(options) {
+  if (metrics != nullptr) {
+    batch_size_ = &metrics
+                       ->AddHistogram("agentry_nodeagent_batch_size",
+                                      "Sequences per forward step (continuous batching).", {},
+                                      {1, 2, 4, 8, 16, 32, 64})
+                       .WithLabels({});
+    // vLLM's vllm:iteration_tokens_total.
+    batch_tokens_ = &metrics
+                         ->AddHistogram("agentry_nodeagent_iteration_tokens",
+                                        "Tokens per forward step: decode tokens and prefill.", {},
+                                        {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})
+                         .WithLabels({});
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+StepBatcher::~StepBatcher() {
+  if (getenv("DBG_BATCH")) fprintf(stderr, "steps %ld seqs %ld\n", g_steps.exchange(0), g_seqs.exchange(0));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_.notify_all();
+  thread_.join();
+}
+
+StepBatcher::Member::Member(StepBatcher* batcher) : batcher_(batcher) {
+  std::lock_guard<std::mutex> lock(batcher_->mu_);
+  ++batcher_->members_;
+}
+
+StepBatcher::Member::~Member() {
+  {
+    std::lock_guard<std::mutex> lock(batcher_->mu_);
+    --batcher_->members_;
+  }
+  batcher_->work_.notify_all();  // the others may now all be waiting
+}
+
+Status StepBatcher::Eval(engine::Context* context, std::span<const int32_t> tokens,
+                         std::vector<float>* logits) {
+  Request request{context, tokens, logits, Clock::now(), OkStatus()};
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stop_) return UnavailableError("the compute backend is stopping");
+  queue_.push_back(&request);
+  work_.notify_all();
+  done_.wait(lock, [&] { return request.done; });
+  return request.status;
+}
+
+std::vector<StepBatcher::Request*> StepBatcher::TakeStep() {
+  std::vector<Request*> step;
+  int64_t prefill = 0;
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    const auto n = static_cast<int64_t>((*it)->tokens.size());
+    const bool fits = n <= 1 || prefill == 0 || prefill + n <= options_.max_prefill_tokens;
+    if (!fits) {
+      ++it;
+      continue;
+    }
+    if (n > 1) prefill += n;
+    step.push_back(*it);
+    it = queue_.erase(it);
+  }
+  return step;
+}
+
+void StepBatcher::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left to run
+    // Every member waiting (each has at most one request), or the oldest waited long enough.
+    const Clock::time_point deadline = queue_.front()->since + options_.max_wait;
+    work_.wait_until(lock, deadline, [&] {
+      return stop_ || static_cast<int64_t>(queue_.size()) >= members_;
+    });
+    const std::vector<Request*> step = TakeStep();
+    lock.unlock();
+    RunStep(step);
+    lock.lock();
+    for (Request* r : step) r->done = true;
+    done_.notify_all();
+  }
+}
+
+void StepBatcher::RunStep(const std::vector<Request*>& step) {
+  g_steps++; g_seqs += step.size();
+  int64_t tokens = 0;
+  for (const Request* r : step) tokens += static_cast<int64_t>(r->tokens.size());
+  if (batch_size_ != nullptr) {
+    batch_size_->Observe(static_cast<double>(step.size()));
+    batch_tokens_->Observe(static_cast<double>(tokens));
+  }
+  // One batch per model, in order of arrival within each.
+  std::map<const engine::Model*, std::vector<Request*>> by_model;
+  for (Request* r : step) by_model[&r->context->model()].push_back(r);
+  std::vector<engine::BatchSequence> batch;
+  for (auto& [model, requests] : by_model) {
+    batch.clear();
+    for (Request* r : requests) batch.push_back({r->context, r->tokens, false, r->logits});
+    const Status status = engine::EvalBatch(batch, pool_, &buffers_);
+    if (status.ok() || requests.size() == 1) {
+      for (Request* r : requests) r->status = status;
+      continue;
+    }
+    // EvalBatch checks every sequence before it runs any, so nothing ran: each request on its
+    // own gets its own answer, and one bad request does not fail the others.
+    for (Request* r : requests) {
+      const engine::BatchSequence one[] = {{r->context, r->tokens, false, r->logits}};
+      r->status = engine::EvalBatch(one, pool_, &buffers_);
+    }
+  }
+}
+
+}  // namespace agentry::scheduler
