@@ -331,8 +331,8 @@ void dot_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* x, int64
       __m512 a0 = acc0[r][t];
       int64_t e = b;
       for (; e + 2 <= nb; e += 2) {
-        const __m512i p = pair_dot_q8_0(simd512::load_q8_0_pair(wr + e),
-                                        simd512::load_q8_0_pair(xt + e));
+        const __m512i p =
+            pair_dot_q8_0(simd512::load_q8_0_pair(wr + e), simd512::load_q8_0_pair(xt + e));
         a0 = _mm512_fmadd_ps(simd512::scale_pair(wr[e].d, xt[e].d, wr[e + 1].d, xt[e + 1].d),
                              _mm512_cvtepi32_ps(p), a0);
       }

@@ -101,8 +101,9 @@ void dots_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t r = 0; r < rows; ++r) {
-      y[t * ldy + r] = vec_dot_q8_0_q8_0_ref(reinterpret_cast<const block_q8_0*>(w + r * w_stride),
-                                             reinterpret_cast<const block_q8_0*>(x + t * x_stride), n);
+      y[t * ldy + r] =
+          vec_dot_q8_0_q8_0_ref(reinterpret_cast<const block_q8_0*>(w + r * w_stride),
+                                reinterpret_cast<const block_q8_0*>(x + t * x_stride), n);
     }
   }
 }

@@ -113,7 +113,7 @@ inline void dot_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* x
   }
   const int64_t nb = n / kQK8_0;
   int64_t b = 0;
-  const auto step = [&](int64_t blk, __m256 (&acc)[R][T]) {
+  const auto step = [&](int64_t blk, __m256(&acc)[R][T]) {
     __m256i wq[R];
     __m256i wa[R];
     float dw[R];
@@ -160,7 +160,8 @@ inline void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, 
     for (int64_t t = 0; t < tokens; t += kT) {
       const int64_t nt = tokens - t < kT ? tokens - t : kT;
       const block_q8_0* xt[kT];
-      for (int64_t j = 0; j < nt; ++j) xt[j] = reinterpret_cast<const block_q8_0*>(x + (t + j) * xs);
+      for (int64_t j = 0; j < nt; ++j)
+        xt[j] = reinterpret_cast<const block_q8_0*>(x + (t + j) * xs);
       float* out = y + t * ldy + r;
       if (nr == kR) {
         if (nt == 3) dot_tile_q8_0<block_dot, 2, 3>(wr, xt, n, out, ldy);

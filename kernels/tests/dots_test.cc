@@ -49,8 +49,8 @@ TEST_P(DotsTest, EveryOutputIsTheTablesVecDot) {
           const float want = t->vec_dot_q8_0_q8_0(&w[r * n / kQK8_0], &x[tk * n / kQK8_0], n);
           const float got = y[tk * rows + r];
           EXPECT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
-              << t->isa << " n " << n << ", " << batch << " tokens a call: row " << r
-              << " token " << tk << ": " << got << " != " << want;
+              << t->isa << " n " << n << ", " << batch << " tokens a call: row " << r << " token "
+              << tk << ": " << got << " != " << want;
         }
       }
     }

@@ -230,8 +230,7 @@ void Pass::Logits() {
     const int64_t rows = batch_[s].all_logits ? Rows(s) : 1;
     const int64_t first = b_.first_row[s] + Rows(s) - rows;
     for (int64_t t = 0; t < rows; ++t) {
-      RmsNorm(&b_.x[(first + t) * d], b_.norm_w.data(), d, p_.rms_eps,
-              &b_.xn[(out_rows + t) * d]);
+      RmsNorm(&b_.x[(first + t) * d], b_.norm_w.data(), d, p_.rms_eps, &b_.xn[(out_rows + t) * d]);
     }
     b_.logit_rows[s] = rows;
     out_rows += rows;
@@ -329,8 +328,8 @@ void Pass::Attention(int64_t layer) {
       scratch.scores.resize(nt * n_keys);
       scratch.probs16.resize(nt * n_keys);
       k.gemm_f16(keys + kvh * hd * sizeof(uint16_t), key_stride,
-                 reinterpret_cast<const uint8_t*>(&b_.q16[row0 * d + h * hd]),
-                 d * sizeof(uint16_t), scratch.scores.data(), n_keys, hd, n_keys, nt);
+                 reinterpret_cast<const uint8_t*>(&b_.q16[row0 * d + h * hd]), d * sizeof(uint16_t),
+                 scratch.scores.data(), n_keys, hd, n_keys, nt);
       for (int64_t j = 0; j < nt; ++j) {
         float* row = &scratch.scores[j * n_keys];
         const int64_t n_kv = n_past + c.t0 + j + 1;
@@ -390,7 +389,7 @@ void Pass::AttentionQ8_0(int64_t layer) {
       const int64_t h = item % p.n_head;
       const int64_t kvh = h / group;
       const KvCache& kv = Cache(b_.row_seq[r]);
-      const int64_t n_kv = b_.row_pos[r] + 1;      // causal: this token and everything before
+      const int64_t n_kv = b_.row_pos[r] + 1;    // causal: this token and everything before
       float* q = &b_.q[r * d + h * p.head_dim];  // this item's own slice: rotated in place
       if (kv.k_rotation() > 0) kernels::hadamard_rotate(q, p.head_dim, kv.k_rotation());
       k.quantize_row_q8_0(q, q8.data(), p.head_dim);

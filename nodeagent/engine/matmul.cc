@@ -168,15 +168,14 @@ kernels::GemmFn GemmOf(GgmlType type, const kernels::KernelTable& k) {
 }
 
 // Several one-token segments at once, each output bit for bit the type's vec_dot (kernels.h):
-// the Q8_0 decode tiles, and the gemms that already equal their vec_dot. Null for the types
-// whose gemm sums in another order on some table (F32, F16, BF16, Q4_0, and Q5_0, whose AVX2
-// tile keeps one chain where its vec_dot keeps two): their tokens take one vec_dot each.
+// the Q8_0 decode tiles, and the K-quant gemms, which equal their vec_dot on every table.
+// Null for the other types, whose gemms sum in another order on some table (engine
+// forward_test found Q5_0 on AVX2, Q4_1 and Q5_1 on AVX-512): their tokens take one vec_dot
+// each.
 kernels::GemmFn DecodeBatchOf(GgmlType type, const kernels::KernelTable& k) {
   switch (type) {
     case GgmlType::kQ8_0:
       return k.dots_q8_0;
-    case GgmlType::kQ4_1:
-    case GgmlType::kQ5_1:
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
@@ -299,8 +298,8 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
   const kernels::GemmFn decode_batch = DecodeBatchOf(w.type, k);
   // Whole groups of kGemmRows, so the tiles' pairs of rows do not leave one over per block.
   const int64_t block_rows =
-      std::max<int64_t>(1, static_cast<int64_t>(kDecodeBlockBytes / w.row_bytes) /
-                               kernels::kGemmRows) *
+      std::max<int64_t>(
+          1, static_cast<int64_t>(kDecodeBlockBytes / w.row_bytes) / kernels::kGemmRows) *
       kernels::kGemmRows;
   pool->Run([&](int thread, int n_threads) {
     int64_t g0 = 0;

@@ -3,14 +3,10 @@
 
 #include <algorithm>
 #include <map>
-#include <atomic>
-#include <cstdio>
-#include <cstdlib>
 
 namespace agentry::scheduler {
 
 using Clock = std::chrono::steady_clock;
-static std::atomic<long> g_steps{0}, g_seqs{0};
 
 StepBatcher::StepBatcher(engine::ThreadPool* pool, StepBatcherOptions options,
                          metrics::Registry* metrics)
@@ -32,7 +28,6 @@ StepBatcher::StepBatcher(engine::ThreadPool* pool, StepBatcherOptions options,
 }
 
 StepBatcher::~StepBatcher() {
-  if (getenv("DBG_BATCH")) fprintf(stderr, "steps %ld seqs %ld\n", g_steps.exchange(0), g_seqs.exchange(0));
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -89,9 +84,8 @@ void StepBatcher::Loop() {
     if (queue_.empty()) return;  // stopping, and nothing left to run
     // Every member waiting (each has at most one request), or the oldest waited long enough.
     const Clock::time_point deadline = queue_.front()->since + options_.max_wait;
-    work_.wait_until(lock, deadline, [&] {
-      return stop_ || static_cast<int64_t>(queue_.size()) >= members_;
-    });
+    work_.wait_until(lock, deadline,
+                     [&] { return stop_ || static_cast<int64_t>(queue_.size()) >= members_; });
     const std::vector<Request*> step = TakeStep();
     lock.unlock();
     RunStep(step);
@@ -102,7 +96,6 @@ void StepBatcher::Loop() {
 }
 
 void StepBatcher::RunStep(const std::vector<Request*>& step) {
-  g_steps++; g_seqs += step.size();
   int64_t tokens = 0;
   for (const Request* r : step) tokens += static_cast<int64_t>(r->tokens.size());
   if (batch_size_ != nullptr) {

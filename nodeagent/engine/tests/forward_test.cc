@@ -28,9 +28,13 @@ std::unique_ptr<Model> BuildModel(const std::string& arch, GgmlType type, uint64
                                   std::string* bytes) {
   // Head size 64: the Q8_0 cache rotates keys and values. The synthetic vocabulary has 329
   // tokens, so the output matrix ends in a partial group of rows.
-  *bytes = BuildTestModel(
-               {.arch = arch, .dim = 256, .layers = 2, .heads = 4, .kv_heads = 2, .type = type,
-                .seed = seed})
+  *bytes = BuildTestModel({.arch = arch,
+                           .dim = 256,
+                           .layers = 2,
+                           .heads = 4,
+                           .kv_heads = 2,
+                           .type = type,
+                           .seed = seed})
                .value();
   return Model::Load(GgufFile::FromBuffer(*bytes, "batch.gguf").value()).value();
 }
@@ -121,27 +125,27 @@ TEST_P(BatchTest, EverySequenceGetsTheBitsItGetsAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Types, BatchTest,
-    ::testing::Values(BatchCase{"llama", GgmlType::kF32, KvCacheType::kF16},
-                      BatchCase{"llama", GgmlType::kF16, KvCacheType::kF16},
-                      BatchCase{"llama", GgmlType::kBF16, KvCacheType::kF16},
-                      BatchCase{"llama", GgmlType::kQ8_0, KvCacheType::kF16},
-                      BatchCase{"llama", GgmlType::kQ8_0, KvCacheType::kQ8_0},
-                      BatchCase{"llama", GgmlType::kQ4_0, KvCacheType::kF16},
-                      BatchCase{"llama", GgmlType::kQ4_1, KvCacheType::kF16},
-                      BatchCase{"llama", GgmlType::kQ5_0, KvCacheType::kQ8_0},
-                      BatchCase{"llama", GgmlType::kQ5_1, KvCacheType::kF16},
-                      BatchCase{"qwen2", GgmlType::kQ8_0, KvCacheType::kF16}),
-    [](const auto& info) {
-      std::string name = std::string(info.param.arch) + "_" +
-                         GgmlTypeDescribe(static_cast<uint32_t>(info.param.type)) + "_" +
-                         KvCacheTypeName(info.param.cache);
-      for (char& ch : name) {
-        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-      }
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Types, BatchTest,
+                         ::testing::Values(BatchCase{"llama", GgmlType::kF32, KvCacheType::kF16},
+                                           BatchCase{"llama", GgmlType::kF16, KvCacheType::kF16},
+                                           BatchCase{"llama", GgmlType::kBF16, KvCacheType::kF16},
+                                           BatchCase{"llama", GgmlType::kQ8_0, KvCacheType::kF16},
+                                           BatchCase{"llama", GgmlType::kQ8_0, KvCacheType::kQ8_0},
+                                           BatchCase{"llama", GgmlType::kQ4_0, KvCacheType::kF16},
+                                           BatchCase{"llama", GgmlType::kQ4_1, KvCacheType::kF16},
+                                           BatchCase{"llama", GgmlType::kQ5_0, KvCacheType::kQ8_0},
+                                           BatchCase{"llama", GgmlType::kQ5_1, KvCacheType::kF16},
+                                           BatchCase{"qwen2", GgmlType::kQ8_0, KvCacheType::kF16}),
+                         [](const auto& info) {
+                           std::string name =
+                               std::string(info.param.arch) + "_" +
+                               GgmlTypeDescribe(static_cast<uint32_t>(info.param.type)) + "_" +
+                               KvCacheTypeName(info.param.cache);
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
 
 // MatMul over segments, directly: each segment's rows equal MatMul of the segment alone.
 TEST(MatMulTest, SegmentsGetTheBitsTheyGetAlone) {

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -285,6 +286,14 @@ TEST_F(SessionManagerTest, ConcurrentSessionsGetWhatTheyWouldAlone) {
     }
   }
   std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  // The step batcher's histogram: sequences per forward step.
+  metrics::Histogram& batch_size =
+      registry_
+          .AddHistogram("agentry_nodeagent_batch_size",
+                        "Sequences per forward step (continuous batching).", {},
+                        {1, 2, 4, 8, 16, 32, 64})
+          .WithLabels({});
+  const metrics::Histogram::Snapshot before = batch_size.Read();
   std::vector<std::thread> threads;
   threads.reserve(kSessions);
   for (int i = 0; i < kSessions; ++i) {
@@ -295,6 +304,13 @@ TEST_F(SessionManagerTest, ConcurrentSessionsGetWhatTheyWouldAlone) {
   }
   for (std::thread& t : threads) t.join();
   for (int i = 0; i < kSessions; ++i) EXPECT_EQ(got[i], want[i]) << "session " << i;
+  // And they did share steps: more sequences than steps (each session alone is one a step).
+  const metrics::Histogram::Snapshot after = batch_size.Read();
+  const double sequences = after.sum - before.sum;
+  const auto steps = static_cast<double>(after.count - before.count);
+  std::printf("%d concurrent sessions: %.0f sequences in %.0f steps\n", kSessions, sequences,
+              steps);
+  EXPECT_GT(sequences, steps);
 }
 
 TEST_F(SessionManagerTest, MalformedRequestsGetClearErrors) {
