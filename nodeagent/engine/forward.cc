@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "kernels/cpu/kernels.h"
@@ -86,6 +87,17 @@ class Pass {
   void Attention(int64_t layer);
   void AttentionQ8_0(int64_t layer);
   void Logits();
+  // fn over ranges of the batch's rows: on the pool, or on this thread when the rows are few
+  // (a decode step's), whose work costs less than waking the pool. Per-row work: the same
+  // bits either way.
+  void PerRow(const std::function<void(int64_t, int64_t)>& fn) const {
+    constexpr int64_t kInlineRows = 8;
+    if (rows_ <= kInlineRows) {
+      fn(0, rows_);
+    } else {
+      pool_->ForRange(rows_, fn);
+    }
+  }
   KvCache& Cache(int64_t seq) const { return batch_[seq].context->kv_cache(); }
   int64_t Rows(int64_t seq) const { return static_cast<int64_t>(batch_[seq].tokens.size()); }
 
@@ -162,7 +174,7 @@ void Pass::Run() {
   for (int64_t il = 0; il < p.n_layer; ++il) {
     const LayerWeights& l = model_.layers()[il];
     DequantizeRow(l.attn_norm, 0, b_.norm_w.data());
-    pool_->ForRange(n, [&](int64_t r0, int64_t r1) {
+    PerRow([&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         RmsNorm(&x[r * d], b_.norm_w.data(), d, p.rms_eps, &xn[r * d]);
       }
@@ -175,7 +187,7 @@ void Pass::Run() {
     AddBias(l.bv, n, dkv, &b_.bias, v);
 
     // RoPE on q and k, then K and V into the caches.
-    pool_->ForRange(n, [&](int64_t r0, int64_t r1) {
+    PerRow([&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const float* cs = &b_.rope_cos[r * half];
         const float* sn = &b_.rope_sin[r * half];
@@ -200,7 +212,7 @@ void Pass::Run() {
     AttentionQ8_0(il);
     matmul(l.wo, b_.attn.data(), ffn);
     DequantizeRow(l.ffn_norm, 0, b_.norm_w.data());
-    pool_->ForRange(n, [&](int64_t r0, int64_t r1) {
+    PerRow([&](int64_t r0, int64_t r1) {
       for (int64_t i = r0 * d; i < r1 * d; ++i) x[i] += ffn[i];
       for (int64_t r = r0; r < r1; ++r) {
         RmsNorm(&x[r * d], b_.norm_w.data(), d, p.rms_eps, &xn[r * d]);
@@ -208,11 +220,11 @@ void Pass::Run() {
     });
     matmul(l.ffn_gate, xn, b_.gate.data());
     matmul(l.ffn_up, xn, b_.up.data());
-    pool_->ForRange(n, [&](int64_t r0, int64_t r1) {  // SiLU(gate) * up
+    PerRow([&](int64_t r0, int64_t r1) {  // SiLU(gate) * up
       kern.silu_mul_f32(&b_.gate[r0 * p.n_ff], &b_.up[r0 * p.n_ff], (r1 - r0) * p.n_ff);
     });
     matmul(l.ffn_down, b_.gate.data(), ffn);
-    pool_->ForRange(n, [&](int64_t r0, int64_t r1) {
+    PerRow([&](int64_t r0, int64_t r1) {
       for (int64_t i = r0 * d; i < r1 * d; ++i) x[i] += ffn[i];
     });
   }

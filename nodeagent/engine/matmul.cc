@@ -274,8 +274,11 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
         ConvertRow(dot_type, k, x + t * w.in, w.in, converted + t * x_row_bytes);
       }
     };
-    if (n_tokens == 1) {
-      convert(0, 1);  // decode: waking the pool costs more than one row
+    // A decode step's few rows (a batch's one token per session) convert in less time than
+    // waking the pool takes.
+    constexpr int64_t kInlineValues = 16 << 10;
+    if (n_tokens * w.in <= kInlineValues) {
+      convert(0, n_tokens);
     } else {
       pool->Run([&](int thread, int n_threads) {
         int64_t t0 = 0;
