@@ -24,6 +24,13 @@ struct SessionManager::DeviceSlot {
   uint64_t capacity = 0;
   uint64_t used = 0;  // resident sessions' KV
   int sessions = 0;   // pinned here, resident or not
+  // The context an evicted or closed session gave up, kept so that the next one of the same
+  // model and shape (a restore, typically, right after the eviction that made its room) reuses
+  // its KV buffer instead of faulting in fresh pages: 8 MB took 25 ms more that way on this
+  // project's VM. One per device, outside the budget, so a device holds at most its budget
+  // plus one session's KV.
+  std::shared_ptr<const ServedModel> spare_model;
+  std::unique_ptr<engine::Context> spare;
 };
 
 struct SessionManager::Session {
@@ -292,7 +299,7 @@ Status SessionManager::Evict(Session* s) {
   } else {
     s->spilled_kv = std::move(kv);
   }
-  s->context.reset();
+  ReleaseContext(s);
   s->slot->used -= s->kv_bytes;
   if (metrics_ != nullptr) metrics_->evictions.WithLabels({s->slot->device.id}).Increment();
   log_.Info("evicted an idle session to make room",
@@ -336,7 +343,21 @@ int64_t SessionManager::ContextLength(const ServedModel& model) const {
   return options_.context_length > 0 ? options_.context_length : model.model->params().n_ctx_train;
 }
 
+void SessionManager::ReleaseContext(Session* s) {
+  s->slot->spare_model = s->model;
+  s->slot->spare = std::move(s->context);
+}
+
 std::unique_ptr<engine::Context> SessionManager::NewContext(const Session& s) {
+  DeviceSlot& slot = *s.slot;
+  if (slot.spare != nullptr && slot.spare_model == s.model &&
+      slot.spare->kv_cache().n_ctx() == s.n_ctx &&
+      slot.spare->kv_cache().type() == options_.cache_type) {
+    std::unique_ptr<engine::Context> context = std::move(slot.spare);
+    slot.spare_model.reset();
+    context->kv_cache().Truncate(0);
+    return context;
+  }
   return std::make_unique<engine::Context>(*s.model->model, s.n_ctx, &pool_, options_.cache_type);
 }
 
@@ -711,7 +732,10 @@ Status SessionManager::Close(const std::string& handle) {
   s->cancel = true;
   idle_.wait(lock, [&] { return !s->generating; });
   if (sessions_.erase(handle) == 0) return OkStatus();  // closed meanwhile by another call
-  if (s->context != nullptr) s->slot->used -= s->kv_bytes;
+  if (s->context != nullptr) {
+    s->slot->used -= s->kv_bytes;
+    ReleaseContext(s.get());
+  }
   if (!s->spill_path.empty()) std::filesystem::remove(s->spill_path);
   s->slot->sessions--;
   UpdateDeviceGauges(*s->slot);

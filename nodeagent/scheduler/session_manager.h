@@ -21,8 +21,9 @@
 // Eviction. Each device has a KV budget (the contexts' allocated bytes). A session that
 // needs room on a full device evicts the least recently used idle sessions there: their KV
 // is serialized (KvCache::Serialize, checksummed) to the spill directory, or kept in memory
-// without one, and the context freed; the next turn restores it first. The restored cache
-// holds the same bytes, so the continuation is the same tokens as without the eviction.
+// without one, and the context freed (kept as the device's one spare, whose KV buffer the next
+// context of that shape reuses); the next turn restores it first. The restored cache holds the
+// same bytes, so the continuation is the same tokens as without the eviction.
 //
 // Prefill in aligned chunks. Prompts are evaluated in chunks that end at multiples of
 // prefill_chunk positions, so how a position's keys and values are computed depends only on
@@ -199,7 +200,9 @@ class SessionManager {
   // Each session's context length for `model` (the option, else the model's own), and an
   // empty context of that length.
   int64_t ContextLength(const ServedModel& model) const;
-  std::unique_ptr<engine::Context> NewContext(const Session& s);
+  std::unique_ptr<engine::Context> NewContext(const Session& s);  // under mu_
+  // Frees s's context, keeping it as its device's spare (DeviceSlot::spare).
+  void ReleaseContext(Session* s);  // under mu_
   // Frees room for `bytes` more on `slot` by evicting idle sessions, least recently used
   // first; ResourceExhausted when even that cannot.
   Status MakeRoom(DeviceSlot* slot, uint64_t bytes, const Session* keep);  // under mu_
