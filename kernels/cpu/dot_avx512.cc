@@ -307,12 +307,10 @@ void dot_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* x, int64
       const __m512i x1 = simd512::load_q8_0_pair(x[t] + b + 2);
       // -128 * (the sums of x's groups of four): the dot products below start from it, so
       // they end at pair_dot_q8_0's integers without a subtraction each.
-      const __m512i neg0 =
-          _mm512_sub_epi32(_mm512_setzero_si512(),
-                           _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x0));
-      const __m512i neg1 =
-          _mm512_sub_epi32(_mm512_setzero_si512(),
-                           _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x1));
+      const __m512i neg0 = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x0));
+      const __m512i neg1 = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, x1));
       const __m512i xs = scales4(x[t] + b);
       const __m512 xd01 = _mm512_cvtph_ps(_mm512_castsi512_si256(xs));
       const __m512 xd23 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(xs, 1));

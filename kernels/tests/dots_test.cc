@@ -1,6 +1,8 @@
 // dots_q8_0 (batched decode) against the same table's vec_dot_q8_0_q8_0: equal bit for bit for
 // every row and token, whatever the block's shape.
-#include <cstring>
+#include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -48,7 +50,7 @@ TEST_P(DotsTest, EveryOutputIsTheTablesVecDot) {
         for (int64_t r = 0; r < rows; ++r) {
           const float want = t->vec_dot_q8_0_q8_0(&w[r * n / kQK8_0], &x[tk * n / kQK8_0], n);
           const float got = y[tk * rows + r];
-          EXPECT_EQ(std::memcmp(&got, &want, sizeof(float)), 0)
+          EXPECT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
               << t->isa << " n " << n << ", " << batch << " tokens a call: row " << r << " token "
               << tk << ": " << got << " != " << want;
         }

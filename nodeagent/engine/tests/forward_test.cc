@@ -48,6 +48,7 @@ struct Plan {
 
 std::vector<int32_t> Tokens(int n, int seed) {
   std::vector<int32_t> t;
+  t.reserve(n);
   for (int i = 0; i < n; ++i) t.push_back(3 + (seed * 97 + i * 31) % 320);
   return t;
 }
@@ -185,8 +186,9 @@ class BatchErrorTest : public ::testing::Test {
   // The batch's error; every context it names keeps what it held.
   Status Fails(const std::vector<BatchSequence>& batch) {
     std::vector<int64_t> before;
+    before.reserve(batch.size());
     for (const BatchSequence& s : batch) before.push_back(s.context->n_past());
-    const Status status = EvalBatch(batch, &pool_, &buffers_);
+    Status status = EvalBatch(batch, &pool_, &buffers_);
     for (size_t i = 0; i < batch.size(); ++i) {
       EXPECT_EQ(batch[i].context->n_past(), before[i]) << "sequence " << i << " changed";
     }
