@@ -91,6 +91,21 @@ std::string Open(SessionManager* m, const std::string& id, const std::string& mo
   return s->handle;
 }
 
+// A random-weight Q8_0 llama model (8 heads, 4 KV heads) written to `path`.
+std::string RandomModelFile(const std::string& path, int64_t dim, int64_t layers, int64_t ctx) {
+  agentry::engine::TestModelSpec spec;
+  spec.dim = dim;
+  spec.layers = layers;
+  spec.heads = 8;
+  spec.kv_heads = 4;
+  spec.ctx = ctx;
+  spec.type = agentry::engine::GgmlType::kQ8_0;
+  StatusOr<std::string> bytes = agentry::engine::BuildTestModel(spec);
+  Check(bytes.status(), ("building " + path).c_str());
+  std::ofstream(path, std::ios::binary) << *bytes;
+  return path;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,19 +125,7 @@ int main(int argc, char** argv) {
   }
   const std::string dir = "/tmp/nodeagent_bench_" + std::to_string(getpid());
   std::filesystem::create_directories(dir + "/spill");
-  if (model_path.empty()) {
-    agentry::engine::TestModelSpec spec;
-    spec.dim = 256;
-    spec.layers = 4;
-    spec.heads = 8;
-    spec.kv_heads = 4;
-    spec.ctx = 4096;
-    spec.type = agentry::engine::GgmlType::kQ8_0;
-    StatusOr<std::string> bytes = agentry::engine::BuildTestModel(spec);
-    Check(bytes.status(), "building the test model");
-    model_path = dir + "/model.gguf";
-    std::ofstream(model_path, std::ios::binary) << *bytes;
-  }
+  if (model_path.empty()) model_path = RandomModelFile(dir + "/model.gguf", 256, 4, 4096);
   ModelRegistry models;
   Check(models.Add("m", model_path), "model");
   StatusOr<std::shared_ptr<const ServedModel>> model = models.Get("m");
@@ -204,19 +207,7 @@ int main(int argc, char** argv) {
     for (std::thread& w : workers) w.join();
     return sessions * kDecode / std::chrono::duration<double>(Clock::now() - start).count();
   };
-  {
-    agentry::engine::TestModelSpec spec;
-    spec.dim = 1024;
-    spec.layers = 12;
-    spec.heads = 8;
-    spec.kv_heads = 4;
-    spec.ctx = 1024;
-    spec.type = agentry::engine::GgmlType::kQ8_0;
-    StatusOr<std::string> bytes = agentry::engine::BuildTestModel(spec);
-    Check(bytes.status(), "building the 147 MB model");
-    std::ofstream(dir + "/model-147mb.gguf", std::ios::binary) << *bytes;
-    Check(models.Add("m147", dir + "/model-147mb.gguf"), "model");
-  }
+  Check(models.Add("m147", RandomModelFile(dir + "/model-147mb.gguf", 1024, 12, 1024)), "model");
   for (const char* name : {"m", "m147"}) {
     double one = 0;
     double eight = 0;
