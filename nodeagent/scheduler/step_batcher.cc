@@ -2,7 +2,7 @@
 #include "nodeagent/scheduler/step_batcher.h"
 
 #include <algorithm>
-#include <map>
+#include <functional>
 
 namespace agentry::scheduler {
 
@@ -60,8 +60,8 @@ Status StepBatcher::Eval(engine::Context* context, std::span<const int32_t> toke
   return request.status;
 }
 
-std::vector<StepBatcher::Request*> StepBatcher::TakeStep() {
-  std::vector<Request*> step;
+void StepBatcher::TakeStep() {
+  step_.clear();
   int64_t prefill = 0;
   for (auto it = queue_.begin(); it != queue_.end();) {
     const auto n = static_cast<int64_t>((*it)->tokens.size());
@@ -71,10 +71,9 @@ std::vector<StepBatcher::Request*> StepBatcher::TakeStep() {
       continue;
     }
     if (n > 1) prefill += n;
-    step.push_back(*it);
+    step_.push_back(*it);
     it = queue_.erase(it);
   }
-  return step;
 }
 
 void StepBatcher::Loop() {
@@ -86,40 +85,53 @@ void StepBatcher::Loop() {
     const Clock::time_point deadline = queue_.front()->since + options_.max_wait;
     work_.wait_until(lock, deadline,
                      [&] { return stop_ || static_cast<int64_t>(queue_.size()) >= members_; });
-    const std::vector<Request*> step = TakeStep();
+    TakeStep();
     lock.unlock();
-    RunStep(step);
+    RunStep();
     lock.lock();
-    for (Request* r : step) r->done = true;
+    for (Request* r : step_) r->done = true;
     done_.notify_all();
   }
 }
 
-void StepBatcher::RunStep(const std::vector<Request*>& step) {
+void StepBatcher::RunStep() {
   int64_t tokens = 0;
-  for (const Request* r : step) tokens += static_cast<int64_t>(r->tokens.size());
+  for (const Request* r : step_) tokens += static_cast<int64_t>(r->tokens.size());
   if (batch_size_ != nullptr) {
-    batch_size_->Observe(static_cast<double>(step.size()));
+    batch_size_->Observe(static_cast<double>(step_.size()));
     batch_tokens_->Observe(static_cast<double>(tokens));
   }
-  // One batch per model, in order of arrival within each.
-  std::map<const engine::Model*, std::vector<Request*>> by_model;
-  for (Request* r : step) by_model[&r->context->model()].push_back(r);
-  std::vector<engine::BatchSequence> batch;
-  for (auto& [model, requests] : by_model) {
-    batch.clear();
-    for (Request* r : requests) batch.push_back({r->context, r->tokens, false, r->logits});
-    const Status status = engine::EvalBatch(batch, pool_, &buffers_);
-    if (status.ok() || requests.size() == 1) {
-      for (Request* r : requests) r->status = status;
-      continue;
+  // One batch per model; within it the decode tokens first, so that MatMul meets them as one
+  // run of one-token segments (its decode tiles), then the prefill pieces.
+  std::stable_sort(step_.begin(), step_.end(), [](const Request* a, const Request* b) {
+    const engine::Model* ma = &a->context->model();
+    const engine::Model* mb = &b->context->model();
+    if (ma != mb) return std::less<const engine::Model*>()(ma, mb);
+    return a->tokens.size() == 1 && b->tokens.size() != 1;
+  });
+  for (size_t begin = 0; begin < step_.size();) {
+    size_t end = begin + 1;
+    while (end < step_.size() && &step_[end]->context->model() == &step_[begin]->context->model()) {
+      ++end;
     }
-    // EvalBatch checks every sequence before it runs any, so nothing ran: each request on its
-    // own gets its own answer, and one bad request does not fail the others.
-    for (Request* r : requests) {
+    batch_.clear();
+    for (size_t i = begin; i < end; ++i) {
+      const Request* r = step_[i];
+      batch_.push_back({r->context, r->tokens, false, r->logits});
+    }
+    const Status status = engine::EvalBatch(batch_, pool_, &buffers_);
+    for (size_t i = begin; i < end; ++i) {
+      Request* r = step_[i];
+      if (status.ok() || end - begin == 1) {
+        r->status = status;
+        continue;
+      }
+      // EvalBatch checks every sequence before it runs any, so nothing ran: each request on
+      // its own gets its own answer, and one bad request does not fail the others.
       const engine::BatchSequence one[] = {{r->context, r->tokens, false, r->logits}};
       r->status = engine::EvalBatch(one, pool_, &buffers_);
     }
+    begin = end;
   }
 }
 

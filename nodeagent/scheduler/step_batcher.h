@@ -79,16 +79,19 @@ class StepBatcher {
   };
 
   void Loop();
-  // Takes this step's requests out of queue_ (under mu_).
-  std::vector<Request*> TakeStep();
-  // Runs `step`, one EvalBatch per model, and sets each request's status.
-  void RunStep(const std::vector<Request*>& step);
+  // Moves this step's requests from queue_ to step_ (under mu_).
+  void TakeStep();
+  // Runs step_, one EvalBatch per model, and sets each request's status.
+  void RunStep();
 
   engine::ThreadPool* pool_;
   const StepBatcherOptions options_;
   metrics::Histogram* batch_size_ = nullptr;
   metrics::Histogram* batch_tokens_ = nullptr;
-  engine::ForwardBuffers buffers_;  // the loop thread's
+  // The loop thread's, kept between steps so that a step allocates nothing.
+  engine::ForwardBuffers buffers_;
+  std::vector<Request*> step_;
+  std::vector<engine::BatchSequence> batch_;
 
   std::mutex mu_;
   std::condition_variable work_;  // a request arrived, a member left, or stop
