@@ -325,13 +325,14 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
       first += n;
     }
     if (!any_single) return;
+    if (segments.size() == 1) {  // one token alone: a dot product per row, nothing to share
+      for (int64_t o = r0; o < r1; ++o) {
+        y[o] = Dot(w.type, k, w.data + static_cast<uint64_t>(o) * w.row_bytes, xb, w.in);
+      }
+      return;
+    }
     for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
       const int64_t b1 = std::min(r1, b0 + block_rows);
-      // The next block streams in from memory while this one is multiplied.
-      const uint8_t* next = w.data + static_cast<uint64_t>(b1) * w.row_bytes;
-      const uint64_t next_bytes =
-          static_cast<uint64_t>(std::min(r1, b1 + block_rows) - b1) * w.row_bytes;
-      for (uint64_t at = 0; at < next_bytes; at += 64) __builtin_prefetch(next + at);
       const uint8_t* block = w.data + static_cast<uint64_t>(b0) * w.row_bytes;
       first = 0;
       for (size_t i = 0; i < segments.size();) {
