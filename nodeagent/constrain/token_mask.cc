@@ -168,6 +168,15 @@ void TokenMasker::Mask(const Matcher& m, std::vector<uint8_t>* allowed) const {
   Walk(other_, m, allowed);
 }
 
+void TokenMasker::TopFrames(const Matcher& m, std::vector<Frame>* tops) {
+  tops->clear();
+  for (size_t s = 0; s < m.ends_.size(); ++s) {
+    const uint32_t b = m.begin(s);
+    const uint32_t e = m.ends_[s];
+    tops->push_back(b == e ? Frame{nullptr, 0, 0} : m.frames_[e - 1]);
+  }
+}
+
 void TokenMasker::Walk(const Trie& trie, const Matcher& m, std::vector<uint8_t>* allowed) const {
   std::vector<uint8_t>& out = *allowed;
   const size_t size = out.size();
@@ -179,12 +188,7 @@ void TokenMasker::Walk(const Trie& trie, const Matcher& m, std::vector<uint8_t>*
   while (states.size() < trie.max_depth + 1) states.emplace_back(new Matcher());
   Level& root = levels[0];
   root.anchor = &m;
-  root.tops.clear();
-  for (size_t s = 0; s < m.ends_.size(); ++s) {
-    const uint32_t b = m.begin(s);
-    const uint32_t e = m.ends_[s];
-    root.tops.push_back(b == e ? Frame{nullptr, 0, 0} : m.frames_[e - 1]);
-  }
+  TopFrames(m, &root.tops);
 
   const size_t n = trie.byte.size();
   for (size_t i = 0; i < n;) {
@@ -222,12 +226,7 @@ void TokenMasker::Walk(const Trie& trie, const Matcher& m, std::vector<uint8_t>*
       alive = Matcher::AdvanceFrom(*parent.anchor, parent.tops.data(), byte, &state);
       if (alive) {
         child.anchor = &state;
-        child.tops.clear();
-        for (size_t s = 0; s < state.ends_.size(); ++s) {
-          const uint32_t b = state.begin(s);
-          const uint32_t e = state.ends_[s];
-          child.tops.push_back(b == e ? Frame{nullptr, 0, 0} : state.frames_[e - 1]);
-        }
+        TopFrames(state, &child.tops);
       }
     } else {
       child.anchor = parent.anchor;

@@ -71,6 +71,8 @@ class TokenMasker {
   Trie BuildTrie(std::vector<int32_t> ids) const;
   // Clears the entries of the tokens of `trie` that cannot come next from `m`.
   void Walk(const Trie& trie, const Matcher& m, std::vector<uint8_t>* allowed) const;
+  // The top frame of each of m's stacks (node nullptr for an empty stack), into `tops`.
+  static void TopFrames(const Matcher& m, std::vector<internal::Frame>* tops);
 
   int32_t n_vocab_ = 0;
   std::vector<std::string> pieces_;  // by token id

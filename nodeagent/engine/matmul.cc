@@ -325,12 +325,6 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
       first += n;
     }
     if (!any_single) return;
-    if (segments.size() == 1) {  // one token alone: a dot product per row, nothing to share
-      for (int64_t o = r0; o < r1; ++o) {
-        y[o] = Dot(w.type, k, w.data + static_cast<uint64_t>(o) * w.row_bytes, xb, w.in);
-      }
-      return;
-    }
     for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
       const int64_t b1 = std::min(r1, b0 + block_rows);
       const uint8_t* block = w.data + static_cast<uint64_t>(b0) * w.row_bytes;
@@ -350,8 +344,8 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
         } else {
           for (size_t j = 0; j < run; ++j) {
             for (int64_t o = b0; o < b1; ++o) {
-              yt[j * w.out + o] = Dot(w.type, k, w.data + static_cast<uint64_t>(o) * w.row_bytes,
-                                      xt + j * x_row_bytes, w.in);
+              yt[j * w.out + o] =
+                  Dot(w.type, k, block + (o - b0) * w.row_bytes, xt + j * x_row_bytes, w.in);
             }
           }
         }
