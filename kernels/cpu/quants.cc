@@ -100,10 +100,17 @@ float vec_dot_q8_0_q8_0_ref(const block_q8_0* w, const block_q8_0* x, int64_t n)
 void dots_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
   for (int64_t t = 0; t < tokens; ++t) {
+    const auto* xt = reinterpret_cast<const block_q8_0*>(x + t * x_stride);
     for (int64_t r = 0; r < rows; ++r) {
-      y[t * ldy + r] =
-          vec_dot_q8_0_q8_0_ref(reinterpret_cast<const block_q8_0*>(w + r * w_stride),
-                                reinterpret_cast<const block_q8_0*>(x + t * x_stride), n);
+      const auto* wr = reinterpret_cast<const block_q8_0*>(w + r * w_stride);
+      float acc = 0.0f;
+      for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        int32_t isum = 0;
+        for (int j = 0; j < kQK8_0; ++j) isum += wr[b].qs[j] * xt[b].qs[j];
+        const float scale = fp16_to_fp32(wr[b].d) * fp16_to_fp32(xt[b].d);
+        acc = std::fmaf(static_cast<float>(isum), scale, acc);
+      }
+      y[t * ldy + r] = acc;
     }
   }
 }

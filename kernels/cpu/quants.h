@@ -145,7 +145,11 @@ void dequantize_row_bf16(const uint16_t* x, float* y, int64_t n);
 float vec_dot_f32_ref(const float* w, const float* x, int64_t n);
 float vec_dot_f16_ref(const uint16_t* w, const uint16_t* x, int64_t n);
 float vec_dot_q8_0_q8_0_ref(const block_q8_0* w, const block_q8_0* x, int64_t n);
-// vec_dot_q8_0_q8_0_ref of every (row, token), laid out as the gemms' (kernels.h's dots_q8_0).
+// Batched decode (kernels.h's dots_q8_0), laid out as the gemms: every (row, token) output
+// is, in this order, acc = 0 and for each block b
+//   acc = fmaf(float(isum_b), float(d_w[b]) * float(d_x[b]), acc)
+// with isum_b the block's exact integer dot product. One FMA chain per output and nothing
+// else in float, so a SIMD path that keeps a row per lane gets these bits whatever the tile.
 void dots_q8_0_ref(const uint8_t* w, size_t w_stride, const uint8_t* x, size_t x_stride, float* y,
                    int64_t ldy, int64_t n, int64_t rows, int64_t tokens);
 float vec_dot_q4_0_q8_0_ref(const block_q4_0* w, const block_q8_0* x, int64_t n);

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
@@ -98,79 +99,105 @@ inline float dot_blocks_q8_0(const Block* w, const block_q8_0* x, int64_t n) {
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// dot_blocks_q8_0 of R rows of Q8_0 weights and T tokens, every output by its float steps in
-// its order, so bit for bit its result; each weight block's magnitudes are taken once for the
-// T tokens. `block_dot(w_abs, w, x)` must give block_dot's integer lanes from |w| and w.
+// kernels.h's dots_q8_0 tile of R rows x T tokens (R * T = 8), in the order of dots_q8_0_ref
+// (quants.h): per output, each block's exact integer dot, then one FMA per block into a float
+// that starts at zero, one output per lane (lane r * T + j: row r, token j). A block's 8
+// integer dots (8 partial sums each, from `block_dot(|w|, w, x)`) are summed across their
+// lanes by a tree of horizontal adds, and one convert, multiply and FMA scale all 8. `dx`
+// holds the tokens' scales as floats, T per block. The tile also fetches, a block's worth a
+// step, the R rows that start `next`: rows read a block at a time are R streams, which the
+// hardware prefetchers follow badly; the next rows are one.
 template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x), int R, int T>
-inline void dot_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* x, int64_t n,
-                          float* y, int64_t ldy) {
-  __m256 acc0[R][T];
-  __m256 acc1[R][T];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) acc0[r][t] = acc1[r][t] = _mm256_setzero_ps();
-  }
-  const int64_t nb = n / kQK8_0;
-  int64_t b = 0;
-  const auto step = [&](int64_t blk, __m256(&acc)[R][T]) {
-    __m256i wq[R];
-    __m256i wa[R];
-    float dw[R];
-#pragma GCC unroll 4
+inline void dots_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* x, const float* dx,
+                           int64_t nb, const uint8_t* next, __m256* out) {
+  static_assert(R * T == 8);
+  constexpr int kLines = (R * static_cast<int>(sizeof(block_q8_0)) + 63) / 64;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kLines; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(next) + (b * kLines + i) * 64, _MM_HINT_T0);
+    }
+    __m256i p[8];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      wq[r] = load_i8x32(w[r][blk].qs);
-      wa[r] = _mm256_sign_epi8(wq[r], wq[r]);
-      dw[r] = _cvtsh_ss(w[r][blk].d);
+      const __m256i wq = load_i8x32(w[r][b].qs);
+      const __m256i wa = _mm256_sign_epi8(wq, wq);
+#pragma GCC unroll 4
+      for (int j = 0; j < T; ++j) p[r * T + j] = block_dot(wa, wq, load_i8x32(x[j][b].qs));
     }
+    // Lane sums: pairs, then quads, then the two 128-bit halves.
+    const __m256i q0 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    const __m256i q1 =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
+                                          _mm256_permute2x128_si256(q0, q1, 0x31));
+    alignas(32) float lanes[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const float dw = _cvtsh_ss(w[r][b].d);
 #pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      const __m256i xq = load_i8x32(x[t][blk].qs);
-      const float dx = _cvtsh_ss(x[t][blk].d);
-#pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * dx),
-                                    _mm256_cvtepi32_ps(block_dot(wa[r], wq[r], xq)), acc[r][t]);
-      }
+      for (int j = 0; j < T; ++j) lanes[r * T + j] = dw * dx[b * T + j];
     }
-  };
-  for (; b + 2 <= nb; b += 2) {
-    step(b, acc0);
-    step(b + 1, acc1);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_load_ps(lanes), acc);
   }
-  if (b < nb) step(b, acc0);
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) y[t * ldy + r] = hsum(_mm256_add_ps(acc0[r][t], acc1[r][t]));
-  }
+  *out = acc;
 }
 
-// The whole block of rows x tokens in dot_tile_q8_0's tiles (2 rows x 3 tokens, and what is
-// left in smaller ones): kernels.h's dots_q8_0.
-template <__m256i (*block_dot)(__m256i, __m256i, __m256i)>
+// kernels.h's dots_q8_0: groups of 8 rows, each met by every token while it is in L1, in
+// tiles of 2 rows x 4 tokens, then 4 x 2 or 8 x 1 for the last 2 or 1 tokens (3 take a 2 x 4
+// tile). A short tile or group repeats its last token or row and stores only its own
+// outputs, so an output's bits do not depend on the tile it lands in.
+template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x)>
 inline void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
                       int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
-  constexpr int kR = 2;
-  constexpr int kT = 3;
-  for (int64_t r = 0; r < rows; r += kR) {
-    const int64_t nr = rows - r < kR ? rows - r : kR;
-    const block_q8_0* wr[kR];
-    for (int64_t i = 0; i < nr; ++i) wr[i] = reinterpret_cast<const block_q8_0*>(w + (r + i) * ws);
-    for (int64_t t = 0; t < tokens; t += kT) {
-      const int64_t nt = tokens - t < kT ? tokens - t : kT;
-      const block_q8_0* xt[kT];
-      for (int64_t j = 0; j < nt; ++j)
-        xt[j] = reinterpret_cast<const block_q8_0*>(x + (t + j) * xs);
-      float* out = y + t * ldy + r;
-      if (nr == kR) {
-        if (nt == 3) dot_tile_q8_0<block_dot, 2, 3>(wr, xt, n, out, ldy);
-        if (nt == 2) dot_tile_q8_0<block_dot, 2, 2>(wr, xt, n, out, ldy);
-        if (nt == 1) dot_tile_q8_0<block_dot, 2, 1>(wr, xt, n, out, ldy);
-      } else {
-        if (nt == 3) dot_tile_q8_0<block_dot, 1, 3>(wr, xt, n, out, ldy);
-        if (nt == 2) dot_tile_q8_0<block_dot, 1, 2>(wr, xt, n, out, ldy);
-        if (nt == 1) dot_tile_q8_0<block_dot, 1, 1>(wr, xt, n, out, ldy);
+  constexpr int kGroup = 8;
+  const int64_t nb = n / kQK8_0;
+  const auto token_at = [&](int64_t t) {
+    return reinterpret_cast<const block_q8_0*>(x + (t < tokens ? t : tokens - 1) * xs);
+  };
+  // Token chunks of 4, and the last one of 4 (3 left), 2 or 1 tokens: its width.
+  const auto width = [&](int64_t t) -> int {
+    const int64_t left = tokens - t;
+    return left >= 3 ? 4 : static_cast<int>(left);
+  };
+  // Each chunk's scales as floats, [block][token in chunk], where the tiles read them.
+  thread_local std::vector<float> x_scales;
+  x_scales.resize(static_cast<size_t>((tokens + 3) * nb));
+  for (int64_t t = 0; t < tokens; t += 4) {
+    const int wd = width(t);
+    float* dx = x_scales.data() + t * nb;
+    for (int j = 0; j < wd; ++j) {
+      const block_q8_0* xt = token_at(t + j);
+      for (int64_t b = 0; b < nb; ++b) dx[b * wd + j] = _cvtsh_ss(xt[b].d);
+    }
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
+    const int nr = rows - r0 < kGroup ? static_cast<int>(rows - r0) : kGroup;
+    const block_q8_0* wr[kGroup];
+    for (int i = 0; i < kGroup; ++i) {
+      wr[i] = reinterpret_cast<const block_q8_0*>(w + (r0 + (i < nr ? i : nr - 1)) * ws);
+    }
+    const uint8_t* next = w + (r0 + kGroup) * ws;
+    for (int64_t t = 0; t < tokens; t += 4) {
+      const int wd = width(t);
+      const block_q8_0* xt[4] = {token_at(t), token_at(t + 1), token_at(t + 2), token_at(t + 3)};
+      const float* dx = x_scales.data() + t * nb;
+      alignas(32) float out[kGroup * 4];  // [tile][r * width + j]
+      const int tiles = kGroup * wd / 8;
+      const int tile_rows = 8 / wd;
+      for (int k = 0; k < tiles; ++k) {
+        const block_q8_0* const* rows_k = wr + k * tile_rows;
+        const uint8_t* next_k = next + k * tile_rows * ws;
+        __m256* o = reinterpret_cast<__m256*>(out + 8 * k);
+        if (wd == 4) dots_tile_q8_0<block_dot, 2, 4>(rows_k, xt, dx, nb, next_k, o);
+        if (wd == 2) dots_tile_q8_0<block_dot, 4, 2>(rows_k, xt, dx, nb, next_k, o);
+        if (wd == 1) dots_tile_q8_0<block_dot, 8, 1>(rows_k, xt, dx, nb, next_k, o);
+      }
+      const int nt = tokens - t < 4 ? static_cast<int>(tokens - t) : 4;
+      for (int i = 0; i < nr; ++i) {
+        for (int j = 0; j < nt; ++j) y[(t + j) * ldy + r0 + i] = out[i * wd + j];
       }
     }
   }

@@ -167,15 +167,30 @@ kernels::GemmFn GemmOf(GgmlType type, const kernels::KernelTable& k) {
   }
 }
 
+// Calls fn(first_token, run) for each run of consecutive one-token segments: consecutive rows
+// of the activations and of the outputs.
+template <typename Fn>
+void ForEachSingleRun(std::span<const int64_t> segments, Fn fn) {
+  int64_t first = 0;
+  for (size_t i = 0; i < segments.size();) {
+    if (segments[i] != 1) {
+      first += segments[i++];
+      continue;
+    }
+    size_t run = 1;
+    while (i + run < segments.size() && segments[i + run] == 1) ++run;
+    fn(first, static_cast<int64_t>(run));
+    first += static_cast<int64_t>(run);
+    i += run;
+  }
+}
+
 // Several one-token segments at once, each output bit for bit the type's vec_dot (kernels.h):
-// the Q8_0 decode tiles, and the K-quant gemms, which equal their vec_dot on every table.
-// Null for the other types, whose gemms sum in another order on some table (engine
-// forward_test found Q5_0 on AVX2, Q4_1 and Q5_1 on AVX-512): their tokens take one vec_dot
-// each.
+// the K-quant gemms, which equal their vec_dot on every table. Null for the other types, whose
+// gemms sum in another order on some table (engine forward_test found Q5_0 on AVX2, Q4_1 and
+// Q5_1 on AVX-512): their tokens take one vec_dot each. Q8_0 has its own decode tiles (MatMul).
 kernels::GemmFn DecodeBatchOf(GgmlType type, const kernels::KernelTable& k) {
   switch (type) {
-    case GgmlType::kQ8_0:
-      return k.dots_q8_0;
     case GgmlType::kQ4_K:
     case GgmlType::kQ5_K:
     case GgmlType::kQ6_K:
@@ -325,33 +340,33 @@ void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, 
       first += n;
     }
     if (!any_single) return;
+    if (w.type == GgmlType::kQ8_0) {
+      // The Q8_0 decode tiles stream each block of 16 rows once for all of a run's tokens
+      // (kernels.h), so they take the thread's rows whole; a token alone goes through them
+      // too, as its bits must be those it gets in a batch.
+      ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
+        k.dots_q8_0(rows, w.row_bytes, xb + static_cast<uint64_t>(first_token) * x_row_bytes,
+                    x_row_bytes, y + first_token * w.out + r0, w.out, w.in, r1 - r0, run);
+      });
+      return;
+    }
     for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
       const int64_t b1 = std::min(r1, b0 + block_rows);
       const uint8_t* block = w.data + static_cast<uint64_t>(b0) * w.row_bytes;
-      first = 0;
-      for (size_t i = 0; i < segments.size();) {
-        if (segments[i] != 1) {
-          first += segments[i++];
-          continue;
-        }
-        size_t run = 1;  // consecutive one-token segments: consecutive rows of x and y
-        while (i + run < segments.size() && segments[i + run] == 1) ++run;
-        const uint8_t* xt = xb + static_cast<uint64_t>(first) * x_row_bytes;
-        float* yt = y + first * w.out;
+      ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
+        const uint8_t* xt = xb + static_cast<uint64_t>(first_token) * x_row_bytes;
+        float* yt = y + first_token * w.out;
         if (decode_batch != nullptr && run > 1) {  // one token alone: vec_dot is faster
-          decode_batch(block, w.row_bytes, xt, x_row_bytes, yt + b0, w.out, w.in, b1 - b0,
-                       static_cast<int64_t>(run));
-        } else {
-          for (size_t j = 0; j < run; ++j) {
-            for (int64_t o = b0; o < b1; ++o) {
-              yt[j * w.out + o] =
-                  Dot(w.type, k, block + (o - b0) * w.row_bytes, xt + j * x_row_bytes, w.in);
-            }
+          decode_batch(block, w.row_bytes, xt, x_row_bytes, yt + b0, w.out, w.in, b1 - b0, run);
+          return;
+        }
+        for (int64_t j = 0; j < run; ++j) {
+          for (int64_t o = b0; o < b1; ++o) {
+            yt[j * w.out + o] =
+                Dot(w.type, k, block + (o - b0) * w.row_bytes, xt + j * x_row_bytes, w.in);
           }
         }
-        first += static_cast<int64_t>(run);
-        i += run;
-      }
+      });
     }
   });
 }
