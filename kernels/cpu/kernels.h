@@ -82,10 +82,12 @@ struct KernelTable {
   // times keys and queries) and its weight gradients (a transposed: dW += dYᵀ · X).
   void (*axpy_block_f32)(float* y, int64_t ldy, const float* a, int64_t lda, int64_t a_step,
                          const float* x, int64_t ldx, int64_t n_x, int64_t n, int64_t tokens);
-  // Batched decode (the node daemon's continuous batching): every output is the table's
-  // vec_dot_q8_0_q8_0 of its row and token bit for bit, whatever the number of rows and
-  // tokens, so a session's decode steps give the same bits alone and in any batch; the
-  // tiles share weight and activation loads, which vec_dot one output at a time cannot.
+  // Decode (the node daemon's continuous batching, and a token alone): Q8_0 weights against
+  // Q8_0 activations, every output computed in dots_q8_0_ref's order (quants.h: one FMA per
+  // block over exact integer block dots) and so bit for bit the same on this table whatever
+  // rows and tokens share the call: a session's decode steps give the same bits alone and
+  // in any batch. The order lets a vector lane hold a row, so the tiles need no horizontal
+  // sums on AVX-512 and share each weight block's loads among all the tokens.
   GemmFn dots_q8_0;
 };
 
