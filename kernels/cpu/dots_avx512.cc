@@ -131,7 +131,7 @@ void Tile(const uint8_t* const* rows, const uint8_t* next, int valid, const uint
       const int64_t k = (first + t) * nb + b;
       __m512i dot = _mm512_set1_epi32(tb.bias[k]);
 #pragma GCC unroll 8
-      for (int g = 0; g < 8; ++g) dot = _mm512_dpbusd_epi32(dot, v[g], Broadcast4(xq + 4 * g));
+      for (int64_t g = 0; g < 8; ++g) dot = _mm512_dpbusd_epi32(dot, v[g], Broadcast4(xq + 4 * g));
       const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(tb.scale[k]));
       acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
     }

@@ -133,14 +133,20 @@ inline void dots_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* 
         _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
     const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(q0, q1, 0x20),
                                           _mm256_permute2x128_si256(q0, q1, 0x31));
-    alignas(32) float lanes[8];
+    // Lane r * T + j: w[r]'s scale times x[j]'s, each rounded to a float as the reference.
+    uint16_t dw16[8];
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const float dw = _cvtsh_ss(w[r][b].d);
-#pragma GCC unroll 4
-      for (int j = 0; j < T; ++j) lanes[r * T + j] = dw * dx[b * T + j];
+    for (int i = 0; i < 8; ++i) dw16[i] = w[i / T][b].d;
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(dw16)));
+    __m256 dxv;
+    if constexpr (T == 4) {
+      dxv = _mm256_broadcast_ps(reinterpret_cast<const __m128*>(dx + b * T));
+    } else if constexpr (T == 2) {
+      dxv = _mm256_castpd_ps(_mm256_broadcast_sd(reinterpret_cast<const double*>(dx + b * T)));
+    } else {
+      dxv = _mm256_broadcast_ss(dx + b * T);
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_load_ps(lanes), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(dw, dxv), acc);
   }
   *out = acc;
 }
