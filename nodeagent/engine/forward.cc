@@ -179,9 +179,8 @@ void Pass::Run() {
         RmsNorm(&x[r * d], b_.norm_w.data(), d, p.rms_eps, &xn[r * d]);
       }
     });
-    matmul(l.wq, xn, q);
-    matmul(l.wk, xn, k);
-    matmul(l.wv, xn, v);
+    const MatMulOutput qkv[] = {{&l.wq, q}, {&l.wk, k}, {&l.wv, v}};
+    MatMulShared(qkv, xn, b_.segments, pool_, &b_.matmul);
     AddBias(l.bq, n, d, &b_.bias, q);
     AddBias(l.bk, n, dkv, &b_.bias, k);
     AddBias(l.bv, n, dkv, &b_.bias, v);
@@ -218,8 +217,8 @@ void Pass::Run() {
         RmsNorm(&x[r * d], b_.norm_w.data(), d, p.rms_eps, &xn[r * d]);
       }
     });
-    matmul(l.ffn_gate, xn, b_.gate.data());
-    matmul(l.ffn_up, xn, b_.up.data());
+    const MatMulOutput gate_up[] = {{&l.ffn_gate, b_.gate.data()}, {&l.ffn_up, b_.up.data()}};
+    MatMulShared(gate_up, xn, b_.segments, pool_, &b_.matmul);
     PerRow([&](int64_t r0, int64_t r1) {  // SiLU(gate) * up
       kern.silu_mul_f32(&b_.gate[r0 * p.n_ff], &b_.up[r0 * p.n_ff], (r1 - r0) * p.n_ff);
     });

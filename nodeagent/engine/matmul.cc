@@ -272,101 +272,151 @@ void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadP
   MatMul(w, x, one, y, pool, scratch);
 }
 
-void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, float* y,
-            ThreadPool* pool, MatMulScratch* scratch) {
+namespace {
+
+// The activations converted once to `dot_type` (llama.cpp's vec_dot_type), in `buffer`; F32
+// ones are used as they are.
+const uint8_t* ConvertActivations(DotType dot_type, const float* x, int64_t n_tokens, int64_t in,
+                                  ThreadPool* pool, std::vector<uint8_t>* buffer) {
+  if (dot_type == DotType::kF32) return reinterpret_cast<const uint8_t*>(x);
   const kernels::KernelTable& k = kernels::Kernels();
-  int64_t n_tokens = 0;
-  for (int64_t n : segments) n_tokens += n;
-  // Convert the activations once to the dot type of the weight.
-  const DotType dot_type = DotTypeOf(w.type);
-  const uint64_t x_row_bytes = ActivationRowBytes(dot_type, w.in);
-  const uint8_t* xb = reinterpret_cast<const uint8_t*>(x);
-  if (dot_type != DotType::kF32) {
-    scratch->converted.resize(x_row_bytes * n_tokens);
-    uint8_t* converted = scratch->converted.data();
-    auto convert = [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        ConvertRow(dot_type, k, x + t * w.in, w.in, converted + t * x_row_bytes);
-      }
-    };
-    // A decode step's few rows (a batch's one token per session) convert in less time than
-    // waking the pool takes.
-    constexpr int64_t kInlineValues = 16 << 10;
-    if (n_tokens * w.in <= kInlineValues) {
-      convert(0, n_tokens);
-    } else {
-      pool->Run([&](int thread, int n_threads) {
-        int64_t t0 = 0;
-        int64_t t1 = 0;
-        ThreadPool::Split(n_tokens, thread, n_threads, &t0, &t1);
-        convert(t0, t1);
-      });
+  const uint64_t x_row_bytes = ActivationRowBytes(dot_type, in);
+  buffer->resize(x_row_bytes * n_tokens);
+  uint8_t* converted = buffer->data();
+  auto convert = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      ConvertRow(dot_type, k, x + t * in, in, converted + t * x_row_bytes);
     }
-    xb = converted;
+  };
+  // A decode step's few rows (a batch's one token per session) convert in less time than
+  // waking the pool takes.
+  constexpr int64_t kInlineValues = 16 << 10;
+  if (n_tokens * in <= kInlineValues) {
+    convert(0, n_tokens);
+  } else {
+    pool->Run([&](int thread, int n_threads) {
+      int64_t t0 = 0;
+      int64_t t1 = 0;
+      ThreadPool::Split(n_tokens, thread, n_threads, &t0, &t1);
+      convert(t0, t1);
+    });
   }
-  // Threads own whole groups of kGemmRows rows and a segment's tokens go in chunks of whole
-  // kGemmTokens groups from its first token, so every dot product is computed the same way
-  // whatever the thread count and whatever the other segments.
+  return converted;
+}
+
+// Rows [r0, r1) of y = w · x for every segment: one thread's share of a MatMul. Threads own
+// whole groups of kGemmRows rows and a segment's tokens go in chunks of whole kGemmTokens
+// groups from its first token, so every dot product is computed the same way whatever the
+// thread count and whatever the other segments.
+void MultiplyRows(const Weight& w, const uint8_t* xb, std::span<const int64_t> segments, float* y,
+                  int64_t r0, int64_t r1) {
+  if (r0 >= r1) return;
+  const kernels::KernelTable& k = kernels::Kernels();
+  const uint64_t x_row_bytes = ActivationRowBytes(DotTypeOf(w.type), w.in);
   const kernels::GemmFn gemm = GemmOf(w.type, k);
-  const int64_t n_groups = (w.out + kernels::kGemmRows - 1) / kernels::kGemmRows;
   constexpr int64_t kTokenChunk = 16 * kernels::kGemmTokens;  // activations stay in L2
+  const uint8_t* rows = w.data + static_cast<uint64_t>(r0) * w.row_bytes;
+  int64_t first = 0;  // the segment's first token
+  bool any_single = false;
+  for (int64_t n : segments) {
+    any_single |= n == 1;
+    for (int64_t t0 = 0; n > 1 && t0 < n; t0 += kTokenChunk) {
+      const int64_t nt = std::min(kTokenChunk, n - t0);
+      const int64_t t = first + t0;
+      gemm(rows, w.row_bytes, xb + static_cast<uint64_t>(t) * x_row_bytes, x_row_bytes,
+           y + t * w.out + r0, w.out, w.in, r1 - r0, nt);
+    }
+    first += n;
+  }
+  if (!any_single) return;
+  if (w.type == GgmlType::kQ8_0) {
+    // The Q8_0 decode tiles stream each block of 16 rows once for all of a run's tokens
+    // (kernels.h), so they take the thread's rows whole; a token alone goes through them
+    // too, as its bits must be those it gets in a batch.
+    ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
+      k.dots_q8_0(rows, w.row_bytes, xb + static_cast<uint64_t>(first_token) * x_row_bytes,
+                  x_row_bytes, y + first_token * w.out + r0, w.out, w.in, r1 - r0, run);
+    });
+    return;
+  }
   // One-token segments meet the rows a block at a time, the block small enough to stay in L1
-  // while every such token passes over it.
+  // while every such token passes over it; whole groups of kGemmRows, so the tiles' pairs of
+  // rows do not leave one over per block.
   constexpr uint64_t kDecodeBlockBytes = 16 << 10;
   const kernels::GemmFn decode_batch = DecodeBatchOf(w.type, k);
-  // Whole groups of kGemmRows, so the tiles' pairs of rows do not leave one over per block.
   const int64_t block_rows =
       std::max<int64_t>(
           1, static_cast<int64_t>(kDecodeBlockBytes / w.row_bytes) / kernels::kGemmRows) *
       kernels::kGemmRows;
-  pool->Run([&](int thread, int n_threads) {
-    int64_t g0 = 0;
-    int64_t g1 = 0;
-    ThreadPool::Split(n_groups, thread, n_threads, &g0, &g1);
-    const int64_t r0 = g0 * kernels::kGemmRows;
-    const int64_t r1 = std::min(w.out, g1 * kernels::kGemmRows);
-    if (r0 >= r1) return;
-    const uint8_t* rows = w.data + static_cast<uint64_t>(r0) * w.row_bytes;
-    int64_t first = 0;  // the segment's first token
-    bool any_single = false;
-    for (int64_t n : segments) {
-      any_single |= n == 1;
-      for (int64_t t0 = 0; n > 1 && t0 < n; t0 += kTokenChunk) {
-        const int64_t nt = std::min(kTokenChunk, n - t0);
-        const int64_t t = first + t0;
-        gemm(rows, w.row_bytes, xb + static_cast<uint64_t>(t) * x_row_bytes, x_row_bytes,
-             y + t * w.out + r0, w.out, w.in, r1 - r0, nt);
+  for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
+    const int64_t b1 = std::min(r1, b0 + block_rows);
+    const uint8_t* block = w.data + static_cast<uint64_t>(b0) * w.row_bytes;
+    ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
+      const uint8_t* xt = xb + static_cast<uint64_t>(first_token) * x_row_bytes;
+      float* yt = y + first_token * w.out;
+      if (decode_batch != nullptr && run > 1) {  // one token alone: vec_dot is faster
+        decode_batch(block, w.row_bytes, xt, x_row_bytes, yt + b0, w.out, w.in, b1 - b0, run);
+        return;
       }
-      first += n;
-    }
-    if (!any_single) return;
-    if (w.type == GgmlType::kQ8_0) {
-      // The Q8_0 decode tiles stream each block of 16 rows once for all of a run's tokens
-      // (kernels.h), so they take the thread's rows whole; a token alone goes through them
-      // too, as its bits must be those it gets in a batch.
-      ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
-        k.dots_q8_0(rows, w.row_bytes, xb + static_cast<uint64_t>(first_token) * x_row_bytes,
-                    x_row_bytes, y + first_token * w.out + r0, w.out, w.in, r1 - r0, run);
-      });
+      for (int64_t j = 0; j < run; ++j) {
+        for (int64_t o = b0; o < b1; ++o) {
+          yt[j * w.out + o] =
+              Dot(w.type, k, block + (o - b0) * w.row_bytes, xt + j * x_row_bytes, w.in);
+        }
+      }
+    });
+  }
+}
+
+// This thread's whole groups of kGemmRows rows of w.
+void ThreadRows(const Weight& w, int thread, int n_threads, int64_t* r0, int64_t* r1) {
+  const int64_t n_groups = (w.out + kernels::kGemmRows - 1) / kernels::kGemmRows;
+  int64_t g0 = 0;
+  int64_t g1 = 0;
+  ThreadPool::Split(n_groups, thread, n_threads, &g0, &g1);
+  *r0 = g0 * kernels::kGemmRows;
+  *r1 = std::min(w.out, g1 * kernels::kGemmRows);
+}
+
+int64_t TokenCount(std::span<const int64_t> segments) {
+  int64_t n = 0;
+  for (int64_t s : segments) n += s;
+  return n;
+}
+
+}  // namespace
+
+void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, float* y,
+            ThreadPool* pool, MatMulScratch* scratch) {
+  const uint8_t* xb = ConvertActivations(DotTypeOf(w.type), x, TokenCount(segments), w.in, pool,
+                                         &scratch->converted);
+  pool->Run([&](int thread, int n_threads) {
+    int64_t r0 = 0;
+    int64_t r1 = 0;
+    ThreadRows(w, thread, n_threads, &r0, &r1);
+    MultiplyRows(w, xb, segments, y, r0, r1);
+  });
+}
+
+void MatMulShared(std::span<const MatMulOutput> outputs, const float* x,
+                  std::span<const int64_t> segments, ThreadPool* pool, MatMulScratch* scratch) {
+  if (outputs.empty()) return;
+  const Weight& first = *outputs[0].w;
+  for (const MatMulOutput& o : outputs) {
+    if (o.w->in != first.in || DotTypeOf(o.w->type) != DotTypeOf(first.type)) {
+      // Activations of another dot type: each weight on its own.
+      for (const MatMulOutput& each : outputs) MatMul(*each.w, x, segments, each.y, pool, scratch);
       return;
     }
-    for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
-      const int64_t b1 = std::min(r1, b0 + block_rows);
-      const uint8_t* block = w.data + static_cast<uint64_t>(b0) * w.row_bytes;
-      ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
-        const uint8_t* xt = xb + static_cast<uint64_t>(first_token) * x_row_bytes;
-        float* yt = y + first_token * w.out;
-        if (decode_batch != nullptr && run > 1) {  // one token alone: vec_dot is faster
-          decode_batch(block, w.row_bytes, xt, x_row_bytes, yt + b0, w.out, w.in, b1 - b0, run);
-          return;
-        }
-        for (int64_t j = 0; j < run; ++j) {
-          for (int64_t o = b0; o < b1; ++o) {
-            yt[j * w.out + o] =
-                Dot(w.type, k, block + (o - b0) * w.row_bytes, xt + j * x_row_bytes, w.in);
-          }
-        }
-      });
+  }
+  const uint8_t* xb = ConvertActivations(DotTypeOf(first.type), x, TokenCount(segments), first.in,
+                                         pool, &scratch->converted);
+  pool->Run([&](int thread, int n_threads) {
+    for (const MatMulOutput& o : outputs) {
+      int64_t r0 = 0;
+      int64_t r1 = 0;
+      ThreadRows(*o.w, thread, n_threads, &r0, &r1);
+      MultiplyRows(*o.w, xb, segments, o.y, r0, r1);
     }
   });
 }

@@ -54,4 +54,16 @@ void MatMul(const Weight& w, const float* x, int64_t n_tokens, float* y, ThreadP
 void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, float* y,
             ThreadPool* pool, MatMulScratch* scratch);
 
+// Several weights applied to the same activations (a layer's Q, K and V; gate and up), each
+// output bit for bit what MatMul of its weight gives: the activations are converted once and
+// all the weights' rows share one parallel section, so a decode step wakes the pool once
+// instead of once per weight. Weights whose activations convert differently (another dot
+// type) simply run one MatMul each.
+struct MatMulOutput {
+  const Weight* w;
+  float* y;
+};
+void MatMulShared(std::span<const MatMulOutput> outputs, const float* x,
+                  std::span<const int64_t> segments, ThreadPool* pool, MatMulScratch* scratch);
+
 }  // namespace agentry::engine

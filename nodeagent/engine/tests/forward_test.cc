@@ -177,6 +177,42 @@ TEST(MatMulTest, SegmentsGetTheBitsTheyGetAlone) {
   }
 }
 
+// MatMulShared: weights on one input (Q, K, V), each output bit for bit MatMul of its weight;
+// weights of two dot types (Q8_0 and Q4_1 activations) too, through its fallback.
+TEST(MatMulTest, SharedInputGivesEachWeightItsOwnBits) {
+  std::string q8_bytes;
+  std::string q41_bytes;
+  const std::unique_ptr<Model> q8 = BuildModel("llama", GgmlType::kQ8_0, 3, &q8_bytes);
+  const std::unique_ptr<Model> q41 = BuildModel("llama", GgmlType::kQ4_1, 3, &q41_bytes);
+  const LayerWeights& a = q8->layers()[1];
+  const LayerWeights& b = q41->layers()[1];
+  const std::vector<std::vector<const Weight*>> groups = {
+      {&a.wq, &a.wk, &a.wv}, {&a.ffn_gate, &a.ffn_up}, {&a.wq, &b.wk, &a.wv}};
+  const std::vector<int64_t> segments = {1, 4, 1, 1, 50, 2, 1, 3};
+  int64_t rows = 0;
+  for (int64_t n : segments) rows += n;
+  ThreadPool pool(3);
+  MatMulScratch scratch;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const int64_t in = groups[g][0]->in;
+    std::vector<float> x(rows * in);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 201) / 100 - 1;
+    std::vector<std::vector<float>> shared(groups[g].size());
+    std::vector<MatMulOutput> outputs;
+    for (size_t i = 0; i < groups[g].size(); ++i) {
+      shared[i].resize(rows * groups[g][i]->out);
+      outputs.push_back({groups[g][i], shared[i].data()});
+    }
+    MatMulShared(outputs, x.data(), segments, &pool, &scratch);
+    for (size_t i = 0; i < groups[g].size(); ++i) {
+      std::vector<float> alone(shared[i].size());
+      MatMul(*groups[g][i], x.data(), segments, alone.data(), &pool, &scratch);
+      EXPECT_EQ(std::memcmp(alone.data(), shared[i].data(), alone.size() * sizeof(float)), 0)
+          << "group " << g << ", weight " << i;
+    }
+  }
+}
+
 class BatchErrorTest : public ::testing::Test {
  protected:
   void SetUp() override {
