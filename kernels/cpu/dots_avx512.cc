@@ -15,6 +15,7 @@
 // <immintrin.h> through immintrin_avx512.h, first: GCC 12 workaround (see there).
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -150,6 +151,12 @@ constexpr TileFn kTiles[kTileTokens + 1] = {nullptr,  &Tile<1>, &Tile<2>, &Tile<
 
 void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {
+  // The scale gather takes a tile's row offsets as int32: rows of over 128 MiB (no model's,
+  // but a file's shapes are not to be trusted) take the reference, which gives the same bits.
+  if (ws > static_cast<size_t>(INT32_MAX) / kTileRows) {
+    dots_q8_0_ref(w, ws, x, xs, y, ldy, n, rows, tokens);
+    return;
+  }
   const int64_t nb = n / kQK8_0;
   thread_local TokenBlocks tb;
   PrepareTokens(x, xs, nb, tokens, &tb);
