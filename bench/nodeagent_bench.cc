@@ -191,12 +191,14 @@ int main(int argc, char** argv) {
   // speed drifts between runs.
   options.kv_capacity_bytes = uint64_t{1} << 34;
   constexpr int kDecode = 64;
-  // Mean sessions per forward step over the best 8-session run's steps, from the daemon's
-  // own agentry_nodeagent_batch_size histogram: below 8, some steps ran without a session
-  // that had not handed in its token in time.
-  double steps_mean = 0.0;
-  double best_eight = 0.0;  // the best 8-session rate so far for this model
-  const auto decode_rate = [&](const std::string& model_name, int sessions) {
+  // A run's tokens/s, and its mean sessions per forward step from the daemon's own
+  // agentry_nodeagent_batch_size histogram: below the session count, some steps ran without a
+  // session that had not handed in its token in time. Rate 0: a reply ended early.
+  struct DecodeRun {
+    double rate = 0.0;
+    double sessions_a_step = 0.0;
+  };
+  const auto decode_rate = [&](const std::string& model_name, int sessions) -> DecodeRun {
     const int model_vocab = models.Get(model_name).value()->tokenizer.n_vocab();
     agentry::metrics::Registry registry;
     SessionManager m(&models, {cpu}, options, &registry);
@@ -224,34 +226,29 @@ int main(int argc, char** argv) {
     // A random model's greedy reply can end early (its end-of-sequence token); such a run
     // measures fewer sessions for part of the time, so it does not count.
     for (const GenerationUsage& u : usage) {
-      if (u.generated_tokens < kDecode) return 0.0;
+      if (u.generated_tokens < kDecode) return {};
     }
     const agentry::metrics::Histogram::Snapshot after = batch_sizes();
-    const double rate = sessions * kDecode / seconds;
-    if (sessions > 1 && rate > best_eight) {
-      steps_mean = (after.sum - before.sum) / static_cast<double>(after.count - before.count);
-    }
-    return rate;
+    return {sessions * kDecode / seconds,
+            (after.sum - before.sum) / static_cast<double>(after.count - before.count)};
   };
   Check(models.Add("m147", RandomModelFile(dir + "/model-147mb.gguf", 1024, 12, 1024)), "model");
   for (const char* name : {"m", "m147"}) {
     double one = 0;
-    double eight = 0;
-    best_eight = 0;
+    DecodeRun eight;  // the best 8-session run
     for (int run = 0, tries = 0; run < 5 && tries < 50; ++tries) {
-      const double a = decode_rate(name, 1);
-      const double b = decode_rate(name, 8);
-      if (a == 0.0 || b == 0.0) continue;  // a reply ended early: try other prompts
-      one = std::max(one, a);
-      eight = std::max(eight, b);
-      best_eight = eight;
+      const DecodeRun a = decode_rate(name, 1);
+      const DecodeRun b = decode_rate(name, 8);
+      if (a.rate == 0.0 || b.rate == 0.0) continue;  // a reply ended early: try other prompts
+      one = std::max(one, a.rate);
+      if (b.rate > eight.rate) eight = b;
       ++run;
     }
     if (one == 0.0) Check(agentry::InternalError("every reply ended early"), name);
     std::printf("decode on %-4s, 1 session:  %8.1f tokens/s\n", name, one);
     std::printf(
         "decode on %-4s, 8 sessions: %8.1f tokens/s  (%.2fx; goal >= 3x; %.2f sessions a step)\n",
-        name, eight, eight / one, steps_mean);
+        name, eight.rate, eight.rate / one, eight.sessions_a_step);
   }
   std::filesystem::remove_all(dir);
   return 0;

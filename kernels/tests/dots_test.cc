@@ -21,7 +21,7 @@ class DotsTest : public ::testing::TestWithParam<int64_t> {};
 
 TEST_P(DotsTest, EveryOutputIsTheReferencesWhateverTheCallsShape) {
   const int64_t n = GetParam();
-  const int64_t rows = 37;    // AVX-512 tiles of 16 rows and 5 left over; AVX2 pairs and one
+  const int64_t rows = 37;    // tiles of 16 rows (AVX-512) or groups of 8 (AVX2), and 5 left
   const int64_t tokens = 19;  // tiles of 8 (AVX-512) or 4 (AVX2) tokens, and what is left
   std::vector<block_q8_0> w(rows * n / kQK8_0);
   std::vector<block_q8_0> x(tokens * n / kQK8_0);

@@ -388,14 +388,8 @@ int64_t TokenCount(std::span<const int64_t> segments) {
 
 void MatMul(const Weight& w, const float* x, std::span<const int64_t> segments, float* y,
             ThreadPool* pool, MatMulScratch* scratch) {
-  const uint8_t* xb = ConvertActivations(DotTypeOf(w.type), x, TokenCount(segments), w.in, pool,
-                                         &scratch->converted);
-  pool->Run([&](int thread, int n_threads) {
-    int64_t r0 = 0;
-    int64_t r1 = 0;
-    ThreadRows(w, thread, n_threads, &r0, &r1);
-    MultiplyRows(w, xb, segments, y, r0, r1);
-  });
+  const MatMulOutput one[] = {{&w, y}};
+  MatMulShared(one, x, segments, pool, scratch);
 }
 
 void MatMulShared(std::span<const MatMulOutput> outputs, const float* x,
@@ -405,7 +399,9 @@ void MatMulShared(std::span<const MatMulOutput> outputs, const float* x,
   for (const MatMulOutput& o : outputs) {
     if (o.w->in != first.in || DotTypeOf(o.w->type) != DotTypeOf(first.type)) {
       // Activations of another dot type: each weight on its own.
-      for (const MatMulOutput& each : outputs) MatMul(*each.w, x, segments, each.y, pool, scratch);
+      for (const MatMulOutput& each : outputs) {
+        MatMulShared({&each, 1}, x, segments, pool, scratch);
+      }
       return;
     }
   }
