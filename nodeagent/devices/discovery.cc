@@ -166,9 +166,9 @@ void DiscoverNvidia(const DiscoveryOptions& o, Inventory* inv) {
     if (!gpu.uuid.empty()) listed_uuids.insert(gpu.uuid);
     gpu.backend = "cpu";
     gpu.note = "no CUDA backend in this build: this GPU's sessions run on the CPU backend";
-    if (o.use_nvml && !gpu.pci_bus.empty()) {
+    if (!o.nvml_library.empty() && !gpu.pci_bus.empty()) {
       if (!nvml_tried) {
-        nvml = Nvml::Open(&nvml_why);
+        nvml = Nvml::Open(o.nvml_library, &nvml_why);
         nvml_tried = true;
       }
       GpuUsage usage;

@@ -59,7 +59,8 @@ struct DiscoveryOptions {
   std::string sys_root = "/sys";
   Visibility visibility;
   bool use_affinity = true;  // count only CPUs in this process's affinity mask (cgroup cpuset)
-  bool use_nvml = true;      // query NVML for GPU memory and utilisation when it loads
+  // NVML, queried for GPU memory and utilisation when it loads; empty: do not query.
+  std::string nvml_library = "libnvidia-ml.so.1";
 };
 
 Inventory DiscoverDevices(const DiscoveryOptions& options);

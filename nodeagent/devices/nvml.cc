@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace agentry::devices {
 namespace {
@@ -38,26 +39,27 @@ struct Nvml::Api {
   }
 };
 
-std::unique_ptr<Nvml> Nvml::Open(std::string* why) {
+std::unique_ptr<Nvml> Nvml::Open(const std::string& library, std::string* why) {
   auto api = std::make_unique<Api>();
-  api->library = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  api->library = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (api->library == nullptr) {
-    *why = "NVML not loaded (libnvidia-ml.so.1: " + std::string(dlerror()) + ")";
+    *why = "NVML not loaded (" + std::string(dlerror()) + ")";
     return nullptr;
   }
-  const auto sym = [&](const char* name) { return dlsym(api->library, name); };
-  auto init = reinterpret_cast<NvmlReturn (*)()>(sym("nvmlInit_v2"));
-  api->shutdown = reinterpret_cast<NvmlReturn (*)()>(sym("nvmlShutdown"));
-  api->handle_by_pci_bus_id = reinterpret_cast<NvmlReturn (*)(const char*, NvmlDevice*)>(
-      sym("nvmlDeviceGetHandleByPciBusId_v2"));
-  api->memory_info =
-      reinterpret_cast<NvmlReturn (*)(NvmlDevice, NvmlMemory*)>(sym("nvmlDeviceGetMemoryInfo"));
-  api->utilization_rates = reinterpret_cast<NvmlReturn (*)(NvmlDevice, NvmlUtilization*)>(
-      sym("nvmlDeviceGetUtilizationRates"));
-  api->error_string = reinterpret_cast<const char* (*)(NvmlReturn)>(sym("nvmlErrorString"));
-  if (init == nullptr || api->shutdown == nullptr || api->handle_by_pci_bus_id == nullptr ||
-      api->memory_info == nullptr || api->utilization_rates == nullptr) {
-    *why = "NVML lacks an entry point this daemon uses (driver too old?)";
+  std::string missing;  // the first required entry point the library lacks
+  const auto bind = [&](auto* fn, const char* name, bool required = true) {
+    *fn = reinterpret_cast<std::remove_pointer_t<decltype(fn)>>(dlsym(api->library, name));
+    if (*fn == nullptr && required && missing.empty()) missing = name;
+  };
+  NvmlReturn (*init)() = nullptr;
+  bind(&init, "nvmlInit_v2");
+  bind(&api->shutdown, "nvmlShutdown");
+  bind(&api->handle_by_pci_bus_id, "nvmlDeviceGetHandleByPciBusId_v2");
+  bind(&api->memory_info, "nvmlDeviceGetMemoryInfo");
+  bind(&api->utilization_rates, "nvmlDeviceGetUtilizationRates");
+  bind(&api->error_string, "nvmlErrorString", /*required=*/false);
+  if (!missing.empty()) {
+    *why = "NVML lacks " + missing + ", which this daemon uses (driver too old?)";
     dlclose(api->library);
     return nullptr;
   }

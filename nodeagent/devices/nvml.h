@@ -19,8 +19,10 @@ struct GpuUsage {
 
 class Nvml {
  public:
-  // nullptr, with the reason in *why, when the library or its init is unavailable.
-  static std::unique_ptr<Nvml> Open(std::string* why);
+  // The driver's library is "libnvidia-ml.so.1" (found by the dynamic loader's search path);
+  // tests name a stand-in by path. nullptr, with the reason in *why, when the library, an
+  // entry point or its init is unavailable.
+  static std::unique_ptr<Nvml> Open(const std::string& library, std::string* why);
   ~Nvml();
   Nvml(const Nvml&) = delete;
   Nvml& operator=(const Nvml&) = delete;

@@ -3,6 +3,7 @@
 #include "nodeagent/devices/discovery.h"
 
 #include <sched.h>
+#include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -60,7 +61,7 @@ class FakeNode {
     o.sys_root = root_ + "/sys";
     o.visibility = visibility;
     o.use_affinity = false;  // the fake tree's CPUs, not this machine's
-    o.use_nvml = false;
+    o.nvml_library.clear();  // each NVML test names its stand-in
     return o;
   }
 
@@ -113,6 +114,81 @@ TEST(DiscoveryTest, GpuNodeListsEachGpuWithTheDriversFactsAndSaysTheCpuBackendSe
   EXPECT_NE(gpu.note.find("no CUDA backend"), std::string::npos) << gpu.note;
   EXPECT_NE(DescribeDevice(gpu).find("backend cpu (no CUDA backend"), std::string::npos);
   EXPECT_TRUE(inv.warnings.empty()) << inv.warnings[0];
+}
+
+// A GPU node whose NVML is the stand-in in fake_nvml.cc: the loader's signatures, handles and
+// return codes, through dlopen as on a real node.
+class NvmlDiscoveryTest : public ::testing::Test {
+ protected:
+  NvmlDiscoveryTest() {
+    node_.AddGpu(0, "0000:18:00.0", "NVIDIA H100 80GB HBM3",
+                 "GPU-11111111-2222-3333-4444-555555555555");
+    node_.AddGpu(1, "0000:2a:00.0", "NVIDIA H100 80GB HBM3",
+                 "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    node_.AddGpu(2, "0000:3b:00.0", "NVIDIA H100 80GB HBM3",
+                 "GPU-99999999-8888-7777-6666-555555555555");
+  }
+  ~NvmlDiscoveryTest() override { unsetenv("FAKE_NVML_INIT_RESULT"); }
+
+  Inventory Discover(const std::string& library) const {
+    DiscoveryOptions o = node_.Options();
+    o.nvml_library = library;
+    return DiscoverDevices(o);
+  }
+
+  FakeNode node_;
+};
+
+TEST_F(NvmlDiscoveryTest, GpusGetMemoryAndUtilisationFromNvmlByTheirBus) {
+  const Inventory inv = Discover(AGENTRY_FAKE_NVML);
+  ASSERT_EQ(Ids(inv), (std::vector<std::string>{"cpu", "nvidia0", "nvidia1", "nvidia2"}));
+  const Device& gpu = inv.devices[1];
+  EXPECT_EQ(gpu.memory_total_bytes, uint64_t{80} << 30);
+  EXPECT_EQ(gpu.memory_free_bytes, uint64_t{60} << 30);
+  EXPECT_EQ(gpu.utilization_percent, 37);
+  EXPECT_EQ(gpu.note.find("unknown"), std::string::npos) << gpu.note;
+
+  // Utilisation is optional: its memory still stands.
+  const Device& slice = inv.devices[2];
+  EXPECT_EQ(slice.memory_total_bytes, uint64_t{80} << 30);
+  EXPECT_EQ(slice.utilization_percent, -1);
+  EXPECT_EQ(slice.note.find("unknown"), std::string::npos) << slice.note;
+
+  // A GPU NVML does not know is listed with its memory unknown and NVML's reason.
+  const Device& unknown = inv.devices[3];
+  EXPECT_EQ(unknown.memory_total_bytes, 0U);
+  EXPECT_EQ(unknown.utilization_percent, -1);
+  EXPECT_NE(
+      unknown.note.find("memory and utilisation unknown: nvmlDeviceGetHandleByPciBusId_v2 failed: "
+                        "Not Found"),
+      std::string::npos)
+      << unknown.note;
+}
+
+TEST_F(NvmlDiscoveryTest, AFailedInitLeavesEveryGpuListedWithNvmlsReason) {
+  setenv("FAKE_NVML_INIT_RESULT", "9", 1);
+  const Inventory inv = Discover(AGENTRY_FAKE_NVML);
+  ASSERT_EQ(inv.devices.size(), 4U);
+  for (size_t i = 1; i < inv.devices.size(); ++i) {
+    EXPECT_EQ(inv.devices[i].memory_total_bytes, 0U);
+    EXPECT_NE(inv.devices[i].note.find("nvmlInit_v2 failed: Driver Not Loaded"), std::string::npos)
+        << inv.devices[i].note;
+  }
+}
+
+TEST_F(NvmlDiscoveryTest, AMissingLibraryOrEntryPointIsSaidNotFatal) {
+  const Inventory absent = Discover(std::string("/nonexistent-agentry") + "/no/libnvidia-ml.so.1");
+  ASSERT_EQ(absent.devices.size(), 4U);
+  EXPECT_NE(absent.devices[1].note.find("NVML not loaded ("), std::string::npos)
+      << absent.devices[1].note;
+  EXPECT_NE(absent.devices[1].note.find("libnvidia-ml.so.1"), std::string::npos)
+      << absent.devices[1].note;
+
+  const Inventory old = Discover(AGENTRY_FAKE_NVML_OLD);
+  ASSERT_EQ(old.devices.size(), 4U);
+  EXPECT_EQ(old.devices[1].memory_total_bytes, 0U);
+  EXPECT_NE(old.devices[1].note.find("NVML lacks nvmlDeviceGetUtilizationRates"), std::string::npos)
+      << old.devices[1].note;
 }
 
 TEST(DiscoveryTest, NvidiaVisibleDevicesSelectsByIndexOrUuidAndNamesAbsentOnes) {
