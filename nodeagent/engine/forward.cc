@@ -316,7 +316,19 @@ void Pass::Attention(int64_t layer) {
       k.convert_row_fp32_to_fp16(&b_.q[r * d], &b_.q16[r * d], d);
     }
   }
-  const auto work = static_cast<int64_t>(chunks.size()) * p.n_head;
+  // Work items. A chunk of several tokens gives one item per query head. A chunk of one
+  // token (a decode step) gives one per KV head, with all the query heads that share it
+  // (GQA): their queries are the columns of one block against the cached keys, and their
+  // probabilities the rows of one block against the cached values, so each key and value
+  // is read once for the group instead of once per head. Which items a chunk gives depends
+  // only on its own token count, so neither the batch nor the thread count changes bits.
+  std::vector<ForwardBuffers::AttentionItem>& items = b_.attention_items;
+  items.clear();
+  for (int64_t ci = 0; ci < static_cast<int64_t>(chunks.size()); ++ci) {
+    const int64_t heads_per_item = chunks[ci].nt == 1 ? group : 1;
+    for (int64_t h = 0; h < p.n_head; h += heads_per_item) items.push_back({ci, h, heads_per_item});
+  }
+  const auto work = static_cast<int64_t>(items.size());
   const size_t key_stride = dkv * sizeof(uint16_t);
   b_.attention.resize(pool_->size());
   pool_->Run([&](int thread, int n_threads) {
@@ -324,37 +336,45 @@ void Pass::Attention(int64_t layer) {
     // Round robin: later chunks see more keys, so contiguous ranges of items would give
     // the last thread the most work.
     for (int64_t item = thread; item < work; item += n_threads) {
-      const int64_t h = item % p.n_head;
+      const ForwardBuffers::AttentionItem& it = items[item];
+      const int64_t h = it.head0;
       const int64_t kvh = h / group;
-      const ForwardBuffers::Chunk& c = chunks[item / p.n_head];
+      const ForwardBuffers::Chunk& c = chunks[it.chunk];
       const KvCache& kv = Cache(c.seq);
       const uint8_t* keys = kv.k_row(layer, 0);
       const auto* values = reinterpret_cast<const uint16_t*>(kv.v_row(layer, 0));
       const int64_t n_past = b_.n_past[c.seq];
       const int64_t row0 = b_.first_row[c.seq] + c.t0;
       const int64_t nt = c.nt;
+      // The block's columns: the chunk's tokens of one head (d apart), or the heads of one
+      // token (hd apart, as they lie in its row).
+      const int64_t cols = nt * it.heads;
+      const int64_t col_stride = it.heads > 1 ? hd : d;
       // Causal: token t0 + j sees keys [0, n_past + t0 + j]; the block computes scores up
       // to the chunk's last token for all and each row uses its own prefix.
       const int64_t n_keys = n_past + c.t0 + nt;
-      scratch.scores.resize(nt * n_keys);
-      scratch.probs16.resize(nt * n_keys);
+      scratch.scores.resize(cols * n_keys);
+      scratch.probs16.resize(cols * n_keys);
       k.gemm_f16(keys + kvh * hd * sizeof(uint16_t), key_stride,
-                 reinterpret_cast<const uint8_t*>(&b_.q16[row0 * d + h * hd]), d * sizeof(uint16_t),
-                 scratch.scores.data(), n_keys, hd, n_keys, nt);
-      for (int64_t j = 0; j < nt; ++j) {
+                 reinterpret_cast<const uint8_t*>(&b_.q16[row0 * d + h * hd]),
+                 col_stride * sizeof(uint16_t), scratch.scores.data(), n_keys, hd, n_keys, cols);
+      for (int64_t j = 0; j < cols; ++j) {
         float* row = &scratch.scores[j * n_keys];
-        const int64_t n_kv = n_past + c.t0 + j + 1;
+        const int64_t n_kv = n_past + c.t0 + (it.heads > 1 ? 0 : j) + 1;
         k.soft_max_f32(row, n_kv, scale);
         // Probabilities meet the F16 values as F16, as in llama.cpp's V·KQ product.
         k.convert_row_fp32_to_fp16(row, &scratch.probs16[j * n_keys], n_kv);
       }
       float* out = &b_.attn[row0 * d + h * hd];
-      for (int64_t j = 0; j < nt; ++j) std::fill(out + j * d, out + j * d + hd, 0.0f);
+      for (int64_t j = 0; j < cols; ++j) {
+        std::fill(out + j * col_stride, out + j * col_stride + hd, 0.0f);
+      }
       // The keys every token of the chunk sees, as one block; then each token's remaining
       // keys, continuing the same order of terms (each output adds key after key).
       const int64_t common = n_past + c.t0 + 1;
       const uint16_t* v_head = values + kvh * hd;
-      k.axpy_block_f16(out, d, scratch.probs16.data(), n_keys, v_head, dkv, common, hd, nt);
+      k.axpy_block_f16(out, col_stride, scratch.probs16.data(), n_keys, v_head, dkv, common, hd,
+                       cols);
       for (int64_t j = 1; j < nt; ++j) {
         k.axpy_block_f16(out + j * d, d, &scratch.probs16[j * n_keys + common], n_keys,
                          v_head + common * dkv, dkv, j, hd, 1);

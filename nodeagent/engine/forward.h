@@ -56,11 +56,15 @@ struct ForwardBuffers {
   struct Chunk {
     int64_t seq, t0, nt;  // tokens [t0, t0 + nt) of sequence `seq`
   };
-  std::vector<Chunk> chunks;     // attention over F16 caches: the work items, less the head
-  std::vector<int64_t> q8_rows;  // attention over Q8_0 caches: the rows
+  std::vector<Chunk> chunks;  // attention over F16 caches: the sequences' chunks of tokens
+  struct AttentionItem {
+    int64_t chunk, head0, heads;  // query heads [head0, head0 + heads) of chunks[chunk]
+  };
+  std::vector<AttentionItem> attention_items;  // attention over F16 caches: the work items
+  std::vector<int64_t> q8_rows;                // attention over Q8_0 caches: the rows
   MatMulScratch matmul;
   struct Attention {
-    std::vector<float> scores;            // one chunk's [tokens][keys]
+    std::vector<float> scores;            // one work item's [tokens or heads][keys]
     std::vector<uint16_t> probs16;        // the same, softmaxed and rounded to F16
     std::vector<float> out;               // Q8_0 cache: one head's output
     std::vector<kernels::block_q8_0> q8;  // Q8_0 cache: the query, quantized
