@@ -8,6 +8,7 @@
 
 #include "cli/devices.h"
 #include "cli/nodeagent.h"
+#include "cli/state.h"
 #include "cli/run.h"
 #include "cli/selfcheck.h"
 #include "cli/train.h"
@@ -57,6 +58,24 @@ int Main(int argc, char** argv) {
   devices->add_option("--proc-root", devices_options.proc_root, "where /proc is (default /proc)");
   devices->add_option("--sys-root", devices_options.sys_root, "where /sys is (default /sys)");
   devices->add_flag("--json", devices_options.json, "print a JSON array instead of lines");
+
+  cli::StateOptions state_options;
+  CLI::App* state = app.add_subcommand(
+      "state",
+      "Run the state sidecar: the agent's transcripts, memory, usage, hash-chained audit log "
+      "and KV snapshots in SQLite on its volume, gRPC (agentry.state.v1) on a unix socket, "
+      "/metrics over HTTP. Every acknowledged write is durable. Stops on SIGTERM.");
+  state->add_option("--dir", state_options.dir,
+                    "the state volume (default /var/lib/agentry/state)");
+  state->add_option("--socket", state_options.socket,
+                    "unix socket to serve on (default /run/agentry/state.sock)");
+  state->add_option("--grace-period", state_options.grace_seconds,
+                    "seconds running calls get after SIGTERM (default 10)");
+  state->add_option("--metrics-port", state_options.metrics_port,
+                    "port of /metrics (default 9465; 0: a free port, logged)");
+  state->add_flag("!--no-metrics", state_options.metrics, "serve no /metrics");
+  state->add_option("--metrics-host", state_options.metrics_host,
+                    "address /metrics listens on (default 127.0.0.1)");
 
   cli::NodeagentOptions node_options;
   CLI::App* nodeagent = app.add_subcommand(
@@ -212,6 +231,7 @@ int Main(int argc, char** argv) {
   if (*validate) return cli::RunValidate(validate_files);
   if (*devices) return cli::RunDevices(devices_options);
   if (*nodeagent) return cli::RunNodeagent(node_options);
+  if (*state) return cli::RunState(state_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);
   if (*test_model) return cli::RunMakeTestModel(test_model_options);

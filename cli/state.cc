@@ -1,0 +1,75 @@
+#include "cli/state.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "common/http/server.h"
+#include "common/log/log.h"
+#include "common/metrics/process_metrics.h"
+#include "common/metrics/registry.h"
+#include "common/version.h"
+#include "runtime/state/state_service.h"
+#include "runtime/state/store.h"
+
+namespace agentry::cli {
+
+int RunState(const StateOptions& options) {
+  log::Logger log("state");
+  // SIGTERM and SIGINT are taken synchronously by this thread, never by a handler; blocked
+  // before any thread starts so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  StatusOr<std::unique_ptr<state::StateStore>> store = state::StateStore::Open(options.dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "agentry state: %s\n", store.status().message().c_str());
+    return 1;
+  }
+  metrics::Registry registry;
+  metrics::RegisterProcessMetrics(&registry, std::string(Version()));
+  metrics::Gauge& disk_bytes =
+      registry.AddGauge("agentry_state_disk_bytes", "Bytes of the state volume's files (database and snapshots).")
+          .WithLabels({});
+  registry.AddCollectHook([&] { disk_bytes.Set(static_cast<double>((*store)->DiskBytes())); });
+
+  std::unique_ptr<http::HttpServer> metrics_server;
+  if (options.metrics) {
+    metrics_server = std::make_unique<http::HttpServer>(http::HttpServerOptions{
+        .host = options.metrics_host, .port = options.metrics_port, .registry = &registry});
+    if (Status s = metrics_server->Start(); !s.ok()) {
+      std::fprintf(stderr, "agentry state: metrics: %s\n", s.message().c_str());
+      return 1;
+    }
+  }
+  state::StateServer server(store->get(), {.socket_path = options.socket}, &registry);
+  if (Status s = server.Start(); !s.ok()) {
+    std::fprintf(stderr, "agentry state: %s\n", s.message().c_str());
+    return 1;
+  }
+  // The audit chain is checked once at start: a broken chain is logged loudly (and counted
+  // by every VerifyAudit) but does not stop the sidecar, which must keep serving transcripts.
+  if (StatusOr<state::v1::VerifyAuditResponse> v = (*store)->VerifyAudit(); v.ok() && !v->ok()) {
+    log.Error("audit chain broken", {{"reason", v->reason()}, {"first_bad_seq", v->first_bad_seq()}});
+  }
+  log.Info("serving", {{"socket", options.socket},
+                       {"dir", options.dir},
+                       {"metrics_port", static_cast<int64_t>(metrics_server ? metrics_server->port() : 0)}});
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
+  server.Shutdown(std::chrono::system_clock::now() +
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                      std::chrono::duration<double>(options.grace_seconds)));
+  if (metrics_server) metrics_server->Stop();
+  log.Info("stopped");
+  return 0;
+}
+
+}  // namespace agentry::cli
