@@ -8,9 +8,9 @@
 
 #include "cli/devices.h"
 #include "cli/nodeagent.h"
-#include "cli/state.h"
 #include "cli/run.h"
 #include "cli/selfcheck.h"
+#include "cli/state.h"
 #include "cli/train.h"
 #include "cli/validate.h"
 #include "common/log/log.h"
@@ -70,7 +70,7 @@ int Main(int argc, char** argv) {
   state->add_option("--socket", state_options.socket,
                     "unix socket to serve on (default /run/agentry/state.sock)");
   state->add_option("--grace-period", state_options.grace_seconds,
-                    "seconds running calls get after SIGTERM (default 10)");
+                    "seconds running calls get after SIGTERM (default 2)");
   state->add_option("--metrics-port", state_options.metrics_port,
                     "port of /metrics (default 9465; 0: a free port, logged)");
   state->add_flag("!--no-metrics", state_options.metrics, "serve no /metrics");

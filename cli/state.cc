@@ -35,7 +35,9 @@ int RunState(const StateOptions& options) {
   metrics::Registry registry;
   metrics::RegisterProcessMetrics(&registry, std::string(Version()));
   metrics::Gauge& disk_bytes =
-      registry.AddGauge("agentry_state_disk_bytes", "Bytes of the state volume's files (database and snapshots).")
+      registry
+          .AddGauge("agentry_state_disk_bytes",
+                    "Bytes of the state volume's files (database and snapshots).")
           .WithLabels({});
   registry.AddCollectHook([&] { disk_bytes.Set(static_cast<double>((*store)->DiskBytes())); });
 
@@ -56,11 +58,13 @@ int RunState(const StateOptions& options) {
   // The audit chain is checked once at start: a broken chain is logged loudly (and counted
   // by every VerifyAudit) but does not stop the sidecar, which must keep serving transcripts.
   if (StatusOr<state::v1::VerifyAuditResponse> v = (*store)->VerifyAudit(); v.ok() && !v->ok()) {
-    log.Error("audit chain broken", {{"reason", v->reason()}, {"first_bad_seq", v->first_bad_seq()}});
+    log.Error("audit chain broken",
+              {{"reason", v->reason()}, {"first_bad_seq", v->first_bad_seq()}});
   }
-  log.Info("serving", {{"socket", options.socket},
-                       {"dir", options.dir},
-                       {"metrics_port", static_cast<int64_t>(metrics_server ? metrics_server->port() : 0)}});
+  log.Info("serving",
+           {{"socket", options.socket},
+            {"dir", options.dir},
+            {"metrics_port", static_cast<int64_t>(metrics_server ? metrics_server->port() : 0)}});
   int signal = 0;
   sigwait(&stop_signals, &signal);
   log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});

@@ -10,7 +10,9 @@ namespace agentry::cli {
 struct StateOptions {
   std::string dir = "/var/lib/agentry/state";  // the state volume
   std::string socket = "/run/agentry/state.sock";
-  double grace_seconds = 10;
+  // Calls take milliseconds (a snapshot stream, seconds); gRPC's shutdown also waits this
+  // long whenever a client keeps its channel open, so the default is short.
+  double grace_seconds = 2;
   bool metrics = true;
   uint16_t metrics_port = 9465;  // 0: a free port, logged
   std::string metrics_host = "127.0.0.1";

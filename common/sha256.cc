@@ -1,9 +1,9 @@
 #include "common/sha256.h"
 
-#include <openssl/evp.h>
-
 #include <cstdio>
 #include <cstdlib>
+
+#include <openssl/evp.h>
 
 namespace agentry {
 
@@ -41,8 +41,8 @@ std::string Sha256::FinishHex() {
   Check(EVP_DigestFinal_ex(context_->ctx, digest, &size), "EVP_DigestFinal_ex");
   Check(EVP_DigestInit_ex(context_->ctx, EVP_sha256(), nullptr), "EVP_DigestInit_ex");
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex(size * 2, '0');
-  for (unsigned int i = 0; i < size; ++i) {
+  std::string hex(size_t{size} * 2, '0');
+  for (size_t i = 0; i < size; ++i) {
     hex[2 * i] = kHex[digest[i] >> 4];
     hex[2 * i + 1] = kHex[digest[i] & 15];
   }

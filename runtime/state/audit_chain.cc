@@ -6,11 +6,10 @@
 
 namespace agentry::state {
 
-namespace v1 = agentry::state::v1;
-
 StatusOr<std::string> CanonicalDetails(const std::string& details_json) {
   if (details_json.empty()) return std::string("{}");
-  const nlohmann::json parsed = nlohmann::json::parse(details_json, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json parsed =
+      nlohmann::json::parse(details_json, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) {
     return InvalidArgumentError("details_json: not a JSON object");
   }
@@ -46,7 +45,8 @@ bool AuditChainVerifier::Add(const v1::AuditRecord& record) {
   };
   const int64_t expected_seq = result_.records() + 1;
   if (record.seq() != expected_seq) {
-    return fail("expected seq " + std::to_string(expected_seq) + " (a record is missing or out of order)");
+    return fail("expected seq " + std::to_string(expected_seq) +
+                " (a record is missing or out of order)");
   }
   if (record.prev_hash() != result_.head_hash()) {
     return fail("prev_hash does not match the previous record's hash");

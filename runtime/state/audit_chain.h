@@ -11,6 +11,7 @@
 #include <string>
 
 #include "agentry/state/v1/state.pb.h"
+
 #include "common/status.h"
 
 namespace agentry::state {

@@ -1,17 +1,18 @@
 #include "runtime/state/sqlite.h"
 
-#include <sqlite3.h>
-
+#include <cerrno>
 #include <utility>
+
+#include <sqlite3.h>
 
 namespace agentry::state {
 
 StatusOr<Database> Database::Open(const std::string& path) {
   Database db;
   db.path_ = path;
-  const int rc = sqlite3_open_v2(path.c_str(), &db.db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db.db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) return db.Error(rc, "opening");
   sqlite3_extended_result_codes(db.db_, 1);
   // A writer waits this long for another connection's lock (an `agentry` CLI reading the
@@ -45,9 +46,23 @@ Database& Database::operator=(Database&& other) noexcept {
 Status Database::Error(int rc, std::string_view what) const {
   const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
   const std::string message = path_ + ": " + std::string(what) + ": " + detail;
+  // A write refused for lack of space surfaces as SQLITE_FULL after a short write, but as an
+  // I/O error when write() itself fails (EFBIG at a file-size limit, EDQUOT at a quota); the
+  // errno behind it says which.
+  // SQLite keeps the errno of the failed write only until its next system call (the
+  // rollback's), so a failed write with no errno to tell is taken for a full volume too: what
+  // the caller does is the same (nothing was written; retry once space is freed).
+  const int err = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
+  if (rc == SQLITE_IOERR_WRITE ||
+      ((rc & 0xff) == SQLITE_IOERR && (err == ENOSPC || err == EFBIG || err == EDQUOT))) {
+    rc = SQLITE_FULL;
+  }
+  if ((rc & 0xff) == SQLITE_IOERR && err == EROFS) rc = SQLITE_READONLY;
   switch (rc & 0xff) {
     case SQLITE_FULL:
-      return ResourceExhaustedError(message + " (the state volume is full; nothing was written)");
+      return ResourceExhaustedError(message +
+                                    " (the state volume is full, over quota or failing writes; "
+                                    "nothing was written)");
     case SQLITE_READONLY:
       return FailedPreconditionError(message + " (the state volume is read-only)");
     case SQLITE_CORRUPT:
@@ -60,8 +75,6 @@ Status Database::Error(int rc, std::string_view what) const {
     case SQLITE_PERM:
       return FailedPreconditionError(message);
     case SQLITE_IOERR:
-      // A write that failed for lack of space can surface as an I/O error (EFBIG, or a
-      // short write reported as one).
       return UnavailableError(message + " (I/O error; nothing was written)");
     case SQLITE_CONSTRAINT:
       return AlreadyExistsError(message);
@@ -111,8 +124,8 @@ Statement& Statement::Bind(int index, int64_t value) {
 }
 
 Statement& Statement::Bind(int index, std::string_view text) {
-  const int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
-                                     SQLITE_UTF8);
+  const int rc =
+      sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = db_->Error(rc, "binding");
   return *this;
 }

@@ -34,8 +34,9 @@ grpc::Status StateService::Finish(const char* method, const Status& status,
   if (metrics_ != nullptr) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    metrics_->AddHistogram("agentry_state_request_duration_seconds", "", {"method"},
-                           metrics::DefaultLatencyBuckets())
+    metrics_
+        ->AddHistogram("agentry_state_request_duration_seconds", "", {"method"},
+                       metrics::DefaultLatencyBuckets())
         .WithLabels({method})
         .Observe(seconds);
     metrics_->AddCounter("agentry_state_requests_total", "", {"method", "code"})
@@ -46,17 +47,18 @@ grpc::Status StateService::Finish(const char* method, const Status& status,
 }
 
 template <typename Response>
-grpc::Status StateService::Serve(const char* method, StatusOr<Response> result,
-                                 Response* response, std::chrono::steady_clock::time_point start) {
-  if (result.ok()) *response = std::move(result).value();
-  return Finish(method, result.ok() ? OkStatus() : result.status(), start);
+grpc::Status StateService::Serve(const char* method, StatusOr<Response> result, Response* response,
+                                 std::chrono::steady_clock::time_point start) {
+  if (!result.ok()) return Finish(method, result.status(), start);
+  *response = std::move(result).value();
+  return Finish(method, OkStatus(), start);
 }
 
-#define AGENTRY_STATE_UNARY(Method, Request, Response, call)                                  \
-  grpc::Status StateService::Method(grpc::ServerContext*, const v1::Request* request,       \
-                                    v1::Response* response) {                               \
-    const auto start = std::chrono::steady_clock::now();                                    \
-    return Serve<v1::Response>(#Method, call, response, start);                             \
+#define AGENTRY_STATE_UNARY(Method, Request, Response, call)                          \
+  grpc::Status StateService::Method(grpc::ServerContext*, const v1::Request* request, \
+                                    v1::Response* response) {                         \
+    const auto start = std::chrono::steady_clock::now();                              \
+    return Serve<v1::Response>(#Method, call, response, start);                       \
   }
 
 AGENTRY_STATE_UNARY(CreateSession, CreateSessionRequest, Session, store_->CreateSession(*request))
@@ -102,7 +104,8 @@ grpc::Status StateService::PutSnapshot(grpc::ServerContext*,
   do {
     if (Status s = (*writer)->Write(piece.data()); !s.ok()) return Finish("PutSnapshot", s, start);
   } while (reader->Read(&piece));
-  return Serve<v1::SnapshotInfo>("PutSnapshot", (*writer)->Finish(expected_sha256), response, start);
+  return Serve<v1::SnapshotInfo>("PutSnapshot", (*writer)->Finish(expected_sha256), response,
+                                 start);
 }
 
 grpc::Status StateService::GetSnapshot(grpc::ServerContext* context,
@@ -110,21 +113,19 @@ grpc::Status StateService::GetSnapshot(grpc::ServerContext* context,
                                        grpc::ServerWriter<v1::SnapshotChunk>* writer) {
   const auto start = std::chrono::steady_clock::now();
   bool first = true;
-  const Status s = store_->ReadSnapshot(
-      request->session_id(), kSnapshotChunkBytes,
-      [&](const v1::SnapshotInfo& info, std::string_view bytes) {
-        if (context->IsCancelled()) return false;
-        v1::SnapshotChunk chunk;
-        if (first) *chunk.mutable_info() = info;
-        first = false;
-        chunk.set_data(std::string(bytes));
-        return writer->Write(chunk);
-      });
+  const Status s = store_->ReadSnapshot(request->session_id(), kSnapshotChunkBytes,
+                                        [&](const v1::SnapshotInfo& info, std::string_view bytes) {
+                                          if (context->IsCancelled()) return false;
+                                          v1::SnapshotChunk chunk;
+                                          if (first) *chunk.mutable_info() = info;
+                                          first = false;
+                                          chunk.set_data(std::string(bytes));
+                                          return writer->Write(chunk);
+                                        });
   return Finish("GetSnapshot", s, start);
 }
 
-StateServer::StateServer(StateStore* store, StateServerOptions options,
-                         metrics::Registry* metrics)
+StateServer::StateServer(StateStore* store, StateServerOptions options, metrics::Registry* metrics)
     : options_(std::move(options)), service_(store, metrics) {}
 
 StateServer::~StateServer() {
@@ -134,7 +135,8 @@ StateServer::~StateServer() {
 Status StateServer::Start() {
   const std::string& path = options_.socket_path;
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return InvalidArgumentError("socket path " + path + ": longer than a unix socket path may be (" +
+    return InvalidArgumentError("socket path " + path +
+                                ": longer than a unix socket path may be (" +
                                 std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes)");
   }
   std::error_code ec;

@@ -118,7 +118,8 @@ Status CheckId(const std::string& id, const char* field) {
   for (const char c : id) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                     c == '.' || c == '_' || c == '-';
-    if (!ok) return InvalidArgumentError(std::string(field) + ": only A-Z, a-z, 0-9, '.', '_' and '-'");
+    if (!ok)
+      return InvalidArgumentError(std::string(field) + ": only A-Z, a-z, 0-9, '.', '_' and '-'");
   }
   if (id == "." || id == "..") return InvalidArgumentError(std::string(field) + ": not . or ..");
   return OkStatus();
@@ -204,12 +205,14 @@ StatusOr<std::unique_ptr<StateStore>> StateStore::Open(const std::string& dir,
   if (!options.now_ms) options.now_ms = SystemNowMs;
   std::error_code ec;
   fs::create_directories(fs::path(dir) / "snapshots", ec);
-  if (ec) return FailedPreconditionError(dir + ": cannot create the state directory: " + ec.message());
+  if (ec)
+    return FailedPreconditionError(dir + ": cannot create the state directory: " + ec.message());
   AGENTRY_ASSIGN_OR_RETURN(Database db, Database::Open(dir + "/state.db"));
   std::unique_ptr<StateStore> store(new StateStore(dir, std::move(options), std::move(db)));
   AGENTRY_RETURN_IF_ERROR(store->Migrate());
   AGENTRY_RETURN_IF_ERROR(store->RemoveOrphanSnapshots());
-  AGENTRY_ASSIGN_OR_RETURN(Statement prune, store->db_.Prepare("DELETE FROM requests WHERE created_ms < ?"));
+  AGENTRY_ASSIGN_OR_RETURN(Statement prune,
+                           store->db_.Prepare("DELETE FROM requests WHERE created_ms < ?"));
   prune.Bind(1, store->Now() - store->options_.request_id_ttl_ms);
   AGENTRY_RETURN_IF_ERROR(prune.Run());
   return store;
@@ -302,9 +305,8 @@ StatusOr<Response> StateStore::Mutate(const std::string& request_id, const char*
 }
 
 StatusOr<v1::Session> StateStore::LoadSession(const std::string& id) {
-  AGENTRY_ASSIGN_OR_RETURN(
-      Statement s,
-      db_.Prepare(std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE id = ?"));
+  AGENTRY_ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kSessionColumns +
+                                                    " FROM sessions WHERE id = ?"));
   s.Bind(1, id);
   AGENTRY_ASSIGN_OR_RETURN(const bool found, s.Step());
   if (!found) return NotFoundError("session " + id + ": not found");
@@ -332,8 +334,9 @@ StatusOr<v1::Session> StateStore::CreateSession(const v1::CreateSessionRequest& 
         if (existing.status().code() != StatusCode::kNotFound) return existing.status();
         AGENTRY_ASSIGN_OR_RETURN(
             Statement insert,
-            db_.Prepare("INSERT INTO sessions (id, agent, on_behalf_of, state, metadata_json, "
-                        "created_ms, updated_ms, next_seq) VALUES (?, ?, ?, 'active', ?, ?, ?, 1)"));
+            db_.Prepare(
+                "INSERT INTO sessions (id, agent, on_behalf_of, state, metadata_json, "
+                "created_ms, updated_ms, next_seq) VALUES (?, ?, ?, 'active', ?, ?, ?, 1)"));
         const int64_t now = Now();
         insert.Bind(1, request.id()).Bind(2, request.agent()).Bind(3, request.on_behalf_of());
         insert.Bind(4, metadata).Bind(5, now).Bind(6, now);
@@ -348,12 +351,12 @@ StatusOr<v1::Session> StateStore::GetSession(const std::string& id) {
   return LoadSession(id);
 }
 
-StatusOr<v1::ListSessionsResponse> StateStore::ListSessions(const v1::ListSessionsRequest& request) {
+StatusOr<v1::ListSessionsResponse> StateStore::ListSessions(
+    const v1::ListSessionsRequest& request) {
   std::lock_guard<std::mutex> lock(mu_);
-  AGENTRY_ASSIGN_OR_RETURN(
-      Statement s, db_.Prepare(std::string("SELECT ") + kSessionColumns +
-                               " FROM sessions WHERE (?1 = '' OR state = ?1) "
-                               "ORDER BY updated_ms DESC, id LIMIT ?2"));
+  AGENTRY_ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kSessionColumns +
+                                                    " FROM sessions WHERE (?1 = '' OR state = ?1) "
+                                                    "ORDER BY updated_ms DESC, id LIMIT ?2"));
   s.Bind(1, request.state()).Bind(2, Limit(request.limit(), 100, 1000));
   v1::ListSessionsResponse out;
   while (true) {
@@ -387,14 +390,16 @@ StatusOr<v1::Session> StateStore::UpdateSession(const v1::UpdateSessionRequest& 
       nullptr);
 }
 
-StatusOr<v1::AppendEventsResponse> StateStore::AppendEvents(const v1::AppendEventsRequest& request) {
+StatusOr<v1::AppendEventsResponse> StateStore::AppendEvents(
+    const v1::AppendEventsRequest& request) {
   if (request.events().empty()) return InvalidArgumentError("events: at least one");
   std::vector<std::string> metadata;
   int64_t bytes = 0;
   for (int i = 0; i < request.events_size(); ++i) {
     const v1::Event& e = request.events(i);
     const std::string field = "events[" + std::to_string(i) + "]";
-    if (e.kind() != "user" && e.kind() != "assistant" && e.kind() != "tool" && e.kind() != "system") {
+    if (e.kind() != "user" && e.kind() != "assistant" && e.kind() != "tool" &&
+        e.kind() != "system") {
       return InvalidArgumentError(field + ".kind: one of user, assistant, tool, system (got \"" +
                                   e.kind() + "\")");
     }
@@ -413,8 +418,7 @@ StatusOr<v1::AppendEventsResponse> StateStore::AppendEvents(const v1::AppendEven
       request.request_id(), "AppendEvents",
       [&]() -> StatusOr<v1::AppendEventsResponse> {
         AGENTRY_ASSIGN_OR_RETURN(const v1::Session session, LoadSession(request.session_id()));
-        if (request.has_expected_next_seq() &&
-            request.expected_next_seq() != session.next_seq()) {
+        if (request.has_expected_next_seq() && request.expected_next_seq() != session.next_seq()) {
           return AbortedError("session " + session.id() + ": expected_next_seq " +
                               std::to_string(request.expected_next_seq()) + " but it is " +
                               std::to_string(session.next_seq()) +
@@ -507,7 +511,8 @@ StatusOr<v1::MemoryEntry> StateStore::PutMemory(const v1::PutMemoryRequest& requ
       nullptr);
 }
 
-StatusOr<v1::SearchMemoryResponse> StateStore::SearchMemory(const v1::SearchMemoryRequest& request) {
+StatusOr<v1::SearchMemoryResponse> StateStore::SearchMemory(
+    const v1::SearchMemoryRequest& request) {
   if (request.scope().empty()) return InvalidArgumentError("scope: required");
   // The query's words, each quoted, any of them: user text never reaches FTS5's syntax.
   std::string match;
@@ -562,8 +567,8 @@ StatusOr<v1::AuditRecord> StateStore::AppendAudit(const v1::AppendAuditRequest& 
         v1::AuditRecord record;
         record.set_seq(1);
         record.set_prev_hash(kAuditGenesisHash);
-        AGENTRY_ASSIGN_OR_RETURN(Statement last,
-                                 db_.Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
+        AGENTRY_ASSIGN_OR_RETURN(
+            Statement last, db_.Prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"));
         AGENTRY_ASSIGN_OR_RETURN(const bool has_last, last.Step());
         if (has_last) {
           record.set_seq(last.Int(0) + 1);
@@ -575,9 +580,9 @@ StatusOr<v1::AuditRecord> StateStore::AppendAudit(const v1::AppendAuditRequest& 
         record.set_session_id(request.session_id());
         record.set_details_json(details);
         record.set_hash(AuditRecordHash(record.prev_hash(), record));
-        AGENTRY_ASSIGN_OR_RETURN(
-            Statement insert, db_.Prepare(std::string("INSERT INTO audit (") + kAuditColumns +
-                                          ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+        AGENTRY_ASSIGN_OR_RETURN(Statement insert,
+                                 db_.Prepare(std::string("INSERT INTO audit (") + kAuditColumns +
+                                             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
         insert.Bind(1, record.seq()).Bind(2, record.time_unix_ms()).Bind(3, record.actor());
         insert.Bind(4, record.action()).Bind(5, record.session_id()).Bind(6, record.details_json());
         insert.Bind(7, record.prev_hash()).Bind(8, record.hash());
@@ -606,8 +611,8 @@ StatusOr<v1::ListAuditResponse> StateStore::ListAudit(const v1::ListAuditRequest
 
 StatusOr<v1::VerifyAuditResponse> StateStore::VerifyAudit() {
   std::lock_guard<std::mutex> lock(mu_);
-  AGENTRY_ASSIGN_OR_RETURN(
-      Statement s, db_.Prepare(std::string("SELECT ") + kAuditColumns + " FROM audit ORDER BY seq"));
+  AGENTRY_ASSIGN_OR_RETURN(Statement s, db_.Prepare(std::string("SELECT ") + kAuditColumns +
+                                                    " FROM audit ORDER BY seq"));
   AuditChainVerifier verifier;
   while (true) {
     AGENTRY_ASSIGN_OR_RETURN(const bool row, s.Step());
@@ -619,8 +624,9 @@ StatusOr<v1::VerifyAuditResponse> StateStore::VerifyAudit() {
 Status StateStore::AddCounters(const std::string& scope,
                                const google::protobuf::Map<std::string, int64_t>& counters) {
   AGENTRY_ASSIGN_OR_RETURN(
-      Statement add, db_.Prepare("INSERT INTO usage (scope, name, value) VALUES (?, ?, ?) "
-                                 "ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value"));
+      Statement add,
+      db_.Prepare("INSERT INTO usage (scope, name, value) VALUES (?, ?, ?) "
+                  "ON CONFLICT (scope, name) DO UPDATE SET value = value + excluded.value"));
   for (const auto& [name, value] : counters) {
     add.Reset();
     add.Bind(1, scope).Bind(2, name).Bind(3, value);
@@ -630,8 +636,8 @@ Status StateStore::AddCounters(const std::string& scope,
 }
 
 StatusOr<v1::Usage> StateStore::LoadUsage(const std::string& scope) {
-  AGENTRY_ASSIGN_OR_RETURN(Statement s,
-                           db_.Prepare("SELECT name, value FROM usage WHERE scope = ? ORDER BY name"));
+  AGENTRY_ASSIGN_OR_RETURN(
+      Statement s, db_.Prepare("SELECT name, value FROM usage WHERE scope = ? ORDER BY name"));
   s.Bind(1, scope);
   v1::Usage out;
   out.set_scope(scope);
@@ -646,7 +652,8 @@ StatusOr<v1::Usage> StateStore::LoadUsage(const std::string& scope) {
 StatusOr<v1::Usage> StateStore::AddUsage(const v1::AddUsageRequest& request) {
   if (request.counters().empty()) return InvalidArgumentError("counters: at least one");
   for (const auto& [name, value] : request.counters()) {
-    if (name.empty() || name.size() > 64) return InvalidArgumentError("counters: names of 1 to 64 bytes");
+    if (name.empty() || name.size() > 64)
+      return InvalidArgumentError("counters: names of 1 to 64 bytes");
     if (value < 0) return InvalidArgumentError("counters[" + name + "]: must not be negative");
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -750,17 +757,19 @@ StatusOr<v1::SnapshotInfo> StateStore::SnapshotWriter::Finish(const std::string&
         "", "PutSnapshot",
         [&]() -> StatusOr<v1::SnapshotInfo> {
           AGENTRY_RETURN_IF_ERROR(w.store->LoadSession(w.session_id).status());
-          AGENTRY_ASSIGN_OR_RETURN(Statement old,
-                                   w.store->db_.Prepare("SELECT file FROM snapshots WHERE session_id = ?"));
+          AGENTRY_ASSIGN_OR_RETURN(
+              Statement old,
+              w.store->db_.Prepare("SELECT file FROM snapshots WHERE session_id = ?"));
           old.Bind(1, w.session_id);
           AGENTRY_ASSIGN_OR_RETURN(const bool had, old.Step());
           if (had) previous = old.Text(0);
           AGENTRY_ASSIGN_OR_RETURN(
               Statement put,
-              w.store->db_.Prepare("INSERT INTO snapshots (session_id, file, bytes, sha256, created_ms) "
-                                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
-                                   "file = excluded.file, bytes = excluded.bytes, "
-                                   "sha256 = excluded.sha256, created_ms = excluded.created_ms"));
+              w.store->db_.Prepare(
+                  "INSERT INTO snapshots (session_id, file, bytes, sha256, created_ms) "
+                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET "
+                  "file = excluded.file, bytes = excluded.bytes, "
+                  "sha256 = excluded.sha256, created_ms = excluded.created_ms"));
           put.Bind(1, w.session_id).Bind(2, w.file).Bind(3, info.bytes()).Bind(4, sha);
           put.Bind(5, info.created_unix_ms());
           AGENTRY_RETURN_IF_ERROR(put.Run());

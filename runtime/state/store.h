@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "agentry/state/v1/state.pb.h"
+
 #include "common/status.h"
 #include "runtime/state/sqlite.h"
 
@@ -86,9 +87,9 @@ class StateStore {
   // The session's snapshot, read in pieces of up to `chunk_bytes` and handed to `sink`
   // (false from the sink stops). DataLoss when the file's bytes fail the recorded checksum
   // (after the sink saw them: the caller discards what it received).
-  Status ReadSnapshot(const std::string& session_id, size_t chunk_bytes,
-                      const std::function<bool(const v1::SnapshotInfo& info,
-                                               std::string_view bytes)>& sink);
+  Status ReadSnapshot(
+      const std::string& session_id, size_t chunk_bytes,
+      const std::function<bool(const v1::SnapshotInfo& info, std::string_view bytes)>& sink);
 
   const std::string& dir() const { return dir_; }
   // Bytes of the database files and snapshots, for metrics.
@@ -107,7 +108,8 @@ class StateStore {
                             const std::function<StatusOr<Response>()>& apply, bool* replayed);
 
   StatusOr<v1::Session> LoadSession(const std::string& id);
-  Status AddCounters(const std::string& scope, const google::protobuf::Map<std::string, int64_t>& counters);
+  Status AddCounters(const std::string& scope,
+                     const google::protobuf::Map<std::string, int64_t>& counters);
   StatusOr<v1::Usage> LoadUsage(const std::string& scope);
 
   const std::string dir_;

@@ -3,7 +3,6 @@
 // tampering does to it), snapshots, schema versions, and reopening.
 #include "runtime/state/store.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "common/sha256.h"
 #include "runtime/state/audit_chain.h"
@@ -61,9 +61,10 @@ class StoreTest : public ::testing::Test {
     return s.ok() ? *s : v1::Session{};
   }
 
-  static v1::AppendEventsRequest Events(const std::string& session,
-                                        const std::vector<std::pair<std::string, std::string>>& kinds_and_texts,
-                                        const std::string& request_id = "") {
+  static v1::AppendEventsRequest Events(
+      const std::string& session,
+      const std::vector<std::pair<std::string, std::string>>& kinds_and_texts,
+      const std::string& request_id = "") {
     v1::AppendEventsRequest r;
     r.set_session_id(session);
     r.set_request_id(request_id);
@@ -135,8 +136,10 @@ TEST_F(StoreTest, BadInputIsRefusedWithTheFieldNamed) {
   EXPECT_NE(store_->CreateSession(r).status().message().find("metadata_json: not a JSON object"),
             std::string::npos);
   Create("s");
-  EXPECT_NE(store_->AppendEvents(Events("s", {{"robot", "x"}})).status().message().find(
-                "events[0].kind: one of user, assistant, tool, system"),
+  EXPECT_NE(store_->AppendEvents(Events("s", {{"robot", "x"}}))
+                .status()
+                .message()
+                .find("events[0].kind: one of user, assistant, tool, system"),
             std::string::npos);
   EXPECT_EQ(store_->AppendEvents(Events("nope", {{"user", "x"}})).status().code(),
             StatusCode::kNotFound);
@@ -176,10 +179,12 @@ TEST_F(StoreTest, EventsAreNumberedInOrderAndReadBackFromAnyPoint) {
 
 TEST_F(StoreTest, ARetriedAppendAppliesOnceAndAStaleWriterIsRefused) {
   Create("s");
-  StatusOr<v1::AppendEventsResponse> first = store_->AppendEvents(Events("s", {{"user", "a"}}, "req-1"));
+  StatusOr<v1::AppendEventsResponse> first =
+      store_->AppendEvents(Events("s", {{"user", "a"}}, "req-1"));
   ASSERT_TRUE(first.ok());
   EXPECT_FALSE(first->replayed());
-  StatusOr<v1::AppendEventsResponse> retry = store_->AppendEvents(Events("s", {{"user", "a"}}, "req-1"));
+  StatusOr<v1::AppendEventsResponse> retry =
+      store_->AppendEvents(Events("s", {{"user", "a"}}, "req-1"));
   ASSERT_TRUE(retry.ok());
   EXPECT_TRUE(retry->replayed());
   EXPECT_EQ(retry->seqs(0), first->seqs(0));
@@ -203,6 +208,7 @@ TEST_F(StoreTest, ConcurrentWritersToOneSessionGetDistinctSeqsAndLoseNothing) {
   constexpr int kThreads = 4;
   constexpr int kEach = 25;
   std::vector<std::thread> writers;
+  writers.reserve(kThreads);
   std::atomic<int> failures{0};
   for (int t = 0; t < kThreads; ++t) {
     writers.emplace_back([&, t] {
@@ -269,9 +275,9 @@ TEST_F(StoreTest, UsageAddsUpPerSessionAndPerUtcDay) {
   ASSERT_TRUE(store_->AddUsage(add).ok());  // a retry: counted once
   add.set_request_id("");
   add.set_session_id("s2");
-  now_ms_ += 23 * 3600 * 1000;  // still 2025-12-06
+  now_ms_ += int64_t{23} * 3600 * 1000;  // still 2025-12-06
   ASSERT_TRUE(store_->AddUsage(add).ok());
-  now_ms_ += 2 * 3600 * 1000;  // 2025-12-07
+  now_ms_ += int64_t{2} * 3600 * 1000;  // 2025-12-07
   StatusOr<v1::Usage> s2 = store_->AddUsage(add);
   ASSERT_TRUE(s2.ok());
   EXPECT_EQ(s2->counters().at("prompt_tokens"), 200);
