@@ -5,7 +5,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <memory>
+#include <thread>
 
 #include "common/http/server.h"
 #include "common/log/log.h"
@@ -68,9 +71,24 @@ int RunState(const StateOptions& options) {
   int signal = 0;
   sigwait(&stop_signals, &signal);
   log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
-  server.Shutdown(std::chrono::system_clock::now() +
-                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                      std::chrono::duration<double>(options.grace_seconds)));
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            std::chrono::duration<double>(options.grace_seconds));
+  // gRPC's Shutdown can keep waiting well past its deadline while a client holds its channel
+  // open (seen: 10 s with a 2 s deadline). Every acknowledged write is already durable, so
+  // once the grace period is over the process exits whether or not gRPC has finished.
+  std::promise<void> stopped;
+  std::future<void> stopped_future = stopped.get_future();
+  std::thread stopper([&] {
+    server.Shutdown(deadline);
+    stopped.set_value();
+  });
+  if (stopped_future.wait_until(deadline + std::chrono::milliseconds(500)) !=
+      std::future_status::ready) {
+    log.Warn("gRPC still shutting down after the grace period; exiting now");
+    std::_Exit(0);
+  }
+  stopper.join();
   if (metrics_server) metrics_server->Stop();
   log.Info("stopped");
   return 0;

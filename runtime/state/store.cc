@@ -103,6 +103,9 @@ static_assert(kMigrationCount == StateStore::kSchemaVersion);
 
 constexpr int64_t kMaxIdBytes = 128;
 constexpr int64_t kMaxContentBytes = int64_t{16} << 20;
+// One ReadTranscript response's content: below gRPC's default 4 MiB message limit, which the
+// runtime's (or any) client keeps unless it raises it.
+constexpr int64_t kMaxTranscriptBytes = int64_t{2} << 20;
 
 int64_t SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -462,7 +465,9 @@ StatusOr<v1::ReadTranscriptResponse> StateStore::ReadTranscript(
   s.Bind(1, session.id()).Bind(2, request.after_seq());
   s.Bind(3, request.limit() > 0 ? int64_t{request.limit()} : int64_t{-1});
   v1::ReadTranscriptResponse out;
-  while (true) {
+  int64_t bytes = 0;
+  int64_t last_seq = request.after_seq();
+  while (bytes < kMaxTranscriptBytes) {
     AGENTRY_ASSIGN_OR_RETURN(const bool row, s.Step());
     if (!row) break;
     v1::Event* e = out.add_events();
@@ -473,8 +478,11 @@ StatusOr<v1::ReadTranscriptResponse> StateStore::ReadTranscript(
     e->set_tool_call_id(s.Text(4));
     e->set_metadata_json(s.Text(5));
     e->set_created_unix_ms(s.Int(6));
+    bytes += static_cast<int64_t>(e->content().size());
+    last_seq = e->seq();
   }
   out.set_next_seq(session.next_seq());
+  out.set_more(last_seq < session.next_seq() - 1);
   return out;
 }
 

@@ -175,6 +175,33 @@ TEST_F(StoreTest, EventsAreNumberedInOrderAndReadBackFromAnyPoint) {
   StatusOr<v1::ReadTranscriptResponse> page = store_->ReadTranscript(read);
   ASSERT_EQ(page->events_size(), 1);
   EXPECT_EQ(page->events(0).seq(), 2);
+  EXPECT_TRUE(page->more());
+  read.set_after_seq(2);
+  read.set_limit(0);
+  EXPECT_FALSE(store_->ReadTranscript(read)->more());
+  EXPECT_FALSE(all->more());
+}
+
+TEST_F(StoreTest, ALargeTranscriptComesInPagesBelowGrpcsMessageLimit) {
+  Create("s");
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(store_->AppendEvents(Events("s", {{"user", std::string(1 << 20, 'a' + i)}})).ok());
+  }
+  v1::ReadTranscriptRequest read;
+  read.set_session_id("s");
+  std::string letters;
+  int pages = 0;
+  bool more = true;
+  while (more) {
+    StatusOr<v1::ReadTranscriptResponse> page = store_->ReadTranscript(read);
+    ASSERT_TRUE(page.ok());
+    ++pages;
+    for (const v1::Event& e : page->events()) letters += e.content()[0];
+    read.set_after_seq(page->events(page->events_size() - 1).seq());
+    more = page->more();
+  }
+  EXPECT_EQ(letters, "abcdef");
+  EXPECT_EQ(pages, 3);
 }
 
 TEST_F(StoreTest, ARetriedAppendAppliesOnceAndAStaleWriterIsRefused) {
