@@ -1,12 +1,11 @@
 // nodeagent/server/node_service.cc — see node_service.h.
 #include "nodeagent/server/node_service.h"
 
-#include <sys/stat.h>
-#include <sys/un.h>
-
 #include <filesystem>
 
 #include <grpcpp/health_check_service_interface.h>
+
+#include "common/grpc/unix_socket_server.h"
 
 namespace agentry::server {
 
@@ -232,32 +231,8 @@ NodeServer::~NodeServer() {
 }
 
 Status NodeServer::Start() {
-  const std::string& path = options_.socket_path;
-  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return InvalidArgumentError("socket path " + path +
-                                ": longer than a unix socket path may be (" +
-                                std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " bytes)");
-  }
-  std::error_code ec;
-  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-  if (ec) return UnavailableError("socket directory " + dir.string() + ": " + ec.message());
-  // A socket file left by a daemon that died; a live daemon's socket is replaced too, as
-  // the DaemonSet runs one daemon per node.
-  std::filesystem::remove(path, ec);
-
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
-  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
-  builder.SetMaxSendMessageSize(options_.max_message_bytes);
-  builder.RegisterService(&service_);
-  server_ = builder.BuildAndStart();
-  if (server_ == nullptr) return UnavailableError("cannot listen on unix socket " + path);
-  if (chmod(path.c_str(), 0660) != 0) {
-    return UnavailableError("socket " + path + ": cannot set mode 0660");
-  }
-  server_->GetHealthCheckService()->SetServingStatus(true);
+  AGENTRY_ASSIGN_OR_RETURN(
+      server_, StartUnixSocketServer(options_.socket_path, &service_, options_.max_message_bytes));
   return OkStatus();
 }
 

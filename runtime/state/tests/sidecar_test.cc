@@ -25,28 +25,13 @@
 #include <sqlite3.h>
 
 #include "common/sha256.h"
+#include "runtime/state/tests/temp_dir.h"
 
 namespace agentry::state {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-class TempDir {
- public:
-  TempDir() {
-    // Short: a unix socket path is at most 107 bytes.
-    std::string tmpl = "/tmp/agst-XXXXXX";
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // One `agentry state` process; killed (SIGKILL) when dropped.
 class Sidecar {
@@ -118,6 +103,33 @@ bool WaitServing(grpc::Channel* channel) {
   return false;
 }
 
+grpc::Status CreateSession(v1::State::Stub* stub, const std::string& id) {
+  grpc::ClientContext c;
+  WithDeadline(&c, 5000);
+  v1::CreateSessionRequest create;
+  create.set_id(id);
+  create.set_agent("team-a/triage");
+  v1::Session session;
+  return stub->CreateSession(&c, create, &session);
+}
+
+// The whole transcript, page by page (it may be larger than one gRPC message).
+grpc::Status ReadAll(v1::State::Stub* stub, const std::string& session,
+                     std::vector<v1::Event>* events) {
+  events->clear();
+  v1::ReadTranscriptResponse page;
+  do {
+    grpc::ClientContext c;
+    WithDeadline(&c, 10000);
+    v1::ReadTranscriptRequest read;
+    read.set_session_id(session);
+    read.set_after_seq(events->empty() ? 0 : events->back().seq());
+    if (grpc::Status s = stub->ReadTranscript(&c, read, &page); !s.ok()) return s;
+    events->insert(events->end(), page.events().begin(), page.events().end());
+  } while (page.more());
+  return grpc::Status::OK;
+}
+
 class SidecarTest : public ::testing::Test {
  protected:
   std::string Dir() const { return tmp_.path() + "/state"; }
@@ -135,15 +147,7 @@ TEST_F(SidecarTest, ServesTheApiOnAUnixSocketWithMode0660AndClearErrors) {
   EXPECT_EQ(st.st_mode & 0777, 0660);
   auto stub = v1::State::NewStub(channel);
 
-  v1::CreateSessionRequest create;
-  create.set_id("s1");
-  create.set_agent("team-a/triage");
-  v1::Session session;
-  {
-    grpc::ClientContext c;
-    WithDeadline(&c, 5000);
-    ASSERT_TRUE(stub->CreateSession(&c, create, &session).ok());
-  }
+  ASSERT_TRUE(CreateSession(stub.get(), "s1").ok());
   {
     grpc::ClientContext c;
     WithDeadline(&c, 5000);
@@ -218,15 +222,7 @@ TEST_F(SidecarTest, KilledAtRandomMomentsItLosesNoAcknowledgedWriteAndAppliesNon
   auto channel = Connect(Socket());
   ASSERT_TRUE(WaitServing(channel.get()));
   auto stub = v1::State::NewStub(channel);
-  {
-    grpc::ClientContext c;
-    WithDeadline(&c, 5000);
-    v1::CreateSessionRequest create;
-    create.set_id("s");
-    create.set_agent("team-a/triage");
-    v1::Session session;
-    ASSERT_TRUE(stub->CreateSession(&c, create, &session).ok());
-  }
+  ASSERT_TRUE(CreateSession(stub.get(), "s").ok());
 
   // The writer: requests of 1 to 3 events, and now and then an audit record, each retried
   // with its request id until acknowledged, as the runtime does.
@@ -317,22 +313,10 @@ TEST_F(SidecarTest, KilledAtRandomMomentsItLosesNoAcknowledgedWriteAndAppliesNon
   const int events = acknowledged_events.load();
   ASSERT_GT(events, kills);
 
-  // Everything acknowledged is there, once, in order, whole (read in pages: the transcript is
-  // larger than one gRPC message may be).
+  // Everything acknowledged is there, once, in order, whole.
   {
     std::vector<v1::Event> transcript;
-    v1::ReadTranscriptResponse page;
-    do {
-      grpc::ClientContext c;
-      WithDeadline(&c, 10000);
-      v1::ReadTranscriptRequest read;
-      read.set_session_id("s");
-      read.set_after_seq(transcript.empty() ? 0 : transcript.back().seq());
-      const grpc::Status s = stub->ReadTranscript(&c, read, &page);
-      ASSERT_TRUE(s.ok()) << s.error_message();
-      ASSERT_GT(page.events_size(), 0);
-      transcript.insert(transcript.end(), page.events().begin(), page.events().end());
-    } while (page.more());
+    ASSERT_TRUE(ReadAll(stub.get(), "s", &transcript).ok());
     ASSERT_EQ(static_cast<int>(transcript.size()), events);
     for (int i = 0; i < events; ++i) {
       ASSERT_EQ(transcript[i].seq(), i + 1);
@@ -367,13 +351,7 @@ TEST_F(SidecarTest, AFullVolumeIsAnErrorToTheCallerAndCorruptsNothing) {
     auto channel = Connect(Socket());
     ASSERT_TRUE(WaitServing(channel.get()));
     auto stub = v1::State::NewStub(channel);
-    grpc::ClientContext c;
-    WithDeadline(&c, 5000);
-    v1::CreateSessionRequest create;
-    create.set_id("s");
-    create.set_agent("a");
-    v1::Session session;
-    ASSERT_TRUE(stub->CreateSession(&c, create, &session).ok());
+    ASSERT_TRUE(CreateSession(stub.get(), "s").ok());
     grpc::Status failure;
     for (int i = 0; i < 200 && failure.ok(); ++i) {
       grpc::ClientContext ci;
@@ -392,13 +370,9 @@ TEST_F(SidecarTest, AFullVolumeIsAnErrorToTheCallerAndCorruptsNothing) {
         << failure.error_message();
     EXPECT_NE(failure.error_message().find("full"), std::string::npos) << failure.error_message();
     // Still serving what it has.
-    grpc::ClientContext cr;
-    WithDeadline(&cr, 5000);
-    v1::ReadTranscriptRequest read;
-    read.set_session_id("s");
-    v1::ReadTranscriptResponse transcript;
-    ASSERT_TRUE(stub->ReadTranscript(&cr, read, &transcript).ok());
-    EXPECT_EQ(transcript.events_size(), static_cast<int>(acked.size()));
+    std::vector<v1::Event> transcript;
+    ASSERT_TRUE(ReadAll(stub.get(), "s", &transcript).ok());
+    EXPECT_EQ(transcript.size(), acked.size());
   }
   // Space again (a restart without the limit): everything acknowledged is there and writes work.
   Sidecar sidecar(Dir(), Socket());
@@ -413,14 +387,10 @@ TEST_F(SidecarTest, AFullVolumeIsAnErrorToTheCallerAndCorruptsNothing) {
   v1::AppendEventsResponse out;
   ASSERT_TRUE(stub->AppendEvents(&c, append, &out).ok());
   EXPECT_EQ(out.seqs(0), static_cast<int64_t>(acked.size()) + 1);
-  grpc::ClientContext cr;
-  WithDeadline(&cr, 5000);
-  v1::ReadTranscriptRequest read;
-  read.set_session_id("s");
-  v1::ReadTranscriptResponse transcript;
-  ASSERT_TRUE(stub->ReadTranscript(&cr, read, &transcript).ok());
-  ASSERT_EQ(transcript.events_size(), static_cast<int>(acked.size()) + 1);
-  for (size_t i = 0; i < acked.size(); ++i) EXPECT_TRUE(transcript.events(i).content() == acked[i]);
+  std::vector<v1::Event> transcript;
+  ASSERT_TRUE(ReadAll(stub.get(), "s", &transcript).ok());
+  ASSERT_EQ(transcript.size(), acked.size() + 1);
+  for (size_t i = 0; i < acked.size(); ++i) EXPECT_TRUE(transcript[i].content() == acked[i]);
 }
 
 }  // namespace

@@ -17,26 +17,12 @@
 
 #include "common/sha256.h"
 #include "runtime/state/audit_chain.h"
+#include "runtime/state/tests/temp_dir.h"
 
 namespace agentry::state {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "agentry-state-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class StoreTest : public ::testing::Test {
  protected:
