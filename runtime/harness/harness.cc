@@ -1,0 +1,162 @@
+#include "runtime/harness/harness.h"
+
+#include <nlohmann/json.hpp>
+
+namespace agentry::harness {
+namespace {
+
+// How far the daemon session's KV holds the transcript, from the session's metadata.
+int64_t KvThroughSeq(const statepb::Session& session) {
+  const nlohmann::json meta =
+      nlohmann::json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object() || !meta.contains("kv_through_seq") ||
+      !meta["kv_through_seq"].is_number_integer()) {
+    return 0;
+  }
+  return meta["kv_through_seq"].get<int64_t>();
+}
+
+std::string RoleOf(const std::string& kind) { return kind; }  // event kinds are chat roles
+
+}  // namespace
+
+Harness::Harness(HarnessOptions options, StateClient* state, NodeClient* node)
+    : options_(std::move(options)), state_(state), node_(node) {}
+
+StatusOr<statepb::Session> Harness::OpenSession(const std::string& id,
+                                                const std::string& on_behalf_of) {
+  statepb::CreateSessionRequest request;
+  request.set_id(id);
+  request.set_agent(options_.agent);
+  request.set_on_behalf_of(on_behalf_of);
+  return state_->CreateSession(request);
+}
+
+nodepb::OpenSessionRequest Harness::OpenRequest(const statepb::Session& session) const {
+  nodepb::OpenSessionRequest open;
+  open.set_agent(options_.agent);
+  open.set_session_id(session.id());
+  open.set_model(options_.model);
+  open.set_on_behalf_of(session.on_behalf_of());
+  open.mutable_sampling()->set_temperature(0.0f);
+  return open;
+}
+
+nodepb::GenerateRequest Harness::GenerateRequestFor(const std::string& handle) const {
+  nodepb::GenerateRequest generate;
+  generate.set_session(handle);
+  generate.set_max_tokens(options_.max_tokens);
+  return generate;
+}
+
+StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64_t through_seq,
+                                          const std::function<bool(const std::string&)>& on_text,
+                                          TurnReply* reply) {
+  AGENTRY_ASSIGN_OR_RETURN(const std::vector<statepb::Event> events,
+                           state_->ReadTranscript(session.id()));
+  std::vector<nodepb::Message> history;
+  for (const statepb::Event& e : events) {
+    if (e.seq() > through_seq) break;
+    nodepb::Message m;
+    m.set_role(RoleOf(e.kind()));
+    m.set_content(e.content());
+    history.push_back(std::move(m));
+  }
+  // Drop the oldest messages until the prompt fits, halving what is kept each time; the
+  // last message (this turn's) always stays.
+  size_t first = 0;
+  while (true) {
+    AGENTRY_ASSIGN_OR_RETURN(nodepb::OpenSessionResponse open,
+                             node_->OpenSession(OpenRequest(session)));
+    if (open.existed()) {
+      // Its KV holds something other than this transcript: start it again.
+      AGENTRY_RETURN_IF_ERROR(node_->CloseSession(open.session()));
+      AGENTRY_ASSIGN_OR_RETURN(open, node_->OpenSession(OpenRequest(session)));
+    }
+    nodepb::GenerateRequest generate = GenerateRequestFor(open.session());
+    nodepb::Message* system = generate.add_messages();
+    system->set_role("system");
+    system->set_content(options_.system_prompt);
+    if (first > 0) {
+      nodepb::Message* marker = generate.add_messages();
+      marker->set_role("system");
+      marker->set_content("[" + std::to_string(first) +
+                          " earlier messages omitted to fit the context window]");
+    }
+    for (size_t i = first; i < history.size(); ++i) *generate.add_messages() = history[i];
+    StatusOr<GenerateResult> result = node_->Generate(generate, on_text);
+    if (result.ok() || result.status().code() != StatusCode::kOutOfRange ||
+        first + 1 >= history.size()) {
+      reply->rebuilt = true;
+      reply->omitted_messages = static_cast<int64_t>(first);
+      return result;
+    }
+    first += (history.size() - first) / 2;
+  }
+}
+
+StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::string& user_text,
+                                  const std::function<bool(const std::string&)>& on_text) {
+  AGENTRY_ASSIGN_OR_RETURN(statepb::Session session, state_->GetSession(session_id));
+  TurnReply reply;
+  statepb::AppendEventsRequest user;
+  user.set_session_id(session.id());
+  user.set_expected_next_seq(session.next_seq());
+  statepb::Event* event = user.add_events();
+  event->set_kind("user");
+  event->set_content(user_text);
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::AppendEventsResponse appended,
+                           state_->AppendEvents(user));
+  reply.user_seq = appended.seqs(0);
+
+  StatusOr<GenerateResult> result = UnavailableError("not generated");
+  bool hot = false;
+  if (KvThroughSeq(session) == reply.user_seq - 1 && reply.user_seq > 1) {
+    AGENTRY_ASSIGN_OR_RETURN(const nodepb::OpenSessionResponse open,
+                             node_->OpenSession(OpenRequest(session)));
+    if (open.existed()) {
+      hot = true;
+      nodepb::GenerateRequest generate = GenerateRequestFor(open.session());
+      nodepb::Message* m = generate.add_messages();
+      m->set_role("user");
+      m->set_content(user_text);
+      result = node_->Generate(generate, on_text);
+      // A context that filled up is rebuilt, shortened, from the transcript.
+      if (!result.ok() && result.status().code() == StatusCode::kOutOfRange) hot = false;
+    }
+  }
+  if (!hot) result = Rebuild(session, reply.user_seq, on_text, &reply);
+  AGENTRY_RETURN_IF_ERROR(result.status());
+
+  statepb::AppendEventsRequest answer;
+  answer.set_session_id(session.id());
+  statepb::Event* out = answer.add_events();
+  out->set_kind("assistant");
+  out->set_content(result->text);
+  out->set_metadata_json(
+      nlohmann::json{{"finish_reason", nodepb::FinishReason_Name(result->finish_reason)}}.dump());
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::AppendEventsResponse stored,
+                           state_->AppendEvents(answer));
+  reply.reply_seq = stored.seqs(0);
+  reply.text = result->text;
+  reply.finish_reason = result->finish_reason;
+  reply.prompt_tokens = result->usage.prompt_tokens();
+  reply.cached_tokens = result->usage.cached_tokens();
+  reply.generated_tokens = result->usage.generated_tokens();
+
+  // Bookkeeping after the reply is durable: a failure here costs a rebuild next turn, never
+  // a message.
+  statepb::UpdateSessionRequest update;
+  update.set_id(session.id());
+  update.set_metadata_json(nlohmann::json{{"kv_through_seq", reply.reply_seq}}.dump());
+  (void)state_->UpdateSession(update);
+  statepb::AddUsageRequest usage;
+  usage.set_session_id(session.id());
+  (*usage.mutable_counters())["prompt_tokens"] = reply.prompt_tokens;
+  (*usage.mutable_counters())["completion_tokens"] = reply.generated_tokens;
+  (*usage.mutable_counters())["turns"] = 1;
+  (void)state_->AddUsage(usage);
+  return reply;
+}
+
+}  // namespace agentry::harness

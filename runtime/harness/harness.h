@@ -1,0 +1,78 @@
+// runtime/harness/harness.h — one agent's turn loop over the state sidecar and the node
+// daemon.
+//
+//   Harness harness({.agent = "team-a/triage", .model = "triage", .system_prompt = prompt},
+//                   &state, &node);
+//   harness.OpenSession("s-1", "alice");
+//   StatusOr<TurnReply> reply = harness.Turn("s-1", "Is staging down?", on_text);
+//
+// A turn:
+//   1. the user message is appended to the transcript, durably, before anything else (a
+//      second writer on the same session in the meantime fails the turn ABORTED);
+//   2. the node daemon session is opened (or found). When its KV holds the transcript up to
+//      this message (the session metadata's kv_through_seq says how far it does), only the
+//      new message is sent: turn N+1 prefills only what is new. Otherwise (a daemon that
+//      restarted or evicted and lost it, a runtime that died mid-turn) the session is
+//      rebuilt from the transcript: system prompt, then every event;
+//   3. the reply streams to `on_text` and, once complete, is appended durably; only then does
+//      Turn return it. Usage (prompt and completion tokens) is added to the session's and
+//      the day's counters.
+// Context window: when the rebuilt prompt does not fit the model's context, the oldest
+// messages are dropped (the system prompt is always kept) and a system message takes their
+// place saying how many were omitted; the turn's reply reports that count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+#include "runtime/harness/node_client.h"
+#include "runtime/harness/state_client.h"
+
+namespace agentry::harness {
+
+struct HarnessOptions {
+  std::string agent;          // "namespace/name"
+  std::string model;          // the model's name on the node daemon
+  std::string system_prompt;  // instructions (and tools), first in every rebuilt prompt
+  int32_t max_tokens = 256;   // per reply
+};
+
+struct TurnReply {
+  std::string text;
+  int64_t user_seq = 0;   // the user message's sequence number in the transcript
+  int64_t reply_seq = 0;  // the reply's
+  nodepb::FinishReason finish_reason = nodepb::FINISH_REASON_UNSPECIFIED;
+  int64_t prompt_tokens = 0;  // prefilled for this turn
+  int64_t cached_tokens = 0;  // already in the daemon's KV (not recomputed)
+  int64_t generated_tokens = 0;
+  bool rebuilt = false;          // the daemon session was rebuilt from the transcript
+  int64_t omitted_messages = 0;  // dropped to fit the context window
+};
+
+class Harness {
+ public:
+  Harness(HarnessOptions options, StateClient* state, NodeClient* node);
+
+  // Creates the session in the state sidecar (or returns it: idempotent for the same user).
+  StatusOr<statepb::Session> OpenSession(const std::string& id, const std::string& on_behalf_of);
+  // `on_text` gets the reply as it is generated; false from it cancels the generation (the
+  // partial reply is still appended, with finish reason CANCELLED).
+  StatusOr<TurnReply> Turn(const std::string& session_id, const std::string& user_text,
+                           const std::function<bool(const std::string&)>& on_text);
+
+ private:
+  // Opens the daemon session afresh and sends the transcript through `through_seq`.
+  StatusOr<GenerateResult> Rebuild(const statepb::Session& session, int64_t through_seq,
+                                   const std::function<bool(const std::string&)>& on_text,
+                                   TurnReply* reply);
+  nodepb::OpenSessionRequest OpenRequest(const statepb::Session& session) const;
+  nodepb::GenerateRequest GenerateRequestFor(const std::string& handle) const;
+
+  HarnessOptions options_;
+  StateClient* state_;
+  NodeClient* node_;
+};
+
+}  // namespace agentry::harness

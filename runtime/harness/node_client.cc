@@ -1,0 +1,69 @@
+#include "runtime/harness/node_client.h"
+
+namespace agentry::harness {
+namespace {
+
+Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return OkStatus();
+  return Status(static_cast<StatusCode>(s.error_code()), s.error_message())
+      .WithPrefix("node daemon");
+}
+
+}  // namespace
+
+NodeClient::NodeClient(const std::string& target)
+    : channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+      stub_(nodepb::NodeAgent::NewStub(channel_)) {}
+
+StatusOr<nodepb::OpenSessionResponse> NodeClient::OpenSession(
+    const nodepb::OpenSessionRequest& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  nodepb::OpenSessionResponse response;
+  if (const grpc::Status s = stub_->OpenSession(&context, request, &response); !s.ok()) {
+    return FromGrpc(s);
+  }
+  return response;
+}
+
+Status NodeClient::CloseSession(const std::string& session) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  nodepb::CloseSessionRequest request;
+  request.set_session(session);
+  nodepb::CloseSessionResponse response;
+  return FromGrpc(stub_->CloseSession(&context, request, &response));
+}
+
+StatusOr<GenerateResult> NodeClient::Generate(
+    const nodepb::GenerateRequest& request,
+    const std::function<bool(const std::string&)>& on_text) {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<nodepb::GenerateResponse>> reader =
+      stub_->Generate(&context, request);
+  GenerateResult result;
+  nodepb::GenerateResponse piece;
+  bool cancelled = false;
+  while (reader->Read(&piece)) {
+    if (!piece.text().empty()) {
+      result.text += piece.text();
+      if (!cancelled && !on_text(piece.text())) {
+        cancelled = true;
+        context.TryCancel();
+      }
+    }
+    if (piece.finish_reason() != nodepb::FINISH_REASON_UNSPECIFIED) {
+      result.finish_reason = piece.finish_reason();
+      result.usage = piece.usage();
+    }
+  }
+  const grpc::Status s = reader->Finish();
+  if (cancelled) {
+    result.finish_reason = nodepb::FINISH_REASON_CANCELLED;
+    return result;
+  }
+  if (!s.ok()) return FromGrpc(s);
+  return result;
+}
+
+}  // namespace agentry::harness

@@ -1,0 +1,196 @@
+// The turn loop against a real node daemon (gRPC on a unix socket, a generated test model)
+// and a real state sidecar (SQLite in a temporary directory): the transcript is durable
+// before a reply returns, turn N+1 prefills only what is new, a runtime restart keeps the KV
+// hot, a daemon that lost the session is rebuilt from the transcript, a prompt too long for
+// the context is shortened with a marker, and an unknown session is refused.
+#include "runtime/harness/harness.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "nodeagent/engine/test_model.h"
+#include "nodeagent/server/node_service.h"
+#include "runtime/state/state_service.h"
+#include "runtime/state/store.h"
+
+namespace agentry::harness {
+namespace {
+
+class HarnessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/agh-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir_);
+    engine::TestModelSpec spec;
+    spec.ctx = 256;
+    spec.seed = 5;
+    StatusOr<std::string> bytes = engine::BuildTestModel(spec);
+    ASSERT_TRUE(bytes.ok());
+    std::ofstream(dir_ + "/model.gguf", std::ios::binary) << *bytes;
+    ASSERT_TRUE(models_.Add("tiny", dir_ + "/model.gguf", "chatml").ok());
+    devices::Device cpu;
+    cpu.id = "cpu";
+    scheduler::SessionManagerOptions options;
+    options.context_length = 256;
+    options.threads = 2;
+    sessions_ = std::make_unique<scheduler::SessionManager>(
+        &models_, std::vector<devices::Device>{cpu}, options, nullptr);
+    node_server_ = std::make_unique<server::NodeServer>(
+        sessions_.get(), &models_, server::NodeServerOptions{dir_ + "/node.sock"});
+    ASSERT_TRUE(node_server_->Start().ok());
+    StatusOr<std::unique_ptr<state::StateStore>> store = state::StateStore::Open(dir_ + "/state");
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(store).value();
+    state_server_ = std::make_unique<state::StateServer>(
+        store_.get(), state::StateServerOptions{.socket_path = dir_ + "/state.sock"}, nullptr);
+    ASSERT_TRUE(state_server_->Start().ok());
+    StartRuntime();
+  }
+
+  void TearDown() override {
+    harness_.reset();
+    state_server_.reset();
+    node_server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A runtime process's objects; called again, it is a restarted runtime.
+  void StartRuntime() {
+    state_client_ = std::make_unique<StateClient>("unix:" + dir_ + "/state.sock");
+    node_client_ = std::make_unique<NodeClient>("unix:" + dir_ + "/node.sock");
+    harness_ = std::make_unique<Harness>(
+        HarnessOptions{.agent = "team-a/triage",
+                       .model = "tiny",
+                       .system_prompt = "You are the triage agent of team A.",
+                       .max_tokens = 8},
+        state_client_.get(), node_client_.get());
+  }
+
+  TurnReply Turn(const std::string& session, const std::string& text,
+                 std::string* streamed = nullptr) {
+    std::string seen;
+    StatusOr<TurnReply> r = harness_->Turn(session, text, [&](const std::string& piece) {
+      seen += piece;
+      return true;
+    });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (streamed != nullptr) *streamed = seen;
+    return r.ok() ? *r : TurnReply{};
+  }
+
+  std::vector<state::v1::Event> Transcript(const std::string& session) {
+    StatusOr<std::vector<state::v1::Event>> t = state_client_->ReadTranscript(session);
+    EXPECT_TRUE(t.ok());
+    return t.ok() ? *t : std::vector<state::v1::Event>{};
+  }
+
+  std::string dir_;
+  scheduler::ModelRegistry models_;
+  std::unique_ptr<scheduler::SessionManager> sessions_;
+  std::unique_ptr<server::NodeServer> node_server_;
+  std::unique_ptr<state::StateStore> store_;
+  std::unique_ptr<state::StateServer> state_server_;
+  std::unique_ptr<StateClient> state_client_;
+  std::unique_ptr<NodeClient> node_client_;
+  std::unique_ptr<Harness> harness_;
+};
+
+TEST_F(HarnessTest, TurnsAreDurableAndTheSecondPrefillsOnlyWhatIsNew) {
+  ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
+  std::string streamed;
+  const TurnReply first = Turn("s1", "Is the staging cluster up?", &streamed);
+  EXPECT_TRUE(first.rebuilt);
+  EXPECT_EQ(first.user_seq, 1);
+  EXPECT_EQ(first.reply_seq, 2);
+  EXPECT_EQ(streamed, first.text);
+  EXPECT_GT(first.generated_tokens, 0);
+  const TurnReply second = Turn("s1", "And production?");
+  EXPECT_FALSE(second.rebuilt);
+  EXPECT_EQ(second.user_seq, 3);
+  // Hot KV: the history is not prefilled again.
+  EXPECT_GT(second.cached_tokens, first.prompt_tokens);
+  EXPECT_LT(second.prompt_tokens, first.prompt_tokens);
+
+  const std::vector<state::v1::Event> t = Transcript("s1");
+  ASSERT_EQ(t.size(), 4U);
+  EXPECT_EQ(t[0].kind(), "user");
+  EXPECT_EQ(t[0].content(), "Is the staging cluster up?");
+  EXPECT_EQ(t[1].kind(), "assistant");
+  EXPECT_EQ(t[1].content(), first.text);
+  EXPECT_EQ(t[3].content(), second.text);
+  state::v1::GetUsageRequest usage;
+  usage.set_session_id("s1");
+  StatusOr<state::v1::Usage> u = state_client_->GetUsage(usage);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->counters().at("turns"), 2);
+  EXPECT_EQ(u->counters().at("prompt_tokens"), first.prompt_tokens + second.prompt_tokens);
+}
+
+TEST_F(HarnessTest, ARestartedRuntimeFindsTheSessionHot) {
+  ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
+  Turn("s1", "Hello.");
+  StartRuntime();
+  const TurnReply next = Turn("s1", "Still there?");
+  EXPECT_FALSE(next.rebuilt);
+  EXPECT_GT(next.cached_tokens, 0);
+}
+
+TEST_F(HarnessTest, ASessionTheDaemonLostIsRebuiltFromTheTranscript) {
+  ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
+  Turn("s1", "Remember the word falcon.");
+  // The daemon restarted (or dropped the session): it no longer has it.
+  node::v1::OpenSessionRequest open;
+  open.set_agent("team-a/triage");
+  open.set_session_id("s1");
+  open.set_model("tiny");
+  StatusOr<node::v1::OpenSessionResponse> handle = node_client_->OpenSession(open);
+  ASSERT_TRUE(handle.ok());
+  ASSERT_TRUE(node_client_->CloseSession(handle->session()).ok());
+  const TurnReply next = Turn("s1", "Which word?");
+  EXPECT_TRUE(next.rebuilt);
+  EXPECT_EQ(next.cached_tokens, 0);
+  EXPECT_EQ(next.omitted_messages, 0);
+  // The rebuilt prompt holds the whole conversation: more than the new message alone.
+  EXPECT_GT(next.prompt_tokens, 20);
+  EXPECT_EQ(Transcript("s1").size(), 4U);
+}
+
+TEST_F(HarnessTest, APromptTooLongForTheContextKeepsTheNewestMessagesAndSaysSo) {
+  ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
+  // Each turn's message is long; after a few, the whole conversation exceeds 256 tokens.
+  std::string long_text;
+  for (int i = 0; i < 6; ++i) long_text += "word" + std::to_string(i) + " ";
+  int64_t omitted_on_the_way = 0;
+  for (int turn = 0; turn < 6; ++turn) omitted_on_the_way += Turn("s1", long_text).omitted_messages;
+  // The hot context filled up on the way: that turn was rebuilt, shortened.
+  EXPECT_GT(omitted_on_the_way, 0);
+  // Force a rebuild: the daemon forgets the session.
+  node::v1::OpenSessionRequest open;
+  open.set_agent("team-a/triage");
+  open.set_session_id("s1");
+  open.set_model("tiny");
+  StatusOr<node::v1::OpenSessionResponse> handle = node_client_->OpenSession(open);
+  ASSERT_TRUE(handle.ok());
+  ASSERT_TRUE(node_client_->CloseSession(handle->session()).ok());
+  const TurnReply next = Turn("s1", long_text);
+  EXPECT_TRUE(next.rebuilt);
+  EXPECT_GT(next.omitted_messages, 0);
+  EXPECT_EQ(Transcript("s1").size(), 14U);  // nothing is dropped from the transcript itself
+}
+
+TEST_F(HarnessTest, AnUnknownSessionIsNotFoundAndWritesNothing) {
+  StatusOr<TurnReply> r = harness_->Turn("nope", "hi", [](const std::string&) { return true; });
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("session nope: not found"), std::string::npos);
+  EXPECT_EQ(state_client_->ListSessions({})->sessions_size(), 0);
+}
+
+}  // namespace
+}  // namespace agentry::harness
