@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include <cpprest/http_listener.h>
+#include <cpprest/producerconsumerstream.h>
 
 #include "common/http/route_table.h"
 #include "common/log/log.h"
@@ -89,6 +90,19 @@ HttpResponse HttpResponse::Error(const Status& status) {
       HttpStatusFromCode(status.code()),
       {{"error",
         {{"code", std::string(StatusCodeName(status.code()))}, {"message", status.message()}}}});
+}
+
+HttpResponse HttpResponse::EventStream(std::function<void(const Writer& write)> stream) {
+  HttpResponse r;
+  r.content_type = "text/event-stream";
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  r.stream = std::move(stream);
+  return r;
+}
+
+std::string HttpResponse::Event(std::string_view name, const nlohmann::json& data) {
+  // dump() escapes newlines inside strings, so the data is one line, as SSE needs.
+  return "event: " + std::string(name) + "\ndata: " + data.dump() + "\n\n";
 }
 
 class HttpServer::Impl {
@@ -246,17 +260,23 @@ class HttpServer::Impl {
     web::http::http_response reply(static_cast<web::http::status_code>(response.status));
     for (const auto& [name, value] : response.headers) reply.headers().add(name, value);
     if (stopping_) reply.headers().add("Connection", "close");
-    reply.set_body(std::move(response.body), response.content_type);
+    if (response.stream) {
+      Stream(request, &reply, response);
+    } else {
+      reply.set_body(std::move(response.body), response.content_type);
+    }
     // Counted before the reply goes out, so a client that has its response also sees it in
     // /metrics (the write itself is the client's and the network's time, not the server's).
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     requests_.WithLabels({req.method, route_label, std::to_string(response.status)}).Increment();
     duration_.WithLabels({req.method, route_label}).Observe(seconds);
-    try {
-      request.reply(reply).wait();
-    } catch (const std::exception& e) {
-      log_.Debug("client went away before the reply", {{"error", e.what()}});
+    if (!response.stream) {
+      try {
+        request.reply(reply).wait();
+      } catch (const std::exception& e) {
+        log_.Debug("client went away before the reply", {{"error", e.what()}});
+      }
     }
     in_flight_gauge_.Decrement();
     {
@@ -264,6 +284,30 @@ class HttpServer::Impl {
       --in_flight_;
     }
     in_flight_cv_.notify_all();
+  }
+
+  // Sends the status and headers, then the body as `response.stream` writes it: an istream
+  // over a producer-consumer buffer, each piece put and synced so that it leaves at once.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
+  void Stream(web::http::http_request request, web::http::http_response* reply,
+              const HttpResponse& response) {
+    concurrency::streams::producer_consumer_buffer<uint8_t> buffer;
+    reply->set_body(concurrency::streams::istream(buffer), response.content_type);
+    pplx::task<void> sent = request.reply(*reply);
+    try {
+      response.stream([&](std::string_view piece) {
+        buffer.putn_nocopy(reinterpret_cast<const uint8_t*>(piece.data()), piece.size()).wait();
+        buffer.sync().wait();
+      });
+    } catch (const std::exception& e) {
+      log_.Error("stream writer threw", {{"error", e.what()}});
+    }
+    buffer.close(std::ios_base::out).wait();
+    try {
+      sent.wait();
+    } catch (const std::exception& e) {
+      log_.Debug("client went away during the stream", {{"error", e.what()}});
+    }
   }
 
   HttpResponse Handle(web::http::http_request& request, HttpRequest* req, std::string* route) {

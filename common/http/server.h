@@ -53,11 +53,20 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // A streamed body (server-sent events): when set, `body` is ignored; the status and
+  // headers go out at once and `stream` then writes the body piece by piece, each piece sent
+  // as it is written (chunked transfer encoding).
+  using Writer = std::function<void(std::string_view piece)>;
+  std::function<void(const Writer& write)> stream;
 
   static HttpResponse Json(int status, const nlohmann::json& body);
   static HttpResponse Text(int status, std::string body);
   // {"error":{"code":"NOT_FOUND","message":"..."}} with the HTTP status for the code.
   static HttpResponse Error(const Status& status);
+  // text/event-stream, no caching, produced by `stream` (see above).
+  static HttpResponse EventStream(std::function<void(const Writer& write)> stream);
+  // One server-sent event: "event: NAME\ndata: JSON\n\n".
+  static std::string Event(std::string_view name, const nlohmann::json& data);
 };
 
 using Handler = std::function<HttpResponse(const HttpRequest&)>;

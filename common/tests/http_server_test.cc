@@ -36,6 +36,7 @@ Reply Send(const std::string& base, const std::string& method, const std::string
 
 class HttpServerTest : public ::testing::Test {
  protected:
+  std::promise<void> first_event_read_;
   void SetUp() override {
     server_ = std::make_unique<HttpServer>(HttpServerOptions{
         .max_body_bytes = 1024, .shutdown_grace = std::chrono::seconds(5), .registry = &registry_});
@@ -57,6 +58,19 @@ class HttpServerTest : public ::testing::Test {
                               return HttpResponse::Json(200, {{"got", *body}});
                             })
                     .ok());
+    // Three events, the second held back until the client has read the first.
+    ASSERT_TRUE(
+        server_
+            ->Route("GET", "/v1/events",
+                    [this](const HttpRequest&) {
+                      return HttpResponse::EventStream([this](const HttpResponse::Writer& write) {
+                        write(HttpResponse::Event("token", {{"text", "a\nb"}}));
+                        first_event_read_.get_future().wait_for(std::chrono::seconds(10));
+                        write(HttpResponse::Event("token", {{"text", "c"}}));
+                        write(HttpResponse::Event("done", {{"n", 2}}));
+                      });
+                    })
+            .ok());
     ASSERT_TRUE(server_
                     ->Route("GET", "/v1/throw",
                             [](const HttpRequest&) -> HttpResponse {
@@ -103,6 +117,27 @@ TEST_F(HttpServerTest, RoutesWithParamsQueryAndHeaders) {
   EXPECT_EQ(json["verbose"], "yes!");
   EXPECT_EQ(json["agent"], "triage");
   EXPECT_EQ(response.headers().content_type(), "application/json");
+}
+
+TEST_F(HttpServerTest, AnEventStreamSendsEachEventAsItIsWritten) {
+  web::http::client::http_client client(base_);
+  web::http::http_response response = client.request(web::http::methods::GET, "/v1/events").get();
+  EXPECT_EQ(response.status_code(), 200);
+  EXPECT_EQ(response.headers().content_type(), "text/event-stream");
+  auto body = response.body();
+  // The first event arrives while the handler still holds back the rest.
+  concurrency::streams::container_buffer<std::string> line;
+  body.read_line(line).get();
+  EXPECT_EQ(line.collection(), "event: token");
+  line.collection().clear();
+  line.seekpos(0, std::ios::out);
+  body.read_line(line).get();
+  EXPECT_EQ(line.collection(), R"(data: {"text":"a\nb"})");
+  first_event_read_.set_value();
+  concurrency::streams::container_buffer<std::string> rest;
+  body.read_to_end(rest).get();
+  EXPECT_EQ(rest.collection(),
+            "\nevent: token\ndata: {\"text\":\"c\"}\n\nevent: done\ndata: {\"n\":2}\n\n");
 }
 
 TEST_F(HttpServerTest, JsonBodyAndJsonErrors) {
