@@ -5,20 +5,13 @@
 // the context is shortened with a marker, and an unknown session is refused.
 #include "runtime/harness/harness.h"
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "nodeagent/engine/test_model.h"
-#include "nodeagent/server/node_service.h"
-#include "runtime/state/state_service.h"
-#include "runtime/state/store.h"
+#include "runtime/harness/tests/data_plane.h"
 
 namespace agentry::harness {
 namespace {
@@ -26,45 +19,14 @@ namespace {
 class HarnessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = "/tmp/agh-" + std::to_string(getpid());
-    std::filesystem::create_directories(dir_);
-    engine::TestModelSpec spec;
-    spec.ctx = 256;
-    spec.seed = 5;
-    StatusOr<std::string> bytes = engine::BuildTestModel(spec);
-    ASSERT_TRUE(bytes.ok());
-    std::ofstream(dir_ + "/model.gguf", std::ios::binary) << *bytes;
-    ASSERT_TRUE(models_.Add("tiny", dir_ + "/model.gguf", "chatml").ok());
-    devices::Device cpu;
-    cpu.id = "cpu";
-    scheduler::SessionManagerOptions options;
-    options.context_length = 256;
-    options.threads = 2;
-    sessions_ = std::make_unique<scheduler::SessionManager>(
-        &models_, std::vector<devices::Device>{cpu}, options, nullptr);
-    node_server_ = std::make_unique<server::NodeServer>(
-        sessions_.get(), &models_, server::NodeServerOptions{dir_ + "/node.sock"});
-    ASSERT_TRUE(node_server_->Start().ok());
-    StatusOr<std::unique_ptr<state::StateStore>> store = state::StateStore::Open(dir_ + "/state");
-    ASSERT_TRUE(store.ok());
-    store_ = std::move(store).value();
-    state_server_ = std::make_unique<state::StateServer>(
-        store_.get(), state::StateServerOptions{.socket_path = dir_ + "/state.sock"}, nullptr);
-    ASSERT_TRUE(state_server_->Start().ok());
+    ASSERT_EQ(plane_.Start(), "");
     StartRuntime();
-  }
-
-  void TearDown() override {
-    harness_.reset();
-    state_server_.reset();
-    node_server_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // A runtime process's objects; called again, it is a restarted runtime.
   void StartRuntime() {
-    state_client_ = std::make_unique<StateClient>("unix:" + dir_ + "/state.sock");
-    node_client_ = std::make_unique<NodeClient>("unix:" + dir_ + "/node.sock");
+    state_client_ = std::make_unique<StateClient>(plane_.state_target());
+    node_client_ = std::make_unique<NodeClient>(plane_.node_target());
     harness_ = std::make_unique<Harness>(
         HarnessOptions{.agent = "team-a/triage",
                        .model = "tiny",
@@ -91,12 +53,7 @@ class HarnessTest : public ::testing::Test {
     return t.ok() ? *t : std::vector<state::v1::Event>{};
   }
 
-  std::string dir_;
-  scheduler::ModelRegistry models_;
-  std::unique_ptr<scheduler::SessionManager> sessions_;
-  std::unique_ptr<server::NodeServer> node_server_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<state::StateServer> state_server_;
+  LocalDataPlane plane_;
   std::unique_ptr<StateClient> state_client_;
   std::unique_ptr<NodeClient> node_client_;
   std::unique_ptr<Harness> harness_;

@@ -1,0 +1,229 @@
+#include "runtime/api/session_api.h"
+
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+namespace agentry::api {
+namespace {
+
+using http::HttpRequest;
+using http::HttpResponse;
+using Json = nlohmann::json;
+namespace statepb = agentry::state::v1;
+
+constexpr size_t kMaxMessageBytes = size_t{256} << 10;
+
+Json SessionJson(const statepb::Session& s) {
+  Json meta = Json::parse(s.metadata_json(), nullptr, /*allow_exceptions=*/false);
+  return {{"id", s.id()},
+          {"agent", s.agent()},
+          {"on_behalf_of", s.on_behalf_of()},
+          {"state", s.state()},
+          {"created_unix_ms", s.created_unix_ms()},
+          {"updated_unix_ms", s.updated_unix_ms()},
+          {"events", s.next_seq() - 1},
+          {"metadata", meta.is_discarded() ? Json::object() : meta}};
+}
+
+std::string NewSessionId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "s-";
+  uint64_t bits = rng();
+  for (int i = 0; i < 16; ++i, bits >>= 4) id += kHex[bits & 15];
+  return id;
+}
+
+std::string FinishReasonName(harness::nodepb::FinishReason r) {
+  switch (r) {
+    case harness::nodepb::FINISH_REASON_STOP:
+      return "stop";
+    case harness::nodepb::FINISH_REASON_LENGTH:
+      return "length";
+    case harness::nodepb::FINISH_REASON_CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
+  }
+}
+
+Json ReplyJson(const harness::TurnReply& r) {
+  return {{"content", r.text},
+          {"user_seq", r.user_seq},
+          {"reply_seq", r.reply_seq},
+          {"finish_reason", FinishReasonName(r.finish_reason)},
+          {"usage",
+           {{"prompt_tokens", r.prompt_tokens},
+            {"cached_tokens", r.cached_tokens},
+            {"completion_tokens", r.generated_tokens}}},
+          {"rebuilt", r.rebuilt},
+          {"omitted_messages", r.omitted_messages}};
+}
+
+}  // namespace
+
+SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state)
+    : harness_(harness), state_(state) {}
+
+Status SessionApi::Register(http::HttpServer* server) {
+  const auto bind = [this](HttpResponse (SessionApi::*fn)(const HttpRequest&)) {
+    return [this, fn](const HttpRequest& r) { return (this->*fn)(r); };
+  };
+  AGENTRY_RETURN_IF_ERROR(server->Route("POST", "/v1/sessions", bind(&SessionApi::Create)));
+  AGENTRY_RETURN_IF_ERROR(server->Route("GET", "/v1/sessions", bind(&SessionApi::List)));
+  AGENTRY_RETURN_IF_ERROR(server->Route("GET", "/v1/sessions/{id}", bind(&SessionApi::Get)));
+  AGENTRY_RETURN_IF_ERROR(
+      server->Route("POST", "/v1/sessions/{id}/messages", bind(&SessionApi::Message)));
+  return server->Route("DELETE", "/v1/sessions/{id}", bind(&SessionApi::Delete));
+}
+
+HttpResponse SessionApi::Create(const HttpRequest& request) {
+  Json body = Json::object();
+  if (!request.body.empty()) {
+    StatusOr<Json> parsed = request.JsonBody();
+    if (!parsed.ok()) return HttpResponse::Error(parsed.status());
+    body = *parsed;
+  }
+  if (!body.is_object()) return HttpResponse::Error(InvalidArgumentError("body: a JSON object"));
+  std::string id = NewSessionId();
+  std::string on_behalf_of;
+  if (body.contains("id")) {
+    if (!body["id"].is_string()) return HttpResponse::Error(InvalidArgumentError("id: a string"));
+    id = body["id"].get<std::string>();
+  }
+  if (body.contains("on_behalf_of")) {
+    if (!body["on_behalf_of"].is_string()) {
+      return HttpResponse::Error(InvalidArgumentError("on_behalf_of: a string"));
+    }
+    on_behalf_of = body["on_behalf_of"].get<std::string>();
+  }
+  StatusOr<statepb::Session> session = harness_->OpenSession(id, on_behalf_of);
+  if (!session.ok()) return HttpResponse::Error(session.status());
+  return HttpResponse::Json(201, SessionJson(*session));
+}
+
+HttpResponse SessionApi::List(const HttpRequest& request) {
+  statepb::ListSessionsRequest list;
+  if (auto it = request.query.find("state"); it != request.query.end()) list.set_state(it->second);
+  StatusOr<statepb::ListSessionsResponse> sessions = state_->ListSessions(list);
+  if (!sessions.ok()) return HttpResponse::Error(sessions.status());
+  Json out = Json::array();
+  for (const statepb::Session& s : sessions->sessions()) out.push_back(SessionJson(s));
+  return HttpResponse::Json(200, {{"sessions", out}});
+}
+
+HttpResponse SessionApi::Get(const HttpRequest& request) {
+  const std::string& id = request.path_params.at("id");
+  StatusOr<statepb::Session> session = state_->GetSession(id);
+  if (!session.ok()) return HttpResponse::Error(session.status());
+  StatusOr<std::vector<statepb::Event>> events = state_->ReadTranscript(id);
+  if (!events.ok()) return HttpResponse::Error(events.status());
+  Json transcript = Json::array();
+  for (const statepb::Event& e : *events) {
+    Json event = {{"seq", e.seq()},
+                  {"role", e.kind()},
+                  {"content", e.content()},
+                  {"created_unix_ms", e.created_unix_ms()}};
+    if (!e.name().empty()) event["name"] = e.name();
+    if (!e.tool_call_id().empty()) event["tool_call_id"] = e.tool_call_id();
+    transcript.push_back(std::move(event));
+  }
+  statepb::GetUsageRequest usage_request;
+  usage_request.set_session_id(id);
+  StatusOr<statepb::Usage> usage = state_->GetUsage(usage_request);
+  Json out = SessionJson(*session);
+  out["transcript"] = std::move(transcript);
+  out["usage"] = Json::object();
+  if (usage.ok()) {
+    for (const auto& [name, value] : usage->counters()) out["usage"][name] = value;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    out["turn_running"] = running_.count(id) > 0;
+  }
+  return HttpResponse::Json(200, out);
+}
+
+std::shared_ptr<std::atomic<bool>> SessionApi::BeginTurn(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_.count(id) > 0) return nullptr;
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  running_[id] = stop;
+  return stop;
+}
+
+void SessionApi::EndTurn(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  running_.erase(id);
+}
+
+HttpResponse SessionApi::Message(const HttpRequest& request) {
+  const std::string id = request.path_params.at("id");
+  StatusOr<Json> body = request.JsonBody();
+  if (!body.ok()) return HttpResponse::Error(body.status());
+  if (!body->is_object() || !body->contains("content") || !(*body)["content"].is_string()) {
+    return HttpResponse::Error(InvalidArgumentError("content: required, a string"));
+  }
+  const std::string content = (*body)["content"].get<std::string>();
+  if (content.empty()) return HttpResponse::Error(InvalidArgumentError("content: empty"));
+  if (content.size() > kMaxMessageBytes) {
+    return HttpResponse::Error(InvalidArgumentError("content: at most 256 KiB"));
+  }
+  const bool stream = (body->contains("stream") && (*body)["stream"].is_boolean() &&
+                       (*body)["stream"].get<bool>()) ||
+                      request.Header("Accept").find("text/event-stream") != std::string::npos;
+  StatusOr<statepb::Session> session = state_->GetSession(id);
+  if (!session.ok()) return HttpResponse::Error(session.status());
+  if (session->state() == "closed") {
+    return HttpResponse::Error(FailedPreconditionError("session " + id + ": closed"));
+  }
+  std::shared_ptr<std::atomic<bool>> stop = BeginTurn(id);
+  if (stop == nullptr) {
+    return HttpResponse::Error(
+        AbortedError("session " + id + ": a turn is already running (one at a time)"));
+  }
+  if (!stream) {
+    StatusOr<harness::TurnReply> reply =
+        harness_->Turn(id, content, [&](const std::string&) { return !stop->load(); });
+    EndTurn(id);
+    if (!reply.ok()) return HttpResponse::Error(reply.status());
+    return HttpResponse::Json(200, ReplyJson(*reply));
+  }
+  return HttpResponse::EventStream([this, id, content, stop](const HttpResponse::Writer& write) {
+    StatusOr<harness::TurnReply> reply = harness_->Turn(id, content, [&](const std::string& text) {
+      write(HttpResponse::Event("token", {{"text", text}}));
+      return !stop->load();
+    });
+    EndTurn(id);
+    if (reply.ok()) {
+      write(HttpResponse::Event("done", ReplyJson(*reply)));
+    } else {
+      write(HttpResponse::Event("error",
+                                {{"code", std::string(StatusCodeName(reply.status().code()))},
+                                 {"message", reply.status().message()}}));
+    }
+  });
+}
+
+HttpResponse SessionApi::Delete(const HttpRequest& request) {
+  const std::string& id = request.path_params.at("id");
+  bool cancelled = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = running_.find(id); it != running_.end()) {
+      it->second->store(true);
+      cancelled = true;
+    }
+  }
+  statepb::UpdateSessionRequest update;
+  update.set_id(id);
+  update.set_state("closed");
+  StatusOr<statepb::Session> session = state_->UpdateSession(update);
+  if (!session.ok()) return HttpResponse::Error(session.status());
+  Json out = SessionJson(*session);
+  out["cancelled_turn"] = cancelled;
+  return HttpResponse::Json(200, out);
+}
+
+}  // namespace agentry::api

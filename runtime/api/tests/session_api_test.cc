@@ -1,0 +1,196 @@
+// The session HTTP API on a real loopback port, over the harness, a real node daemon and a
+// real state sidecar: sessions, replies as JSON and as server-sent events, the transcript and
+// usage, one turn at a time, DELETE stopping a running turn, and clear errors.
+#include "runtime/api/session_api.h"
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <cpprest/http_client.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/metrics/registry.h"
+#include "runtime/harness/tests/data_plane.h"
+
+namespace agentry::api {
+namespace {
+
+using Json = nlohmann::json;
+
+struct Reply {
+  int status = 0;
+  std::string body;
+  Json json;
+};
+
+class SessionApiTest : public ::testing::Test {
+ protected:
+  void Start(int32_t max_tokens, int64_t context = 256) {
+    ASSERT_EQ(plane_.Start(context), "");
+    state_ = std::make_unique<harness::StateClient>(plane_.state_target());
+    node_ = std::make_unique<harness::NodeClient>(plane_.node_target());
+    harness_ = std::make_unique<harness::Harness>(
+        harness::HarnessOptions{.agent = "team-a/triage",
+                                .model = "tiny",
+                                .system_prompt = "You are the triage agent of team A.",
+                                .max_tokens = max_tokens},
+        state_.get(), node_.get());
+    api_ = std::make_unique<SessionApi>(harness_.get(), state_.get());
+    server_ = std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = &registry_});
+    ASSERT_TRUE(api_->Register(server_.get()).ok());
+    ASSERT_TRUE(server_->Start().ok());
+  }
+
+  Reply Send(const std::string& method, const std::string& path, const std::string& body = "",
+             const std::string& accept = "") {
+    web::http::client::http_client client(server_->base_url());
+    web::http::http_request request(method);
+    request.set_request_uri(path);
+    if (!body.empty()) request.set_body(body, "application/json");
+    if (!accept.empty()) request.headers().add("Accept", accept);
+    web::http::http_response response = client.request(request).get();
+    Reply r{response.status_code(), response.extract_utf8string(true).get(), nullptr};
+    r.json = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+    return r;
+  }
+
+  harness::LocalDataPlane plane_;
+  metrics::Registry registry_;
+  std::unique_ptr<harness::StateClient> state_;
+  std::unique_ptr<harness::NodeClient> node_;
+  std::unique_ptr<harness::Harness> harness_;
+  std::unique_ptr<SessionApi> api_;
+  std::unique_ptr<http::HttpServer> server_;
+};
+
+// The events of a server-sent event stream: (name, data).
+std::vector<std::pair<std::string, Json>> ParseEvents(const std::string& body) {
+  std::vector<std::pair<std::string, Json>> events;
+  std::string name;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    const size_t end = body.find('\n', pos);
+    const std::string line = body.substr(pos, end - pos);
+    pos = end == std::string::npos ? body.size() : end + 1;
+    if (line.rfind("event: ", 0) == 0) name = line.substr(7);
+    if (line.rfind("data: ", 0) == 0) events.emplace_back(name, Json::parse(line.substr(6)));
+  }
+  return events;
+}
+
+TEST_F(SessionApiTest, ASessionTakesMessagesAndShowsItsTranscriptAndUsage) {
+  Start(8);
+  const Reply created = Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.json["id"], "s1");
+  EXPECT_EQ(created.json["state"], "active");
+  const Reply first = Send("POST", "/v1/sessions/s1/messages", R"({"content":"Is staging up?"})");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json["user_seq"], 1);
+  EXPECT_EQ(first.json["reply_seq"], 2);
+  EXPECT_GT(first.json["usage"]["completion_tokens"].get<int>(), 0);
+  const Reply second = Send("POST", "/v1/sessions/s1/messages", R"({"content":"And prod?"})");
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_GT(second.json["usage"]["cached_tokens"].get<int>(), 0);
+
+  const Reply got = Send("GET", "/v1/sessions/s1");
+  ASSERT_EQ(got.status, 200) << got.body;
+  ASSERT_EQ(got.json["transcript"].size(), 4U);
+  EXPECT_EQ(got.json["transcript"][0]["role"], "user");
+  EXPECT_EQ(got.json["transcript"][0]["content"], "Is staging up?");
+  EXPECT_EQ(got.json["transcript"][1]["content"], first.json["content"]);
+  EXPECT_EQ(got.json["usage"]["turns"], 2);
+  EXPECT_EQ(got.json["turn_running"], false);
+  const Reply list = Send("GET", "/v1/sessions");
+  ASSERT_EQ(list.json["sessions"].size(), 1U);
+  // A session without an id gets one.
+  const Reply anonymous = Send("POST", "/v1/sessions", "");
+  ASSERT_EQ(anonymous.status, 201);
+  EXPECT_EQ(anonymous.json["id"].get<std::string>().rfind("s-", 0), 0U);
+}
+
+TEST_F(SessionApiTest, AStreamedReplyArrivesAsTokenEventsThenDone) {
+  Start(8);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  const Reply streamed =
+      Send("POST", "/v1/sessions/s1/messages", R"({"content":"Hello","stream":true})");
+  ASSERT_EQ(streamed.status, 200);
+  const auto events = ParseEvents(streamed.body);
+  ASSERT_GE(events.size(), 2U) << streamed.body;
+  std::string text;
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i].first, "token");
+    text += events[i].second["text"].get<std::string>();
+  }
+  EXPECT_EQ(events.back().first, "done");
+  EXPECT_EQ(events.back().second["content"], text);
+  // Accept: text/event-stream asks for the same.
+  const Reply by_header =
+      Send("POST", "/v1/sessions/s1/messages", R"({"content":"Again"})", "text/event-stream");
+  EXPECT_EQ(ParseEvents(by_header.body).back().first, "done");
+}
+
+TEST_F(SessionApiTest, BadRequestsGetClearErrors) {
+  Start(8);
+  EXPECT_EQ(Send("POST", "/v1/sessions/nope/messages", R"({"content":"x"})").status, 404);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  const Reply not_json = Send("POST", "/v1/sessions/s1/messages", "{oops");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(not_json.json["error"]["code"], "INVALID_ARGUMENT");
+  const Reply no_content = Send("POST", "/v1/sessions/s1/messages", R"({"text":"x"})");
+  EXPECT_EQ(no_content.status, 400);
+  EXPECT_NE(no_content.json["error"]["message"].get<std::string>().find("content"),
+            std::string::npos);
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"../x"})").status, 400);
+  const Reply invalid_utf8 = Send("POST", "/v1/sessions/s1/messages", "{\"content\":\"\xff\xfe\"}");
+  EXPECT_EQ(invalid_utf8.status, 400);
+  // A closed session takes no more messages; nothing was appended by any of these.
+  EXPECT_EQ(Send("DELETE", "/v1/sessions/s1").status, 200);
+  EXPECT_EQ(Send("POST", "/v1/sessions/s1/messages", R"({"content":"x"})").status, 400);
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").json["transcript"].size(), 0U);
+}
+
+TEST_F(SessionApiTest, DeleteStopsARunningTurnAtOnceAndASecondMessageWaitsItsTurn) {
+  Start(/*max_tokens=*/100000, /*context=*/4096);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  // A turn that would run to the end of the context; its stream is read in the background.
+  std::promise<std::string> body;
+  std::thread turn([&] {
+    web::http::client::http_client client(server_->base_url());
+    web::http::http_request request("POST");
+    request.set_request_uri("/v1/sessions/s1/messages");
+    request.set_body(R"({"content":"Tell me a long story.","stream":true})", "application/json");
+    body.set_value(client.request(request).get().extract_utf8string(true).get());
+  });
+  // Wait until the turn is running.
+  bool running = false;
+  for (int i = 0; i < 500 && !running; ++i) {
+    running = Send("GET", "/v1/sessions/s1").json["turn_running"] == true;
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(running);
+  const Reply second = Send("POST", "/v1/sessions/s1/messages", R"({"content":"hurry"})");
+  EXPECT_EQ(second.status, 409) << second.body;
+  const Reply deleted = Send("DELETE", "/v1/sessions/s1");
+  ASSERT_EQ(deleted.status, 200);
+  EXPECT_EQ(deleted.json["cancelled_turn"], true);
+  EXPECT_EQ(deleted.json["state"], "closed");
+  std::future<std::string> done = body.get_future();
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  turn.join();
+  const auto events = ParseEvents(done.get());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().first, "done");
+  EXPECT_EQ(events.back().second["finish_reason"], "cancelled");
+  // The partial reply is in the transcript, durably.
+  const Reply got = Send("GET", "/v1/sessions/s1");
+  ASSERT_EQ(got.json["transcript"].size(), 2U);
+  EXPECT_EQ(got.json["transcript"][1]["content"], events.back().second["content"]);
+}
+
+}  // namespace
+}  // namespace agentry::api
