@@ -9,6 +9,7 @@
 #include "cli/devices.h"
 #include "cli/nodeagent.h"
 #include "cli/run.h"
+#include "cli/runtime.h"
 #include "cli/selfcheck.h"
 #include "cli/state.h"
 #include "cli/train.h"
@@ -58,6 +59,28 @@ int Main(int argc, char** argv) {
   devices->add_option("--proc-root", devices_options.proc_root, "where /proc is (default /proc)");
   devices->add_option("--sys-root", devices_options.sys_root, "where /sys is (default /sys)");
   devices->add_flag("--json", devices_options.json, "print a JSON array instead of lines");
+
+  cli::RuntimeOptions runtime_options;
+  CLI::App* runtime_cmd = app.add_subcommand(
+      "runtime",
+      "Run the agent runtime: the session HTTP API (docs/api.md) for one ManagedAgent, over "
+      "the node daemon and the state sidecar. Stops on SIGTERM after running turns finish.");
+  runtime_cmd->add_option("-c,--config", runtime_options.config, "the ManagedAgent (YAML)")
+      ->required();
+  runtime_cmd->add_option("--host", runtime_options.host,
+                          "address to listen on (default 127.0.0.1)");
+  runtime_cmd->add_option("--port", runtime_options.port,
+                          "port to listen on (default 8080; 0: a free port, logged)");
+  runtime_cmd->add_option("--state-socket", runtime_options.state_socket,
+                          "the state sidecar's socket (default /run/agentry/state.sock)");
+  runtime_cmd->add_option("--node-socket", runtime_options.node_socket,
+                          "the node daemon's socket (default /var/run/agentry/nodeagent.sock)");
+  runtime_cmd->add_option("--model", runtime_options.model,
+                          "the model's name on the node daemon (default: spec.model.name)");
+  runtime_cmd->add_option("--max-tokens", runtime_options.max_tokens,
+                          "most tokens of one reply (default 512)");
+  runtime_cmd->add_option("--grace-period", runtime_options.grace_seconds,
+                          "seconds running turns get after SIGTERM (default 10)");
 
   cli::StateOptions state_options;
   CLI::App* state = app.add_subcommand(
@@ -232,6 +255,7 @@ int Main(int argc, char** argv) {
   if (*devices) return cli::RunDevices(devices_options);
   if (*nodeagent) return cli::RunNodeagent(node_options);
   if (*state) return cli::RunState(state_options);
+  if (*runtime_cmd) return cli::RunRuntime(runtime_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);
   if (*test_model) return cli::RunMakeTestModel(test_model_options);

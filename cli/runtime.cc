@@ -1,0 +1,90 @@
+#include "cli/runtime.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "common/config/agent_spec.h"
+#include "common/file.h"
+#include "common/http/server.h"
+#include "common/log/log.h"
+#include "common/metrics/process_metrics.h"
+#include "common/metrics/registry.h"
+#include "common/version.h"
+#include "runtime/api/session_api.h"
+#include "runtime/harness/harness.h"
+#include "runtime/prompt/agent_prompt.h"
+
+namespace agentry::cli {
+
+int RunRuntime(const RuntimeOptions& options) {
+  log::Logger log("runtime");
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  StatusOr<std::string> text = ReadFileToString(options.config);
+  if (!text.ok()) {
+    std::fprintf(stderr, "agentry runtime: %s\n", text.status().message().c_str());
+    return 2;
+  }
+  StatusOr<config::ManagedAgent> agent = config::ParseManagedAgent(*text, options.config);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "agentry runtime: %s\n", agent.status().message().c_str());
+    return 2;
+  }
+  std::vector<runtime::ToolDecl> tools;
+  for (const config::ToolSpec& t : agent->spec.tools) {
+    tools.push_back({t.name, t.description, t.parameters, t.requires_approval});
+  }
+  harness::HarnessOptions harness_options;
+  harness_options.agent = agent->metadata.namespace_name + "/" + agent->metadata.name;
+  harness_options.model = options.model.empty() ? agent->spec.model.name : options.model;
+  harness_options.system_prompt = runtime::RenderSystemPrompt(agent->spec.instructions, tools);
+  harness_options.max_tokens = options.max_tokens;
+
+  harness::StateClient state("unix:" + options.state_socket);
+  harness::NodeClient node("unix:" + options.node_socket);
+  harness::Harness harness(harness_options, &state, &node);
+  api::SessionApi api(&harness, &state);
+
+  metrics::Registry registry;
+  metrics::RegisterProcessMetrics(&registry, std::string(Version()));
+  http::HttpServer server({.host = options.host,
+                           .port = options.port,
+                           .shutdown_grace = std::chrono::milliseconds(
+                               static_cast<int64_t>(options.grace_seconds * 1000)),
+                           .registry = &registry});
+  if (Status s = api.Register(&server); !s.ok()) {
+    std::fprintf(stderr, "agentry runtime: %s\n", s.message().c_str());
+    return 1;
+  }
+  // Ready when the state sidecar answers: without it no message can be made durable.
+  server.AddReadinessCheck("state sidecar", [&state] {
+    harness::statepb::ListSessionsRequest probe;
+    probe.set_limit(1);
+    return state.ListSessions(probe).status();
+  });
+  if (Status s = server.Start(); !s.ok()) {
+    std::fprintf(stderr, "agentry runtime: %s\n", s.message().c_str());
+    return 1;
+  }
+  log.Info("serving", {{"agent", harness_options.agent},
+                       {"model", harness_options.model},
+                       {"url", server.base_url()},
+                       {"state_socket", options.state_socket},
+                       {"node_socket", options.node_socket}});
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
+  server.Stop();
+  log.Info("stopped");
+  return 0;
+}
+
+}  // namespace agentry::cli

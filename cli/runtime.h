@@ -1,0 +1,26 @@
+// cli/runtime.h — `agentry runtime`: the agent runtime (the agent pod's `runtime` container,
+// and the local data plane's when `agentry up` runs it): the session HTTP API over the node
+// daemon and the state sidecar.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace agentry::cli {
+
+struct RuntimeOptions {
+  std::string config;  // the ManagedAgent the operator rendered (YAML)
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string state_socket = "/run/agentry/state.sock";
+  std::string node_socket = "/var/run/agentry/nodeagent.sock";
+  std::string model;  // the model's name on the node daemon; default: spec.model.name
+  int32_t max_tokens = 512;
+  double grace_seconds = 10;
+};
+
+// Serves until SIGTERM or SIGINT, then lets running turns finish within the grace period.
+// Exit code 0 after a clean stop, 1 when it cannot start, 2 for a bad config.
+int RunRuntime(const RuntimeOptions& options);
+
+}  // namespace agentry::cli
