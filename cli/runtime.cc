@@ -14,6 +14,7 @@
 #include "common/metrics/process_metrics.h"
 #include "common/metrics/registry.h"
 #include "common/version.h"
+#include "runtime/api/openai_api.h"
 #include "runtime/api/session_api.h"
 #include "runtime/harness/harness.h"
 #include "runtime/prompt/agent_prompt.h"
@@ -52,6 +53,7 @@ int RunRuntime(const RuntimeOptions& options) {
   harness::NodeClient node("unix:" + options.node_socket);
   harness::Harness harness(harness_options, &state, &node);
   api::SessionApi api(&harness, &state);
+  api::OpenAiApi openai(&harness, &state, &api);
 
   metrics::Registry registry;
   metrics::RegisterProcessMetrics(&registry, std::string(Version()));
@@ -60,7 +62,9 @@ int RunRuntime(const RuntimeOptions& options) {
                            .shutdown_grace = std::chrono::milliseconds(
                                static_cast<int64_t>(options.grace_seconds * 1000)),
                            .registry = &registry});
-  if (Status s = api.Register(&server); !s.ok()) {
+  Status routes = api.Register(&server);
+  if (routes.ok()) routes = openai.Register(&server);
+  if (Status s = routes; !s.ok()) {
     std::fprintf(stderr, "agentry runtime: %s\n", s.message().c_str());
     return 1;
   }

@@ -28,16 +28,17 @@ class SessionApi {
   SessionApi(harness::Harness* harness, harness::StateClient* state);
   Status Register(http::HttpServer* server);
 
+  // Marks session `id` as running a turn and returns the flag that stops it (DELETE sets
+  // it); nullptr when a turn already runs. Every route that runs turns goes through these.
+  std::shared_ptr<std::atomic<bool>> BeginTurn(const std::string& id);
+  void EndTurn(const std::string& id);
+
  private:
   http::HttpResponse Create(const http::HttpRequest& request);
   http::HttpResponse List(const http::HttpRequest& request);
   http::HttpResponse Get(const http::HttpRequest& request);
   http::HttpResponse Message(const http::HttpRequest& request);
   http::HttpResponse Delete(const http::HttpRequest& request);
-
-  // Marks `id` as running a turn; nullptr when it already is.
-  std::shared_ptr<std::atomic<bool>> BeginTurn(const std::string& id);
-  void EndTurn(const std::string& id);
 
   harness::Harness* harness_;
   harness::StateClient* state_;

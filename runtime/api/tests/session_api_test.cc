@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/metrics/registry.h"
+#include "runtime/api/openai_api.h"
 #include "runtime/harness/tests/data_plane.h"
 
 namespace agentry::api {
@@ -25,6 +26,7 @@ struct Reply {
   int status = 0;
   std::string body;
   Json json;
+  std::string session;  // X-Agentry-Session
 };
 
 class SessionApiTest : public ::testing::Test {
@@ -40,8 +42,10 @@ class SessionApiTest : public ::testing::Test {
                                 .max_tokens = max_tokens},
         state_.get(), node_.get());
     api_ = std::make_unique<SessionApi>(harness_.get(), state_.get());
+    openai_ = std::make_unique<OpenAiApi>(harness_.get(), state_.get(), api_.get());
     server_ = std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = &registry_});
     ASSERT_TRUE(api_->Register(server_.get()).ok());
+    ASSERT_TRUE(openai_->Register(server_.get()).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -53,7 +57,9 @@ class SessionApiTest : public ::testing::Test {
     if (!body.empty()) request.set_body(body, "application/json");
     if (!accept.empty()) request.headers().add("Accept", accept);
     web::http::http_response response = client.request(request).get();
-    Reply r{response.status_code(), response.extract_utf8string(true).get(), nullptr};
+    Reply r{
+        response.status_code(), response.extract_utf8string(true).get(), nullptr,
+        response.headers().has("X-Agentry-Session") ? response.headers()["X-Agentry-Session"] : ""};
     r.json = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
     return r;
   }
@@ -64,6 +70,7 @@ class SessionApiTest : public ::testing::Test {
   std::unique_ptr<harness::NodeClient> node_;
   std::unique_ptr<harness::Harness> harness_;
   std::unique_ptr<SessionApi> api_;
+  std::unique_ptr<OpenAiApi> openai_;
   std::unique_ptr<http::HttpServer> server_;
 };
 
@@ -190,6 +197,100 @@ TEST_F(SessionApiTest, DeleteStopsARunningTurnAtOnceAndASecondMessageWaitsItsTur
   const Reply got = Send("GET", "/v1/sessions/s1");
   ASSERT_EQ(got.json["transcript"].size(), 2U);
   EXPECT_EQ(got.json["transcript"][1]["content"], events.back().second["content"]);
+}
+
+Json Chat(std::initializer_list<std::pair<std::string, std::string>> messages,
+          bool stream = false) {
+  Json body = {{"model", "triage"}, {"messages", Json::array()}, {"stream", stream}};
+  for (const auto& [role, content] : messages) {
+    body["messages"].push_back({{"role", role}, {"content", content}});
+  }
+  return body;
+}
+
+TEST_F(SessionApiTest, OpenAiClientsContinueOneSessionByResendingTheConversation) {
+  Start(8);
+  const Reply first =
+      Send("POST", "/v1/chat/completions",
+           Chat({{"system", "Answer briefly."}, {"user", "Is staging up?"}}).dump());
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(first.json["object"], "chat.completion");
+  EXPECT_EQ(first.json["model"], "triage");
+  const std::string answer = first.json["choices"][0]["message"]["content"];
+  EXPECT_EQ(first.json["choices"][0]["message"]["role"], "assistant");
+  EXPECT_GT(first.json["usage"]["completion_tokens"].get<int>(), 0);
+  ASSERT_FALSE(first.session.empty());
+
+  const Reply second = Send("POST", "/v1/chat/completions",
+                            Chat({{"system", "Answer briefly."},
+                                  {"user", "Is staging up?"},
+                                  {"assistant", answer},
+                                  {"user", "And prod?"}})
+                                .dump());
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_EQ(second.session, first.session);
+  const Reply got = Send("GET", "/v1/sessions/" + first.session);
+  ASSERT_EQ(got.json["transcript"].size(), 5U);  // system, user, reply, user, reply
+  EXPECT_EQ(got.json["transcript"][0]["role"], "system");
+  EXPECT_EQ(got.json["transcript"][4]["content"], second.json["choices"][0]["message"]["content"]);
+
+  // An edited history is a conversation of its own, seeded with the request's history.
+  const Reply edited = Send("POST", "/v1/chat/completions",
+                            Chat({{"system", "Answer briefly."},
+                                  {"user", "Is staging up?"},
+                                  {"assistant", "It is down."},
+                                  {"user", "Since when?"}})
+                                .dump());
+  ASSERT_EQ(edited.status, 200) << edited.body;
+  EXPECT_NE(edited.session, first.session);
+  const Reply seeded = Send("GET", "/v1/sessions/" + edited.session);
+  ASSERT_EQ(seeded.json["transcript"].size(), 5U);
+  EXPECT_EQ(seeded.json["transcript"][2]["content"], "It is down.");
+  EXPECT_EQ(Send("GET", "/v1/sessions/" + first.session).json["transcript"].size(), 5U);
+}
+
+TEST_F(SessionApiTest, OpenAiStreamingSendsDeltasThenTheFinishReasonThenDone) {
+  Start(8);
+  const Reply streamed =
+      Send("POST", "/v1/chat/completions", Chat({{"user", "Hello"}}, /*stream=*/true).dump());
+  ASSERT_EQ(streamed.status, 200);
+  std::vector<Json> chunks;
+  bool done = false;
+  size_t pos = 0;
+  while ((pos = streamed.body.find("data: ", pos)) != std::string::npos) {
+    const size_t end = streamed.body.find("\n\n", pos);
+    const std::string data = streamed.body.substr(pos + 6, end - pos - 6);
+    pos = end;
+    if (data == "[DONE]") {
+      done = true;
+    } else {
+      chunks.push_back(Json::parse(data));
+    }
+  }
+  EXPECT_TRUE(done);
+  ASSERT_GE(chunks.size(), 3U) << streamed.body;
+  EXPECT_EQ(chunks.front()["choices"][0]["delta"]["role"], "assistant");
+  EXPECT_EQ(chunks.back()["choices"][0]["finish_reason"], "length");  // max_tokens 8
+  std::string text;
+  for (const Json& c : chunks) {
+    EXPECT_EQ(c["object"], "chat.completion.chunk");
+    if (c["choices"][0]["delta"].contains("content")) text += c["choices"][0]["delta"]["content"];
+  }
+  const Reply got = Send("GET", "/v1/sessions/" + streamed.session);
+  ASSERT_EQ(got.json["transcript"].size(), 2U);
+  EXPECT_EQ(got.json["transcript"][1]["content"], text);
+}
+
+TEST_F(SessionApiTest, OpenAiRequestsThatCannotBeATurnAreRefused) {
+  Start(8);
+  EXPECT_EQ(Send("POST", "/v1/chat/completions", R"({"model":"x"})").status, 400);
+  const Reply last_not_user =
+      Send("POST", "/v1/chat/completions", Chat({{"user", "hi"}, {"assistant", "hello"}}).dump());
+  EXPECT_EQ(last_not_user.status, 400);
+  EXPECT_NE(last_not_user.json["error"]["message"].get<std::string>().find("last message"),
+            std::string::npos);
+  EXPECT_EQ(Send("POST", "/v1/chat/completions", Chat({{"robot", "hi"}}).dump()).status, 400);
+  EXPECT_EQ(Send("GET", "/v1/sessions").json["sessions"].size(), 0U);
 }
 
 }  // namespace
