@@ -52,11 +52,18 @@ int RunRuntime(const RuntimeOptions& options) {
   harness::StateClient state("unix:" + options.state_socket);
   harness::NodeClient node("unix:" + options.node_socket);
   harness::Harness harness(harness_options, &state, &node);
-  api::SessionApi api(&harness, &state);
-  api::OpenAiApi openai(&harness, &state, &api);
-
   metrics::Registry registry;
   metrics::RegisterProcessMetrics(&registry, std::string(Version()));
+  const config::SessionsSpec& spec_limits = agent->spec.sessions;
+  api::SessionApiOptions api_options;
+  api_options.limits = {.max_concurrent = spec_limits.max_concurrent,
+                        .idle_timeout = spec_limits.idle_timeout,
+                        .max_duration = spec_limits.max_duration,
+                        .max_turns = spec_limits.max_turns};
+  api_options.metrics = &registry;
+  api::SessionApi api(&harness, &state, api_options);
+  api::OpenAiApi openai(&harness, &state, &api);
+
   http::HttpServer server({.host = options.host,
                            .port = options.port,
                            .shutdown_grace = std::chrono::milliseconds(

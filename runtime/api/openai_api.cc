@@ -136,6 +136,10 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     if (session.status().code() != StatusCode::kNotFound) {
       return HttpResponse::Error(session.status());
     }
+    int64_t retry_after = 0;
+    if (Status s = sessions_->MayOpen(&retry_after); !s.ok()) {
+      return SessionApi::ErrorResponse(s, retry_after);
+    }
     session = harness_->OpenSession(id, user);
     if (!session.ok()) return HttpResponse::Error(session.status());
     if (earlier > 0) {
@@ -152,17 +156,15 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     }
   }
 
-  std::shared_ptr<std::atomic<bool>> stop = sessions_->BeginTurn(id);
-  if (stop == nullptr) {
-    return HttpResponse::Error(AbortedError("session " + id + ": a turn is already running"));
-  }
+  StatusOr<std::shared_ptr<std::atomic<bool>>> begun = sessions_->BeginTurn(id);
+  if (!begun.ok()) return HttpResponse::Error(begun.status());
+  const std::shared_ptr<std::atomic<bool>> stop = *begun;
   const std::string completion_id = "chatcmpl-" + id;
   const int64_t created = NowSeconds();
   const std::string& content = messages.back().content;
   if (!stream) {
     StatusOr<harness::TurnReply> reply =
-        harness_->Turn(id, content, [&](const std::string&) { return !stop->load(); });
-    sessions_->EndTurn(id);
+        sessions_->RunTurn(id, content, stop, [](const std::string&) {});
     if (!reply.ok()) return HttpResponse::Error(reply.status());
     HttpResponse r = HttpResponse::Json(
         200,
@@ -181,36 +183,35 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     r.headers.emplace_back("X-Agentry-Session", id);
     return r;
   }
-  HttpResponse r = HttpResponse::EventStream([this, id, content, stop, completion_id, created,
-                                              model](const HttpResponse::Writer& write) {
-    const auto chunk = [&](const Json& delta, const Json& finish_reason) {
-      const Json j = {
-          {"id", completion_id},
-          {"object", "chat.completion.chunk"},
-          {"created", created},
-          {"model", model},
-          {"choices",
-           Json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish_reason}}})}};
-      write("data: " + j.dump() + "\n\n");
-    };
-    chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
-    StatusOr<harness::TurnReply> reply = harness_->Turn(id, content, [&](const std::string& text) {
-      chunk({{"content", text}}, nullptr);
-      return !stop->load();
-    });
-    sessions_->EndTurn(id);
-    if (reply.ok()) {
-      chunk(Json::object(), FinishReason(reply->finish_reason));
-    } else {
-      write("data: " +
-            Json{{"error",
-                  {{"code", std::string(StatusCodeName(reply.status().code()))},
-                   {"message", reply.status().message()}}}}
-                .dump() +
-            "\n\n");
-    }
-    write("data: [DONE]\n\n");
-  });
+  HttpResponse r = HttpResponse::EventStream(
+      [this, id, content, stop, completion_id, created, model](const HttpResponse::Writer& write) {
+        const auto chunk = [&](const Json& delta, const Json& finish_reason) {
+          const Json j = {
+              {"id", completion_id},
+              {"object", "chat.completion.chunk"},
+              {"created", created},
+              {"model", model},
+              {"choices",
+               Json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish_reason}}})}};
+          write("data: " + j.dump() + "\n\n");
+        };
+        chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
+        StatusOr<harness::TurnReply> reply =
+            sessions_->RunTurn(id, content, stop, [&](const std::string& text) {
+              chunk({{"content", text}}, nullptr);
+            });
+        if (reply.ok()) {
+          chunk(Json::object(), FinishReason(reply->finish_reason));
+        } else {
+          write("data: " +
+                Json{{"error",
+                      {{"code", std::string(StatusCodeName(reply.status().code()))},
+                       {"message", reply.status().message()}}}}
+                    .dump() +
+                "\n\n");
+        }
+        write("data: [DONE]\n\n");
+      });
   r.headers.emplace_back("X-Agentry-Session", id);
   return r;
 }

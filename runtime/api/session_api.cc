@@ -1,5 +1,7 @@
 #include "runtime/api/session_api.h"
 
+#include <chrono>
+#include <map>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -63,8 +65,63 @@ Json ReplyJson(const harness::TurnReply& r) {
 
 }  // namespace
 
-SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state)
-    : harness_(harness), state_(state) {}
+SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
+                       const SessionApiOptions& options)
+    : harness_(harness),
+      state_(state),
+      policy_(options.limits),
+      now_ms_(options.now_ms ? options.now_ms : [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+      }) {
+  metrics::Registry* m = options.metrics;
+  if (m == nullptr) return;
+  turns_ = &m->AddCounter("agentry_runtime_turns_total", "Turns by result: ok, cancelled, error.",
+                          {"result"});
+  turn_seconds_ = &m->AddHistogram("agentry_runtime_turn_duration_seconds",
+                                   "A turn from its message to its durable reply.", {},
+                                   metrics::ExponentialBuckets(0.01, 2, 14))
+                       .WithLabels({});
+  tokens_ = &m->AddCounter("agentry_runtime_tokens_total",
+                           "Tokens of turns by kind: prompt (prefilled), cached (reused from "
+                           "the node daemon's KV), completion.",
+                           {"kind"});
+  turns_running_ =
+      &m->AddGauge("agentry_runtime_turns_running", "Turns running now.").WithLabels({});
+  // Sessions by state, read from the state sidecar at each scrape (at most 1000).
+  metrics::Family<metrics::Gauge>* by_state =
+      &m->AddGauge("agentry_runtime_sessions", "Sessions by state.", {"state"});
+  m->AddCollectHook([this, by_state] {
+    statepb::ListSessionsRequest list;
+    list.set_limit(1000);
+    StatusOr<statepb::ListSessionsResponse> sessions = state_->ListSessions(list);
+    if (!sessions.ok()) return;
+    std::map<std::string, int64_t> counts = {{"active", 0}, {"closed", 0}, {"expired", 0}};
+    for (const statepb::Session& s : sessions->sessions()) {
+      const bool expired = s.state() == "active" && !policy_.Expiry(s, now_ms_()).empty();
+      ++counts[expired ? "expired" : s.state()];
+    }
+    for (const auto& [state, n] : counts) by_state->WithLabels({state}).Set(static_cast<double>(n));
+  });
+}
+
+HttpResponse SessionApi::ErrorResponse(const Status& status, int64_t retry_after_seconds) {
+  HttpResponse r = HttpResponse::Error(status);
+  if (retry_after_seconds > 0)
+    r.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+  return r;
+}
+
+Status SessionApi::MayOpen(int64_t* retry_after_seconds) {
+  statepb::ListSessionsRequest list;
+  list.set_state("active");
+  list.set_limit(1000);
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::ListSessionsResponse sessions,
+                           state_->ListSessions(list));
+  return policy_.MayOpen({sessions.sessions().begin(), sessions.sessions().end()}, now_ms_(),
+                         retry_after_seconds);
+}
 
 Status SessionApi::Register(http::HttpServer* server) {
   const auto bind = [this](HttpResponse (SessionApi::*fn)(const HttpRequest&)) {
@@ -97,6 +154,10 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
       return HttpResponse::Error(InvalidArgumentError("on_behalf_of: a string"));
     }
     on_behalf_of = body["on_behalf_of"].get<std::string>();
+  }
+  if (!state_->GetSession(id).ok()) {
+    int64_t retry_after = 0;
+    if (Status s = MayOpen(&retry_after); !s.ok()) return ErrorResponse(s, retry_after);
   }
   StatusOr<statepb::Session> session = harness_->OpenSession(id, on_behalf_of);
   if (!session.ok()) return HttpResponse::Error(session.status());
@@ -145,17 +206,63 @@ HttpResponse SessionApi::Get(const HttpRequest& request) {
   return HttpResponse::Json(200, out);
 }
 
-std::shared_ptr<std::atomic<bool>> SessionApi::BeginTurn(const std::string& id) {
+StatusOr<std::shared_ptr<std::atomic<bool>>> SessionApi::BeginTurn(const std::string& id) {
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::Session session, state_->GetSession(id));
+  statepb::GetUsageRequest usage_request;
+  usage_request.set_session_id(id);
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage usage, state_->GetUsage(usage_request));
+  const auto turns = usage.counters().find("turns");
+  const int64_t now = now_ms_();
+  if (Status s =
+          policy_.MayTakeTurn(session, turns == usage.counters().end() ? 0 : turns->second, now);
+      !s.ok()) {
+    if (session.state() == "active" && !policy_.Expiry(session, now).empty()) {
+      statepb::UpdateSessionRequest expire;
+      expire.set_id(id);
+      expire.set_state("expired");
+      (void)state_->UpdateSession(expire);  // best effort: the limit holds either way
+    }
+    return s;
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  if (running_.count(id) > 0) return nullptr;
+  if (running_.count(id) > 0) {
+    return AbortedError("session " + id + ": a turn is already running (one at a time)");
+  }
   auto stop = std::make_shared<std::atomic<bool>>(false);
   running_[id] = stop;
+  if (turns_running_ != nullptr) turns_running_->Increment();
   return stop;
+}
+
+StatusOr<harness::TurnReply> SessionApi::RunTurn(
+    const std::string& id, const std::string& content,
+    const std::shared_ptr<std::atomic<bool>>& stop,
+    const std::function<void(const std::string&)>& on_text) {
+  const auto start = std::chrono::steady_clock::now();
+  StatusOr<harness::TurnReply> reply = harness_->Turn(id, content, [&](const std::string& text) {
+    on_text(text);
+    return !stop->load();
+  });
+  EndTurn(id);
+  if (turns_ != nullptr) {
+    const bool cancelled =
+        reply.ok() && reply->finish_reason == harness::nodepb::FINISH_REASON_CANCELLED;
+    turns_->WithLabels({!reply.ok() ? "error" : cancelled ? "cancelled" : "ok"}).Increment();
+    turn_seconds_->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (reply.ok()) {
+      tokens_->WithLabels({"prompt"}).Increment(static_cast<double>(reply->prompt_tokens));
+      tokens_->WithLabels({"cached"}).Increment(static_cast<double>(reply->cached_tokens));
+      tokens_->WithLabels({"completion"}).Increment(static_cast<double>(reply->generated_tokens));
+    }
+  }
+  return reply;
 }
 
 void SessionApi::EndTurn(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   running_.erase(id);
+  if (turns_running_ != nullptr) turns_running_->Decrement();
 }
 
 HttpResponse SessionApi::Message(const HttpRequest& request) {
@@ -173,29 +280,18 @@ HttpResponse SessionApi::Message(const HttpRequest& request) {
   const bool stream = (body->contains("stream") && (*body)["stream"].is_boolean() &&
                        (*body)["stream"].get<bool>()) ||
                       request.Header("Accept").find("text/event-stream") != std::string::npos;
-  StatusOr<statepb::Session> session = state_->GetSession(id);
-  if (!session.ok()) return HttpResponse::Error(session.status());
-  if (session->state() == "closed") {
-    return HttpResponse::Error(FailedPreconditionError("session " + id + ": closed"));
-  }
-  std::shared_ptr<std::atomic<bool>> stop = BeginTurn(id);
-  if (stop == nullptr) {
-    return HttpResponse::Error(
-        AbortedError("session " + id + ": a turn is already running (one at a time)"));
-  }
+  StatusOr<std::shared_ptr<std::atomic<bool>>> stop = BeginTurn(id);
+  if (!stop.ok()) return HttpResponse::Error(stop.status());
   if (!stream) {
-    StatusOr<harness::TurnReply> reply =
-        harness_->Turn(id, content, [&](const std::string&) { return !stop->load(); });
-    EndTurn(id);
+    StatusOr<harness::TurnReply> reply = RunTurn(id, content, *stop, [](const std::string&) {});
     if (!reply.ok()) return HttpResponse::Error(reply.status());
     return HttpResponse::Json(200, ReplyJson(*reply));
   }
-  return HttpResponse::EventStream([this, id, content, stop](const HttpResponse::Writer& write) {
-    StatusOr<harness::TurnReply> reply = harness_->Turn(id, content, [&](const std::string& text) {
+  return HttpResponse::EventStream([this, id, content,
+                                    stop = *stop](const HttpResponse::Writer& write) {
+    StatusOr<harness::TurnReply> reply = RunTurn(id, content, stop, [&](const std::string& text) {
       write(HttpResponse::Event("token", {{"text", text}}));
-      return !stop->load();
     });
-    EndTurn(id);
     if (reply.ok()) {
       write(HttpResponse::Event("done", ReplyJson(*reply)));
     } else {

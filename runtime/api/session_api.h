@@ -11,27 +11,46 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "common/http/server.h"
+#include "common/metrics/registry.h"
 #include "common/status.h"
+#include "runtime/api/session_policy.h"
 #include "runtime/harness/harness.h"
 #include "runtime/harness/state_client.h"
 
 namespace agentry::api {
 
+struct SessionApiOptions {
+  SessionLimits limits;
+  std::function<int64_t()> now_ms;       // default: the system clock
+  metrics::Registry* metrics = nullptr;  // may be null
+};
+
 class SessionApi {
  public:
-  SessionApi(harness::Harness* harness, harness::StateClient* state);
+  SessionApi(harness::Harness* harness, harness::StateClient* state,
+             const SessionApiOptions& options = {});
   Status Register(http::HttpServer* server);
 
-  // Marks session `id` as running a turn and returns the flag that stops it (DELETE sets
-  // it); nullptr when a turn already runs. Every route that runs turns goes through these.
-  std::shared_ptr<std::atomic<bool>> BeginTurn(const std::string& id);
-  void EndTurn(const std::string& id);
+  // OK when a new session may open (maxConcurrent); else RESOURCE_EXHAUSTED and the seconds
+  // to wait.
+  Status MayOpen(int64_t* retry_after_seconds);
+  // Checks the session's limits (an expired one is marked "expired"), then marks it as
+  // running a turn and returns the flag that stops it (DELETE sets it); ABORTED when a turn
+  // already runs. Every route that runs turns goes through BeginTurn and RunTurn.
+  StatusOr<std::shared_ptr<std::atomic<bool>>> BeginTurn(const std::string& id);
+  // The harness's turn, counted in the metrics; ends the turn BeginTurn began.
+  StatusOr<harness::TurnReply> RunTurn(const std::string& id, const std::string& content,
+                                       const std::shared_ptr<std::atomic<bool>>& stop,
+                                       const std::function<void(const std::string&)>& on_text);
+  // An error answer; 429 carries Retry-After.
+  static http::HttpResponse ErrorResponse(const Status& status, int64_t retry_after_seconds = 0);
 
  private:
   http::HttpResponse Create(const http::HttpRequest& request);
@@ -40,8 +59,16 @@ class SessionApi {
   http::HttpResponse Message(const http::HttpRequest& request);
   http::HttpResponse Delete(const http::HttpRequest& request);
 
+  void EndTurn(const std::string& id);
+
   harness::Harness* harness_;
   harness::StateClient* state_;
+  SessionPolicy policy_;
+  std::function<int64_t()> now_ms_;
+  metrics::Family<metrics::Counter>* turns_ = nullptr;
+  metrics::Histogram* turn_seconds_ = nullptr;
+  metrics::Family<metrics::Counter>* tokens_ = nullptr;
+  metrics::Gauge* turns_running_ = nullptr;
   std::mutex mu_;
   // Sessions with a turn running, and the flag that stops it.
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> running_;

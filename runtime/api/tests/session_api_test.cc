@@ -3,6 +3,7 @@
 // usage, one turn at a time, DELETE stopping a running turn, and clear errors.
 #include "runtime/api/session_api.h"
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -26,12 +27,13 @@ struct Reply {
   int status = 0;
   std::string body;
   Json json;
-  std::string session;  // X-Agentry-Session
+  std::string session;      // X-Agentry-Session
+  std::string retry_after;  // Retry-After
 };
 
 class SessionApiTest : public ::testing::Test {
  protected:
-  void Start(int32_t max_tokens, int64_t context = 256) {
+  void Start(int32_t max_tokens, int64_t context = 256, SessionLimits limits = {}) {
     ASSERT_EQ(plane_.Start(context), "");
     state_ = std::make_unique<harness::StateClient>(plane_.state_target());
     node_ = std::make_unique<harness::NodeClient>(plane_.node_target());
@@ -41,7 +43,10 @@ class SessionApiTest : public ::testing::Test {
                                 .system_prompt = "You are the triage agent of team A.",
                                 .max_tokens = max_tokens},
         state_.get(), node_.get());
-    api_ = std::make_unique<SessionApi>(harness_.get(), state_.get());
+    api_ = std::make_unique<SessionApi>(
+        harness_.get(), state_.get(),
+        SessionApiOptions{
+            .limits = limits, .now_ms = [this] { return now_ms_.load(); }, .metrics = &registry_});
     openai_ = std::make_unique<OpenAiApi>(harness_.get(), state_.get(), api_.get());
     server_ = std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = &registry_});
     ASSERT_TRUE(api_->Register(server_.get()).ok());
@@ -57,15 +62,24 @@ class SessionApiTest : public ::testing::Test {
     if (!body.empty()) request.set_body(body, "application/json");
     if (!accept.empty()) request.headers().add("Accept", accept);
     web::http::http_response response = client.request(request).get();
-    Reply r{
-        response.status_code(), response.extract_utf8string(true).get(), nullptr,
-        response.headers().has("X-Agentry-Session") ? response.headers()["X-Agentry-Session"] : ""};
+    Reply r;
+    r.status = response.status_code();
+    r.body = response.extract_utf8string(true).get();
+    const auto header = [&](const char* name) {
+      return response.headers().has(name) ? response.headers()[name] : std::string();
+    };
+    r.session = header("X-Agentry-Session");
+    r.retry_after = header("Retry-After");
     r.json = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
     return r;
   }
 
   harness::LocalDataPlane plane_;
   metrics::Registry registry_;
+  // The API's clock (the state sidecar keeps the real one): starts at the real time.
+  std::atomic<int64_t> now_ms_{std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count()};
   std::unique_ptr<harness::StateClient> state_;
   std::unique_ptr<harness::NodeClient> node_;
   std::unique_ptr<harness::Harness> harness_;
@@ -291,6 +305,57 @@ TEST_F(SessionApiTest, OpenAiRequestsThatCannotBeATurnAreRefused) {
             std::string::npos);
   EXPECT_EQ(Send("POST", "/v1/chat/completions", Chat({{"robot", "hi"}}).dump()).status, 400);
   EXPECT_EQ(Send("GET", "/v1/sessions").json["sessions"].size(), 0U);
+}
+
+TEST_F(SessionApiTest, TheSpecsSessionLimitsAreEnforced) {
+  Start(4, 256,
+        SessionLimits{.max_concurrent = 2,
+                      .idle_timeout = std::chrono::minutes(15),
+                      .max_duration = std::chrono::hours(2),
+                      .max_turns = 2});
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"a"})").status, 201);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"b"})").status, 201);
+  // maxConcurrent: a third is 429 with Retry-After; the same id again is not a new session.
+  const Reply third = Send("POST", "/v1/sessions", R"({"id":"c"})");
+  EXPECT_EQ(third.status, 429) << third.body;
+  EXPECT_FALSE(third.retry_after.empty());
+  EXPECT_LE(std::stoi(third.retry_after), 15 * 60);
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"a"})").status, 201);
+  // maxTurns.
+  EXPECT_EQ(Send("POST", "/v1/sessions/a/messages", R"({"content":"one"})").status, 200);
+  EXPECT_EQ(Send("POST", "/v1/sessions/a/messages", R"({"content":"two"})").status, 200);
+  const Reply over = Send("POST", "/v1/sessions/a/messages", R"({"content":"three"})");
+  EXPECT_EQ(over.status, 400);
+  EXPECT_NE(over.body.find("reached maxTurns (2)"), std::string::npos) << over.body;
+  // idleTimeout: 16 minutes later both have idled out; "a" says so and is marked expired,
+  // and new sessions may open again.
+  now_ms_ += int64_t{16} * 60 * 1000;
+  const Reply idle = Send("POST", "/v1/sessions/b/messages", R"({"content":"hi"})");
+  EXPECT_EQ(idle.status, 400);
+  EXPECT_NE(idle.body.find("expired, idle longer than idleTimeout"), std::string::npos)
+      << idle.body;
+  EXPECT_EQ(Send("GET", "/v1/sessions/b").json["state"], "expired");
+  // The metrics count turns and tokens by kind.
+  const Reply metrics = Send("GET", "/metrics");
+  EXPECT_NE(metrics.body.find(R"(agentry_runtime_turns_total{result="ok"} 2)"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find(R"(agentry_runtime_sessions{state="expired"} 2)"), std::string::npos);
+  EXPECT_NE(metrics.body.find(R"(agentry_runtime_tokens_total{kind="completion"})"),
+            std::string::npos);
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"c"})").status, 201);
+}
+
+TEST(SessionPolicyTest, MaxDurationExpiresASessionStillInUse) {
+  SessionPolicy policy(SessionLimits{.max_duration = std::chrono::hours(2)});
+  state::v1::Session s;
+  s.set_id("s");
+  s.set_state("active");
+  s.set_created_unix_ms(0);
+  s.set_updated_unix_ms(int64_t{2} * 3600 * 1000);
+  EXPECT_EQ(policy.Expiry(s, int64_t{2} * 3600 * 1000 + 1), "older than maxDuration (7200s)");
+  EXPECT_TRUE(policy.MayTakeTurn(s, 0, int64_t{3600} * 1000).ok());
+  int64_t retry = 0;
+  EXPECT_TRUE(policy.MayOpen({s}, int64_t{3600} * 1000, &retry).ok());
 }
 
 }  // namespace
