@@ -13,6 +13,7 @@
 #include "cli/selfcheck.h"
 #include "cli/state.h"
 #include "cli/train.h"
+#include "cli/up.h"
 #include "cli/validate.h"
 #include "common/log/log.h"
 #include "common/version.h"
@@ -59,6 +60,19 @@ int Main(int argc, char** argv) {
   devices->add_option("--proc-root", devices_options.proc_root, "where /proc is (default /proc)");
   devices->add_option("--sys-root", devices_options.sys_root, "where /sys is (default /sys)");
   devices->add_flag("--json", devices_options.json, "print a JSON array instead of lines");
+
+  cli::UpOptions up_options;
+  CLI::App* up = app.add_subcommand(
+      "up",
+      "Run one agent's whole data plane locally: the node daemon, the state sidecar and the "
+      "runtime as processes of this binary, with the API on --port. Ctrl-C stops all three.");
+  up->add_option("-f,--file", up_options.manifest, "the ManagedAgent (YAML)")->required();
+  up->add_option("--model-file", up_options.model_file,
+                 "the GGUF model (default: spec.model.source.file)");
+  up->add_option("--dir", up_options.dir, "sockets, logs and state (default .agentry/NAME)");
+  up->add_option("--host", up_options.host, "the API's address (default 127.0.0.1)");
+  up->add_option("--port", up_options.port, "the API's port (default 8080)");
+  up->add_option("--max-tokens", up_options.max_tokens, "most tokens of one reply (default 512)");
 
   cli::RuntimeOptions runtime_options;
   CLI::App* runtime_cmd = app.add_subcommand(
@@ -256,6 +270,7 @@ int Main(int argc, char** argv) {
   if (*nodeagent) return cli::RunNodeagent(node_options);
   if (*state) return cli::RunState(state_options);
   if (*runtime_cmd) return cli::RunRuntime(runtime_options);
+  if (*up) return cli::RunUp(up_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);
   if (*test_model) return cli::RunMakeTestModel(test_model_options);

@@ -211,6 +211,7 @@ StatusOr<std::string> BuildTestModel(const TestModelSpec& s) {
   } else {
     SyntheticVocab(&w, &n_vocab);
   }
+  if (!s.chat_template.empty()) w.SetString("tokenizer.chat_template", s.chat_template);
 
   Rng rng(s.seed * 0x2545F4914F6CDD1Dull + 1);
   const int64_t kv = s.dim / s.heads * s.kv_heads;

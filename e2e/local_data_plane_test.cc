@@ -1,0 +1,287 @@
+// The local data plane end to end, as separate processes of the `agentry` binary on a
+// generated test model: `agentry up` serving two turns and stopping on Ctrl-C, and each of
+// the three processes killed with SIGKILL in the middle of a turn, restarted, with nothing
+// acknowledged lost and the session going on.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <cpprest/http_client.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "nodeagent/engine/test_model.h"
+
+namespace agentry {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+uint16_t FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return 0;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// One `agentry ARGS...` process, output to `log`; SIGKILLed when dropped.
+class Process {
+ public:
+  Process(const std::vector<std::string>& args, const std::string& log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<std::string> copy = args;
+      std::vector<char*> argv = {const_cast<char*>("agentry")};
+      for (std::string& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(AGENTRY_BINARY, argv.data());
+      _exit(127);
+    }
+  }
+  ~Process() { Signal(SIGKILL); }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  // Sends `sig` and reaps; the exit code, or -signal.
+  int Signal(int sig) {
+    if (pid_ <= 0) return 0;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+struct Reply {
+  int status = 0;
+  Json json;
+  std::string body;
+};
+
+Reply Post(const std::string& url, const std::string& path, const Json& body) {
+  try {
+    web::http::client::http_client_config config;
+    config.set_timeout(std::chrono::seconds(60));
+    web::http::client::http_client client(url, config);
+    web::http::http_response r =
+        client.request(web::http::methods::POST, path, body.dump(), "application/json").get();
+    Reply out{r.status_code(), nullptr, r.extract_utf8string(true).get()};
+    out.json = Json::parse(out.body, nullptr, /*allow_exceptions=*/false);
+    return out;
+  } catch (const std::exception& e) {
+    return {0, nullptr, e.what()};
+  }
+}
+
+Json Get(const std::string& url, const std::string& path) {
+  try {
+    web::http::client::http_client client(url);
+    return Json::parse(
+        client.request(web::http::methods::GET, path).get().extract_utf8string(true).get(), nullptr,
+        false);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+bool Ready(const std::string& url) {
+  try {
+    web::http::client::http_client_config config;
+    config.set_timeout(std::chrono::seconds(2));
+    web::http::client::http_client client(url, config);
+    return client.request(web::http::methods::GET, "/readyz").get().status_code() == 200;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+class LocalDataPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = "/tmp/age2e-" + std::to_string(getpid());
+    fs::create_directories(dir_);
+    engine::TestModelSpec spec;
+    // Large enough that a long reply takes a second or more: the kills below land mid-turn.
+    spec.dim = 256;
+    spec.layers = 4;
+    spec.heads = 8;
+    spec.kv_heads = 4;
+    spec.ctx = 16384;
+    spec.seed = 5;
+    spec.chat_template = "chatml";
+    StatusOr<std::string> bytes = engine::BuildTestModel(spec);
+    ASSERT_TRUE(bytes.ok());
+    std::ofstream(dir_ + "/model.gguf", std::ios::binary) << *bytes;
+    std::ofstream(dir_ + "/agent.yaml") << R"(apiVersion: agentry.dev/v1alpha1
+kind: ManagedAgent
+metadata: {name: helper, namespace: e2e}
+spec:
+  model:
+    name: tiny
+    source: {file: model.gguf}
+    contextLength: 16384
+  instructions: You help.
+)";
+    port_ = FreePort();
+    url_ = "http://127.0.0.1:" + std::to_string(port_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string dir_;
+  uint16_t port_ = 0;
+  std::string url_;
+};
+
+TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
+  Process up({"up", "-f", dir_ + "/agent.yaml", "--dir", dir_ + "/up", "--port",
+              std::to_string(port_), "--max-tokens", "8"},
+             dir_ + "/up.out");
+  bool ready = false;
+  for (int i = 0; i < 600 && !ready; ++i) {
+    std::ifstream out(dir_ + "/up.out");
+    const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
+    ready = text.find("is serving at " + url_) != std::string::npos;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(Post(url_, "/v1/sessions", {{"id", "s"}}).status, 201);
+  const Reply first = Post(url_, "/v1/sessions/s/messages", {{"content", "My name is Dana."}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  const Reply second = Post(url_, "/v1/sessions/s/messages", {{"content", "What is my name?"}});
+  ASSERT_EQ(second.status, 200) << second.body;
+  EXPECT_GT(second.json["usage"]["cached_tokens"].get<int>(), 0);  // turn 2 on turn 1's KV
+  EXPECT_EQ(up.Signal(SIGINT), 0);
+  // Everything stopped: the sockets are gone and nothing answers.
+  EXPECT_FALSE(fs::exists(dir_ + "/up/node.sock"));
+  EXPECT_FALSE(fs::exists(dir_ + "/up/state.sock"));
+  EXPECT_FALSE(Ready(url_));
+}
+
+TEST_F(LocalDataPlaneTest, EachProcessKilledMidTurnLosesNothingAcknowledgedAndTheSessionGoesOn) {
+  const std::string node_socket = dir_ + "/node.sock";
+  const std::string state_socket = dir_ + "/state.sock";
+  const auto start_node = [&] {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"nodeagent", "--model", "tiny=" + dir_ + "/model.gguf", "--socket",
+                                 node_socket, "--metrics-port", "0", "-t", "1"},
+        dir_ + "/node.log");
+  };
+  const auto start_state = [&] {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"state", "--dir", dir_ + "/state", "--socket", state_socket,
+                                 "--metrics-port", "0"},
+        dir_ + "/state.log");
+  };
+  const auto start_runtime = [&] {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"runtime", "-c", dir_ + "/agent.yaml", "--port",
+                                 std::to_string(port_), "--state-socket", state_socket,
+                                 "--node-socket", node_socket, "--max-tokens", "2000"},
+        dir_ + "/runtime.log");
+  };
+  auto node = start_node();
+  auto state = start_state();
+  auto runtime = start_runtime();
+  const auto wait_ready = [&] {
+    for (int i = 0; i < 600; ++i) {
+      if (fs::exists(node_socket) && Ready(url_)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_ready());
+  ASSERT_EQ(Post(url_, "/v1/sessions", {{"id", "s"}}).status, 201);
+
+  std::vector<std::string> acknowledged;  // replies the client received
+  const auto turn = [&](const std::string& text) {
+    Reply r = Post(url_, "/v1/sessions/s/messages", {{"content", text}});
+    if (r.status == 200) acknowledged.push_back(r.json["content"].get<std::string>());
+    return r;
+  };
+  ASSERT_EQ(turn("Hello.").status, 200);
+
+  // Each process in turn: a long turn starts, and once it is running the process is killed
+  // and restarted. A killed runtime drops the client's connection; a killed node daemon
+  // fails the turn (503) unless the reply was already complete (a random model may end its
+  // reply after a token or two: then another long turn is tried); a killed state sidecar is
+  // retried through, and the turn completes.
+  for (const std::string victim : {"runtime", "state", "node"}) {
+    const int expected_status = victim == "runtime" ? 0 : victim == "node" ? 503 : 200;
+    Reply interrupted;
+    for (int attempt = 0; attempt < 6; ++attempt) {
+      std::thread long_turn([&] {
+        interrupted = turn("Tell me everything about the " + victim + ", part " +
+                           std::to_string(attempt) + ".");
+      });
+      bool running = false;
+      for (int i = 0; i < 500 && !running; ++i) {
+        const Json s = Get(url_, "/v1/sessions/s");
+        running = s.is_object() && s["turn_running"] == true;
+        if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (victim == "runtime") {
+        runtime->Signal(SIGKILL);
+        runtime = start_runtime();
+      } else if (victim == "state") {
+        state->Signal(SIGKILL);
+        state = start_state();
+      } else {
+        node->Signal(SIGKILL);
+        node = start_node();
+      }
+      long_turn.join();
+      ASSERT_TRUE(wait_ready()) << victim;
+      if (interrupted.status == expected_status) break;
+    }
+    EXPECT_EQ(interrupted.status, expected_status) << victim << ": " << interrupted.body;
+    // The session goes on.
+    Reply next;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      next = turn("Still there after the " + victim + " restarted?");
+      if (next.status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_EQ(next.status, 200) << victim << ": " << next.body;
+  }
+
+  // Every acknowledged reply is in the transcript, in order, once.
+  const Json session = Get(url_, "/v1/sessions/s");
+  ASSERT_TRUE(session.is_object());
+  std::vector<std::string> replies;
+  for (const Json& e : session["transcript"]) {
+    if (e["role"] == "assistant") replies.push_back(e["content"].get<std::string>());
+  }
+  size_t found = 0;
+  for (const std::string& r : replies) {
+    if (found < acknowledged.size() && r == acknowledged[found]) ++found;
+  }
+  EXPECT_EQ(found, acknowledged.size()) << session.dump(1);
+  EXPECT_GE(acknowledged.size(), 4U);
+}
+
+}  // namespace
+}  // namespace agentry
