@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/testing/child_process.h"
 #include "nodeagent/engine/test_model.h"
 
 namespace agentry {
@@ -43,37 +43,10 @@ uint16_t FreePort() {
 }
 
 // One `agentry ARGS...` process, output to `log`; SIGKILLed when dropped.
-class Process {
+class Process : public testing::ChildProcess {
  public:
-  Process(const std::vector<std::string>& args, const std::string& log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<std::string> copy = args;
-      std::vector<char*> argv = {const_cast<char*>("agentry")};
-      for (std::string& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(AGENTRY_BINARY, argv.data());
-      _exit(127);
-    }
-  }
-  ~Process() { Signal(SIGKILL); }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-  // Sends `sig` and reaps; the exit code, or -signal.
-  int Signal(int sig) {
-    if (pid_ <= 0) return 0;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
+  Process(const std::vector<std::string>& args, const std::string& log)
+      : ChildProcess(AGENTRY_BINARY, args, log) {}
 };
 
 struct Reply {

@@ -47,6 +47,17 @@ class HarnessTest : public ::testing::Test {
     return r.ok() ? *r : TurnReply{};
   }
 
+  // As if the node daemon restarted: it no longer has the session.
+  void ForgetNodeSession(const std::string& id) {
+    node::v1::OpenSessionRequest open;
+    open.set_agent("team-a/triage");
+    open.set_session_id(id);
+    open.set_model("tiny");
+    StatusOr<node::v1::OpenSessionResponse> handle = node_client_->OpenSession(open);
+    ASSERT_TRUE(handle.ok());
+    ASSERT_TRUE(node_client_->CloseSession(handle->session()).ok());
+  }
+
   std::vector<state::v1::Event> Transcript(const std::string& session) {
     StatusOr<std::vector<state::v1::Event>> t = state_client_->ReadTranscript(session);
     EXPECT_TRUE(t.ok());
@@ -103,13 +114,7 @@ TEST_F(HarnessTest, ASessionTheDaemonLostIsRebuiltFromTheTranscript) {
   ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
   Turn("s1", "Remember the word falcon.");
   // The daemon restarted (or dropped the session): it no longer has it.
-  node::v1::OpenSessionRequest open;
-  open.set_agent("team-a/triage");
-  open.set_session_id("s1");
-  open.set_model("tiny");
-  StatusOr<node::v1::OpenSessionResponse> handle = node_client_->OpenSession(open);
-  ASSERT_TRUE(handle.ok());
-  ASSERT_TRUE(node_client_->CloseSession(handle->session()).ok());
+  ForgetNodeSession("s1");
   const TurnReply next = Turn("s1", "Which word?");
   EXPECT_TRUE(next.rebuilt);
   EXPECT_EQ(next.cached_tokens, 0);
@@ -129,13 +134,7 @@ TEST_F(HarnessTest, APromptTooLongForTheContextKeepsTheNewestMessagesAndSaysSo) 
   // The hot context filled up on the way: that turn was rebuilt, shortened.
   EXPECT_GT(omitted_on_the_way, 0);
   // Force a rebuild: the daemon forgets the session.
-  node::v1::OpenSessionRequest open;
-  open.set_agent("team-a/triage");
-  open.set_session_id("s1");
-  open.set_model("tiny");
-  StatusOr<node::v1::OpenSessionResponse> handle = node_client_->OpenSession(open);
-  ASSERT_TRUE(handle.ok());
-  ASSERT_TRUE(node_client_->CloseSession(handle->session()).ok());
+  ForgetNodeSession("s1");
   const TurnReply next = Turn("s1", long_text);
   EXPECT_TRUE(next.rebuilt);
   EXPECT_GT(next.omitted_messages, 0);

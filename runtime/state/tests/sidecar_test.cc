@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "common/sha256.h"
+#include "common/testing/child_process.h"
 #include "runtime/state/tests/temp_dir.h"
 
 namespace agentry::state {
@@ -34,43 +34,18 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // One `agentry state` process; killed (SIGKILL) when dropped.
-class Sidecar {
+class Sidecar : public testing::ChildProcess {
  public:
-  Sidecar(const std::string& dir, const std::string& socket,
-          rlim_t file_size_limit = RLIM_INFINITY) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int log = open((dir + ".log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      dup2(log, 1);
-      dup2(log, 2);
-      if (file_size_limit != RLIM_INFINITY) {
-        // A full volume, as far as a process can tell: writes past the limit fail EFBIG
-        // (SIGXFSZ ignored, as it stays across exec).
-        signal(SIGXFSZ, SIG_IGN);
-        const rlimit limit{file_size_limit, file_size_limit};
-        setrlimit(RLIMIT_FSIZE, &limit);
-      }
-      execl(AGENTRY_BINARY, "agentry", "state", "--dir", dir.c_str(), "--socket", socket.c_str(),
-            "--no-metrics", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~Sidecar() { Kill(SIGKILL); }
-  Sidecar(const Sidecar&) = delete;
-  Sidecar& operator=(const Sidecar&) = delete;
-
-  // Sends `sig` and reaps the process; its exit status (or -signal).
-  int Kill(int sig) {
-    if (pid_ <= 0) return 0;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
+  Sidecar(const std::string& dir, const std::string& socket, rlim_t file_size_limit = RLIM_INFINITY)
+      : ChildProcess(AGENTRY_BINARY, {"state", "--dir", dir, "--socket", socket, "--no-metrics"},
+                     dir + ".log", [file_size_limit] {
+                       if (file_size_limit == RLIM_INFINITY) return;
+                       // A full volume, as far as a process can tell: writes past the limit
+                       // fail EFBIG (SIGXFSZ ignored, as it stays across exec).
+                       signal(SIGXFSZ, SIG_IGN);
+                       const rlimit limit{file_size_limit, file_size_limit};
+                       setrlimit(RLIMIT_FSIZE, &limit);
+                     }) {}
 };
 
 std::shared_ptr<grpc::Channel> Connect(const std::string& socket) {
@@ -202,7 +177,7 @@ TEST_F(SidecarTest, ServesTheApiOnAUnixSocketWithMode0660AndClearErrors) {
     EXPECT_TRUE(back == snapshot);
   }
   // SIGTERM: a clean stop that removes the socket.
-  EXPECT_EQ(sidecar.Kill(SIGTERM), 0);
+  EXPECT_EQ(sidecar.Signal(SIGTERM), 0);
   EXPECT_FALSE(fs::exists(Socket()));
 }
 
@@ -331,7 +306,7 @@ TEST_F(SidecarTest, KilledAtRandomMomentsItLosesNoAcknowledgedWriteAndAppliesNon
     EXPECT_TRUE(verify.ok()) << verify.reason();
     EXPECT_EQ(verify.records(), acknowledged_audit.load());
   }
-  EXPECT_EQ(sidecar->Kill(SIGTERM), 0);
+  EXPECT_EQ(sidecar->Signal(SIGTERM), 0);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((Dir() + "/state.db").c_str(), &db), SQLITE_OK);
   sqlite3_stmt* check = nullptr;
