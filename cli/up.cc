@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,8 +35,11 @@ Child Spawn(const std::string& name, const std::vector<std::string>& args, const
   Child child{name, fork()};
   if (child.pid == 0) {
     // The children take Ctrl-C from this process, not from the terminal: a clean stop goes
-    // node daemon last, after the runtime has stopped using it.
+    // node daemon last, after the runtime has stopped using it. If this process dies without
+    // stopping them (killed), they get SIGTERM rather than living on as orphans.
     setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) _exit(1);  // the parent died before prctl took effect
     sigset_t none;
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, nullptr);
