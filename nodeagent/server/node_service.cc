@@ -5,6 +5,7 @@
 
 #include <grpcpp/health_check_service_interface.h>
 
+#include "common/grpc/status.h"
 #include "common/grpc/unix_socket_server.h"
 
 namespace agentry::server {
@@ -12,11 +13,6 @@ namespace agentry::server {
 namespace pb = agentry::node::v1;
 
 namespace {
-
-grpc::Status ToGrpc(const Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
-}
 
 scheduler::SamplingOverride FromProto(const pb::Sampling& s) {
   scheduler::SamplingOverride o;

@@ -1,13 +1,11 @@
 #include "runtime/harness/node_client.h"
 
+#include "common/grpc/status.h"
+
 namespace agentry::harness {
 namespace {
 
-Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return OkStatus();
-  return Status(static_cast<StatusCode>(s.error_code()), s.error_message())
-      .WithPrefix("node daemon");
-}
+Status FromDaemon(const grpc::Status& s) { return FromGrpc(s).WithPrefix("node daemon"); }
 
 }  // namespace
 
@@ -21,7 +19,7 @@ StatusOr<nodepb::OpenSessionResponse> NodeClient::OpenSession(
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   nodepb::OpenSessionResponse response;
   if (const grpc::Status s = stub_->OpenSession(&context, request, &response); !s.ok()) {
-    return FromGrpc(s);
+    return FromDaemon(s);
   }
   return response;
 }
@@ -32,7 +30,7 @@ Status NodeClient::CloseSession(const std::string& session) {
   nodepb::CloseSessionRequest request;
   request.set_session(session);
   nodepb::CloseSessionResponse response;
-  return FromGrpc(stub_->CloseSession(&context, request, &response));
+  return FromDaemon(stub_->CloseSession(&context, request, &response));
 }
 
 StatusOr<GenerateResult> NodeClient::Generate(
@@ -62,7 +60,7 @@ StatusOr<GenerateResult> NodeClient::Generate(
     result.finish_reason = nodepb::FINISH_REASON_CANCELLED;
     return result;
   }
-  if (!s.ok()) return FromGrpc(s);
+  if (!s.ok()) return FromDaemon(s);
   return result;
 }
 

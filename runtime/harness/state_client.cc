@@ -3,13 +3,10 @@
 #include <random>
 #include <thread>
 
+#include "common/grpc/status.h"
+
 namespace agentry::harness {
 namespace {
-
-Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return OkStatus();
-  return {static_cast<StatusCode>(s.error_code()), s.error_message()};
-}
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   grpc::ChannelArguments args;

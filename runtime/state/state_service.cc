@@ -2,18 +2,10 @@
 
 #include <filesystem>
 
+#include "common/grpc/status.h"
 #include "common/grpc/unix_socket_server.h"
 
 namespace agentry::state {
-namespace {
-
-grpc::Status ToGrpc(const Status& s) {
-  if (s.ok()) return grpc::Status::OK;
-  return {static_cast<grpc::StatusCode>(s.code()), s.message()};
-}
-
-}  // namespace
-
 StateService::StateService(StateStore* store, metrics::Registry* metrics)
     : store_(store), metrics_(metrics) {
   if (metrics_ == nullptr) return;
