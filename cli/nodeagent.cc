@@ -1,13 +1,13 @@
 // cli/nodeagent.cc — see nodeagent.h.
 #include "cli/nodeagent.h"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
+#include "cli/stop_signals.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"
@@ -47,6 +47,8 @@ Status AddModel(const std::string& spec, scheduler::ModelRegistry* models) {
 
 int RunNodeagent(const NodeagentOptions& options) {
   log::Logger log("nodeagent");
+  // Before the model loads and the session manager start their threads (see stop_signals.h).
+  StopSignals stop;
   if (options.models.empty()) return BadOption("name at least one --model NAME=PATH");
   if (options.kv_memory_mib < 1) return BadOption("--kv-memory-mib: must be positive");
   if (options.prefill_chunk < 1) return BadOption("--prefill-chunk: must be positive");
@@ -102,13 +104,6 @@ int RunNodeagent(const NodeagentOptions& options) {
     }
   }
 
-  // SIGTERM and SIGINT are taken synchronously by this thread, never by a handler.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
   server::NodeServer server(&sessions, &models, {.socket_path = options.socket});
   if (Status s = server.Start(); !s.ok()) {
     std::fprintf(stderr, "agentry nodeagent: %s\n", s.message().c_str());
@@ -119,8 +114,7 @@ int RunNodeagent(const NodeagentOptions& options) {
             {"models", static_cast<int64_t>(models.names().size())},
             {"threads", session_options.threads},
             {"metrics_port", static_cast<int64_t>(metrics_server ? metrics_server->port() : 0)}});
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  const int signal = stop.Wait();
   const auto grace = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(options.grace_seconds));
   log.Info("draining", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});

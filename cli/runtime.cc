@@ -1,12 +1,12 @@
 #include "cli/runtime.h"
 
 #include <pthread.h>
-#include <signal.h>
 
 #include <chrono>
 #include <cstdio>
 #include <memory>
 
+#include "cli/stop_signals.h"
 #include "common/config/agent_spec.h"
 #include "common/file.h"
 #include "common/http/server.h"
@@ -23,11 +23,7 @@ namespace agentry::cli {
 
 int RunRuntime(const RuntimeOptions& options) {
   log::Logger log("runtime");
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop;
 
   StatusOr<std::string> text = ReadFileToString(options.config);
   if (!text.ok()) {
@@ -90,8 +86,7 @@ int RunRuntime(const RuntimeOptions& options) {
                        {"url", server.base_url()},
                        {"state_socket", options.state_socket},
                        {"node_socket", options.node_socket}});
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  const int signal = stop.Wait();
   log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
   server.Stop();
   log.Info("stopped");

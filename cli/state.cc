@@ -1,7 +1,6 @@
 #include "cli/state.h"
 
 #include <pthread.h>
-#include <signal.h>
 
 #include <chrono>
 #include <cstdio>
@@ -10,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "cli/stop_signals.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"
@@ -22,13 +22,7 @@ namespace agentry::cli {
 
 int RunState(const StateOptions& options) {
   log::Logger log("state");
-  // SIGTERM and SIGINT are taken synchronously by this thread, never by a handler; blocked
-  // before any thread starts so every thread inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop;
 
   StatusOr<std::unique_ptr<state::StateStore>> store = state::StateStore::Open(options.dir);
   if (!store.ok()) {
@@ -68,8 +62,7 @@ int RunState(const StateOptions& options) {
            {{"socket", options.socket},
             {"dir", options.dir},
             {"metrics_port", static_cast<int64_t>(metrics_server ? metrics_server->port() : 0)}});
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
+  const int signal = stop.Wait();
   log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -17,6 +16,7 @@
 
 #include <cpprest/http_client.h>
 
+#include "cli/stop_signals.h"
 #include "common/config/agent_spec.h"
 #include "common/file.h"
 
@@ -136,12 +136,7 @@ int RunUp(const UpOptions& options) {
     return 2;
   }
   // This process waits for Ctrl-C with sigwait; the children unblock them for themselves.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop({SIGCHLD});
 
   const std::string model = agent->spec.model.name;
   const std::string node_socket = dir + "/node.sock";
@@ -198,7 +193,7 @@ int RunUp(const UpOptions& options) {
 
   int signal = 0;
   while (true) {
-    sigwait(&stop_signals, &signal);
+    signal = stop.Wait();
     if (signal != SIGCHLD) break;
     for (Child* c : children) {
       if (!Alive(*c)) {
