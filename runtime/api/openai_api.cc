@@ -156,15 +156,15 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     }
   }
 
-  StatusOr<std::shared_ptr<std::atomic<bool>>> begun = sessions_->BeginTurn(id);
+  StatusOr<AdmittedTurn> begun = sessions_->BeginTurn(id);
   if (!begun.ok()) return HttpResponse::Error(begun.status());
-  const std::shared_ptr<std::atomic<bool>> stop = *begun;
+  const AdmittedTurn turn = *std::move(begun);
   const std::string completion_id = "chatcmpl-" + id;
   const int64_t created = NowSeconds();
   const std::string& content = messages.back().content;
   if (!stream) {
     StatusOr<harness::TurnReply> reply =
-        sessions_->RunTurn(id, content, stop, [](const std::string&) {});
+        sessions_->RunTurn(turn, content, [](const std::string&) {});
     if (!reply.ok()) return HttpResponse::Error(reply.status());
     HttpResponse r = HttpResponse::Json(
         200,
@@ -184,7 +184,7 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     return r;
   }
   HttpResponse r = HttpResponse::EventStream(
-      [this, id, content, stop, completion_id, created, model](const HttpResponse::Writer& write) {
+      [this, content, turn, completion_id, created, model](const HttpResponse::Writer& write) {
         const auto chunk = [&](const Json& delta, const Json& finish_reason) {
           const Json j = {
               {"id", completion_id},
@@ -197,7 +197,7 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
         };
         chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
         StatusOr<harness::TurnReply> reply =
-            sessions_->RunTurn(id, content, stop, [&](const std::string& text) {
+            sessions_->RunTurn(turn, content, [&](const std::string& text) {
               chunk({{"content", text}}, nullptr);
             });
         if (reply.ok()) {

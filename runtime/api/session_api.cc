@@ -206,44 +206,51 @@ HttpResponse SessionApi::Get(const HttpRequest& request) {
   return HttpResponse::Json(200, out);
 }
 
-StatusOr<std::shared_ptr<std::atomic<bool>>> SessionApi::BeginTurn(const std::string& id) {
-  AGENTRY_ASSIGN_OR_RETURN(const statepb::Session session, state_->GetSession(id));
-  statepb::GetUsageRequest usage_request;
-  usage_request.set_session_id(id);
-  AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage usage, state_->GetUsage(usage_request));
-  const auto turns = usage.counters().find("turns");
-  const int64_t now = now_ms_();
-  if (Status s =
-          policy_.MayTakeTurn(session, turns == usage.counters().end() ? 0 : turns->second, now);
-      !s.ok()) {
-    if (session.state() == "active" && !policy_.Expiry(session, now).empty()) {
+StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id) {
+  AdmittedTurn turn;
+  turn.stop = std::make_shared<std::atomic<bool>>(false);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_.count(id) > 0) {
+      return AbortedError("session " + id + ": a turn is already running (one at a time)");
+    }
+    running_[id] = turn.stop;
+    if (turns_running_ != nullptr) turns_running_->Increment();
+  }
+  const Status admitted = [&]() -> Status {
+    AGENTRY_ASSIGN_OR_RETURN(turn.session, state_->GetSession(id));
+    statepb::GetUsageRequest usage_request;
+    usage_request.set_session_id(id);
+    AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage usage, state_->GetUsage(usage_request));
+    const auto turns = usage.counters().find("turns");
+    const int64_t now = now_ms_();
+    Status s =
+        policy_.MayTakeTurn(turn.session, turns == usage.counters().end() ? 0 : turns->second, now);
+    if (!s.ok() && turn.session.state() == "active" && !policy_.Expiry(turn.session, now).empty()) {
       statepb::UpdateSessionRequest expire;
       expire.set_id(id);
       expire.set_state("expired");
       (void)state_->UpdateSession(expire);  // best effort: the limit holds either way
     }
     return s;
+  }();
+  if (!admitted.ok()) {
+    EndTurn(id);
+    return admitted;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  if (running_.count(id) > 0) {
-    return AbortedError("session " + id + ": a turn is already running (one at a time)");
-  }
-  auto stop = std::make_shared<std::atomic<bool>>(false);
-  running_[id] = stop;
-  if (turns_running_ != nullptr) turns_running_->Increment();
-  return stop;
+  return turn;
 }
 
 StatusOr<harness::TurnReply> SessionApi::RunTurn(
-    const std::string& id, const std::string& content,
-    const std::shared_ptr<std::atomic<bool>>& stop,
+    const AdmittedTurn& turn, const std::string& content,
     const std::function<void(const std::string&)>& on_text) {
   const auto start = std::chrono::steady_clock::now();
-  StatusOr<harness::TurnReply> reply = harness_->Turn(id, content, [&](const std::string& text) {
-    on_text(text);
-    return !stop->load();
-  });
-  EndTurn(id);
+  StatusOr<harness::TurnReply> reply =
+      harness_->Turn(turn.session, content, [&](const std::string& text) {
+        on_text(text);
+        return !turn.stop->load();
+      });
+  EndTurn(turn.session.id());
   if (turns_ != nullptr) {
     const bool cancelled =
         reply.ok() && reply->finish_reason == harness::nodepb::FINISH_REASON_CANCELLED;
@@ -280,26 +287,26 @@ HttpResponse SessionApi::Message(const HttpRequest& request) {
   const bool stream = (body->contains("stream") && (*body)["stream"].is_boolean() &&
                        (*body)["stream"].get<bool>()) ||
                       request.Header("Accept").find("text/event-stream") != std::string::npos;
-  StatusOr<std::shared_ptr<std::atomic<bool>>> stop = BeginTurn(id);
-  if (!stop.ok()) return HttpResponse::Error(stop.status());
+  StatusOr<AdmittedTurn> turn = BeginTurn(id);
+  if (!turn.ok()) return HttpResponse::Error(turn.status());
   if (!stream) {
-    StatusOr<harness::TurnReply> reply = RunTurn(id, content, *stop, [](const std::string&) {});
+    StatusOr<harness::TurnReply> reply = RunTurn(*turn, content, [](const std::string&) {});
     if (!reply.ok()) return HttpResponse::Error(reply.status());
     return HttpResponse::Json(200, ReplyJson(*reply));
   }
-  return HttpResponse::EventStream([this, id, content,
-                                    stop = *stop](const HttpResponse::Writer& write) {
-    StatusOr<harness::TurnReply> reply = RunTurn(id, content, stop, [&](const std::string& text) {
-      write(HttpResponse::Event("token", {{"text", text}}));
-    });
-    if (reply.ok()) {
-      write(HttpResponse::Event("done", ReplyJson(*reply)));
-    } else {
-      write(HttpResponse::Event("error",
-                                {{"code", std::string(StatusCodeName(reply.status().code()))},
-                                 {"message", reply.status().message()}}));
-    }
-  });
+  return HttpResponse::EventStream(
+      [this, content, turn = *turn](const HttpResponse::Writer& write) {
+        StatusOr<harness::TurnReply> reply = RunTurn(turn, content, [&](const std::string& text) {
+          write(HttpResponse::Event("token", {{"text", text}}));
+        });
+        if (reply.ok()) {
+          write(HttpResponse::Event("done", ReplyJson(*reply)));
+        } else {
+          write(HttpResponse::Event("error",
+                                    {{"code", std::string(StatusCodeName(reply.status().code()))},
+                                     {"message", reply.status().message()}}));
+        }
+      });
 }
 
 HttpResponse SessionApi::Delete(const HttpRequest& request) {

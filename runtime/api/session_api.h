@@ -26,6 +26,13 @@
 
 namespace agentry::api {
 
+// A turn BeginTurn admitted: the session as read after the turn was marked running (so no
+// other turn of this runtime changes it before the harness appends), and the flag that stops it.
+struct AdmittedTurn {
+  agentry::state::v1::Session session;
+  std::shared_ptr<std::atomic<bool>> stop;
+};
+
 struct SessionApiOptions {
   SessionLimits limits;
   std::function<int64_t()> now_ms;       // default: the system clock
@@ -41,13 +48,12 @@ class SessionApi {
   // OK when a new session may open (maxConcurrent); else RESOURCE_EXHAUSTED and the seconds
   // to wait.
   Status MayOpen(int64_t* retry_after_seconds);
-  // Checks the session's limits (an expired one is marked "expired"), then marks it as
-  // running a turn and returns the flag that stops it (DELETE sets it); ABORTED when a turn
-  // already runs. Every route that runs turns goes through BeginTurn and RunTurn.
-  StatusOr<std::shared_ptr<std::atomic<bool>>> BeginTurn(const std::string& id);
+  // Marks the session as running a turn (ABORTED when one already runs), then checks its
+  // limits (an expired one is marked "expired" and the mark is taken back). DELETE sets the
+  // returned turn's stop flag. Every route that runs turns goes through BeginTurn and RunTurn.
+  StatusOr<AdmittedTurn> BeginTurn(const std::string& id);
   // The harness's turn, counted in the metrics; ends the turn BeginTurn began.
-  StatusOr<harness::TurnReply> RunTurn(const std::string& id, const std::string& content,
-                                       const std::shared_ptr<std::atomic<bool>>& stop,
+  StatusOr<harness::TurnReply> RunTurn(const AdmittedTurn& turn, const std::string& content,
                                        const std::function<void(const std::string&)>& on_text);
   // An error answer; 429 carries Retry-After.
   static http::HttpResponse ErrorResponse(const Status& status, int64_t retry_after_seconds = 0);

@@ -5,18 +5,18 @@
 namespace agentry::harness {
 namespace {
 
-// How far the daemon session's KV holds the transcript, from the session's metadata.
-int64_t KvThroughSeq(const statepb::Session& session) {
-  const nlohmann::json meta =
+nlohmann::json Metadata(const statepb::Session& session) {
+  nlohmann::json meta =
       nlohmann::json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
-  if (!meta.is_object() || !meta.contains("kv_through_seq") ||
-      !meta["kv_through_seq"].is_number_integer()) {
-    return 0;
-  }
-  return meta["kv_through_seq"].get<int64_t>();
+  return meta.is_object() ? meta : nlohmann::json::object();
 }
 
-std::string RoleOf(const std::string& kind) { return kind; }  // event kinds are chat roles
+// How far the daemon session's KV holds the transcript, from the session's metadata.
+int64_t KvThroughSeq(const statepb::Session& session) {
+  const nlohmann::json meta = Metadata(session);
+  if (!meta.contains("kv_through_seq") || !meta["kv_through_seq"].is_number_integer()) return 0;
+  return meta["kv_through_seq"].get<int64_t>();
+}
 
 }  // namespace
 
@@ -49,7 +49,18 @@ nodepb::GenerateRequest Harness::GenerateRequestFor(const std::string& handle) c
   return generate;
 }
 
+StatusOr<std::string> Harness::OpenEmpty(const statepb::Session& session) {
+  AGENTRY_ASSIGN_OR_RETURN(nodepb::OpenSessionResponse open,
+                           node_->OpenSession(OpenRequest(session)));
+  if (!open.existed()) return open.session();
+  // Its KV holds something other than this transcript: start it again.
+  AGENTRY_RETURN_IF_ERROR(node_->CloseSession(open.session()));
+  AGENTRY_ASSIGN_OR_RETURN(open, node_->OpenSession(OpenRequest(session)));
+  return open.session();
+}
+
 StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64_t through_seq,
+                                          std::string fresh_handle,
                                           const std::function<bool(const std::string&)>& on_text,
                                           TurnReply* reply) {
   AGENTRY_ASSIGN_OR_RETURN(const std::vector<statepb::Event> events,
@@ -58,7 +69,7 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
   for (const statepb::Event& e : events) {
     if (e.seq() > through_seq) break;
     nodepb::Message m;
-    m.set_role(RoleOf(e.kind()));
+    m.set_role(e.kind());  // event kinds are chat roles
     m.set_content(e.content());
     history.push_back(std::move(m));
   }
@@ -66,14 +77,11 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
   // last message (this turn's) always stays.
   size_t first = 0;
   while (true) {
-    AGENTRY_ASSIGN_OR_RETURN(nodepb::OpenSessionResponse open,
-                             node_->OpenSession(OpenRequest(session)));
-    if (open.existed()) {
-      // Its KV holds something other than this transcript: start it again.
-      AGENTRY_RETURN_IF_ERROR(node_->CloseSession(open.session()));
-      AGENTRY_ASSIGN_OR_RETURN(open, node_->OpenSession(OpenRequest(session)));
+    if (fresh_handle.empty()) {
+      AGENTRY_ASSIGN_OR_RETURN(fresh_handle, OpenEmpty(session));
     }
-    nodepb::GenerateRequest generate = GenerateRequestFor(open.session());
+    nodepb::GenerateRequest generate = GenerateRequestFor(fresh_handle);
+    fresh_handle.clear();  // a retry (shortened) must start from an empty KV again
     nodepb::Message* system = generate.add_messages();
     system->set_role("system");
     system->set_content(options_.system_prompt);
@@ -97,7 +105,12 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
 
 StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::string& user_text,
                                   const std::function<bool(const std::string&)>& on_text) {
-  AGENTRY_ASSIGN_OR_RETURN(statepb::Session session, state_->GetSession(session_id));
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::Session session, state_->GetSession(session_id));
+  return Turn(session, user_text, on_text);
+}
+
+StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::string& user_text,
+                                  const std::function<bool(const std::string&)>& on_text) {
   TurnReply reply;
   statepb::AppendEventsRequest user;
   user.set_session_id(session.id());
@@ -111,9 +124,11 @@ StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::stri
 
   StatusOr<GenerateResult> result = UnavailableError("not generated");
   bool hot = false;
+  std::string fresh_handle;  // a daemon session opened just now, empty
   if (KvThroughSeq(session) == reply.user_seq - 1 && reply.user_seq > 1) {
     AGENTRY_ASSIGN_OR_RETURN(const nodepb::OpenSessionResponse open,
                              node_->OpenSession(OpenRequest(session)));
+    if (!open.existed()) fresh_handle = open.session();
     if (open.existed()) {
       hot = true;
       nodepb::GenerateRequest generate = GenerateRequestFor(open.session());
@@ -125,7 +140,7 @@ StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::stri
       if (!result.ok() && result.status().code() == StatusCode::kOutOfRange) hot = false;
     }
   }
-  if (!hot) result = Rebuild(session, reply.user_seq, on_text, &reply);
+  if (!hot) result = Rebuild(session, reply.user_seq, std::move(fresh_handle), on_text, &reply);
   AGENTRY_RETURN_IF_ERROR(result.status());
 
   statepb::AppendEventsRequest answer;
@@ -148,7 +163,9 @@ StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::stri
   // a message.
   statepb::UpdateSessionRequest update;
   update.set_id(session.id());
-  update.set_metadata_json(nlohmann::json{{"kv_through_seq", reply.reply_seq}}.dump());
+  nlohmann::json meta = Metadata(session);
+  meta["kv_through_seq"] = reply.reply_seq;
+  update.set_metadata_json(meta.dump());
   (void)state_->UpdateSession(update);
   statepb::AddUsageRequest usage;
   usage.set_session_id(session.id());

@@ -61,12 +61,20 @@ class Harness {
   // partial reply is still appended, with finish reason CANCELLED).
   StatusOr<TurnReply> Turn(const std::string& session_id, const std::string& user_text,
                            const std::function<bool(const std::string&)>& on_text);
+  // The same, for a session the caller has just read (its next_seq is where the user message
+  // goes; a session that moved on since fails the turn ABORTED).
+  StatusOr<TurnReply> Turn(const statepb::Session& session, const std::string& user_text,
+                           const std::function<bool(const std::string&)>& on_text);
 
  private:
-  // Opens the daemon session afresh and sends the transcript through `through_seq`.
+  // Sends the transcript through `through_seq` to a daemon session with nothing in its KV:
+  // `fresh_handle` when the caller just opened one, else one opened (or emptied) here.
   StatusOr<GenerateResult> Rebuild(const statepb::Session& session, int64_t through_seq,
+                                   std::string fresh_handle,
                                    const std::function<bool(const std::string&)>& on_text,
                                    TurnReply* reply);
+  // A daemon session that holds nothing: opened, or closed and opened again if it existed.
+  StatusOr<std::string> OpenEmpty(const statepb::Session& session);
   nodepb::OpenSessionRequest OpenRequest(const statepb::Session& session) const;
   nodepb::GenerateRequest GenerateRequestFor(const std::string& handle) const;
 
