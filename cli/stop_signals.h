@@ -18,7 +18,7 @@ namespace agentry::cli {
 class StopSignals {
  public:
   // SIGTERM, SIGINT and `also` (e.g. SIGCHLD for a command that watches its children).
-  StopSignals(std::initializer_list<int> also = {});  // NOLINT(google-explicit-constructor)
+  StopSignals(std::initializer_list<int> also = {});
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
 
