@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/http/sse.h"
 #include "common/metrics/registry.h"
 #include "runtime/api/openai_api.h"
 #include "runtime/harness/tests/data_plane.h"
@@ -91,14 +92,8 @@ class SessionApiTest : public ::testing::Test {
 // The events of a server-sent event stream: (name, data).
 std::vector<std::pair<std::string, Json>> ParseEvents(const std::string& body) {
   std::vector<std::pair<std::string, Json>> events;
-  std::string name;
-  size_t pos = 0;
-  while (pos < body.size()) {
-    const size_t end = body.find('\n', pos);
-    const std::string line = body.substr(pos, end - pos);
-    pos = end == std::string::npos ? body.size() : end + 1;
-    if (line.rfind("event: ", 0) == 0) name = line.substr(7);
-    if (line.rfind("data: ", 0) == 0) events.emplace_back(name, Json::parse(line.substr(6)));
+  for (const http::SseEvent& e : http::SseParser().Feed(body)) {
+    events.emplace_back(e.name, Json::parse(e.data));
   }
   return events;
 }
@@ -270,15 +265,11 @@ TEST_F(SessionApiTest, OpenAiStreamingSendsDeltasThenTheFinishReasonThenDone) {
   ASSERT_EQ(streamed.status, 200);
   std::vector<Json> chunks;
   bool done = false;
-  size_t pos = 0;
-  while ((pos = streamed.body.find("data: ", pos)) != std::string::npos) {
-    const size_t end = streamed.body.find("\n\n", pos);
-    const std::string data = streamed.body.substr(pos + 6, end - pos - 6);
-    pos = end;
-    if (data == "[DONE]") {
+  for (const http::SseEvent& e : http::SseParser().Feed(streamed.body)) {
+    if (e.data == "[DONE]") {
       done = true;
     } else {
-      chunks.push_back(Json::parse(data));
+      chunks.push_back(Json::parse(e.data));
     }
   }
   EXPECT_TRUE(done);
