@@ -295,9 +295,12 @@ class HttpServer::Impl {
     reply->set_body(concurrency::streams::istream(buffer), response.content_type);
     pplx::task<void> sent = request.reply(*reply);
     try {
+      // The reply task ends before the body does only when sending failed: the client left.
       response.stream([&](std::string_view piece) {
+        if (sent.is_done()) return false;
         buffer.putn_nocopy(reinterpret_cast<const uint8_t*>(piece.data()), piece.size()).wait();
         buffer.sync().wait();
+        return true;
       });
     } catch (const std::exception& e) {
       log_.Error("stream writer threw", {{"error", e.what()}});

@@ -55,8 +55,9 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   // A streamed body (server-sent events): when set, `body` is ignored; the status and
   // headers go out at once and `stream` then writes the body piece by piece, each piece sent
-  // as it is written (chunked transfer encoding).
-  using Writer = std::function<void(std::string_view piece)>;
+  // as it is written (chunked transfer encoding). The writer returns false once the client
+  // has gone away (the connection closed): the producer should stop its work then.
+  using Writer = std::function<bool(std::string_view piece)>;
   std::function<void(const Writer& write)> stream;
 
   static HttpResponse Json(int status, const nlohmann::json& body);

@@ -71,6 +71,24 @@ class HttpServerTest : public ::testing::Test {
                       });
                     })
             .ok());
+    // Events until the writer says the client has gone (or 20 s).
+    ASSERT_TRUE(
+        server_
+            ->Route("GET", "/v1/forever",
+                    [this](const HttpRequest&) {
+                      return HttpResponse::EventStream([this](const HttpResponse::Writer& write) {
+                        const auto give_up =
+                            std::chrono::steady_clock::now() + std::chrono::seconds(20);
+                        int64_t sent = 0;
+                        while (std::chrono::steady_clock::now() < give_up &&
+                               write(HttpResponse::Event("token", {{"n", sent}}))) {
+                          ++sent;
+                          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                        }
+                        forever_stopped_.set_value(std::chrono::steady_clock::now() < give_up);
+                      });
+                    })
+            .ok());
     ASSERT_TRUE(server_
                     ->Route("GET", "/v1/throw",
                             [](const HttpRequest&) -> HttpResponse {
@@ -103,6 +121,7 @@ class HttpServerTest : public ::testing::Test {
   std::string base_;
   std::atomic<bool> model_loaded_{true};
   std::promise<void> slow_started_;
+  std::promise<bool> forever_stopped_;  // true: the writer saw the client leave
 };
 
 TEST_F(HttpServerTest, RoutesWithParamsQueryAndHeaders) {
@@ -138,6 +157,32 @@ TEST_F(HttpServerTest, AnEventStreamSendsEachEventAsItIsWritten) {
   body.read_to_end(rest).get();
   EXPECT_EQ(rest.collection(),
             "\nevent: token\ndata: {\"text\":\"c\"}\n\nevent: done\ndata: {\"n\":2}\n\n");
+}
+
+// A client that closes the connection mid-stream is noticed by the writer, so the work behind
+// the stream (a turn's generation) stops instead of running on for nobody.
+TEST_F(HttpServerTest, AnEventStreamsWriterSeesTheClientLeave) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request = "GET /v1/forever HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  // Read until the first event has arrived, then hang up.
+  std::string got;
+  char buf[4096];
+  while (got.find("event: token") == std::string::npos) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  std::future<bool> stopped = forever_stopped_.get_future();
+  ASSERT_EQ(stopped.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(stopped.get()) << "the writer kept accepting events after the client left";
 }
 
 TEST_F(HttpServerTest, JsonBodyAndJsonErrors) {

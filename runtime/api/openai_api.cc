@@ -164,7 +164,7 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
   const std::string& content = messages.back().content;
   if (!stream) {
     StatusOr<harness::TurnReply> reply =
-        sessions_->RunTurn(turn, content, [](const std::string&) {});
+        sessions_->RunTurn(turn, content, [](const std::string&) { return true; });
     if (!reply.ok()) return HttpResponse::Error(reply.status());
     HttpResponse r = HttpResponse::Json(
         200,
@@ -193,12 +193,12 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
               {"model", model},
               {"choices",
                Json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish_reason}}})}};
-          write("data: " + j.dump() + "\n\n");
+          return write("data: " + j.dump() + "\n\n");
         };
         chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
         StatusOr<harness::TurnReply> reply =
             sessions_->RunTurn(turn, content, [&](const std::string& text) {
-              chunk({{"content", text}}, nullptr);
+              return chunk({{"content", text}}, nullptr);
             });
         if (reply.ok()) {
           chunk(Json::object(), FinishReason(reply->finish_reason));

@@ -132,6 +132,8 @@ Status SessionApi::Register(http::HttpServer* server) {
   AGENTRY_RETURN_IF_ERROR(server->Route("GET", "/v1/sessions/{id}", bind(&SessionApi::Get)));
   AGENTRY_RETURN_IF_ERROR(
       server->Route("POST", "/v1/sessions/{id}/messages", bind(&SessionApi::Message)));
+  AGENTRY_RETURN_IF_ERROR(
+      server->Route("POST", "/v1/sessions/{id}/cancel", bind(&SessionApi::Cancel)));
   return server->Route("DELETE", "/v1/sessions/{id}", bind(&SessionApi::Delete));
 }
 
@@ -243,13 +245,11 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id) {
 
 StatusOr<harness::TurnReply> SessionApi::RunTurn(
     const AdmittedTurn& turn, const std::string& content,
-    const std::function<void(const std::string&)>& on_text) {
+    const std::function<bool(const std::string&)>& on_text) {
   const auto start = std::chrono::steady_clock::now();
   StatusOr<harness::TurnReply> reply =
-      harness_->Turn(turn.session, content, [&](const std::string& text) {
-        on_text(text);
-        return !turn.stop->load();
-      });
+      harness_->Turn(turn.session, content,
+                     [&](const std::string& text) { return on_text(text) && !turn.stop->load(); });
   EndTurn(turn.session.id());
   if (turns_ != nullptr) {
     const bool cancelled =
@@ -290,14 +290,15 @@ HttpResponse SessionApi::Message(const HttpRequest& request) {
   StatusOr<AdmittedTurn> turn = BeginTurn(id);
   if (!turn.ok()) return HttpResponse::Error(turn.status());
   if (!stream) {
-    StatusOr<harness::TurnReply> reply = RunTurn(*turn, content, [](const std::string&) {});
+    StatusOr<harness::TurnReply> reply =
+        RunTurn(*turn, content, [](const std::string&) { return true; });
     if (!reply.ok()) return HttpResponse::Error(reply.status());
     return HttpResponse::Json(200, ReplyJson(*reply));
   }
   return HttpResponse::EventStream(
       [this, content, turn = *turn](const HttpResponse::Writer& write) {
         StatusOr<harness::TurnReply> reply = RunTurn(turn, content, [&](const std::string& text) {
-          write(HttpResponse::Event("token", {{"text", text}}));
+          return write(HttpResponse::Event("token", {{"text", text}}));
         });
         if (reply.ok()) {
           write(HttpResponse::Event("done", ReplyJson(*reply)));
@@ -309,16 +310,27 @@ HttpResponse SessionApi::Message(const HttpRequest& request) {
       });
 }
 
+bool SessionApi::StopRunningTurn(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = running_.find(id);
+  if (it == running_.end()) return false;
+  it->second->store(true);
+  return true;
+}
+
+HttpResponse SessionApi::Cancel(const HttpRequest& request) {
+  const std::string& id = request.path_params.at("id");
+  const bool cancelled = StopRunningTurn(id);
+  StatusOr<statepb::Session> session = state_->GetSession(id);
+  if (!session.ok()) return HttpResponse::Error(session.status());
+  Json out = SessionJson(*session);
+  out["cancelled_turn"] = cancelled;
+  return HttpResponse::Json(200, out);
+}
+
 HttpResponse SessionApi::Delete(const HttpRequest& request) {
   const std::string& id = request.path_params.at("id");
-  bool cancelled = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = running_.find(id); it != running_.end()) {
-      it->second->store(true);
-      cancelled = true;
-    }
-  }
+  const bool cancelled = StopRunningTurn(id);
   statepb::UpdateSessionRequest update;
   update.set_id(id);
   update.set_state("closed");

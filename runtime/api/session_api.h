@@ -4,6 +4,7 @@
 //   GET    /v1/sessions                 ?state=                       → {"sessions": [...]}
 //   GET    /v1/sessions/{id}            the session, its transcript and usage
 //   POST   /v1/sessions/{id}/messages   {"content", "stream"?}        → the reply, or SSE
+//   POST   /v1/sessions/{id}/cancel     stops its running turn at once; the session stays open
 //   DELETE /v1/sessions/{id}            stops its running turn at once and closes it
 //
 // One turn at a time per session: a message to a session whose turn is running is 409.
@@ -52,9 +53,10 @@ class SessionApi {
   // limits (an expired one is marked "expired" and the mark is taken back). DELETE sets the
   // returned turn's stop flag. Every route that runs turns goes through BeginTurn and RunTurn.
   StatusOr<AdmittedTurn> BeginTurn(const std::string& id);
-  // The harness's turn, counted in the metrics; ends the turn BeginTurn began.
+  // The harness's turn, counted in the metrics; ends the turn BeginTurn began. `on_text`
+  // returns false to stop the turn (its client went away), as DELETE does.
   StatusOr<harness::TurnReply> RunTurn(const AdmittedTurn& turn, const std::string& content,
-                                       const std::function<void(const std::string&)>& on_text);
+                                       const std::function<bool(const std::string&)>& on_text);
   // An error answer; 429 carries Retry-After.
   static http::HttpResponse ErrorResponse(const Status& status, int64_t retry_after_seconds = 0);
 
@@ -63,7 +65,11 @@ class SessionApi {
   http::HttpResponse List(const http::HttpRequest& request);
   http::HttpResponse Get(const http::HttpRequest& request);
   http::HttpResponse Message(const http::HttpRequest& request);
+  http::HttpResponse Cancel(const http::HttpRequest& request);
   http::HttpResponse Delete(const http::HttpRequest& request);
+
+  // Sets the stop flag of the session's running turn; false when none runs.
+  bool StopRunningTurn(const std::string& id);
 
   void EndTurn(const std::string& id);
 

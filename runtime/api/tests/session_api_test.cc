@@ -3,8 +3,13 @@
 // usage, one turn at a time, DELETE stopping a running turn, and clear errors.
 #include "runtime/api/session_api.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -170,35 +175,95 @@ TEST_F(SessionApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(Send("GET", "/v1/sessions/s1").json["transcript"].size(), 0U);
 }
 
+// A streaming client that hangs up mid-reply stops its turn (as DELETE would, but the session
+// stays open): the partial reply is kept and the turn counts as cancelled.
+TEST_F(SessionApiTest, AStreamingClientThatHangsUpStopsItsTurn) {
+  Start(/*max_tokens=*/100000, /*context=*/4096);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body = R"({"content":"Tell me a long story.","stream":true})";
+  const std::string request =
+      "POST /v1/sessions/s1/messages HTTP/1.1\r\nHost: localhost\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  std::string got;
+  char buf[4096];
+  while (got.find("event: token") == std::string::npos) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    ASSERT_GT(n, 0) << got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  bool running = true;
+  for (int i = 0; i < 3000 && running; ++i) {
+    running = Send("GET", "/v1/sessions/s1").json["turn_running"] == true;
+    if (running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_FALSE(running);
+  const Reply session = Send("GET", "/v1/sessions/s1");
+  EXPECT_EQ(session.json["state"], "active");
+  ASSERT_EQ(session.json["transcript"].size(), 2U);
+  const Reply metrics = Send("GET", "/metrics");
+  EXPECT_NE(metrics.body.find(R"(agentry_runtime_turns_total{result="cancelled"} 1)"),
+            std::string::npos)
+      << metrics.body;
+  // The session takes its next message.
+  EXPECT_EQ(Send("POST", "/v1/sessions/s1/messages", R"({"content":"Short, please."})").status,
+            200);
+}
+
+// A streamed turn of session s1 that would run to the end of the context, read in the
+// background; waits until it is running.
+class LongTurn {
+ public:
+  LongTurn(const std::string& base_url, const std::function<bool()>& running) {
+    thread_ = std::thread([this, base_url] {
+      web::http::client::http_client client(base_url);
+      web::http::http_request request("POST");
+      request.set_request_uri("/v1/sessions/s1/messages");
+      request.set_body(R"({"content":"Tell me a long story.","stream":true})", "application/json");
+      body_.set_value(client.request(request).get().extract_utf8string(true).get());
+    });
+    for (int i = 0; i < 500 && !started_; ++i) {
+      started_ = running();
+      if (!started_) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  ~LongTurn() { thread_.join(); }
+  bool started() const { return started_; }
+  // The stream's events once it has ended (empty after 20 s without an end).
+  std::vector<std::pair<std::string, Json>> Events() {
+    std::future<std::string> done = body_.get_future();
+    if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) return {};
+    return ParseEvents(done.get());
+  }
+
+ private:
+  std::promise<std::string> body_;
+  std::thread thread_;
+  bool started_ = false;
+};
+
 TEST_F(SessionApiTest, DeleteStopsARunningTurnAtOnceAndASecondMessageWaitsItsTurn) {
   Start(/*max_tokens=*/100000, /*context=*/4096);
   ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
-  // A turn that would run to the end of the context; its stream is read in the background.
-  std::promise<std::string> body;
-  std::thread turn([&] {
-    web::http::client::http_client client(server_->base_url());
-    web::http::http_request request("POST");
-    request.set_request_uri("/v1/sessions/s1/messages");
-    request.set_body(R"({"content":"Tell me a long story.","stream":true})", "application/json");
-    body.set_value(client.request(request).get().extract_utf8string(true).get());
-  });
-  // Wait until the turn is running.
-  bool running = false;
-  for (int i = 0; i < 500 && !running; ++i) {
-    running = Send("GET", "/v1/sessions/s1").json["turn_running"] == true;
-    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ASSERT_TRUE(running);
+  LongTurn turn(server_->base_url(),
+                [&] { return Send("GET", "/v1/sessions/s1").json["turn_running"] == true; });
+  ASSERT_TRUE(turn.started());
   const Reply second = Send("POST", "/v1/sessions/s1/messages", R"({"content":"hurry"})");
   EXPECT_EQ(second.status, 409) << second.body;
   const Reply deleted = Send("DELETE", "/v1/sessions/s1");
   ASSERT_EQ(deleted.status, 200);
   EXPECT_EQ(deleted.json["cancelled_turn"], true);
   EXPECT_EQ(deleted.json["state"], "closed");
-  std::future<std::string> done = body.get_future();
-  ASSERT_EQ(done.wait_for(std::chrono::seconds(20)), std::future_status::ready);
-  turn.join();
-  const auto events = ParseEvents(done.get());
+  const auto events = turn.Events();
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().first, "done");
   EXPECT_EQ(events.back().second["finish_reason"], "cancelled");
@@ -206,6 +271,28 @@ TEST_F(SessionApiTest, DeleteStopsARunningTurnAtOnceAndASecondMessageWaitsItsTur
   const Reply got = Send("GET", "/v1/sessions/s1");
   ASSERT_EQ(got.json["transcript"].size(), 2U);
   EXPECT_EQ(got.json["transcript"][1]["content"], events.back().second["content"]);
+}
+
+TEST_F(SessionApiTest, CancelStopsTheRunningTurnAndTheSessionGoesOn) {
+  Start(/*max_tokens=*/100000, /*context=*/4096);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  EXPECT_EQ(Send("POST", "/v1/sessions/s1/cancel").json["cancelled_turn"], false);  // none runs
+  EXPECT_EQ(Send("POST", "/v1/sessions/nope/cancel").status, 404);
+  {
+    LongTurn turn(server_->base_url(),
+                  [&] { return Send("GET", "/v1/sessions/s1").json["turn_running"] == true; });
+    ASSERT_TRUE(turn.started());
+    const Reply cancelled = Send("POST", "/v1/sessions/s1/cancel");
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    EXPECT_EQ(cancelled.json["cancelled_turn"], true);
+    EXPECT_EQ(cancelled.json["state"], "active");
+    const auto events = turn.Events();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().second["finish_reason"], "cancelled");
+  }
+  const Reply next = Send("POST", "/v1/sessions/s1/messages", R"({"content":"Short, please."})");
+  EXPECT_EQ(next.status, 200) << next.body;
+  EXPECT_EQ(next.json["user_seq"], 3);
 }
 
 Json Chat(std::initializer_list<std::pair<std::string, std::string>> messages,
