@@ -1,11 +1,12 @@
 // agentry — the command-line tool for people. Subcommands live in their own files; later
-// issues add `up`, `chat`, `sessions`, `audit` and `approve`.
+// issues add `sessions`, `audit` and `approve`.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/chat.h"
 #include "cli/devices.h"
 #include "cli/nodeagent.h"
 #include "cli/run.h"
@@ -73,6 +74,23 @@ int Main(int argc, char** argv) {
   up->add_option("--host", up_options.host, "the API's address (default 127.0.0.1)");
   up->add_option("--port", up_options.port, "the API's port (default 8080)");
   up->add_option("--max-tokens", up_options.max_tokens, "most tokens of one reply (default 512)");
+
+  cli::ChatOptions chat_options;
+  CLI::App* chat = app.add_subcommand(
+      "chat",
+      "Talk to an agent: one line is one message, the reply streams as it is generated. Finds "
+      "the agent `agentry up` runs by its name (or give --url). Ctrl-C stops a reply; Ctrl-D "
+      "ends.");
+  chat->add_option("agent", chat_options.agent,
+                   "the agent's name as `agentry up` runs it (default: the only one running)");
+  chat->add_option("--dir", chat_options.dir, "the `agentry up` directory (default .agentry/NAME)");
+  chat->add_option("--url", chat_options.url, "the runtime's API, e.g. http://127.0.0.1:8080");
+  chat->add_option("--session", chat_options.session, "resume (or create) this session id");
+  chat->add_option("--user", chat_options.user, "on behalf of whom (default $USER)");
+  chat->add_flag("--stats", chat_options.stats,
+                 "after each reply, the tokens prefilled, reused from the KV, and generated");
+  chat->add_option("--timeout", chat_options.timeout_s,
+                   "seconds of silence mid-reply before giving up (default 300)");
 
   cli::RuntimeOptions runtime_options;
   CLI::App* runtime_cmd = app.add_subcommand(
@@ -202,6 +220,8 @@ int Main(int argc, char** argv) {
                          "f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1 (f32)");
   test_model->add_option("--seed", test_model_options.spec.seed, "seed (0)");
   test_model->add_flag("--tied", test_model_options.spec.tied, "reuse the embeddings as output");
+  test_model->add_option("--chat-template", test_model_options.spec.chat_template,
+                         "tokenizer.chat_template to write (e.g. chatml; default none)");
 
   agentry::train::TrainOptions train_options;
   train_options.out_dir = "agent-model";
@@ -270,6 +290,7 @@ int Main(int argc, char** argv) {
   if (*nodeagent) return cli::RunNodeagent(node_options);
   if (*state) return cli::RunState(state_options);
   if (*runtime_cmd) return cli::RunRuntime(runtime_options);
+  if (*chat) return cli::RunChat(chat_options);
   if (*up) return cli::RunUp(up_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);

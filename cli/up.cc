@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -157,7 +158,11 @@ int RunUp(const UpOptions& options) {
                          "--max-tokens", std::to_string(options.max_tokens)},
                         dir + "/runtime.log");
   std::vector<Child*> children = {&runtime, &state, &node};  // stop order
+  // Where the API is, for `agentry chat NAME`: written once it is ready, removed at the stop.
+  const std::string endpoint = dir + "/endpoint";
+  fs::remove(endpoint, ec);  // one left by an `up` that was killed
   const auto stop_all = [&] {
+    fs::remove(endpoint, ec);
     bool clean = true;
     for (Child* c : children) clean = Stop(c, std::chrono::seconds(15)) && clean;
     return clean;
@@ -182,13 +187,20 @@ int RunUp(const UpOptions& options) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  {
+    const std::string partial = endpoint + ".partial";
+    std::ofstream(partial) << url << "\n";
+    fs::rename(partial, endpoint, ec);
+  }
   std::printf(
       "agentry up: %s/%s is serving at %s\n"
+      "  chat:      agentry chat %s\n"
       "  sessions:  POST %s/v1/sessions, then POST %s/v1/sessions/{id}/messages\n"
       "  OpenAI:    POST %s/v1/chat/completions\n"
       "  logs and state: %s   (Ctrl-C stops everything)\n",
       agent->metadata.namespace_name.c_str(), agent->metadata.name.c_str(), url.c_str(),
-      url.c_str(), url.c_str(), url.c_str(), dir.c_str());
+      options.dir.empty() ? agent->metadata.name.c_str() : ("--dir " + dir).c_str(), url.c_str(),
+      url.c_str(), url.c_str(), dir.c_str());
   std::fflush(stdout);
 
   int signal = 0;

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -81,6 +82,18 @@ Json Get(const std::string& url, const std::string& path) {
   }
 }
 
+// `command` through the shell: exit code and stdout+stderr.
+std::pair<int, std::string> Shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 bool Ready(const std::string& url) {
   try {
     web::http::client::http_client_config config;
@@ -129,6 +142,7 @@ spec:
   std::string url_;
 };
 
+// `agentry up`, talked to with `agentry chat` (found by its endpoint file) and over HTTP.
 TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
   Process up({"up", "-f", dir_ + "/agent.yaml", "--dir", dir_ + "/up", "--port",
               std::to_string(port_), "--max-tokens", "8"},
@@ -141,6 +155,28 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_TRUE(ready);
+  // The chat client finds the runtime from the endpoint file; two turns, the second on the
+  // first's KV.
+  const auto [chat_exit, chat] =
+      Shell("printf 'My name is Dana.\\nWhat is my name?\\n' | " + std::string(AGENTRY_BINARY) +
+            " chat --dir " + dir_ + "/up --stats --session c1");
+  EXPECT_EQ(chat_exit, 0) << chat;
+  EXPECT_NE(chat.find("e2e/helper at " + url_ + ", session c1 (new)"), std::string::npos) << chat;
+  EXPECT_NE(chat.find("you> My name is Dana.\nhelper> "), std::string::npos) << chat;
+  EXPECT_NE(chat.find("you> What is my name?\nhelper> "), std::string::npos) << chat;
+  // The second turn's stats line: "[N prompt tokens prefilled, M reused from ...".
+  std::vector<int> reused;
+  for (size_t at = chat.find(" prefilled, "); at != std::string::npos;
+       at = chat.find(" prefilled, ", at + 1)) {
+    reused.push_back(static_cast<int>(std::strtol(chat.c_str() + at + 12, nullptr, 10)));
+  }
+  ASSERT_EQ(reused.size(), 2U) << chat;
+  EXPECT_EQ(reused[0], 0) << chat;
+  EXPECT_GT(reused[1], 0) << "turn 2 should reuse turn 1's KV:\n" << chat;
+  // Resuming the session sees its history.
+  const auto [again_exit, again] = Shell("printf '' | " + std::string(AGENTRY_BINARY) +
+                                         " chat --dir " + dir_ + "/up --session c1");
+  EXPECT_NE(again.find("session c1 (4 earlier messages)"), std::string::npos) << again;
   ASSERT_EQ(Post(url_, "/v1/sessions", {{"id", "s"}}).status, 201);
   const Reply first = Post(url_, "/v1/sessions/s/messages", {{"content", "My name is Dana."}});
   ASSERT_EQ(first.status, 200) << first.body;
@@ -148,10 +184,15 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
   ASSERT_EQ(second.status, 200) << second.body;
   EXPECT_GT(second.json["usage"]["cached_tokens"].get<int>(), 0);  // turn 2 on turn 1's KV
   EXPECT_EQ(up.Signal(SIGINT), 0);
-  // Everything stopped: the sockets are gone and nothing answers.
+  // Everything stopped: the sockets and the endpoint file are gone and nothing answers.
   EXPECT_FALSE(fs::exists(dir_ + "/up/node.sock"));
   EXPECT_FALSE(fs::exists(dir_ + "/up/state.sock"));
+  EXPECT_FALSE(fs::exists(dir_ + "/up/endpoint"));
   EXPECT_FALSE(Ready(url_));
+  const auto [gone_exit, gone] =
+      Shell(std::string(AGENTRY_BINARY) + " chat --dir " + dir_ + "/up < /dev/null");
+  EXPECT_EQ(gone_exit, 1) << gone;
+  EXPECT_NE(gone.find("is `agentry up` running for this agent?"), std::string::npos) << gone;
 }
 
 TEST_F(LocalDataPlaneTest, EachProcessKilledMidTurnLosesNothingAcknowledgedAndTheSessionGoesOn) {

@@ -95,7 +95,7 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
     StatusOr<GenerateResult> result = node_->Generate(generate, on_text);
     if (result.ok() || result.status().code() != StatusCode::kOutOfRange ||
         first + 1 >= history.size()) {
-      reply->rebuilt = true;
+      reply->rebuilt = through_seq > 1;  // a first turn has no history to rebuild
       reply->omitted_messages = static_cast<int64_t>(first);
       return result;
     }

@@ -47,7 +47,9 @@ struct TurnReply {
   int64_t prompt_tokens = 0;  // prefilled for this turn
   int64_t cached_tokens = 0;  // already in the daemon's KV (not recomputed)
   int64_t generated_tokens = 0;
-  bool rebuilt = false;          // the daemon session was rebuilt from the transcript
+  // The daemon session was rebuilt from the transcript (its KV lost the earlier turns); never
+  // on a session's first turn, which has nothing earlier.
+  bool rebuilt = false;
   int64_t omitted_messages = 0;  // dropped to fit the context window
 };
 

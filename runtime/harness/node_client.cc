@@ -46,8 +46,16 @@ StatusOr<GenerateResult> NodeClient::Generate(
     if (!piece.text().empty()) {
       result.text += piece.text();
       if (!cancelled && !on_text(piece.text())) {
+        // The daemon's Cancel stops the generation at its next token and still ends the
+        // stream with the usage (what was prefilled and generated counts against budgets);
+        // the stream is only torn down when the daemon cannot be asked.
         cancelled = true;
-        context.TryCancel();
+        grpc::ClientContext cancel_context;
+        cancel_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        nodepb::CancelRequest cancel;
+        cancel.set_session(request.session());
+        nodepb::CancelResponse response;
+        if (!stub_->Cancel(&cancel_context, cancel, &response).ok()) context.TryCancel();
       }
     }
     if (piece.finish_reason() != nodepb::FINISH_REASON_UNSPECIFIED) {

@@ -74,7 +74,7 @@ TEST_F(HarnessTest, TurnsAreDurableAndTheSecondPrefillsOnlyWhatIsNew) {
   ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
   std::string streamed;
   const TurnReply first = Turn("s1", "Is the staging cluster up?", &streamed);
-  EXPECT_TRUE(first.rebuilt);
+  EXPECT_FALSE(first.rebuilt);  // nothing earlier to rebuild
   EXPECT_EQ(first.user_seq, 1);
   EXPECT_EQ(first.reply_seq, 2);
   EXPECT_EQ(streamed, first.text);
@@ -139,6 +139,31 @@ TEST_F(HarnessTest, APromptTooLongForTheContextKeepsTheNewestMessagesAndSaysSo) 
   EXPECT_TRUE(next.rebuilt);
   EXPECT_GT(next.omitted_messages, 0);
   EXPECT_EQ(Transcript("s1").size(), 14U);  // nothing is dropped from the transcript itself
+}
+
+// A turn its caller stops (DELETE, cancel, a client that hung up) keeps the partial reply
+// and still counts the tokens it used; the session goes on hot.
+TEST_F(HarnessTest, AStoppedTurnKeepsItsPartialReplyAndCountsItsTokens) {
+  ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
+  int pieces = 0;
+  StatusOr<TurnReply> stopped =
+      harness_->Turn("s1", "Tell me everything.", [&](const std::string&) { return ++pieces < 2; });
+  ASSERT_TRUE(stopped.ok()) << stopped.status().ToString();
+  ASSERT_EQ(stopped->finish_reason, nodepb::FINISH_REASON_CANCELLED);
+  EXPECT_GT(stopped->prompt_tokens, 0);
+  EXPECT_GE(stopped->generated_tokens, 2);
+  const std::vector<state::v1::Event> events = Transcript("s1");
+  ASSERT_EQ(events.size(), 2U);
+  EXPECT_EQ(events[1].content(), stopped->text);
+  state::v1::GetUsageRequest usage_request;
+  usage_request.set_session_id("s1");
+  StatusOr<state::v1::Usage> usage = state_client_->GetUsage(usage_request);
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->counters().at("prompt_tokens"), stopped->prompt_tokens);
+  EXPECT_EQ(usage->counters().at("completion_tokens"), stopped->generated_tokens);
+  const TurnReply next = Turn("s1", "Go on.");
+  EXPECT_FALSE(next.rebuilt);
+  EXPECT_GT(next.cached_tokens, 0);
 }
 
 TEST_F(HarnessTest, AnUnknownSessionIsNotFoundAndWritesNothing) {

@@ -1,0 +1,270 @@
+// cli/chat.cc — see chat.h.
+#include "cli/chat.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <cpprest/http_client.h>
+#include <nlohmann/json.hpp>
+
+#include "common/file.h"
+#include "common/http/sse.h"
+#include "common/status.h"
+#include "common/strings.h"
+
+namespace agentry::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// Where the runtime is: --url, else the endpoint file `agentry up` writes; with no agent
+// named, the one agent `agentry up` runs under .agentry/.
+StatusOr<std::string> FindRuntime(const ChatOptions& options) {
+  if (!options.url.empty()) return options.url;
+  std::string endpoint;
+  if (!options.dir.empty() || !options.agent.empty()) {
+    endpoint = (options.dir.empty() ? ".agentry/" + options.agent : options.dir) + "/endpoint";
+  } else {
+    std::vector<std::string> found;
+    std::error_code ec;
+    for (const fs::directory_entry& d : fs::directory_iterator(".agentry", ec)) {
+      if (fs::exists(d.path() / "endpoint")) found.push_back((d.path() / "endpoint").string());
+    }
+    if (found.size() != 1) {
+      return InvalidArgumentError(
+          found.empty() ? "no agent is running here (no .agentry/*/endpoint): start one with "
+                          "`agentry up -f AGENT.yaml`, or give --url"
+                        : "several agents run here: name one (agentry chat NAME) or give --url");
+    }
+    endpoint = found.front();
+  }
+  StatusOr<std::string> url = ReadFileToString(endpoint);
+  if (!url.ok()) {
+    return NotFoundError(endpoint + " not found: is `agentry up` running for this agent? " +
+                         "(or give --url)");
+  }
+  return std::string(TrimAsciiWhitespace(*url));
+}
+
+// The runtime's error answer as one line: "NOT_FOUND: session s-1 not found".
+std::string ErrorLine(int status, const std::string& body) {
+  const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    return j["error"].value("code", "") + ": " + j["error"].value("message", "");
+  }
+  return "HTTP " + std::to_string(status) + (body.empty() ? "" : ": " + body);
+}
+
+class ChatClient {
+ public:
+  ChatClient(const std::string& url, double timeout_s)
+      : client_(url, Config(timeout_s)), control_(url, Config(10)) {}
+
+  // Creates (or resumes) the session; its JSON.
+  StatusOr<Json> OpenSession(const std::string& id, const std::string& user) {
+    Json body = {{"on_behalf_of", user}};
+    if (!id.empty()) body["id"] = id;
+    return Call(&client_, web::http::methods::POST, "/v1/sessions", body.dump());
+  }
+
+  // One turn, its text streamed to `on_text`; the reply's JSON (the `done` event).
+  StatusOr<Json> Turn(const std::string& session, const std::string& content,
+                      const std::function<void(const std::string&)>& on_text) {
+    try {
+      web::http::http_request request(web::http::methods::POST);
+      request.set_request_uri("/v1/sessions/" + web::uri::encode_data_string(session) +
+                              "/messages");
+      request.set_body(Json{{"content", content}, {"stream", true}}.dump(), "application/json");
+      request.headers().add("Accept", "text/event-stream");
+      web::http::http_response response = client_.request(request).get();
+      if (response.status_code() != 200) {
+        return UnavailableError(
+            ErrorLine(response.status_code(), response.extract_utf8string(true).get()));
+      }
+      concurrency::streams::istream body = response.body();
+      http::SseParser parser;
+      while (true) {
+        concurrency::streams::container_buffer<std::string> line;
+        body.read_line(line).get();
+        const bool eof = body.is_eof();
+        for (const http::SseEvent& e : parser.Feed(line.collection() + "\n")) {
+          Json data = Json::parse(e.data, nullptr, /*allow_exceptions=*/false);
+          if (e.name == "token" && data.is_object()) on_text(data.value("text", ""));
+          if (e.name == "done") return data;
+          if (e.name == "error" && data.is_object()) {
+            return UnavailableError(data.value("code", "") + ": " + data.value("message", ""));
+          }
+        }
+        if (eof) return UnavailableError("the runtime ended the reply without finishing it");
+      }
+    } catch (const std::exception& e) {
+      return UnavailableError(std::string("the runtime could not be reached: ") + e.what());
+    }
+  }
+
+  // Stops the session's running turn (Ctrl-C mid-reply); the session stays open.
+  void CancelTurn(const std::string& session) {
+    (void)Call(&control_, web::http::methods::POST,
+               "/v1/sessions/" + web::uri::encode_data_string(session) + "/cancel", "");
+  }
+
+ private:
+  static web::http::client::http_client_config Config(double timeout_s) {
+    web::http::client::http_client_config config;
+    config.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    return config;
+  }
+
+  static StatusOr<Json> Call(web::http::client::http_client* client, const web::http::method& m,
+                             const std::string& path, const std::string& body) {
+    try {
+      web::http::http_request request(m);
+      request.set_request_uri(path);
+      if (!body.empty()) request.set_body(body, "application/json");
+      web::http::http_response response = client->request(request).get();
+      const std::string text = response.extract_utf8string(true).get();
+      if (response.status_code() >= 300) {
+        return UnavailableError(ErrorLine(response.status_code(), text));
+      }
+      return Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    } catch (const std::exception& e) {
+      return UnavailableError(std::string("the runtime could not be reached: ") + e.what());
+    }
+  }
+
+  web::http::client::http_client client_;
+  web::http::client::http_client control_;  // cancels while client_ streams
+};
+
+}  // namespace
+
+int RunChat(const ChatOptions& options) {
+  // Ctrl-C is taken by a thread of its own (below); blocked before the HTTP client starts
+  // its threads, which would otherwise take it and end the process mid-reply.
+  sigset_t interrupt;
+  sigemptyset(&interrupt);
+  sigaddset(&interrupt, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &interrupt, nullptr);
+  if (options.timeout_s <= 0) {
+    std::fprintf(stderr, "agentry chat: --timeout: must be positive\n");
+    return 2;
+  }
+  StatusOr<std::string> url = FindRuntime(options);
+  if (!url.ok()) {
+    std::fprintf(stderr, "agentry chat: %s\n", url.status().message().c_str());
+    return url.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  std::string user = options.user;
+  if (user.empty()) user = std::getenv("USER") != nullptr ? std::getenv("USER") : "";
+  ChatClient client(*url, options.timeout_s);
+  StatusOr<Json> session = client.OpenSession(options.session, user);
+  if (!session.ok()) {
+    std::fprintf(stderr, "agentry chat: %s: %s\n", url->c_str(),
+                 session.status().message().c_str());
+    return 1;
+  }
+
+  // Ctrl-C is taken by a thread of its own: mid-reply it cancels the turn, at the prompt it
+  // ends the chat (the main thread is blocked reading stdin).
+  std::mutex mu;
+  std::string session_id = session->value("id", "");
+  bool turn_running = false;
+  std::thread([&] {
+    while (true) {
+      int signal = 0;
+      sigwait(&interrupt, &signal);
+      std::unique_lock<std::mutex> lock(mu);
+      if (!turn_running) {
+        std::fputs("\n", stdout);
+        std::fflush(stdout);
+        std::_Exit(130);
+      }
+      client.CancelTurn(session_id);  // the main thread waits for the stream's end, not for mu
+    }
+  }).detach();
+
+  const std::string agent = session->value("agent", "agent");
+  const std::string name = agent.substr(agent.find('/') + 1);
+  const bool tty = isatty(STDIN_FILENO) != 0;
+  const auto announce = [&](const Json& s) {
+    const int64_t events = s.value("events", int64_t{0});
+    const std::string history = events == 0 ? "new" : std::to_string(events) + " earlier messages";
+    std::printf("agentry chat: %s at %s, session %s (%s)\n", agent.c_str(), url->c_str(),
+                s.value("id", "").c_str(), history.c_str());
+  };
+  announce(*session);
+  if (tty) std::printf("Ctrl-C stops a reply; Ctrl-D or /quit ends; /new starts a new session.\n");
+  std::string line;
+  while (true) {
+    std::printf("you> ");
+    std::fflush(stdout);
+    if (!std::getline(std::cin, line)) break;
+    if (!tty) std::printf("%s\n", line.c_str());
+    const std::string message(TrimAsciiWhitespace(line));
+    if (message.empty()) continue;
+    if (message == "/quit" || message == "/exit") break;
+    if (message == "/session") {
+      std::printf("session %s\n", session_id.c_str());
+      continue;
+    }
+    if (message == "/new") {
+      StatusOr<Json> fresh = client.OpenSession("", user);
+      if (!fresh.ok()) {
+        std::fprintf(stderr, "agentry chat: %s\n", fresh.status().message().c_str());
+        continue;
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      session_id = fresh->value("id", "");
+      announce(*fresh);
+      continue;
+    }
+    if (message == "/help" || message.front() == '/') {
+      std::printf("/new: a new session   /session: this session's id   /quit: end\n");
+      continue;
+    }
+    std::printf("%s> ", name.c_str());
+    std::fflush(stdout);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      turn_running = true;
+    }
+    StatusOr<Json> reply = client.Turn(session_id, message, [](const std::string& text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      turn_running = false;
+    }
+    std::printf("\n");
+    if (!reply.ok()) {
+      std::fprintf(stderr, "agentry chat: %s\n", reply.status().message().c_str());
+      continue;
+    }
+    const std::string finish = reply->value("finish_reason", "");
+    if (finish == "cancelled") std::printf("[stopped]\n");
+    if (options.stats && reply->contains("usage")) {
+      const Json& u = (*reply)["usage"];
+      std::printf("  [%" PRId64 " prompt tokens prefilled, %" PRId64
+                  " reused from the node daemon's KV, %" PRId64 " generated; %s%s]\n",
+                  u.value("prompt_tokens", int64_t{0}), u.value("cached_tokens", int64_t{0}),
+                  u.value("completion_tokens", int64_t{0}), finish.c_str(),
+                  reply->value("rebuilt", false) ? "; rebuilt from the transcript" : "");
+    }
+  }
+  if (tty) std::printf("\n");
+  return 0;
+}
+
+}  // namespace agentry::cli
