@@ -15,17 +15,20 @@ build: bootstrap
 	@cmake --preset default >/dev/null
 	@cmake --build --preset default
 
-# The main job. For now: the agentry CLI's end-to-end self-check of this build, then the
-# project's own triage agent model (trained by `agentry train` on first run: 795 s on
-# 2 cores with AVX-512, 1 082 s with AVX2 only; docs/agent-model.md) answering held-out conversations: tool calls
-# decoded under the tools' JSON schemas, answers that use tool results and what the user said
-# earlier.
+# The main job: the agentry CLI's end-to-end self-check of this build; the project's own
+# triage agent model (trained by `agentry train` on first run: 795 s on 2 cores with
+# AVX-512, 1 082 s with AVX2 only; docs/agent-model.md) answering held-out conversations (tool
+# calls decoded under the tools' JSON schemas, answers that use tool results and what the user
+# said earlier); then that model serving the triage agent on the local data plane
+# (`agentry up`), with a short conversation through `agentry chat` whose later turns use what
+# earlier ones said, and the same session going on after the data plane restarts.
 AGENT_MODEL = build/agent-model/model-q8_0.gguf
 demo: build
 	build/default/cli/agentry selfcheck --manifest examples/triage-agent.yaml
 	@scripts/train-agent-model build/default build/agent-model
 	@echo; echo "== the triage agent model on four held-out conversations"
 	build/default/cli/agentry eval-agent -m $(AGENT_MODEL) -n 4 -v 2>&1
+	@echo; scripts/demo-conversation build/default
 
 # What CI runs (.ci/run): unit tests under Address+UB sanitizers, a fixed-seed pass of every
 # fuzzer, then every test in the default build; ctest's summary of the full suite is the last

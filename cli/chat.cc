@@ -263,7 +263,7 @@ int RunChat(const ChatOptions& options) {
                   reply->value("rebuilt", false) ? "; rebuilt from the transcript" : "");
     }
   }
-  if (tty) std::printf("\n");
+  std::printf("\n");  // end the last prompt's line
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,19 +143,34 @@ spec:
   std::string url_;
 };
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Polls `done` every 20 ms for up to `seconds`.
+bool WaitFor(const std::function<bool()>& done, int seconds = 60) {
+  for (int i = 0; i < seconds * 50; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 // `agentry up`, talked to with `agentry chat` (found by its endpoint file) and over HTTP.
 TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
   Process up({"up", "-f", dir_ + "/agent.yaml", "--dir", dir_ + "/up", "--port",
               std::to_string(port_), "--max-tokens", "8"},
              dir_ + "/up.out");
-  bool ready = false;
-  for (int i = 0; i < 600 && !ready; ++i) {
-    std::ifstream out(dir_ + "/up.out");
-    const std::string text((std::istreambuf_iterator<char>(out)), std::istreambuf_iterator<char>());
-    ready = text.find("is serving at " + url_) != std::string::npos;
-    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(ready);
+  ASSERT_TRUE(WaitFor([&] {
+    return ReadAll(dir_ + "/up.out").find("is serving at " + url_) != std::string::npos;
+  }));
   // The chat client finds the runtime from the endpoint file; two turns, the second on the
   // first's KV.
   const auto [chat_exit, chat] =
@@ -193,6 +209,64 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
       Shell(std::string(AGENTRY_BINARY) + " chat --dir " + dir_ + "/up < /dev/null");
   EXPECT_EQ(gone_exit, 1) << gone;
   EXPECT_NE(gone.find("is `agentry up` running for this agent?"), std::string::npos) << gone;
+}
+
+// Ctrl-C in `agentry chat` while a reply streams stops that reply (kept, marked [stopped]) and
+// the chat goes on; Ctrl-C at the prompt ends it (exit 130).
+TEST_F(LocalDataPlaneTest, CtrlCInChatStopsTheReplyAndTheChatGoesOn) {
+  Process up({"up", "-f", dir_ + "/agent.yaml", "--dir", dir_ + "/up", "--port",
+              std::to_string(port_), "--max-tokens", "100000"},
+             dir_ + "/up.out");
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(dir_ + "/up/endpoint"); }));
+  int to_chat[2];
+  ASSERT_EQ(pipe(to_chat), 0);
+  const std::string out = dir_ + "/chat.out";
+  testing::ChildProcess chat(AGENTRY_BINARY, {"chat", "--dir", dir_ + "/up", "--session", "c"}, out,
+                             [&] {
+                               dup2(to_chat[0], 0);
+                               close(to_chat[1]);
+                             });
+  close(to_chat[0]);
+  const auto say = [&](const std::string& line) {
+    const std::string text = line + "\n";
+    return write(to_chat[1], text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  };
+  // A random model may end a reply after a few tokens, before the signal lands; then the
+  // signal finds the prompt and ends the chat, which is the other half of this test.
+  bool stopped = false;
+  int code = 0;
+  for (int attempt = 0; attempt < 5 && !stopped; ++attempt) {
+    ASSERT_TRUE(say("Tell me a long story, part " + std::to_string(attempt) + "."));
+    // Wait until the reply is streaming (some text after this turn's "helper> ").
+    ASSERT_TRUE(WaitFor([&] {
+      const std::string text = ReadAll(out);
+      return Count(text, "helper> ") == static_cast<size_t>(attempt + 1) &&
+             text.size() - text.rfind("helper> ") > 40;
+    })) << ReadAll(out);
+    chat.Send(SIGINT);
+    ASSERT_TRUE(WaitFor(
+        [&] { return ReadAll(out).find("[stopped]") != std::string::npos || chat.Ended(&code); }));
+    stopped = ReadAll(out).find("[stopped]") != std::string::npos;
+    if (!stopped) {
+      EXPECT_EQ(code, 130) << ReadAll(out);
+      GTEST_SKIP() << "every reply ended before Ctrl-C reached it; the prompt's Ctrl-C ended the "
+                      "chat with 130";
+    }
+  }
+  ASSERT_TRUE(stopped) << ReadAll(out);
+  // The session goes on: the next message is answered, and the stopped reply is in the
+  // transcript.
+  ASSERT_TRUE(say("/session"));
+  ASSERT_TRUE(WaitFor([&] { return ReadAll(out).find("session c\n") != std::string::npos; }));
+  const Json session = Get(url_, "/v1/sessions/c");
+  EXPECT_EQ(session["state"], "active");
+  EXPECT_EQ(session["turn_running"], false);
+  EXPECT_EQ(session["transcript"].size() % 2, 0U) << session.dump();
+  // Ctrl-C at the prompt ends the chat.
+  chat.Send(SIGINT);
+  ASSERT_TRUE(WaitFor([&] { return chat.Ended(&code); }, 10));
+  EXPECT_EQ(code, 130) << ReadAll(out);
+  close(to_chat[1]);
 }
 
 TEST_F(LocalDataPlaneTest, EachProcessKilledMidTurnLosesNothingAcknowledgedAndTheSessionGoesOn) {

@@ -42,6 +42,20 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
+  // Sends `sig` without waiting for the process.
+  void Send(int sig) const {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+  // Whether it has ended; if so it is reaped and `*code` is its exit code, or -signal.
+  bool Ended(int* code) {
+    if (pid_ <= 0) return true;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    *code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return true;
+  }
+
   // Sends `sig` and reaps the process: its exit code, or -signal.
   int Signal(int sig) {
     if (pid_ <= 0) return 0;
