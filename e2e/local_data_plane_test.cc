@@ -4,6 +4,7 @@
 // acknowledged lost and the session going on.
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,8 +48,9 @@ uint16_t FreePort() {
 // One `agentry ARGS...` process, output to `log`; SIGKILLed when dropped.
 class Process : public testing::ChildProcess {
  public:
-  Process(const std::vector<std::string>& args, const std::string& log)
-      : ChildProcess(AGENTRY_BINARY, args, log) {}
+  Process(const std::vector<std::string>& args, const std::string& log,
+          const std::function<void()>& before_exec = nullptr)
+      : ChildProcess(AGENTRY_BINARY, args, log, before_exec) {}
 };
 
 struct Reply {
@@ -137,6 +139,44 @@ spec:
     url_ = "http://127.0.0.1:" + std::to_string(port_);
   }
   void TearDown() override { fs::remove_all(dir_); }
+
+  // The three processes as a pod runs them, started one by one.
+  std::unique_ptr<Process> StartNode() const {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"nodeagent", "--model", "tiny=" + dir_ + "/model.gguf", "--socket",
+                                 node_socket(), "--metrics-port", "0", "-t", "1"},
+        dir_ + "/node.log");
+  }
+  // `file_size_limit`: a full volume as far as the sidecar can tell (writes past it fail
+  // EFBIG; SIGXFSZ ignored, as it stays across exec).
+  std::unique_ptr<Process> StartState(rlim_t file_size_limit = RLIM_INFINITY) const {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"state", "--dir", dir_ + "/state", "--socket", state_socket(),
+                                 "--metrics-port", "0"},
+        dir_ + "/state.log", [file_size_limit] {
+          if (file_size_limit == RLIM_INFINITY) return;
+          signal(SIGXFSZ, SIG_IGN);
+          const rlimit limit{file_size_limit, file_size_limit};
+          setrlimit(RLIMIT_FSIZE, &limit);
+        });
+  }
+  std::unique_ptr<Process> StartRuntime(int max_tokens = 2000) const {
+    return std::make_unique<Process>(
+        std::vector<std::string>{"runtime", "-c", dir_ + "/agent.yaml", "--port",
+                                 std::to_string(port_), "--state-socket", state_socket(),
+                                 "--node-socket", node_socket(), "--max-tokens",
+                                 std::to_string(max_tokens)},
+        dir_ + "/runtime.log");
+  }
+  bool WaitReady() const {
+    for (int i = 0; i < 600; ++i) {
+      if (fs::exists(node_socket()) && Ready(url_)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+  std::string node_socket() const { return dir_ + "/node.sock"; }
+  std::string state_socket() const { return dir_ + "/state.sock"; }
 
   std::string dir_;
   uint16_t port_ = 0;
@@ -270,38 +310,10 @@ TEST_F(LocalDataPlaneTest, CtrlCInChatStopsTheReplyAndTheChatGoesOn) {
 }
 
 TEST_F(LocalDataPlaneTest, EachProcessKilledMidTurnLosesNothingAcknowledgedAndTheSessionGoesOn) {
-  const std::string node_socket = dir_ + "/node.sock";
-  const std::string state_socket = dir_ + "/state.sock";
-  const auto start_node = [&] {
-    return std::make_unique<Process>(
-        std::vector<std::string>{"nodeagent", "--model", "tiny=" + dir_ + "/model.gguf", "--socket",
-                                 node_socket, "--metrics-port", "0", "-t", "1"},
-        dir_ + "/node.log");
-  };
-  const auto start_state = [&] {
-    return std::make_unique<Process>(
-        std::vector<std::string>{"state", "--dir", dir_ + "/state", "--socket", state_socket,
-                                 "--metrics-port", "0"},
-        dir_ + "/state.log");
-  };
-  const auto start_runtime = [&] {
-    return std::make_unique<Process>(
-        std::vector<std::string>{"runtime", "-c", dir_ + "/agent.yaml", "--port",
-                                 std::to_string(port_), "--state-socket", state_socket,
-                                 "--node-socket", node_socket, "--max-tokens", "2000"},
-        dir_ + "/runtime.log");
-  };
-  auto node = start_node();
-  auto state = start_state();
-  auto runtime = start_runtime();
-  const auto wait_ready = [&] {
-    for (int i = 0; i < 600; ++i) {
-      if (fs::exists(node_socket) && Ready(url_)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  };
-  ASSERT_TRUE(wait_ready());
+  auto node = StartNode();
+  auto state = StartState();
+  auto runtime = StartRuntime();
+  ASSERT_TRUE(WaitReady());
   ASSERT_EQ(Post(url_, "/v1/sessions", {{"id", "s"}}).status, 201);
 
   std::vector<std::string> acknowledged;  // replies the client received
@@ -333,16 +345,16 @@ TEST_F(LocalDataPlaneTest, EachProcessKilledMidTurnLosesNothingAcknowledgedAndTh
       }
       if (victim == "runtime") {
         runtime->Signal(SIGKILL);
-        runtime = start_runtime();
+        runtime = StartRuntime();
       } else if (victim == "state") {
         state->Signal(SIGKILL);
-        state = start_state();
+        state = StartState();
       } else {
         node->Signal(SIGKILL);
-        node = start_node();
+        node = StartNode();
       }
       long_turn.join();
-      ASSERT_TRUE(wait_ready()) << victim;
+      ASSERT_TRUE(WaitReady()) << victim;
       if (interrupted.status == expected_status) break;
     }
     EXPECT_EQ(interrupted.status, expected_status) << victim << ": " << interrupted.body;
@@ -369,6 +381,51 @@ TEST_F(LocalDataPlaneTest, EachProcessKilledMidTurnLosesNothingAcknowledgedAndTh
   }
   EXPECT_EQ(found, acknowledged.size()) << session.dump(1);
   EXPECT_GE(acknowledged.size(), 4U);
+}
+
+// The state volume fills up under the runtime: the turn that cannot be stored is answered 507
+// with the sidecar's reason, every turn acknowledged before is in the transcript, and once
+// space is back (the sidecar restarted without the limit) the session goes on.
+TEST_F(LocalDataPlaneTest, AFullStateVolumeIs507AndLosesNothingAcknowledged) {
+  auto node = StartNode();
+  auto state = StartState(/*file_size_limit=*/256 << 10);
+  auto runtime = StartRuntime(/*max_tokens=*/4);
+  ASSERT_TRUE(WaitReady());
+  ASSERT_EQ(Post(url_, "/v1/sessions", {{"id", "s"}}).status, 201);
+  std::vector<std::pair<std::string, std::string>> acknowledged;  // message, reply
+  Reply refused;
+  for (int i = 0; i < 100; ++i) {
+    const std::string message = "part " + std::to_string(i) + " " + std::string(4 << 10, 'x');
+    Reply r = Post(url_, "/v1/sessions/s/messages", {{"content", message}});
+    if (r.status != 200) {
+      refused = r;
+      break;
+    }
+    acknowledged.emplace_back(message, r.json["content"].get<std::string>());
+  }
+  ASSERT_FALSE(acknowledged.empty()) << refused.body;
+  ASSERT_EQ(refused.status, 507) << refused.body;
+  EXPECT_EQ(refused.json["error"]["code"], "RESOURCE_EXHAUSTED");
+  EXPECT_NE(refused.body.find("the state volume is full"), std::string::npos) << refused.body;
+  // Every acknowledged turn is there, in order, once.
+  const auto check_transcript = [&] {
+    const Json session = Get(url_, "/v1/sessions/s");
+    const Json& events = session["transcript"];
+    size_t at = 0;
+    for (const auto& [message, reply] : acknowledged) {
+      while (at < events.size() && events[at]["content"] != message) ++at;
+      ASSERT_LT(at + 1, events.size()) << "lost: " << message.substr(0, 8);
+      EXPECT_EQ(events[at + 1]["role"], "assistant");
+      EXPECT_EQ(events[at + 1]["content"], reply);
+      ++at;
+    }
+  };
+  check_transcript();
+  // Space is back: the same session takes its next turn.
+  state = StartState();
+  const Reply next = Post(url_, "/v1/sessions/s/messages", {{"content", "Still there?"}});
+  EXPECT_EQ(next.status, 200) << next.body;
+  check_transcript();
 }
 
 }  // namespace

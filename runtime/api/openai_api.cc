@@ -101,10 +101,11 @@ Status OpenAiApi::Register(http::HttpServer* server) {
 
 HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
   StatusOr<Json> body = request.JsonBody();
-  if (!body.ok()) return HttpResponse::Error(body.status());
-  if (!body->is_object()) return HttpResponse::Error(InvalidArgumentError("body: a JSON object"));
+  if (!body.ok()) return SessionApi::ErrorResponse(body.status());
+  if (!body->is_object())
+    return SessionApi::ErrorResponse(InvalidArgumentError("body: a JSON object"));
   StatusOr<std::vector<ChatMessage>> parsed = ParseMessages(*body);
-  if (!parsed.ok()) return HttpResponse::Error(parsed.status());
+  if (!parsed.ok()) return SessionApi::ErrorResponse(parsed.status());
   const std::vector<ChatMessage>& messages = *parsed;
   const std::string model = body->value("model", "");
   const std::string user = body->contains("user") && (*body)["user"].is_string()
@@ -122,10 +123,10 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
   StatusOr<statepb::Session> session = state_->GetSession(id);
   if (session.ok()) {
     StatusOr<std::vector<statepb::Event>> events = state_->ReadTranscript(id);
-    if (!events.ok()) return HttpResponse::Error(events.status());
+    if (!events.ok()) return SessionApi::ErrorResponse(events.status());
     if (!TranscriptIs(*events, messages, earlier)) {
       if (named) {
-        return HttpResponse::Error(FailedPreconditionError(
+        return SessionApi::ErrorResponse(FailedPreconditionError(
             "session " + id + ": its transcript differs from the request's earlier messages"));
       }
       id = SessionIdFor(user, messages, messages.size());
@@ -134,14 +135,14 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
   }
   if (!session.ok()) {
     if (session.status().code() != StatusCode::kNotFound) {
-      return HttpResponse::Error(session.status());
+      return SessionApi::ErrorResponse(session.status());
     }
     int64_t retry_after = 0;
     if (Status s = sessions_->MayOpen(&retry_after); !s.ok()) {
       return SessionApi::ErrorResponse(s, retry_after);
     }
     session = harness_->OpenSession(id, user);
-    if (!session.ok()) return HttpResponse::Error(session.status());
+    if (!session.ok()) return SessionApi::ErrorResponse(session.status());
     if (earlier > 0) {
       statepb::AppendEventsRequest seed;
       seed.set_session_id(id);
@@ -152,12 +153,12 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
         e->set_content(messages[i].content);
       }
       StatusOr<statepb::AppendEventsResponse> seeded = state_->AppendEvents(seed);
-      if (!seeded.ok()) return HttpResponse::Error(seeded.status());
+      if (!seeded.ok()) return SessionApi::ErrorResponse(seeded.status());
     }
   }
 
   StatusOr<AdmittedTurn> begun = sessions_->BeginTurn(id);
-  if (!begun.ok()) return HttpResponse::Error(begun.status());
+  if (!begun.ok()) return SessionApi::ErrorResponse(begun.status());
   const AdmittedTurn turn = *std::move(begun);
   const std::string completion_id = "chatcmpl-" + id;
   const int64_t created = NowSeconds();
@@ -165,7 +166,7 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
   if (!stream) {
     StatusOr<harness::TurnReply> reply =
         sessions_->RunTurn(turn, content, [](const std::string&) { return true; });
-    if (!reply.ok()) return HttpResponse::Error(reply.status());
+    if (!reply.ok()) return SessionApi::ErrorResponse(reply.status());
     HttpResponse r = HttpResponse::Json(
         200,
         {{"id", completion_id},

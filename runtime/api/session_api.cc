@@ -108,6 +108,7 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
 
 HttpResponse SessionApi::ErrorResponse(const Status& status, int64_t retry_after_seconds) {
   HttpResponse r = HttpResponse::Error(status);
+  if (harness::IsStateVolumeFull(status)) r.status = 507;  // Insufficient Storage
   if (retry_after_seconds > 0)
     r.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
   return r;
@@ -141,19 +142,19 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
   Json body = Json::object();
   if (!request.body.empty()) {
     StatusOr<Json> parsed = request.JsonBody();
-    if (!parsed.ok()) return HttpResponse::Error(parsed.status());
+    if (!parsed.ok()) return ErrorResponse(parsed.status());
     body = *parsed;
   }
-  if (!body.is_object()) return HttpResponse::Error(InvalidArgumentError("body: a JSON object"));
+  if (!body.is_object()) return ErrorResponse(InvalidArgumentError("body: a JSON object"));
   std::string id = NewSessionId();
   std::string on_behalf_of;
   if (body.contains("id")) {
-    if (!body["id"].is_string()) return HttpResponse::Error(InvalidArgumentError("id: a string"));
+    if (!body["id"].is_string()) return ErrorResponse(InvalidArgumentError("id: a string"));
     id = body["id"].get<std::string>();
   }
   if (body.contains("on_behalf_of")) {
     if (!body["on_behalf_of"].is_string()) {
-      return HttpResponse::Error(InvalidArgumentError("on_behalf_of: a string"));
+      return ErrorResponse(InvalidArgumentError("on_behalf_of: a string"));
     }
     on_behalf_of = body["on_behalf_of"].get<std::string>();
   }
@@ -162,7 +163,7 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
     if (Status s = MayOpen(&retry_after); !s.ok()) return ErrorResponse(s, retry_after);
   }
   StatusOr<statepb::Session> session = harness_->OpenSession(id, on_behalf_of);
-  if (!session.ok()) return HttpResponse::Error(session.status());
+  if (!session.ok()) return ErrorResponse(session.status());
   return HttpResponse::Json(201, SessionJson(*session));
 }
 
@@ -170,7 +171,7 @@ HttpResponse SessionApi::List(const HttpRequest& request) {
   statepb::ListSessionsRequest list;
   if (auto it = request.query.find("state"); it != request.query.end()) list.set_state(it->second);
   StatusOr<statepb::ListSessionsResponse> sessions = state_->ListSessions(list);
-  if (!sessions.ok()) return HttpResponse::Error(sessions.status());
+  if (!sessions.ok()) return ErrorResponse(sessions.status());
   Json out = Json::array();
   for (const statepb::Session& s : sessions->sessions()) out.push_back(SessionJson(s));
   return HttpResponse::Json(200, {{"sessions", out}});
@@ -179,9 +180,9 @@ HttpResponse SessionApi::List(const HttpRequest& request) {
 HttpResponse SessionApi::Get(const HttpRequest& request) {
   const std::string& id = request.path_params.at("id");
   StatusOr<statepb::Session> session = state_->GetSession(id);
-  if (!session.ok()) return HttpResponse::Error(session.status());
+  if (!session.ok()) return ErrorResponse(session.status());
   StatusOr<std::vector<statepb::Event>> events = state_->ReadTranscript(id);
-  if (!events.ok()) return HttpResponse::Error(events.status());
+  if (!events.ok()) return ErrorResponse(events.status());
   Json transcript = Json::array();
   for (const statepb::Event& e : *events) {
     Json event = {{"seq", e.seq()},
@@ -275,24 +276,24 @@ void SessionApi::EndTurn(const std::string& id) {
 HttpResponse SessionApi::Message(const HttpRequest& request) {
   const std::string id = request.path_params.at("id");
   StatusOr<Json> body = request.JsonBody();
-  if (!body.ok()) return HttpResponse::Error(body.status());
+  if (!body.ok()) return ErrorResponse(body.status());
   if (!body->is_object() || !body->contains("content") || !(*body)["content"].is_string()) {
-    return HttpResponse::Error(InvalidArgumentError("content: required, a string"));
+    return ErrorResponse(InvalidArgumentError("content: required, a string"));
   }
   const std::string content = (*body)["content"].get<std::string>();
-  if (content.empty()) return HttpResponse::Error(InvalidArgumentError("content: empty"));
+  if (content.empty()) return ErrorResponse(InvalidArgumentError("content: empty"));
   if (content.size() > kMaxMessageBytes) {
-    return HttpResponse::Error(InvalidArgumentError("content: at most 256 KiB"));
+    return ErrorResponse(InvalidArgumentError("content: at most 256 KiB"));
   }
   const bool stream = (body->contains("stream") && (*body)["stream"].is_boolean() &&
                        (*body)["stream"].get<bool>()) ||
                       request.Header("Accept").find("text/event-stream") != std::string::npos;
   StatusOr<AdmittedTurn> turn = BeginTurn(id);
-  if (!turn.ok()) return HttpResponse::Error(turn.status());
+  if (!turn.ok()) return ErrorResponse(turn.status());
   if (!stream) {
     StatusOr<harness::TurnReply> reply =
         RunTurn(*turn, content, [](const std::string&) { return true; });
-    if (!reply.ok()) return HttpResponse::Error(reply.status());
+    if (!reply.ok()) return ErrorResponse(reply.status());
     return HttpResponse::Json(200, ReplyJson(*reply));
   }
   return HttpResponse::EventStream(
@@ -322,7 +323,7 @@ HttpResponse SessionApi::Cancel(const HttpRequest& request) {
   const std::string& id = request.path_params.at("id");
   const bool cancelled = StopRunningTurn(id);
   StatusOr<statepb::Session> session = state_->GetSession(id);
-  if (!session.ok()) return HttpResponse::Error(session.status());
+  if (!session.ok()) return ErrorResponse(session.status());
   Json out = SessionJson(*session);
   out["cancelled_turn"] = cancelled;
   return HttpResponse::Json(200, out);
@@ -335,7 +336,7 @@ HttpResponse SessionApi::Delete(const HttpRequest& request) {
   update.set_id(id);
   update.set_state("closed");
   StatusOr<statepb::Session> session = state_->UpdateSession(update);
-  if (!session.ok()) return HttpResponse::Error(session.status());
+  if (!session.ok()) return ErrorResponse(session.status());
   Json out = SessionJson(*session);
   out["cancelled_turn"] = cancelled;
   return HttpResponse::Json(200, out);

@@ -57,7 +57,8 @@ class SessionApi {
   // returns false to stop the turn (its client went away), as DELETE does.
   StatusOr<harness::TurnReply> RunTurn(const AdmittedTurn& turn, const std::string& content,
                                        const std::function<bool(const std::string&)>& on_text);
-  // An error answer; 429 carries Retry-After.
+  // An error answer: the status for its code (common/http), 507 when the state volume is full;
+  // 429 carries Retry-After.
   static http::HttpResponse ErrorResponse(const Status& status, int64_t retry_after_seconds = 0);
 
  private:

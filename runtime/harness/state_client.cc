@@ -20,6 +20,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
 
 }  // namespace
 
+bool IsStateVolumeFull(const Status& status) {
+  return status.code() == StatusCode::kResourceExhausted &&
+         status.message().rfind(std::string(kStateSidecarPrefix) + ": ", 0) == 0;
+}
+
 StateClient::StateClient(const std::string& target, StateClientOptions options)
     : options_(options), channel_(MakeChannel(target)), stub_(statepb::State::NewStub(channel_)) {}
 
@@ -50,7 +55,7 @@ StatusOr<Response> StateClient::Call(
     const bool transient = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
                            s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (!transient || std::chrono::steady_clock::now() + backoff > give_up) {
-      return FromGrpc(s).WithPrefix("state sidecar");
+      return FromGrpc(s).WithPrefix(kStateSidecarPrefix);
     }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(500));

@@ -25,6 +25,14 @@ struct StateClientOptions {
   std::chrono::milliseconds retry_for{30000};
 };
 
+// Every error of the StateClient starts with this.
+inline constexpr std::string_view kStateSidecarPrefix = "state sidecar";
+
+// Whether `status` is the state sidecar refusing a write because its volume is full (or over
+// quota): retrying soon does not help, freeing space does, so the runtime answers 507, not the
+// 429 it gives for its own limits.
+bool IsStateVolumeFull(const Status& status);
+
 class StateClient {
  public:
   // "unix:/run/agentry/state.sock"

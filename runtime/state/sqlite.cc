@@ -1,5 +1,9 @@
 #include "runtime/state/sqlite.h"
 
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <utility>
 
@@ -43,6 +47,28 @@ Database& Database::operator=(Database&& other) noexcept {
   return *this;
 }
 
+namespace {
+
+// Whether the file system holding `file` refuses writes: mounted read-only, or (remounted
+// under a running process) answering a new file's creation with EROFS.
+bool VolumeIsReadOnly(const std::string& file) {
+  const std::string dir = file.substr(0, file.rfind('/') + 1);
+  struct statvfs fs {};
+  if (statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0) {
+    return true;
+  }
+  const std::string probe = dir + ".write-probe";
+  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);
+    unlink(probe.c_str());
+    return false;
+  }
+  return errno == EROFS;
+}
+
+}  // namespace
+
 Status Database::Error(int rc, std::string_view what) const {
   const std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
   const std::string message = path_ + ": " + std::string(what) + ": " + detail;
@@ -52,12 +78,16 @@ Status Database::Error(int rc, std::string_view what) const {
   // SQLite keeps the errno of the failed write only until its next system call (the
   // rollback's), so a failed write with no errno to tell is taken for a full volume too: what
   // the caller does is the same (nothing was written; retry once space is freed).
+  // A volume remounted read-only under the process fails the same writes with EROFS; with
+  // the errno gone, the volume itself is asked.
   const int err = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
-  if (rc == SQLITE_IOERR_WRITE ||
-      ((rc & 0xff) == SQLITE_IOERR && (err == ENOSPC || err == EFBIG || err == EDQUOT))) {
+  if ((rc & 0xff) == SQLITE_IOERR &&
+      (err == EROFS || (rc == SQLITE_IOERR_WRITE && err == 0 && VolumeIsReadOnly(path_)))) {
+    rc = SQLITE_READONLY;
+  } else if (rc == SQLITE_IOERR_WRITE ||
+             ((rc & 0xff) == SQLITE_IOERR && (err == ENOSPC || err == EFBIG || err == EDQUOT))) {
     rc = SQLITE_FULL;
   }
-  if ((rc & 0xff) == SQLITE_IOERR && err == EROFS) rc = SQLITE_READONLY;
   switch (rc & 0xff) {
     case SQLITE_FULL:
       return ResourceExhaustedError(message +

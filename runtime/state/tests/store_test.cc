@@ -4,6 +4,8 @@
 #include "runtime/state/store.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -17,6 +19,7 @@
 
 #include "common/sha256.h"
 #include "runtime/state/audit_chain.h"
+#include "runtime/state/tests/read_only_volume.h"
 #include "runtime/state/tests/temp_dir.h"
 
 namespace agentry::state {
@@ -400,6 +403,65 @@ TEST_F(StoreTest, SnapshotsRoundTripReplaceTheOldFileAndFailTheirChecksumWhenCor
   EXPECT_EQ(store_->BeginSnapshot("nobody").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->ReadSnapshot("nobody", 10, [](auto&&...) { return true; }).code(),
             StatusCode::kNotFound);
+}
+
+// The state volume turns read-only under the running sidecar (the kernel remounted it after an
+// I/O error): every write is refused with an error that says so, reads still work, and nothing
+// written before is lost or torn. The child process below is the sidecar; its exit code says
+// which check failed.
+TEST_F(StoreTest, AVolumeThatTurnsReadOnlyRefusesWritesClearlyAndLosesNothing) {
+  Create("s");
+  ASSERT_TRUE(store_->AppendEvents(Events("s", {{"user", "before"}, {"assistant", "kept"}})).ok());
+  v1::AppendAuditRequest audit;
+  audit.set_actor("alice");
+  audit.set_action("session.create");
+  ASSERT_TRUE(store_->AppendAudit(audit).ok());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!MakeFileWritesFailReadOnly()) _exit(77);
+    const auto read_only = [](const Status& s) {
+      return s.code() == StatusCode::kFailedPrecondition &&
+             s.message().find("read-only") != std::string::npos;
+    };
+    if (!read_only(store_->AppendEvents(Events("s", {{"user", "after"}})).status())) _exit(1);
+    if (!read_only(store_->AppendAudit(audit).status())) _exit(2);
+    v1::CreateSessionRequest create;
+    create.set_id("t");
+    create.set_agent("team-a/triage");
+    if (!read_only(store_->CreateSession(create).status())) _exit(3);
+    StatusOr<std::unique_ptr<StateStore::SnapshotWriter>> w = store_->BeginSnapshot("s");
+    Status snapshot = w.status();
+    if (w.ok()) snapshot = (*w)->Write("kv");
+    if (w.ok() && snapshot.ok()) snapshot = (*w)->Finish(Sha256Hex("kv")).status();
+    if (!read_only(snapshot)) _exit(4);
+    // Reads still answer.
+    v1::ReadTranscriptRequest read;
+    read.set_session_id("s");
+    StatusOr<v1::ReadTranscriptResponse> t = store_->ReadTranscript(read);
+    if (!t.ok() || t->events_size() != 2) _exit(6);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the store crashed on a read-only volume";
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "seccomp is not available here";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "check " << WEXITSTATUS(status) << " failed";
+  // The volume is writable again (a new pod, the disk repaired): everything acknowledged is
+  // there, nothing refused is, and the audit chain verifies.
+  Reopen();
+  v1::ReadTranscriptRequest read;
+  read.set_session_id("s");
+  StatusOr<v1::ReadTranscriptResponse> t = store_->ReadTranscript(read);
+  ASSERT_TRUE(t.ok());
+  ASSERT_EQ(t->events_size(), 2);
+  EXPECT_EQ(t->events(1).content(), "kept");
+  EXPECT_EQ(store_->GetSession("t").status().code(), StatusCode::kNotFound);
+  StatusOr<v1::VerifyAuditResponse> verified = store_->VerifyAudit();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok());
+  EXPECT_EQ(verified->records(), 1);
+  EXPECT_TRUE(store_->AppendEvents(Events("s", {{"user", "after"}})).ok());
 }
 
 TEST_F(StoreTest, OpenRemovesSnapshotFilesNoRowNamesAndKeepsEverythingCommitted) {
