@@ -260,7 +260,9 @@ int RunChat(const ChatOptions& options) {
                   " reused from the node daemon's KV, %" PRId64 " generated; %s%s]\n",
                   u.value("prompt_tokens", int64_t{0}), u.value("cached_tokens", int64_t{0}),
                   u.value("completion_tokens", int64_t{0}), finish.c_str(),
-                  reply->value("rebuilt", false) ? "; rebuilt from the transcript" : "");
+                  reply->value("rebuilt", false)    ? "; rebuilt from the transcript"
+                  : reply->value("restored", false) ? "; restored from a snapshot"
+                                                    : "");
     }
   }
   std::printf("\n");  // end the last prompt's line

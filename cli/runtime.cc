@@ -89,6 +89,19 @@ int RunRuntime(const RuntimeOptions& options) {
   const int signal = stop.Wait();
   log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
   server.Stop();
+  // The pod may come back on another node, whose daemon has none of these sessions: their
+  // KV goes to the state volume, so their next turns restore it instead of recomputing.
+  const auto snapshot_start = std::chrono::steady_clock::now();
+  StatusOr<int> saved = harness.SaveSnapshots();
+  if (saved.ok()) {
+    log.Info("sessions snapshotted",
+             {{"sessions", static_cast<int64_t>(*saved)},
+              {"seconds",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - snapshot_start)
+                   .count()}});
+  } else {
+    log.Warn("sessions not snapshotted", {{"error", saved.status().message()}});
+  }
   log.Info("stopped");
   return 0;
 }

@@ -249,6 +249,19 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
       Shell(std::string(AGENTRY_BINARY) + " chat --dir " + dir_ + "/up < /dev/null");
   EXPECT_EQ(gone_exit, 1) << gone;
   EXPECT_NE(gone.find("is `agentry up` running for this agent?"), std::string::npos) << gone;
+
+  // Started again: the runtime snapshotted the sessions when it stopped, so the new node
+  // daemon restores session c1 and prefills only the new message.
+  Process again_up({"up", "-f", dir_ + "/agent.yaml", "--dir", dir_ + "/up", "--port",
+                    std::to_string(port_), "--max-tokens", "8"},
+                   dir_ + "/up.out");
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(dir_ + "/up/endpoint"); }));
+  const auto [resumed_exit, resumed] =
+      Shell("printf 'And now?\\n' | " + std::string(AGENTRY_BINARY) + " chat --dir " + dir_ +
+            "/up --stats --session c1");
+  EXPECT_EQ(resumed_exit, 0) << resumed;
+  EXPECT_NE(resumed.find("; restored from a snapshot]"), std::string::npos) << resumed;
+  EXPECT_EQ(again_up.Signal(SIGINT), 0);
 }
 
 // Ctrl-C in `agentry chat` while a reply streams stops that reply (kept, marked [stopped]) and

@@ -60,6 +60,7 @@ Json ReplyJson(const harness::TurnReply& r) {
             {"cached_tokens", r.cached_tokens},
             {"completion_tokens", r.generated_tokens}}},
           {"rebuilt", r.rebuilt},
+          {"restored", r.restored},
           {"omitted_messages", r.omitted_messages}};
 }
 
@@ -89,6 +90,12 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
                            {"kind"});
   turns_running_ =
       &m->AddGauge("agentry_runtime_turns_running", "Turns running now.").WithLabels({});
+  kv_sources_ = &m->AddCounter(
+      "agentry_runtime_turn_kv_total",
+      "Turns by where the node daemon's KV for the conversation came from: hot (kept since the "
+      "last turn), restored (a snapshot from the state sidecar), rebuilt (recomputed from the "
+      "transcript), first (a session's first turn).",
+      {"source"});
   // Sessions by state, read from the state sidecar at each scrape (at most 1000).
   metrics::Family<metrics::Gauge>* by_state =
       &m->AddGauge("agentry_runtime_sessions", "Sessions by state.", {"state"});
@@ -259,6 +266,11 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
     turn_seconds_->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (reply.ok()) {
+      const char* source = reply->restored        ? "restored"
+                           : reply->rebuilt       ? "rebuilt"
+                           : reply->user_seq == 1 ? "first"
+                                                  : "hot";
+      kv_sources_->WithLabels({source}).Increment();
       tokens_->WithLabels({"prompt"}).Increment(static_cast<double>(reply->prompt_tokens));
       tokens_->WithLabels({"cached"}).Increment(static_cast<double>(reply->cached_tokens));
       tokens_->WithLabels({"completion"}).Increment(static_cast<double>(reply->generated_tokens));

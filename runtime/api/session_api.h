@@ -82,6 +82,7 @@ class SessionApi {
   metrics::Histogram* turn_seconds_ = nullptr;
   metrics::Family<metrics::Counter>* tokens_ = nullptr;
   metrics::Gauge* turns_running_ = nullptr;
+  metrics::Family<metrics::Counter>* kv_sources_ = nullptr;
   std::mutex mu_;
   // Sessions with a turn running, and the flag that stops it.
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> running_;

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/log/log.h"
+#include "runtime/harness/session_snapshot.h"
+
 namespace agentry::harness {
 namespace {
 
@@ -103,6 +106,70 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
   }
 }
 
+std::optional<StatusOr<GenerateResult>> Harness::Restore(
+    const statepb::Session& session, int64_t through_seq,
+    const std::function<bool(const std::string&)>& on_text, TurnReply* reply) {
+  StatusOr<std::string> blob = state_->GetSnapshot(session.id());
+  if (!blob.ok()) return std::nullopt;  // none (or unreadable): rebuild
+  StatusOr<SessionSnapshot> snapshot = DecodeSessionSnapshot(*blob);
+  if (!snapshot.ok() || snapshot->through_seq >= through_seq ||
+      snapshot->prompt_key != PromptKey(options_.model, options_.system_prompt)) {
+    return std::nullopt;
+  }
+  StatusOr<std::vector<statepb::Event>> events = state_->ReadTranscript(session.id());
+  if (!events.ok()) return StatusOr<GenerateResult>(events.status());
+  StatusOr<nodepb::RestoreResponse> restored =
+      node_->Restore(OpenRequest(session), snapshot->daemon_bytes);
+  if (!restored.ok()) {
+    log::Logger("harness").Warn(
+        "snapshot not restored; rebuilding from the transcript",
+        {{"session", session.id()}, {"error", restored.status().message()}});
+    return std::nullopt;
+  }
+  nodepb::GenerateRequest generate = GenerateRequestFor(restored->session().session());
+  for (const statepb::Event& e : *events) {
+    if (e.seq() <= snapshot->through_seq || e.seq() > through_seq) continue;
+    nodepb::Message* m = generate.add_messages();
+    m->set_role(e.kind());
+    m->set_content(e.content());
+  }
+  StatusOr<GenerateResult> result = node_->Generate(generate, on_text);
+  if (!result.ok() && result.status().code() == StatusCode::kOutOfRange) return std::nullopt;
+  reply->restored = result.ok();
+  return result;
+}
+
+Status Harness::SaveSnapshot(const statepb::Session& session) {
+  const int64_t through_seq = KvThroughSeq(session);
+  if (through_seq < 1 || through_seq != session.next_seq() - 1) {
+    return FailedPreconditionError("the daemon's KV does not hold the whole transcript");
+  }
+  AGENTRY_ASSIGN_OR_RETURN(const nodepb::OpenSessionResponse open,
+                           node_->OpenSession(OpenRequest(session)));
+  if (!open.existed()) {
+    (void)node_->CloseSession(open.session());  // opened by asking: nothing to save
+    return FailedPreconditionError("the node daemon no longer has the session");
+  }
+  SessionSnapshot snapshot;
+  snapshot.through_seq = through_seq;
+  snapshot.prompt_key = PromptKey(options_.model, options_.system_prompt);
+  AGENTRY_ASSIGN_OR_RETURN(snapshot.daemon_bytes, node_->Snapshot(open.session()));
+  return state_->PutSnapshot(session.id(), EncodeSessionSnapshot(snapshot)).status();
+}
+
+StatusOr<int> Harness::SaveSnapshots() {
+  statepb::ListSessionsRequest list;
+  list.set_state("active");
+  list.set_limit(1000);
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::ListSessionsResponse sessions,
+                           state_->ListSessions(list));
+  int saved = 0;
+  for (const statepb::Session& s : sessions.sessions()) {
+    if (s.agent() == options_.agent && SaveSnapshot(s).ok()) ++saved;
+  }
+  return saved;
+}
+
 StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::string& user_text,
                                   const std::function<bool(const std::string&)>& on_text) {
   AGENTRY_ASSIGN_OR_RETURN(const statepb::Session session, state_->GetSession(session_id));
@@ -138,6 +205,14 @@ StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::st
       result = node_->Generate(generate, on_text);
       // A context that filled up is rebuilt, shortened, from the transcript.
       if (!result.ok() && result.status().code() == StatusCode::kOutOfRange) hot = false;
+    }
+  }
+  if (!hot && reply.user_seq > 1) {
+    if (std::optional<StatusOr<GenerateResult>> restored =
+            Restore(session, reply.user_seq, on_text, &reply)) {
+      result = *std::move(restored);
+      hot = true;
+      fresh_handle.clear();  // the restore went into it
     }
   }
   if (!hot) result = Rebuild(session, reply.user_seq, std::move(fresh_handle), on_text, &reply);

@@ -17,6 +17,11 @@
 //   3. the reply streams to `on_text` and, once complete, is appended durably; only then does
 //      Turn return it. Usage (prompt and completion tokens) is added to the session's and
 //      the day's counters.
+// Snapshots: SaveSnapshots (the runtime calls it when it stops) keeps the daemon's KV of each
+// active session in the state sidecar (session_snapshot.h). A turn whose daemon session lost
+// the transcript (a daemon that restarted, another node after the pod moved) restores the
+// newest snapshot taken under the same model and instructions and sends only the events after
+// it; without a usable one it rebuilds from the transcript.
 // Context window: when the rebuilt prompt does not fit the model's context, the oldest
 // messages are dropped (the system prompt is always kept) and a system message takes their
 // place saying how many were omitted; the turn's reply reports that count.
@@ -24,6 +29,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -50,6 +56,7 @@ struct TurnReply {
   // The daemon session was rebuilt from the transcript (its KV lost the earlier turns); never
   // on a session's first turn, which has nothing earlier.
   bool rebuilt = false;
+  bool restored = false;         // the daemon session was restored from a snapshot first
   int64_t omitted_messages = 0;  // dropped to fit the context window
 };
 
@@ -68,6 +75,11 @@ class Harness {
   StatusOr<TurnReply> Turn(const statepb::Session& session, const std::string& user_text,
                            const std::function<bool(const std::string&)>& on_text);
 
+  // Snapshots into the state sidecar every active session whose daemon KV holds its whole
+  // transcript; the number saved. A session that cannot be saved is skipped (it will be
+  // rebuilt), not an error; only a failure to list the sessions is.
+  StatusOr<int> SaveSnapshots();
+
  private:
   // Sends the transcript through `through_seq` to a daemon session with nothing in its KV:
   // `fresh_handle` when the caller just opened one, else one opened (or emptied) here.
@@ -77,6 +89,12 @@ class Harness {
                                    TurnReply* reply);
   // A daemon session that holds nothing: opened, or closed and opened again if it existed.
   StatusOr<std::string> OpenEmpty(const statepb::Session& session);
+  // The session's snapshot restored into the daemon, then the events after it through
+  // `through_seq` sent; nullopt when there is no usable snapshot (or the context is full).
+  std::optional<StatusOr<GenerateResult>> Restore(
+      const statepb::Session& session, int64_t through_seq,
+      const std::function<bool(const std::string&)>& on_text, TurnReply* reply);
+  Status SaveSnapshot(const statepb::Session& session);
   nodepb::OpenSessionRequest OpenRequest(const statepb::Session& session) const;
   nodepb::GenerateRequest GenerateRequestFor(const std::string& handle) const;
 

@@ -72,4 +72,37 @@ StatusOr<GenerateResult> NodeClient::Generate(
   return result;
 }
 
+StatusOr<std::string> NodeClient::Snapshot(const std::string& session) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  nodepb::SnapshotRequest request;
+  request.set_session(session);
+  std::unique_ptr<grpc::ClientReader<nodepb::SnapshotChunk>> reader =
+      stub_->Snapshot(&context, request);
+  std::string bytes;
+  nodepb::SnapshotChunk chunk;
+  while (reader->Read(&chunk)) bytes += chunk.data();
+  if (const grpc::Status s = reader->Finish(); !s.ok()) return FromDaemon(s);
+  return bytes;
+}
+
+StatusOr<nodepb::RestoreResponse> NodeClient::Restore(const nodepb::OpenSessionRequest& open,
+                                                      std::string_view snapshot) {
+  constexpr size_t kChunk = size_t{1} << 20;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  nodepb::RestoreResponse response;
+  std::unique_ptr<grpc::ClientWriter<nodepb::RestoreRequest>> writer =
+      stub_->Restore(&context, &response);
+  for (size_t at = 0; at == 0 || at < snapshot.size(); at += kChunk) {
+    nodepb::RestoreRequest request;
+    if (at == 0) *request.mutable_open() = open;
+    request.set_data(std::string(snapshot.substr(at, kChunk)));
+    if (!writer->Write(request)) break;
+  }
+  writer->WritesDone();
+  if (const grpc::Status s = writer->Finish(); !s.ok()) return FromDaemon(s);
+  return response;
+}
+
 }  // namespace agentry::harness

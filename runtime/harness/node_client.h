@@ -35,6 +35,11 @@ class NodeClient {
   // the generation (the result then ends with FINISH_REASON_CANCELLED).
   StatusOr<GenerateResult> Generate(const nodepb::GenerateRequest& request,
                                     const std::function<bool(const std::string&)>& on_text);
+  // The session's KV, position and transcript, in the daemon's versioned snapshot format.
+  StatusOr<std::string> Snapshot(const std::string& session);
+  // Opens (or reuses) the session `open` names and loads `snapshot` into it.
+  StatusOr<nodepb::RestoreResponse> Restore(const nodepb::OpenSessionRequest& open,
+                                            std::string_view snapshot);
 
  private:
   std::shared_ptr<grpc::Channel> channel_;

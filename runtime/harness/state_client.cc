@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/grpc/status.h"
+#include "common/sha256.h"
 
 namespace agentry::harness {
 namespace {
@@ -114,6 +115,46 @@ StatusOr<statepb::Usage> StateClient::GetUsage(const statepb::GetUsageRequest& r
 StatusOr<statepb::AuditRecord> StateClient::AppendAudit(statepb::AppendAuditRequest request) {
   if (request.request_id().empty()) request.set_request_id(NewRequestId());
   return Call(&statepb::State::Stub::AppendAudit, request);
+}
+
+StatusOr<statepb::SnapshotInfo> StateClient::PutSnapshot(const std::string& session_id,
+                                                         std::string_view bytes) {
+  constexpr size_t kChunk = size_t{1} << 20;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  statepb::SnapshotInfo info;
+  std::unique_ptr<grpc::ClientWriter<statepb::PutSnapshotRequest>> writer =
+      stub_->PutSnapshot(&context, &info);
+  for (size_t at = 0; at == 0 || at < bytes.size(); at += kChunk) {
+    statepb::PutSnapshotRequest request;
+    if (at == 0) {
+      request.set_session_id(session_id);
+      request.set_sha256(Sha256Hex(bytes));
+    }
+    request.set_data(std::string(bytes.substr(at, kChunk)));
+    if (!writer->Write(request)) break;
+  }
+  writer->WritesDone();
+  if (const grpc::Status s = writer->Finish(); !s.ok()) {
+    return FromGrpc(s).WithPrefix(kStateSidecarPrefix);
+  }
+  return info;
+}
+
+StatusOr<std::string> StateClient::GetSnapshot(const std::string& session_id) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  statepb::GetSnapshotRequest request;
+  request.set_session_id(session_id);
+  std::unique_ptr<grpc::ClientReader<statepb::SnapshotChunk>> reader =
+      stub_->GetSnapshot(&context, request);
+  std::string bytes;
+  statepb::SnapshotChunk chunk;
+  while (reader->Read(&chunk)) bytes += chunk.data();
+  if (const grpc::Status s = reader->Finish(); !s.ok()) {
+    return FromGrpc(s).WithPrefix(kStateSidecarPrefix);
+  }
+  return bytes;
 }
 
 }  // namespace agentry::harness

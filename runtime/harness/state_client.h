@@ -48,6 +48,12 @@ class StateClient {
   StatusOr<statepb::Usage> AddUsage(statepb::AddUsageRequest request);
   StatusOr<statepb::Usage> GetUsage(const statepb::GetUsageRequest& request);
   StatusOr<statepb::AuditRecord> AppendAudit(statepb::AppendAuditRequest request);
+  // A session's snapshot blob, stored whole (checksummed on arrival) or not at all; the
+  // session's earlier snapshot is replaced.
+  StatusOr<statepb::SnapshotInfo> PutSnapshot(const std::string& session_id,
+                                              std::string_view bytes);
+  // NOT_FOUND when the session has none.
+  StatusOr<std::string> GetSnapshot(const std::string& session_id);
 
   // A request id no other call has used: 128 random bits, hex.
   static std::string NewRequestId();

@@ -420,6 +420,9 @@ TEST_F(SessionApiTest, TheSpecsSessionLimitsAreEnforced) {
   EXPECT_NE(metrics.body.find(R"(agentry_runtime_sessions{state="expired"} 2)"), std::string::npos);
   EXPECT_NE(metrics.body.find(R"(agentry_runtime_tokens_total{kind="completion"})"),
             std::string::npos);
+  EXPECT_NE(metrics.body.find(R"(agentry_runtime_turn_kv_total{source="first"} )"),
+            std::string::npos)
+      << metrics.body;
   EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"c"})").status, 201);
 }
 

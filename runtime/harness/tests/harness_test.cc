@@ -166,6 +166,52 @@ TEST_F(HarnessTest, AStoppedTurnKeepsItsPartialReplyAndCountsItsTokens) {
   EXPECT_GT(next.cached_tokens, 0);
 }
 
+// A session snapshotted when the runtime stopped, whose daemon then lost it (restarted, or
+// the pod moved to another node), is restored and sent only what is new: its reply is token
+// for token the reply of a session that never lost its KV (greedy).
+class HarnessLongContextTest : public HarnessTest {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(plane_.Start(/*context=*/2048), "");
+    StartRuntime();
+  }
+};
+
+TEST_F(HarnessLongContextTest, ASnapshottedSessionIsRestoredAndContinuesAsIfNeverLost) {
+  for (const char* id : {"s1", "control"}) {
+    ASSERT_TRUE(harness_->OpenSession(id, "alice").ok());
+    Turn(id, "Word: falcon.");
+    Turn(id, "Number: 42.");
+  }
+  StatusOr<int> saved = harness_->SaveSnapshots();
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  EXPECT_EQ(*saved, 2);
+  ForgetNodeSession("s1");
+  StartRuntime();  // a new runtime process, too
+  const TurnReply restored = Turn("s1", "Which?");
+  const TurnReply control = Turn("control", "Which?");
+  EXPECT_TRUE(restored.restored);
+  EXPECT_FALSE(restored.rebuilt);
+  EXPECT_EQ(restored.text, control.text);
+  EXPECT_EQ(restored.prompt_tokens, control.prompt_tokens);  // only the new message
+  EXPECT_EQ(restored.cached_tokens, control.cached_tokens);
+  // Hot again afterwards.
+  EXPECT_FALSE(Turn("s1", "Ok.").restored);
+
+  // Under other instructions the snapshot is not used: the session is rebuilt.
+  ASSERT_TRUE(harness_->SaveSnapshots().ok());
+  ForgetNodeSession("s1");
+  harness_ = std::make_unique<Harness>(
+      HarnessOptions{.agent = "team-a/triage",
+                     .model = "tiny",
+                     .system_prompt = "You are the triage agent of team B.",
+                     .max_tokens = 8},
+      state_client_.get(), node_client_.get());
+  const TurnReply changed = Turn("s1", "Hi.");
+  EXPECT_FALSE(changed.restored);
+  EXPECT_TRUE(changed.rebuilt);
+}
+
 TEST_F(HarnessTest, AnUnknownSessionIsNotFoundAndWritesNothing) {
   StatusOr<TurnReply> r = harness_->Turn("nope", "hi", [](const std::string&) { return true; });
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
