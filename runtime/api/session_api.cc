@@ -349,6 +349,9 @@ HttpResponse SessionApi::Delete(const HttpRequest& request) {
   update.set_state("closed");
   StatusOr<statepb::Session> session = state_->UpdateSession(update);
   if (!session.ok()) return ErrorResponse(session.status());
+  // Its KV on the node daemon is of no more use. Best effort: the turn being cancelled may
+  // still hold it for a moment, and the daemon evicts idle sessions anyway.
+  if (!cancelled) (void)harness_->ReleaseDaemonSession(*session);
   Json out = SessionJson(*session);
   out["cancelled_turn"] = cancelled;
   return HttpResponse::Json(200, out);

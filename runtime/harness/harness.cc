@@ -157,6 +157,14 @@ Status Harness::SaveSnapshot(const statepb::Session& session) {
   return state_->PutSnapshot(session.id(), EncodeSessionSnapshot(snapshot)).status();
 }
 
+Status Harness::ReleaseDaemonSession(const statepb::Session& session) {
+  // The daemon finds sessions by (agent, session id); one it did not have is opened by the
+  // asking and closed at once.
+  AGENTRY_ASSIGN_OR_RETURN(const nodepb::OpenSessionResponse open,
+                           node_->OpenSession(OpenRequest(session)));
+  return node_->CloseSession(open.session());
+}
+
 StatusOr<int> Harness::SaveSnapshots() {
   statepb::ListSessionsRequest list;
   list.set_state("active");

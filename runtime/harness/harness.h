@@ -75,6 +75,9 @@ class Harness {
   StatusOr<TurnReply> Turn(const statepb::Session& session, const std::string& user_text,
                            const std::function<bool(const std::string&)>& on_text);
 
+  // Frees the session's KV on the node daemon (a closed session takes no more turns).
+  Status ReleaseDaemonSession(const statepb::Session& session);
+
   // Snapshots into the state sidecar every active session whose daemon KV holds its whole
   // transcript; the number saved. A session that cannot be saved is skipped (it will be
   // rebuilt), not an error; only a failure to list the sessions is.

@@ -169,7 +169,20 @@ TEST_F(SessionApiTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"../x"})").status, 400);
   const Reply invalid_utf8 = Send("POST", "/v1/sessions/s1/messages", "{\"content\":\"\xff\xfe\"}");
   EXPECT_EQ(invalid_utf8.status, 400);
-  // A closed session takes no more messages; nothing was appended by any of these.
+  // A closed session takes no more messages; nothing was appended by any of these. Its KV on
+  // the node daemon is freed.
+  ASSERT_EQ(Send("POST", "/v1/sessions/s2/messages", R"({"content":"hi"})").status, 404);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s2"})").status, 201);
+  ASSERT_EQ(Send("POST", "/v1/sessions/s2/messages", R"({"content":"hi"})").status, 200);
+  const auto daemon_has = [&](const std::string& id) {
+    for (const auto& s : plane_.DaemonSessions()) {
+      if (s.session_id == id) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(daemon_has("s2"));
+  EXPECT_EQ(Send("DELETE", "/v1/sessions/s2").status, 200);
+  EXPECT_FALSE(daemon_has("s2"));
   EXPECT_EQ(Send("DELETE", "/v1/sessions/s1").status, 200);
   EXPECT_EQ(Send("POST", "/v1/sessions/s1/messages", R"({"content":"x"})").status, 400);
   EXPECT_EQ(Send("GET", "/v1/sessions/s1").json["transcript"].size(), 0U);

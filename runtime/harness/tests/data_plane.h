@@ -60,6 +60,8 @@ class LocalDataPlane {
   }
 
   std::string node_target() const { return "unix:" + dir_ + "/node.sock"; }
+  // The node daemon's sessions (what it holds KV for).
+  std::vector<scheduler::SessionInfo> DaemonSessions() const { return sessions_->ListSessions(""); }
   std::string state_target() const { return "unix:" + dir_ + "/state.sock"; }
 
  private:
