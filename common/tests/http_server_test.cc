@@ -12,6 +12,7 @@
 
 #include "common/http/server.h"
 #include "common/metrics/registry.h"
+#include "common/testing/raw_http_client.h"
 
 namespace agentry::http {
 namespace {
@@ -162,24 +163,11 @@ TEST_F(HttpServerTest, AnEventStreamSendsEachEventAsItIsWritten) {
 // A client that closes the connection mid-stream is noticed by the writer, so the work behind
 // the stream (a turn's generation) stops instead of running on for nobody.
 TEST_F(HttpServerTest, AnEventStreamsWriterSeesTheClientLeave) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  const std::string request = "GET /v1/forever HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
-  // Read until the first event has arrived, then hang up.
+  // Hang up once the first event has arrived.
   std::string got;
-  char buf[4096];
-  while (got.find("event: token") == std::string::npos) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    ASSERT_GT(n, 0) << got;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
+  ASSERT_TRUE(testing::SendAndHangUp(
+      server_->port(), "GET /v1/forever HTTP/1.1\r\nHost: localhost\r\n\r\n", "event: token", &got))
+      << got;
   std::future<bool> stopped = forever_stopped_.get_future();
   ASSERT_EQ(stopped.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_TRUE(stopped.get()) << "the writer kept accepting events after the client left";

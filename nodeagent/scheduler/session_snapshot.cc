@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "common/byte_codec.h"
 #include "common/crc32c.h"
 
 namespace agentry::scheduler {
@@ -11,68 +12,28 @@ namespace {
 constexpr std::string_view kMagic = "AGSN";
 constexpr uint32_t kVersion = 1;
 
-template <typename T>
-void Put(std::string* out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));  // x86-64 and aarch64 are little-endian, as the format
-  out->append(b, sizeof(T));
-}
-void PutString(std::string* out, std::string_view s) {
-  Put<uint32_t>(out, static_cast<uint32_t>(s.size()));
-  out->append(s);
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : bytes_(bytes) {}
-  template <typename T>
-  StatusOr<T> Get(const char* field) {
-    if (bytes_.size() - at_ < sizeof(T)) return Truncated(field);
-    T v;
-    std::memcpy(&v, bytes_.data() + at_, sizeof(T));
-    at_ += sizeof(T);
-    return v;
-  }
-  StatusOr<std::string> GetString(const char* field) {
-    AGENTRY_ASSIGN_OR_RETURN(uint32_t n, Get<uint32_t>(field));
-    if (bytes_.size() - at_ < n) return Truncated(field);
-    std::string s(bytes_.substr(at_, n));
-    at_ += n;
-    return s;
-  }
-  size_t at() const { return at_; }
-
- private:
-  Status Truncated(const char* field) const {
-    return DataLossError("session snapshot: truncated at " + std::string(field) + " (offset " +
-                         std::to_string(at_) + " of " + std::to_string(bytes_.size()) + ")");
-  }
-  std::string_view bytes_;
-  size_t at_ = 0;
-};
-
 }  // namespace
 
 std::string EncodeSessionState(const SessionState& state) {
   std::string out(kMagic);
-  Put<uint32_t>(&out, kVersion);
+  PutLe<uint32_t>(&out, kVersion);
   PutString(&out, state.model);
-  Put<uint8_t>(&out, state.raw_tokens ? 1 : 0);
-  Put<uint32_t>(&out, static_cast<uint32_t>(state.transcript.size()));
+  PutLe<uint8_t>(&out, state.raw_tokens ? 1 : 0);
+  PutLe<uint32_t>(&out, static_cast<uint32_t>(state.transcript.size()));
   for (const engine::ChatMessage& m : state.transcript) {
     PutString(&out, m.role);
     PutString(&out, m.content);
   }
-  Put<uint32_t>(&out, static_cast<uint32_t>(state.tokens.size()));
-  for (int32_t t : state.tokens) Put<int32_t>(&out, t);
-  Put<uint64_t>(&out, static_cast<uint64_t>(state.exact_prefix));
-  Put<uint32_t>(&out, static_cast<uint32_t>(state.pending.size()));
-  for (int32_t t : state.pending) Put<int32_t>(&out, t);
+  PutLe<uint32_t>(&out, static_cast<uint32_t>(state.tokens.size()));
+  for (int32_t t : state.tokens) PutLe<int32_t>(&out, t);
+  PutLe<uint64_t>(&out, static_cast<uint64_t>(state.exact_prefix));
+  PutLe<uint32_t>(&out, static_cast<uint32_t>(state.pending.size()));
+  for (int32_t t : state.pending) PutLe<int32_t>(&out, t);
   PutString(&out, state.kv_text);
-  Put<uint32_t>(&out, static_cast<uint32_t>(state.text_end.size()));
-  for (int64_t e : state.text_end) Put<int64_t>(&out, e);
+  PutLe<uint32_t>(&out, static_cast<uint32_t>(state.text_end.size()));
+  for (int64_t e : state.text_end) PutLe<int64_t>(&out, e);
   PutString(&out, state.kv);
-  Put<uint32_t>(&out, Crc32c(out));
+  PutLe<uint32_t>(&out, Crc32c(out));
   return out;
 }
 
@@ -86,7 +47,7 @@ StatusOr<SessionState> DecodeSessionState(std::string_view bytes) {
   if (Crc32c(body) != stored_crc) {
     return DataLossError("session snapshot: checksum mismatch (corrupt or truncated)");
   }
-  Reader r(body.substr(kMagic.size()));
+  ByteReader r(body.substr(kMagic.size()), "session snapshot");
   AGENTRY_ASSIGN_OR_RETURN(uint32_t version, r.Get<uint32_t>("version"));
   if (version != kVersion) {
     return InvalidArgumentError("session snapshot: version " + std::to_string(version) +

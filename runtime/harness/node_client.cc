@@ -1,5 +1,6 @@
 #include "runtime/harness/node_client.h"
 
+#include "common/grpc/chunks.h"
 #include "common/grpc/status.h"
 
 namespace agentry::harness {
@@ -80,28 +81,21 @@ StatusOr<std::string> NodeClient::Snapshot(const std::string& session) {
   std::unique_ptr<grpc::ClientReader<nodepb::SnapshotChunk>> reader =
       stub_->Snapshot(&context, request);
   std::string bytes;
-  nodepb::SnapshotChunk chunk;
-  while (reader->Read(&chunk)) bytes += chunk.data();
-  if (const grpc::Status s = reader->Finish(); !s.ok()) return FromDaemon(s);
+  if (const grpc::Status s = ReadChunks(reader.get(), &bytes); !s.ok()) return FromDaemon(s);
   return bytes;
 }
 
 StatusOr<nodepb::RestoreResponse> NodeClient::Restore(const nodepb::OpenSessionRequest& open,
                                                       std::string_view snapshot) {
-  constexpr size_t kChunk = size_t{1} << 20;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   nodepb::RestoreResponse response;
   std::unique_ptr<grpc::ClientWriter<nodepb::RestoreRequest>> writer =
       stub_->Restore(&context, &response);
-  for (size_t at = 0; at == 0 || at < snapshot.size(); at += kChunk) {
-    nodepb::RestoreRequest request;
-    if (at == 0) *request.mutable_open() = open;
-    request.set_data(std::string(snapshot.substr(at, kChunk)));
-    if (!writer->Write(request)) break;
-  }
-  writer->WritesDone();
-  if (const grpc::Status s = writer->Finish(); !s.ok()) return FromDaemon(s);
+  const grpc::Status s = WriteChunks(writer.get(), snapshot, [&](nodepb::RestoreRequest* first) {
+    *first->mutable_open() = open;
+  });
+  if (!s.ok()) return FromDaemon(s);
   return response;
 }
 

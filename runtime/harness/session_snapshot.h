@@ -28,7 +28,8 @@ struct SessionSnapshot {
 std::string PromptKey(std::string_view model, std::string_view system_prompt);
 
 std::string EncodeSessionSnapshot(const SessionSnapshot& snapshot);
-// INVALID_ARGUMENT naming what is wrong for anything but a blob EncodeSessionSnapshot wrote.
+// An error naming what is wrong (DATA_LOSS for a truncated one) for anything but a blob
+// EncodeSessionSnapshot wrote.
 StatusOr<SessionSnapshot> DecodeSessionSnapshot(std::string_view blob);
 
 }  // namespace agentry::harness

@@ -3,6 +3,7 @@
 #include <random>
 #include <thread>
 
+#include "common/grpc/chunks.h"
 #include "common/grpc/status.h"
 #include "common/sha256.h"
 
@@ -119,23 +120,16 @@ StatusOr<statepb::AuditRecord> StateClient::AppendAudit(statepb::AppendAuditRequ
 
 StatusOr<statepb::SnapshotInfo> StateClient::PutSnapshot(const std::string& session_id,
                                                          std::string_view bytes) {
-  constexpr size_t kChunk = size_t{1} << 20;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   statepb::SnapshotInfo info;
   std::unique_ptr<grpc::ClientWriter<statepb::PutSnapshotRequest>> writer =
       stub_->PutSnapshot(&context, &info);
-  for (size_t at = 0; at == 0 || at < bytes.size(); at += kChunk) {
-    statepb::PutSnapshotRequest request;
-    if (at == 0) {
-      request.set_session_id(session_id);
-      request.set_sha256(Sha256Hex(bytes));
-    }
-    request.set_data(std::string(bytes.substr(at, kChunk)));
-    if (!writer->Write(request)) break;
-  }
-  writer->WritesDone();
-  if (const grpc::Status s = writer->Finish(); !s.ok()) {
+  const grpc::Status s = WriteChunks(writer.get(), bytes, [&](statepb::PutSnapshotRequest* first) {
+    first->set_session_id(session_id);
+    first->set_sha256(Sha256Hex(bytes));
+  });
+  if (!s.ok()) {
     return FromGrpc(s).WithPrefix(kStateSidecarPrefix);
   }
   return info;
@@ -149,9 +143,7 @@ StatusOr<std::string> StateClient::GetSnapshot(const std::string& session_id) {
   std::unique_ptr<grpc::ClientReader<statepb::SnapshotChunk>> reader =
       stub_->GetSnapshot(&context, request);
   std::string bytes;
-  statepb::SnapshotChunk chunk;
-  while (reader->Read(&chunk)) bytes += chunk.data();
-  if (const grpc::Status s = reader->Finish(); !s.ok()) {
+  if (const grpc::Status s = ReadChunks(reader.get(), &bytes); !s.ok()) {
     return FromGrpc(s).WithPrefix(kStateSidecarPrefix);
   }
   return bytes;

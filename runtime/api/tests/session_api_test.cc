@@ -3,10 +3,6 @@
 // usage, one turn at a time, DELETE stopping a running turn, and clear errors.
 #include "runtime/api/session_api.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -21,6 +17,7 @@
 
 #include "common/http/sse.h"
 #include "common/metrics/registry.h"
+#include "common/testing/raw_http_client.h"
 #include "runtime/api/openai_api.h"
 #include "runtime/harness/tests/data_plane.h"
 
@@ -193,27 +190,14 @@ TEST_F(SessionApiTest, BadRequestsGetClearErrors) {
 TEST_F(SessionApiTest, AStreamingClientThatHangsUpStopsItsTurn) {
   Start(/*max_tokens=*/100000, /*context=*/4096);
   ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server_->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   const std::string body = R"({"content":"Tell me a long story.","stream":true})";
-  const std::string request =
-      "POST /v1/sessions/s1/messages HTTP/1.1\r\nHost: localhost\r\n"
-      "Content-Type: application/json\r\nContent-Length: " +
-      std::to_string(body.size()) + "\r\n\r\n" + body;
-  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
   std::string got;
-  char buf[4096];
-  while (got.find("event: token") == std::string::npos) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    ASSERT_GT(n, 0) << got;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
+  ASSERT_TRUE(testing::SendAndHangUp(server_->port(),
+                                     "POST /v1/sessions/s1/messages HTTP/1.1\r\nHost: localhost\r\n"
+                                     "Content-Type: application/json\r\nContent-Length: " +
+                                         std::to_string(body.size()) + "\r\n\r\n" + body,
+                                     "event: token", &got))
+      << got;
   bool running = true;
   for (int i = 0; i < 3000 && running; ++i) {
     running = Send("GET", "/v1/sessions/s1").json["turn_running"] == true;

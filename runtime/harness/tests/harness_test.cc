@@ -24,15 +24,14 @@ class HarnessTest : public ::testing::Test {
   }
 
   // A runtime process's objects; called again, it is a restarted runtime.
-  void StartRuntime() {
+  void StartRuntime(const std::string& instructions = "You are the triage agent of team A.") {
     state_client_ = std::make_unique<StateClient>(plane_.state_target());
     node_client_ = std::make_unique<NodeClient>(plane_.node_target());
-    harness_ = std::make_unique<Harness>(
-        HarnessOptions{.agent = "team-a/triage",
-                       .model = "tiny",
-                       .system_prompt = "You are the triage agent of team A.",
-                       .max_tokens = 8},
-        state_client_.get(), node_client_.get());
+    harness_ = std::make_unique<Harness>(HarnessOptions{.agent = "team-a/triage",
+                                                        .model = "tiny",
+                                                        .system_prompt = instructions,
+                                                        .max_tokens = 8},
+                                         state_client_.get(), node_client_.get());
   }
 
   TurnReply Turn(const std::string& session, const std::string& text,
@@ -201,12 +200,7 @@ TEST_F(HarnessLongContextTest, ASnapshottedSessionIsRestoredAndContinuesAsIfNeve
   // Under other instructions the snapshot is not used: the session is rebuilt.
   ASSERT_TRUE(harness_->SaveSnapshots().ok());
   ForgetNodeSession("s1");
-  harness_ = std::make_unique<Harness>(
-      HarnessOptions{.agent = "team-a/triage",
-                     .model = "tiny",
-                     .system_prompt = "You are the triage agent of team B.",
-                     .max_tokens = 8},
-      state_client_.get(), node_client_.get());
+  StartRuntime("You are the triage agent of team B.");
   const TurnReply changed = Turn("s1", "Hi.");
   EXPECT_FALSE(changed.restored);
   EXPECT_TRUE(changed.rebuilt);
