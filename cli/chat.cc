@@ -9,7 +9,6 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -17,7 +16,7 @@
 #include <cpprest/http_client.h>
 #include <nlohmann/json.hpp>
 
-#include "common/file.h"
+#include "cli/runtime_endpoint.h"
 #include "common/http/sse.h"
 #include "common/status.h"
 #include "common/strings.h"
@@ -25,37 +24,7 @@
 namespace agentry::cli {
 namespace {
 
-namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-// Where the runtime is: --url, else the endpoint file `agentry up` writes; with no agent
-// named, the one agent `agentry up` runs under .agentry/.
-StatusOr<std::string> FindRuntime(const ChatOptions& options) {
-  if (!options.url.empty()) return options.url;
-  std::string endpoint;
-  if (!options.dir.empty() || !options.agent.empty()) {
-    endpoint = (options.dir.empty() ? ".agentry/" + options.agent : options.dir) + "/endpoint";
-  } else {
-    std::vector<std::string> found;
-    std::error_code ec;
-    for (const fs::directory_entry& d : fs::directory_iterator(".agentry", ec)) {
-      if (fs::exists(d.path() / "endpoint")) found.push_back((d.path() / "endpoint").string());
-    }
-    if (found.size() != 1) {
-      return InvalidArgumentError(
-          found.empty() ? "no agent is running here (no .agentry/*/endpoint): start one with "
-                          "`agentry up -f AGENT.yaml`, or give --url"
-                        : "several agents run here: name one (agentry chat NAME) or give --url");
-    }
-    endpoint = found.front();
-  }
-  StatusOr<std::string> url = ReadFileToString(endpoint);
-  if (!url.ok()) {
-    return NotFoundError(endpoint + " not found: is `agentry up` running for this agent? " +
-                         "(or give --url)");
-  }
-  return std::string(TrimAsciiWhitespace(*url));
-}
 
 // The runtime's error answer as one line: "NOT_FOUND: session s-1 not found".
 std::string ErrorLine(int status, const std::string& body) {
@@ -160,7 +129,7 @@ int RunChat(const ChatOptions& options) {
     std::fprintf(stderr, "agentry chat: --timeout: must be positive\n");
     return 2;
   }
-  StatusOr<std::string> url = FindRuntime(options);
+  StatusOr<std::string> url = FindRuntime({options.agent, options.dir, options.url});
   if (!url.ok()) {
     std::fprintf(stderr, "agentry chat: %s\n", url.status().message().c_str());
     return url.status().code() == StatusCode::kInvalidArgument ? 2 : 1;

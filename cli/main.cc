@@ -1,11 +1,12 @@
 // agentry — the command-line tool for people. Subcommands live in their own files; later
-// issues add `sessions`, `audit` and `approve`.
+// issues add `sessions` and `approve`.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "cli/audit.h"
 #include "cli/chat.h"
 #include "cli/devices.h"
 #include "cli/nodeagent.h"
@@ -91,6 +92,19 @@ int Main(int argc, char** argv) {
                  "after each reply, the tokens prefilled, reused from the KV, and generated");
   chat->add_option("--timeout", chat_options.timeout_s,
                    "seconds of silence mid-reply before giving up (default 300)");
+
+  cli::AuditOptions audit_options;
+  CLI::App* audit = app.add_subcommand(
+      "audit",
+      "An agent's hash-chained audit log: `verify` checks the chain and names the first record "
+      "edited, deleted or reordered (exit 1); `list` prints every record as a JSON line.");
+  audit->add_option("action", audit_options.action, "verify or list")->required();
+  audit->add_option("agent", audit_options.agent,
+                    "the agent's name as `agentry up` runs it (default: the only one running)");
+  audit->add_option("--dir", audit_options.dir,
+                    "the `agentry up` directory (default .agentry/NAME)");
+  audit->add_option("--url", audit_options.url, "the runtime's API, e.g. http://127.0.0.1:8080");
+  audit->add_option("--session", audit_options.session, "list: only this session's records");
 
   cli::RuntimeOptions runtime_options;
   CLI::App* runtime_cmd = app.add_subcommand(
@@ -291,6 +305,7 @@ int Main(int argc, char** argv) {
   if (*state) return cli::RunState(state_options);
   if (*runtime_cmd) return cli::RunRuntime(runtime_options);
   if (*chat) return cli::RunChat(chat_options);
+  if (*audit) return cli::RunAudit(audit_options);
   if (*up) return cli::RunUp(up_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);

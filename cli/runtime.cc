@@ -57,6 +57,8 @@ int RunRuntime(const RuntimeOptions& options) {
                         .max_duration = spec_limits.max_duration,
                         .max_turns = spec_limits.max_turns};
   api_options.metrics = &registry;
+  api::AuditLog audit(&state, &registry);
+  api_options.audit = &audit;
   api::SessionApi api(&harness, &state, api_options);
   api::OpenAiApi openai(&harness, &state, &api);
 
@@ -67,6 +69,7 @@ int RunRuntime(const RuntimeOptions& options) {
                            .registry = &registry});
   Status routes = api.Register(&server);
   if (routes.ok()) routes = openai.Register(&server);
+  if (routes.ok()) routes = audit.Register(&server);
   if (Status s = routes; !s.ok()) {
     std::fprintf(stderr, "agentry runtime: %s\n", s.message().c_str());
     return 1;

@@ -20,6 +20,7 @@
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 #include "common/testing/child_process.h"
 #include "nodeagent/engine/test_model.h"
@@ -261,7 +262,31 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
             "/up --stats --session c1");
   EXPECT_EQ(resumed_exit, 0) << resumed;
   EXPECT_NE(resumed.find("; restored from a snapshot]"), std::string::npos) << resumed;
+
+  // The audit chain holds every step and verifies; edited on the volume, it names the record.
+  const std::string audit = std::string(AGENTRY_BINARY) + " audit verify --dir " + dir_ + "/up";
+  const auto [verified_exit, verified] = Shell(audit);
+  EXPECT_EQ(verified_exit, 0) << verified;
+  EXPECT_NE(verified.find("audit chain verified: "), std::string::npos) << verified;
+  const auto [list_exit, listed] =
+      Shell(std::string(AGENTRY_BINARY) + " audit list --dir " + dir_ + "/up --session c1");
+  EXPECT_EQ(list_exit, 0) << listed;
+  EXPECT_EQ(Count(listed, "\"action\":\"model.call\""), 3U) << listed;  // three turns of c1
   EXPECT_EQ(again_up.Signal(SIGINT), 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/up/state/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE audit SET actor = 'user:mallory' WHERE seq = 2", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Process third_up({"up", "-f", dir_ + "/agent.yaml", "--dir", dir_ + "/up", "--port",
+                    std::to_string(port_), "--max-tokens", "8"},
+                   dir_ + "/up.out");
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(dir_ + "/up/endpoint"); }));
+  const auto [broken_exit, broken] = Shell(audit);
+  EXPECT_EQ(broken_exit, 1) << broken;
+  EXPECT_NE(broken.find("audit chain BROKEN at record 2"), std::string::npos) << broken;
+  EXPECT_EQ(third_up.Signal(SIGINT), 0);
 }
 
 // Ctrl-C in `agentry chat` while a reply streams stops that reply (kept, marked [stopped]) and

@@ -50,6 +50,13 @@ std::string FinishReasonName(harness::nodepb::FinishReason r) {
   }
 }
 
+// Where the turn's KV came from (agentry_runtime_turn_kv_total, model.call records).
+std::string KvSource(const harness::TurnReply& r) {
+  if (r.restored) return "restored";
+  if (r.rebuilt) return "rebuilt";
+  return r.user_seq == 1 ? "first" : "hot";
+}
+
 Json ReplyJson(const harness::TurnReply& r) {
   return {{"content", r.text},
           {"user_seq", r.user_seq},
@@ -71,6 +78,7 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
     : harness_(harness),
       state_(state),
       policy_(options.limits),
+      audit_(options.audit),
       now_ms_(options.now_ms ? options.now_ms : [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
@@ -165,12 +173,14 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
     }
     on_behalf_of = body["on_behalf_of"].get<std::string>();
   }
-  if (!state_->GetSession(id).ok()) {
+  const bool is_new = !state_->GetSession(id).ok();
+  if (is_new) {
     int64_t retry_after = 0;
     if (Status s = MayOpen(&retry_after); !s.ok()) return ErrorResponse(s, retry_after);
   }
   StatusOr<statepb::Session> session = harness_->OpenSession(id, on_behalf_of);
   if (!session.ok()) return ErrorResponse(session.status());
+  if (is_new) Audit(Requester(*session), "session.create", *session, Json::object());
   return HttpResponse::Json(201, SessionJson(*session));
 }
 
@@ -236,11 +246,13 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id) {
     const int64_t now = now_ms_();
     Status s =
         policy_.MayTakeTurn(turn.session, turns == usage.counters().end() ? 0 : turns->second, now);
-    if (!s.ok() && turn.session.state() == "active" && !policy_.Expiry(turn.session, now).empty()) {
+    const std::string expiry = policy_.Expiry(turn.session, now);
+    if (!s.ok() && turn.session.state() == "active" && !expiry.empty()) {
       statepb::UpdateSessionRequest expire;
       expire.set_id(id);
       expire.set_state("expired");
       (void)state_->UpdateSession(expire);  // best effort: the limit holds either way
+      Audit("system", "session.expire", turn.session, {{"reason", expiry}});
     }
     return s;
   }();
@@ -259,24 +271,49 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
       harness_->Turn(turn.session, content,
                      [&](const std::string& text) { return on_text(text) && !turn.stop->load(); });
   EndTurn(turn.session.id());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (reply.ok()) {
+    Audit("agent:" + harness_->options().agent, "model.call", turn.session,
+          {{"model", harness_->options().model},
+           {"user_seq", reply->user_seq},
+           {"reply_seq", reply->reply_seq},
+           {"prompt_tokens", reply->prompt_tokens},
+           {"cached_tokens", reply->cached_tokens},
+           {"completion_tokens", reply->generated_tokens},
+           {"duration_ms", static_cast<int64_t>(seconds * 1000)},
+           {"finish_reason", FinishReasonName(reply->finish_reason)},
+           {"kv", KvSource(*reply)}});
+  } else {
+    Audit("agent:" + harness_->options().agent, "turn.error", turn.session,
+          {{"code", std::string(StatusCodeName(reply.status().code()))},
+           {"message", reply.status().message()},
+           {"duration_ms", static_cast<int64_t>(seconds * 1000)}});
+  }
   if (turns_ != nullptr) {
     const bool cancelled =
         reply.ok() && reply->finish_reason == harness::nodepb::FINISH_REASON_CANCELLED;
     turns_->WithLabels({!reply.ok() ? "error" : cancelled ? "cancelled" : "ok"}).Increment();
-    turn_seconds_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    turn_seconds_->Observe(seconds);
     if (reply.ok()) {
-      const char* source = reply->restored        ? "restored"
-                           : reply->rebuilt       ? "rebuilt"
-                           : reply->user_seq == 1 ? "first"
-                                                  : "hot";
-      kv_sources_->WithLabels({source}).Increment();
+      kv_sources_->WithLabels({KvSource(*reply)}).Increment();
       tokens_->WithLabels({"prompt"}).Increment(static_cast<double>(reply->prompt_tokens));
       tokens_->WithLabels({"cached"}).Increment(static_cast<double>(reply->cached_tokens));
       tokens_->WithLabels({"completion"}).Increment(static_cast<double>(reply->generated_tokens));
     }
   }
   return reply;
+}
+
+void SessionApi::Audit(const std::string& actor, const std::string& action,
+                       const statepb::Session& session, Json details) {
+  if (audit_ == nullptr) return;
+  if (!session.on_behalf_of().empty()) details["on_behalf_of"] = session.on_behalf_of();
+  audit_->Record(actor, action, session.id(), details);
+}
+
+std::string SessionApi::Requester(const statepb::Session& session) {
+  return session.on_behalf_of().empty() ? "anonymous" : "user:" + session.on_behalf_of();
 }
 
 void SessionApi::EndTurn(const std::string& id) {
@@ -336,6 +373,7 @@ HttpResponse SessionApi::Cancel(const HttpRequest& request) {
   const bool cancelled = StopRunningTurn(id);
   StatusOr<statepb::Session> session = state_->GetSession(id);
   if (!session.ok()) return ErrorResponse(session.status());
+  if (cancelled) Audit(Requester(*session), "turn.cancel", *session, Json::object());
   Json out = SessionJson(*session);
   out["cancelled_turn"] = cancelled;
   return HttpResponse::Json(200, out);
@@ -352,6 +390,7 @@ HttpResponse SessionApi::Delete(const HttpRequest& request) {
   // Its KV on the node daemon is of no more use. Best effort: the turn being cancelled may
   // still hold it for a moment, and the daemon evicts idle sessions anyway.
   if (!cancelled) (void)harness_->ReleaseDaemonSession(*session);
+  Audit(Requester(*session), "session.close", *session, {{"cancelled_turn", cancelled}});
   Json out = SessionJson(*session);
   out["cancelled_turn"] = cancelled;
   return HttpResponse::Json(200, out);

@@ -21,6 +21,7 @@
 #include "common/http/server.h"
 #include "common/metrics/registry.h"
 #include "common/status.h"
+#include "runtime/api/audit_log.h"
 #include "runtime/api/session_policy.h"
 #include "runtime/harness/harness.h"
 #include "runtime/harness/state_client.h"
@@ -38,6 +39,7 @@ struct SessionApiOptions {
   SessionLimits limits;
   std::function<int64_t()> now_ms;       // default: the system clock
   metrics::Registry* metrics = nullptr;  // may be null
+  AuditLog* audit = nullptr;             // may be null: nothing is recorded
 };
 
 class SessionApi {
@@ -73,10 +75,16 @@ class SessionApi {
   bool StopRunningTurn(const std::string& id);
 
   void EndTurn(const std::string& id);
+  // An audit record for a step of session `session` (no-op without an AuditLog).
+  void Audit(const std::string& actor, const std::string& action,
+             const agentry::state::v1::Session& session, nlohmann::json details);
+  // Who asked for an API action, until callers authenticate: the session's user.
+  static std::string Requester(const agentry::state::v1::Session& session);
 
   harness::Harness* harness_;
   harness::StateClient* state_;
   SessionPolicy policy_;
+  AuditLog* audit_ = nullptr;
   std::function<int64_t()> now_ms_;
   metrics::Family<metrics::Counter>* turns_ = nullptr;
   metrics::Histogram* turn_seconds_ = nullptr;

@@ -63,6 +63,7 @@ struct TurnReply {
 class Harness {
  public:
   Harness(HarnessOptions options, StateClient* state, NodeClient* node);
+  const HarnessOptions& options() const { return options_; }
 
   // Creates the session in the state sidecar (or returns it: idempotent for the same user).
   StatusOr<statepb::Session> OpenSession(const std::string& id, const std::string& on_behalf_of);

@@ -118,6 +118,15 @@ StatusOr<statepb::AuditRecord> StateClient::AppendAudit(statepb::AppendAuditRequ
   return Call(&statepb::State::Stub::AppendAudit, request);
 }
 
+StatusOr<statepb::ListAuditResponse> StateClient::ListAudit(
+    const statepb::ListAuditRequest& request) {
+  return Call(&statepb::State::Stub::ListAudit, request);
+}
+
+StatusOr<statepb::VerifyAuditResponse> StateClient::VerifyAudit() {
+  return Call(&statepb::State::Stub::VerifyAudit, statepb::VerifyAuditRequest{});
+}
+
 StatusOr<statepb::SnapshotInfo> StateClient::PutSnapshot(const std::string& session_id,
                                                          std::string_view bytes) {
   grpc::ClientContext context;

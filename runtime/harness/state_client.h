@@ -48,6 +48,8 @@ class StateClient {
   StatusOr<statepb::Usage> AddUsage(statepb::AddUsageRequest request);
   StatusOr<statepb::Usage> GetUsage(const statepb::GetUsageRequest& request);
   StatusOr<statepb::AuditRecord> AppendAudit(statepb::AppendAuditRequest request);
+  StatusOr<statepb::ListAuditResponse> ListAudit(const statepb::ListAuditRequest& request);
+  StatusOr<statepb::VerifyAuditResponse> VerifyAudit();
   // A session's snapshot blob, stored whole (checksummed on arrival) or not at all; the
   // session's earlier snapshot is replaced.
   StatusOr<statepb::SnapshotInfo> PutSnapshot(const std::string& session_id,

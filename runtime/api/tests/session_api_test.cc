@@ -46,14 +46,18 @@ class SessionApiTest : public ::testing::Test {
                                 .system_prompt = "You are the triage agent of team A.",
                                 .max_tokens = max_tokens},
         state_.get(), node_.get());
-    api_ = std::make_unique<SessionApi>(
-        harness_.get(), state_.get(),
-        SessionApiOptions{
-            .limits = limits, .now_ms = [this] { return now_ms_.load(); }, .metrics = &registry_});
+    audit_ = std::make_unique<AuditLog>(state_.get(), &registry_);
+    api_ =
+        std::make_unique<SessionApi>(harness_.get(), state_.get(),
+                                     SessionApiOptions{.limits = limits,
+                                                       .now_ms = [this] { return now_ms_.load(); },
+                                                       .metrics = &registry_,
+                                                       .audit = audit_.get()});
     openai_ = std::make_unique<OpenAiApi>(harness_.get(), state_.get(), api_.get());
     server_ = std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = &registry_});
     ASSERT_TRUE(api_->Register(server_.get()).ok());
     ASSERT_TRUE(openai_->Register(server_.get()).ok());
+    ASSERT_TRUE(audit_->Register(server_.get()).ok());
     ASSERT_TRUE(server_->Start().ok());
   }
 
@@ -86,6 +90,7 @@ class SessionApiTest : public ::testing::Test {
   std::unique_ptr<harness::StateClient> state_;
   std::unique_ptr<harness::NodeClient> node_;
   std::unique_ptr<harness::Harness> harness_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<SessionApi> api_;
   std::unique_ptr<OpenAiApi> openai_;
   std::unique_ptr<http::HttpServer> server_;
@@ -290,6 +295,47 @@ TEST_F(SessionApiTest, CancelStopsTheRunningTurnAndTheSessionGoesOn) {
   const Reply next = Send("POST", "/v1/sessions/s1/messages", R"({"content":"Short, please."})");
   EXPECT_EQ(next.status, 200) << next.body;
   EXPECT_EQ(next.json["user_seq"], 3);
+}
+
+// Each step of a session is an audit record, chained; the log pages and verifies over HTTP.
+TEST_F(SessionApiTest, EveryStepIsAnAuditRecordThatPagesAndVerifies) {
+  Start(8);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})").status, 201);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})").status, 201);
+  const Reply turn = Send("POST", "/v1/sessions/s1/messages", R"({"content":"Is staging up?"})");
+  ASSERT_EQ(turn.status, 200);
+  ASSERT_EQ(Send("DELETE", "/v1/sessions/s1").status, 200);
+  const Reply all = Send("GET", "/v1/audit");
+  ASSERT_EQ(all.status, 200) << all.body;
+  const Json& records = all.json["records"];
+  ASSERT_EQ(records.size(), 3U) << all.body;  // the repeated create is not a second session
+  EXPECT_EQ(records[0]["action"], "session.create");
+  EXPECT_EQ(records[0]["actor"], "user:alice");
+  EXPECT_EQ(records[1]["action"], "model.call");
+  EXPECT_EQ(records[1]["actor"], "agent:team-a/triage");
+  EXPECT_EQ(records[1]["session_id"], "s1");
+  EXPECT_EQ(records[1]["details"]["on_behalf_of"], "alice");
+  EXPECT_EQ(records[1]["details"]["model"], "tiny");
+  EXPECT_EQ(records[1]["details"]["completion_tokens"], turn.json["usage"]["completion_tokens"]);
+  EXPECT_EQ(records[1]["details"]["prompt_tokens"], turn.json["usage"]["prompt_tokens"]);
+  EXPECT_EQ(records[1]["details"]["kv"], "first");
+  EXPECT_EQ(records[2]["action"], "session.close");
+  EXPECT_EQ(records[1]["prev_hash"], records[0]["hash"]);
+  EXPECT_EQ(records[2]["prev_hash"], records[1]["hash"]);
+  // Pages: two, then the rest.
+  const Reply first = Send("GET", "/v1/audit?limit=2");
+  ASSERT_EQ(first.json["records"].size(), 2U);
+  const Reply rest =
+      Send("GET", "/v1/audit?after=" + std::to_string(first.json["next_after"].get<int64_t>()));
+  ASSERT_EQ(rest.json["records"].size(), 1U);
+  EXPECT_EQ(rest.json["records"][0]["action"], "session.close");
+  EXPECT_FALSE(rest.json.contains("next_after"));
+  EXPECT_EQ(Send("GET", "/v1/audit?limit=0").status, 400);
+  EXPECT_EQ(Send("GET", "/v1/audit?after=x").status, 400);
+  const Reply verified = Send("GET", "/v1/audit/verify");
+  EXPECT_EQ(verified.json["ok"], true) << verified.body;
+  EXPECT_EQ(verified.json["records"], 3);
+  EXPECT_EQ(verified.json["head_hash"], records[2]["hash"]);
 }
 
 Json Chat(std::initializer_list<std::pair<std::string, std::string>> messages,
