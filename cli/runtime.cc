@@ -56,6 +56,8 @@ int RunRuntime(const RuntimeOptions& options) {
                         .idle_timeout = spec_limits.idle_timeout,
                         .max_duration = spec_limits.max_duration,
                         .max_turns = spec_limits.max_turns};
+  api_options.budgets = {.per_session = agent->spec.budget.tokens_per_session,
+                         .per_day = agent->spec.budget.tokens_per_day};
   api_options.metrics = &registry;
   api::AuditLog audit(&state, &registry);
   api_options.audit = &audit;

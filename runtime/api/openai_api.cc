@@ -157,8 +157,9 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     }
   }
 
-  StatusOr<AdmittedTurn> begun = sessions_->BeginTurn(id);
-  if (!begun.ok()) return SessionApi::ErrorResponse(begun.status());
+  int64_t retry_after = 0;
+  StatusOr<AdmittedTurn> begun = sessions_->BeginTurn(id, &retry_after);
+  if (!begun.ok()) return SessionApi::ErrorResponse(begun.status(), retry_after);
   const AdmittedTurn turn = *std::move(begun);
   const std::string completion_id = "chatcmpl-" + id;
   const int64_t created = NowSeconds();

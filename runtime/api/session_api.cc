@@ -61,7 +61,8 @@ Json ReplyJson(const harness::TurnReply& r) {
   return {{"content", r.text},
           {"user_seq", r.user_seq},
           {"reply_seq", r.reply_seq},
-          {"finish_reason", FinishReasonName(r.finish_reason)},
+          {"finish_reason",
+           r.budget_exhausted ? "budget_exhausted" : FinishReasonName(r.finish_reason)},
           {"usage",
            {{"prompt_tokens", r.prompt_tokens},
             {"cached_tokens", r.cached_tokens},
@@ -78,6 +79,7 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
     : harness_(harness),
       state_(state),
       policy_(options.limits),
+      budget_(options.budgets),
       audit_(options.audit),
       now_ms_(options.now_ms ? options.now_ms : [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -226,7 +228,7 @@ HttpResponse SessionApi::Get(const HttpRequest& request) {
   return HttpResponse::Json(200, out);
 }
 
-StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id) {
+StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* retry_after_seconds) {
   AdmittedTurn turn;
   turn.stop = std::make_shared<std::atomic<bool>>(false);
   {
@@ -254,6 +256,27 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id) {
       (void)state_->UpdateSession(expire);  // best effort: the limit holds either way
       Audit("system", "session.expire", turn.session, {{"reason", expiry}});
     }
+    if (!s.ok() || !budget_.enabled()) return s;
+    const auto counter = [](const statepb::Usage& u, const char* name) {
+      const auto it = u.counters().find(name);
+      return it == u.counters().end() ? int64_t{0} : it->second;
+    };
+    statepb::GetUsageRequest day_request;
+    day_request.set_day(TokenBudget::UtcDay(now));
+    AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage day, state_->GetUsage(day_request));
+    int64_t retry_after = 0;
+    StatusOr<BudgetAllowance> allowance = budget_.Allow(
+        counter(usage, "prompt_tokens") + counter(usage, "completion_tokens"),
+        counter(day, "prompt_tokens") + counter(day, "completion_tokens"), now, &retry_after);
+    if (!allowance.ok()) {
+      if (retry_after_seconds != nullptr) *retry_after_seconds = retry_after;
+      Audit("system", "budget.exhausted", turn.session,
+            {{"message", allowance.status().message()}});
+      return allowance.status();
+    }
+    if (!allowance->unlimited) {
+      turn.max_tokens = static_cast<int32_t>(std::min<int64_t>(allowance->tokens, INT32_MAX));
+    }
     return s;
   }();
   if (!admitted.ok()) {
@@ -267,9 +290,17 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
     const AdmittedTurn& turn, const std::string& content,
     const std::function<bool(const std::string&)>& on_text) {
   const auto start = std::chrono::steady_clock::now();
-  StatusOr<harness::TurnReply> reply =
-      harness_->Turn(turn.session, content,
-                     [&](const std::string& text) { return on_text(text) && !turn.stop->load(); });
+  StatusOr<harness::TurnReply> reply = harness_->Turn(
+      turn.session, content,
+      [&](const std::string& text) { return on_text(text) && !turn.stop->load(); },
+      turn.max_tokens);
+  // Cut short by the budget's remainder rather than by the reply's own limit.
+  if (reply.ok() && turn.max_tokens > 0 &&
+      reply->finish_reason == harness::nodepb::FINISH_REASON_LENGTH &&
+      reply->generated_tokens >= turn.max_tokens &&
+      (harness_->options().max_tokens <= 0 || turn.max_tokens < harness_->options().max_tokens)) {
+    reply->budget_exhausted = true;
+  }
   EndTurn(turn.session.id());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -282,7 +313,8 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
            {"cached_tokens", reply->cached_tokens},
            {"completion_tokens", reply->generated_tokens},
            {"duration_ms", static_cast<int64_t>(seconds * 1000)},
-           {"finish_reason", FinishReasonName(reply->finish_reason)},
+           {"finish_reason",
+            reply->budget_exhausted ? "budget_exhausted" : FinishReasonName(reply->finish_reason)},
            {"kv", KvSource(*reply)}});
   } else {
     Audit("agent:" + harness_->options().agent, "turn.error", turn.session,
@@ -337,8 +369,9 @@ HttpResponse SessionApi::Message(const HttpRequest& request) {
   const bool stream = (body->contains("stream") && (*body)["stream"].is_boolean() &&
                        (*body)["stream"].get<bool>()) ||
                       request.Header("Accept").find("text/event-stream") != std::string::npos;
-  StatusOr<AdmittedTurn> turn = BeginTurn(id);
-  if (!turn.ok()) return ErrorResponse(turn.status());
+  int64_t retry_after = 0;
+  StatusOr<AdmittedTurn> turn = BeginTurn(id, &retry_after);
+  if (!turn.ok()) return ErrorResponse(turn.status(), retry_after);
   if (!stream) {
     StatusOr<harness::TurnReply> reply =
         RunTurn(*turn, content, [](const std::string&) { return true; });

@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "runtime/api/audit_log.h"
 #include "runtime/api/session_policy.h"
+#include "runtime/api/token_budget.h"
 #include "runtime/harness/harness.h"
 #include "runtime/harness/state_client.h"
 
@@ -33,10 +34,12 @@ namespace agentry::api {
 struct AdmittedTurn {
   agentry::state::v1::Session session;
   std::shared_ptr<std::atomic<bool>> stop;
+  int32_t max_tokens = 0;  // what a token budget leaves this reply; 0: no budget applies
 };
 
 struct SessionApiOptions {
   SessionLimits limits;
+  TokenBudgets budgets;
   std::function<int64_t()> now_ms;       // default: the system clock
   metrics::Registry* metrics = nullptr;  // may be null
   AuditLog* audit = nullptr;             // may be null: nothing is recorded
@@ -54,7 +57,8 @@ class SessionApi {
   // Marks the session as running a turn (ABORTED when one already runs), then checks its
   // limits (an expired one is marked "expired" and the mark is taken back). DELETE sets the
   // returned turn's stop flag. Every route that runs turns goes through BeginTurn and RunTurn.
-  StatusOr<AdmittedTurn> BeginTurn(const std::string& id);
+  // A token budget used up is refused here too (`*retry_after_seconds` set for the day's).
+  StatusOr<AdmittedTurn> BeginTurn(const std::string& id, int64_t* retry_after_seconds = nullptr);
   // The harness's turn, counted in the metrics; ends the turn BeginTurn began. `on_text`
   // returns false to stop the turn (its client went away), as DELETE does.
   StatusOr<harness::TurnReply> RunTurn(const AdmittedTurn& turn, const std::string& content,
@@ -84,6 +88,7 @@ class SessionApi {
   harness::Harness* harness_;
   harness::StateClient* state_;
   SessionPolicy policy_;
+  TokenBudget budget_;
   AuditLog* audit_ = nullptr;
   std::function<int64_t()> now_ms_;
   metrics::Family<metrics::Counter>* turns_ = nullptr;

@@ -45,10 +45,10 @@ nodepb::OpenSessionRequest Harness::OpenRequest(const statepb::Session& session)
   return open;
 }
 
-nodepb::GenerateRequest Harness::GenerateRequestFor(const std::string& handle) const {
+nodepb::GenerateRequest Harness::GenerateRequestFor(const std::string& handle, int32_t max_tokens) {
   nodepb::GenerateRequest generate;
   generate.set_session(handle);
-  generate.set_max_tokens(options_.max_tokens);
+  generate.set_max_tokens(max_tokens);
   return generate;
 }
 
@@ -63,7 +63,7 @@ StatusOr<std::string> Harness::OpenEmpty(const statepb::Session& session) {
 }
 
 StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64_t through_seq,
-                                          std::string fresh_handle,
+                                          std::string fresh_handle, int32_t max_tokens,
                                           const std::function<bool(const std::string&)>& on_text,
                                           TurnReply* reply) {
   AGENTRY_ASSIGN_OR_RETURN(const std::vector<statepb::Event> events,
@@ -83,7 +83,7 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
     if (fresh_handle.empty()) {
       AGENTRY_ASSIGN_OR_RETURN(fresh_handle, OpenEmpty(session));
     }
-    nodepb::GenerateRequest generate = GenerateRequestFor(fresh_handle);
+    nodepb::GenerateRequest generate = GenerateRequestFor(fresh_handle, max_tokens);
     fresh_handle.clear();  // a retry (shortened) must start from an empty KV again
     nodepb::Message* system = generate.add_messages();
     system->set_role("system");
@@ -107,7 +107,7 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
 }
 
 std::optional<StatusOr<GenerateResult>> Harness::Restore(
-    const statepb::Session& session, int64_t through_seq,
+    const statepb::Session& session, int64_t through_seq, int32_t max_tokens,
     const std::function<bool(const std::string&)>& on_text, TurnReply* reply) {
   StatusOr<std::string> blob = state_->GetSnapshot(session.id());
   if (!blob.ok()) return std::nullopt;  // none (or unreadable): rebuild
@@ -126,7 +126,7 @@ std::optional<StatusOr<GenerateResult>> Harness::Restore(
         {{"session", session.id()}, {"error", restored.status().message()}});
     return std::nullopt;
   }
-  nodepb::GenerateRequest generate = GenerateRequestFor(restored->session().session());
+  nodepb::GenerateRequest generate = GenerateRequestFor(restored->session().session(), max_tokens);
   for (const statepb::Event& e : *events) {
     if (e.seq() <= snapshot->through_seq || e.seq() > through_seq) continue;
     nodepb::Message* m = generate.add_messages();
@@ -185,7 +185,11 @@ StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::stri
 }
 
 StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::string& user_text,
-                                  const std::function<bool(const std::string&)>& on_text) {
+                                  const std::function<bool(const std::string&)>& on_text,
+                                  int32_t max_tokens) {
+  max_tokens = max_tokens > 0 && (options_.max_tokens <= 0 || max_tokens < options_.max_tokens)
+                   ? max_tokens
+                   : options_.max_tokens;
   TurnReply reply;
   statepb::AppendEventsRequest user;
   user.set_session_id(session.id());
@@ -206,7 +210,7 @@ StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::st
     if (!open.existed()) fresh_handle = open.session();
     if (open.existed()) {
       hot = true;
-      nodepb::GenerateRequest generate = GenerateRequestFor(open.session());
+      nodepb::GenerateRequest generate = GenerateRequestFor(open.session(), max_tokens);
       nodepb::Message* m = generate.add_messages();
       m->set_role("user");
       m->set_content(user_text);
@@ -217,13 +221,14 @@ StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::st
   }
   if (!hot && reply.user_seq > 1) {
     if (std::optional<StatusOr<GenerateResult>> restored =
-            Restore(session, reply.user_seq, on_text, &reply)) {
+            Restore(session, reply.user_seq, max_tokens, on_text, &reply)) {
       result = *std::move(restored);
       hot = true;
       fresh_handle.clear();  // the restore went into it
     }
   }
-  if (!hot) result = Rebuild(session, reply.user_seq, std::move(fresh_handle), on_text, &reply);
+  if (!hot)
+    result = Rebuild(session, reply.user_seq, std::move(fresh_handle), max_tokens, on_text, &reply);
   AGENTRY_RETURN_IF_ERROR(result.status());
 
   statepb::AppendEventsRequest answer;

@@ -56,8 +56,9 @@ struct TurnReply {
   // The daemon session was rebuilt from the transcript (its KV lost the earlier turns); never
   // on a session's first turn, which has nothing earlier.
   bool rebuilt = false;
-  bool restored = false;         // the daemon session was restored from a snapshot first
-  int64_t omitted_messages = 0;  // dropped to fit the context window
+  bool restored = false;          // the daemon session was restored from a snapshot first
+  bool budget_exhausted = false;  // set by the session API: cut short by a token budget
+  int64_t omitted_messages = 0;   // dropped to fit the context window
 };
 
 class Harness {
@@ -72,9 +73,11 @@ class Harness {
   StatusOr<TurnReply> Turn(const std::string& session_id, const std::string& user_text,
                            const std::function<bool(const std::string&)>& on_text);
   // The same, for a session the caller has just read (its next_seq is where the user message
-  // goes; a session that moved on since fails the turn ABORTED).
+  // goes; a session that moved on since fails the turn ABORTED). `max_tokens` below the
+  // options' caps this reply (a token budget's remainder); 0 keeps the options'.
   StatusOr<TurnReply> Turn(const statepb::Session& session, const std::string& user_text,
-                           const std::function<bool(const std::string&)>& on_text);
+                           const std::function<bool(const std::string&)>& on_text,
+                           int32_t max_tokens = 0);
 
   // Frees the session's KV on the node daemon (a closed session takes no more turns).
   Status ReleaseDaemonSession(const statepb::Session& session);
@@ -88,7 +91,7 @@ class Harness {
   // Sends the transcript through `through_seq` to a daemon session with nothing in its KV:
   // `fresh_handle` when the caller just opened one, else one opened (or emptied) here.
   StatusOr<GenerateResult> Rebuild(const statepb::Session& session, int64_t through_seq,
-                                   std::string fresh_handle,
+                                   std::string fresh_handle, int32_t max_tokens,
                                    const std::function<bool(const std::string&)>& on_text,
                                    TurnReply* reply);
   // A daemon session that holds nothing: opened, or closed and opened again if it existed.
@@ -96,11 +99,11 @@ class Harness {
   // The session's snapshot restored into the daemon, then the events after it through
   // `through_seq` sent; nullopt when there is no usable snapshot (or the context is full).
   std::optional<StatusOr<GenerateResult>> Restore(
-      const statepb::Session& session, int64_t through_seq,
+      const statepb::Session& session, int64_t through_seq, int32_t max_tokens,
       const std::function<bool(const std::string&)>& on_text, TurnReply* reply);
   Status SaveSnapshot(const statepb::Session& session);
   nodepb::OpenSessionRequest OpenRequest(const statepb::Session& session) const;
-  nodepb::GenerateRequest GenerateRequestFor(const std::string& handle) const;
+  static nodepb::GenerateRequest GenerateRequestFor(const std::string& handle, int32_t max_tokens);
 
   HarnessOptions options_;
   StateClient* state_;

@@ -36,7 +36,8 @@ struct Reply {
 
 class SessionApiTest : public ::testing::Test {
  protected:
-  void Start(int32_t max_tokens, int64_t context = 256, SessionLimits limits = {}) {
+  void Start(int32_t max_tokens, int64_t context = 256, SessionLimits limits = {},
+             TokenBudgets budgets = {}) {
     ASSERT_EQ(plane_.Start(context), "");
     state_ = std::make_unique<harness::StateClient>(plane_.state_target());
     node_ = std::make_unique<harness::NodeClient>(plane_.node_target());
@@ -50,6 +51,7 @@ class SessionApiTest : public ::testing::Test {
     api_ =
         std::make_unique<SessionApi>(harness_.get(), state_.get(),
                                      SessionApiOptions{.limits = limits,
+                                                       .budgets = budgets,
                                                        .now_ms = [this] { return now_ms_.load(); },
                                                        .metrics = &registry_,
                                                        .audit = audit_.get()});
@@ -336,6 +338,67 @@ TEST_F(SessionApiTest, EveryStepIsAnAuditRecordThatPagesAndVerifies) {
   EXPECT_EQ(verified.json["ok"], true) << verified.body;
   EXPECT_EQ(verified.json["records"], 3);
   EXPECT_EQ(verified.json["head_hash"], records[2]["hash"]);
+}
+
+TEST_F(SessionApiTest, ATokenBudgetCutsTheTurnThatCrossesItAndRefusesTheNext) {
+  Start(/*max_tokens=*/64, /*context=*/4096, {},
+        TokenBudgets{.per_session = 400, .per_day = std::nullopt});
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  std::vector<Json> replies;
+  Reply refused;
+  for (int i = 0; i < 20; ++i) {
+    const Reply r = Send("POST", "/v1/sessions/s1/messages", R"({"content":"Go on."})");
+    if (r.status != 200) {
+      refused = r;
+      break;
+    }
+    replies.push_back(r.json);
+  }
+  ASSERT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("budget_exhausted: this session has used its tokensPerSession "
+                              "budget"),
+            std::string::npos)
+      << refused.body;
+  // Every turn but the last stayed within the budget; the last was cut at what was left,
+  // unless it ended by itself first.
+  int64_t used = 0;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const int64_t before = used;
+    used += replies[i]["usage"]["prompt_tokens"].get<int64_t>() +
+            replies[i]["usage"]["completion_tokens"].get<int64_t>();
+    if (i + 1 < replies.size()) {
+      EXPECT_LT(used, 400);
+    }
+    EXPECT_LE(replies[i]["usage"]["completion_tokens"].get<int64_t>(), 400 - before);
+  }
+  EXPECT_GE(used, 400);
+  const Reply session = Send("GET", "/v1/sessions/s1");
+  EXPECT_EQ(session.json["usage"]["prompt_tokens"].get<int64_t>() +
+                session.json["usage"]["completion_tokens"].get<int64_t>(),
+            used);
+  // A new session has its own budget; the refusal is in the audit log.
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s2"})").status, 201);
+  EXPECT_EQ(Send("POST", "/v1/sessions/s2/messages", R"({"content":"Hi."})").status, 200);
+  EXPECT_NE(Send("GET", "/v1/audit?session=s1").body.find("\"action\":\"budget.exhausted\""),
+            std::string::npos);
+}
+
+TEST_F(SessionApiTest, AUsedUpDayBudgetRefusesEverySessionUntilMidnightUtc) {
+  Start(/*max_tokens=*/64, /*context=*/4096, {},
+        TokenBudgets{.per_session = std::nullopt, .per_day = 300});
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  int status = 200;
+  for (int i = 0; i < 20 && status == 200; ++i) {
+    status = Send("POST", "/v1/sessions/s1/messages", R"({"content":"Go on."})").status;
+  }
+  ASSERT_EQ(status, 429);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s2"})").status, 201);
+  const Reply refused = Send("POST", "/v1/sessions/s2/messages", R"({"content":"Hi."})");
+  EXPECT_EQ(refused.status, 429);
+  EXPECT_NE(refused.body.find("tokensPerDay"), std::string::npos) << refused.body;
+  const int64_t retry_after = std::stoll(refused.retry_after);
+  EXPECT_GT(retry_after, 0);
+  EXPECT_LE(retry_after, 86400);
 }
 
 Json Chat(std::initializer_list<std::pair<std::string, std::string>> messages,

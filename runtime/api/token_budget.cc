@@ -1,0 +1,46 @@
+// runtime/api/token_budget.cc — see token_budget.h.
+#include "runtime/api/token_budget.h"
+
+#include <algorithm>
+#include <ctime>
+
+namespace agentry::api {
+
+StatusOr<BudgetAllowance> TokenBudget::Allow(int64_t session_used, int64_t day_used, int64_t now_ms,
+                                             int64_t* retry_after_seconds) const {
+  BudgetAllowance allowance;
+  if (budgets_.per_session) {
+    const int64_t left = *budgets_.per_session - session_used;
+    if (left <= 0) {
+      return FailedPreconditionError(
+          "budget_exhausted: this session has used its tokensPerSession budget (" +
+          std::to_string(session_used) + " of " + std::to_string(*budgets_.per_session) +
+          " tokens); start a new session");
+    }
+    allowance = {left, false};
+  }
+  if (budgets_.per_day) {
+    const int64_t left = *budgets_.per_day - day_used;
+    if (left <= 0) {
+      constexpr int64_t kDayMs = int64_t{86400} * 1000;
+      *retry_after_seconds = (kDayMs - now_ms % kDayMs + 999) / 1000;
+      return ResourceExhaustedError(
+          "budget_exhausted: the agent has used its tokensPerDay budget (" +
+          std::to_string(day_used) + " of " + std::to_string(*budgets_.per_day) +
+          " tokens today); it resets at 00:00 UTC");
+    }
+    allowance = {allowance.unlimited ? left : std::min(allowance.tokens, left), false};
+  }
+  return allowance;
+}
+
+std::string TokenBudget::UtcDay(int64_t now_ms) {
+  const std::time_t t = static_cast<std::time_t>(now_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char day[16];
+  std::strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+  return day;
+}
+
+}  // namespace agentry::api
