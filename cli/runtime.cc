@@ -14,6 +14,7 @@
 #include "common/metrics/process_metrics.h"
 #include "common/metrics/registry.h"
 #include "common/version.h"
+#include "runtime/api/config_watcher.h"
 #include "runtime/api/openai_api.h"
 #include "runtime/api/session_api.h"
 #include "runtime/harness/harness.h"
@@ -62,6 +63,13 @@ int RunRuntime(const RuntimeOptions& options) {
   api::AuditLog audit(&state, &registry);
   api_options.audit = &audit;
   api::SessionApi api(&harness, &state, api_options);
+  api.SetSuspended(agent->spec.suspend);
+  // The operator changes the rendered config in place (suspend, the kill switch); the rest of
+  // a changed spec takes effect when the operator rolls the pod.
+  api::ConfigWatcher config_watcher(
+      options.config, *text, std::chrono::seconds(1),
+      [&api](const config::ManagedAgent& changed) { api.SetSuspended(changed.spec.suspend); },
+      &registry);
   api::OpenAiApi openai(&harness, &state, &api);
 
   http::HttpServer server({.host = options.host,
@@ -91,7 +99,9 @@ int RunRuntime(const RuntimeOptions& options) {
                        {"url", server.base_url()},
                        {"state_socket", options.state_socket},
                        {"node_socket", options.node_socket}});
+  config_watcher.Start();
   const int signal = stop.Wait();
+  config_watcher.Stop();
   log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
   server.Stop();
   // The pod may come back on another node, whose daemon has none of these sessions: their

@@ -175,6 +175,7 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
     }
     on_behalf_of = body["on_behalf_of"].get<std::string>();
   }
+  if (Status s = RefuseIfSuspended(); !s.ok()) return ErrorResponse(s);
   const bool is_new = !state_->GetSession(id).ok();
   if (is_new) {
     int64_t retry_after = 0;
@@ -228,11 +229,38 @@ HttpResponse SessionApi::Get(const HttpRequest& request) {
   return HttpResponse::Json(200, out);
 }
 
+void SessionApi::SetSuspended(bool suspended) {
+  int64_t stopped = 0;
+  {
+    // Under mu_, so a turn either registers before (and is stopped here) or sees the flag.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (suspended_.exchange(suspended) == suspended) return;
+    if (suspended) {
+      for (auto& [id, stop] : running_) {
+        stop->store(true);
+        ++stopped;
+      }
+    }
+  }
+  if (audit_ != nullptr) {
+    audit_->Record("system", suspended ? "agent.suspend" : "agent.resume", "",
+                   {{"agent", harness_->options().agent}, {"stopped_turns", stopped}});
+  }
+}
+
+Status SessionApi::RefuseIfSuspended() const {
+  if (!suspended_.load()) return OkStatus();
+  return UnavailableError("agent " + harness_->options().agent +
+                          " is suspended (spec.suspend): no new sessions or turns until it is "
+                          "resumed");
+}
+
 StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* retry_after_seconds) {
   AdmittedTurn turn;
   turn.stop = std::make_shared<std::atomic<bool>>(false);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    AGENTRY_RETURN_IF_ERROR(RefuseIfSuspended());
     if (running_.count(id) > 0) {
       return AbortedError("session " + id + ": a turn is already running (one at a time)");
     }

@@ -63,6 +63,12 @@ class SessionApi {
   // returns false to stop the turn (its client went away), as DELETE does.
   StatusOr<harness::TurnReply> RunTurn(const AdmittedTurn& turn, const std::string& content,
                                        const std::function<bool(const std::string&)>& on_text);
+  // The kill switch (spec.suspend): suspending stops every running turn at once (each keeps
+  // its partial reply, finish reason cancelled) and refuses new sessions and turns with 503
+  // until resumed. Each change is an audit record (agent.suspend, agent.resume).
+  void SetSuspended(bool suspended);
+  bool suspended() const { return suspended_.load(); }
+
   // An error answer: the status for its code (common/http), 507 when the state volume is full;
   // 429 carries Retry-After.
   static http::HttpResponse ErrorResponse(const Status& status, int64_t retry_after_seconds = 0);
@@ -79,6 +85,7 @@ class SessionApi {
   bool StopRunningTurn(const std::string& id);
 
   void EndTurn(const std::string& id);
+  Status RefuseIfSuspended() const;
   // An audit record for a step of session `session` (no-op without an AuditLog).
   void Audit(const std::string& actor, const std::string& action,
              const agentry::state::v1::Session& session, nlohmann::json details);
@@ -96,6 +103,7 @@ class SessionApi {
   metrics::Family<metrics::Counter>* tokens_ = nullptr;
   metrics::Gauge* turns_running_ = nullptr;
   metrics::Family<metrics::Counter>* kv_sources_ = nullptr;
+  std::atomic<bool> suspended_{false};
   std::mutex mu_;
   // Sessions with a turn running, and the flag that stops it.
   std::map<std::string, std::shared_ptr<std::atomic<bool>>> running_;

@@ -545,5 +545,33 @@ TEST(SessionPolicyTest, MaxDurationExpiresASessionStillInUse) {
   EXPECT_TRUE(policy.MayOpen({s}, int64_t{3600} * 1000, &retry).ok());
 }
 
+// The kill switch: suspending stops the running turn at once and refuses new sessions and
+// turns (503) until resumed; both changes are audited.
+TEST_F(SessionApiTest, SuspendingStopsRunningTurnsAndRefusesNewOnesUntilResumed) {
+  Start(/*max_tokens=*/100000, /*context=*/4096);
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  {
+    LongTurn turn(server_->base_url(),
+                  [&] { return Send("GET", "/v1/sessions/s1").json["turn_running"] == true; });
+    ASSERT_TRUE(turn.started());
+    api_->SetSuspended(true);
+    const auto events = turn.Events();
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().second["finish_reason"], "cancelled");
+  }
+  const Reply refused = Send("POST", "/v1/sessions/s1/messages", R"({"content":"hi"})");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("is suspended (spec.suspend)"), std::string::npos) << refused.body;
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"s2"})").status, 503);
+  EXPECT_EQ(Send("POST", "/v1/chat/completions", Chat({{"user", "hi"}}).dump()).status, 503);
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").status, 200);  // reads still work
+  api_->SetSuspended(false);
+  EXPECT_EQ(Send("POST", "/v1/sessions/s1/messages", R"({"content":"hi"})").status, 200);
+  const std::string audit = Send("GET", "/v1/audit").body;
+  EXPECT_NE(audit.find(R"("action":"agent.suspend")"), std::string::npos) << audit;
+  EXPECT_NE(audit.find(R"("stopped_turns":1)"), std::string::npos) << audit;
+  EXPECT_NE(audit.find(R"("action":"agent.resume")"), std::string::npos) << audit;
+}
+
 }  // namespace
 }  // namespace agentry::api
