@@ -59,6 +59,7 @@ int RunRuntime(const RuntimeOptions& options) {
                         .max_turns = spec_limits.max_turns};
   api_options.budgets = {.per_session = agent->spec.budget.tokens_per_session,
                          .per_day = agent->spec.budget.tokens_per_day};
+  api_options.on_behalf_of = agent->spec.identity.on_behalf_of;
   api_options.metrics = &registry;
   api::AuditLog audit(&state, &registry);
   api_options.audit = &audit;

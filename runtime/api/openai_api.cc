@@ -137,6 +137,9 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     if (session.status().code() != StatusCode::kNotFound) {
       return SessionApi::ErrorResponse(session.status());
     }
+    if (Status s = sessions_->CheckOnBehalfOf(user, "user"); !s.ok()) {
+      return SessionApi::ErrorResponse(s);
+    }
     int64_t retry_after = 0;
     if (Status s = sessions_->MayOpen(&retry_after); !s.ok()) {
       return SessionApi::ErrorResponse(s, retry_after);

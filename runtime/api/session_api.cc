@@ -80,6 +80,7 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
       state_(state),
       policy_(options.limits),
       budget_(options.budgets),
+      on_behalf_of_policy_(options.on_behalf_of),
       audit_(options.audit),
       now_ms_(options.now_ms ? options.now_ms : [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -178,6 +179,9 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
   if (Status s = RefuseIfSuspended(); !s.ok()) return ErrorResponse(s);
   const bool is_new = !state_->GetSession(id).ok();
   if (is_new) {
+    if (Status s = CheckOnBehalfOf(on_behalf_of, "on_behalf_of"); !s.ok()) {
+      return ErrorResponse(s);
+    }
     int64_t retry_after = 0;
     if (Status s = MayOpen(&retry_after); !s.ok()) return ErrorResponse(s, retry_after);
   }
@@ -246,6 +250,21 @@ void SessionApi::SetSuspended(bool suspended) {
     audit_->Record("system", suspended ? "agent.suspend" : "agent.resume", "",
                    {{"agent", harness_->options().agent}, {"stopped_turns", stopped}});
   }
+}
+
+Status SessionApi::CheckOnBehalfOf(const std::string& on_behalf_of,
+                                   const std::string& field) const {
+  if (on_behalf_of_policy_ == "required" && on_behalf_of.empty()) {
+    return InvalidArgumentError(field +
+                                ": required (spec.identity.onBehalfOf is required: this agent "
+                                "acts only on behalf of a named user)");
+  }
+  if (on_behalf_of_policy_ == "never" && !on_behalf_of.empty()) {
+    return InvalidArgumentError(field +
+                                ": not allowed (spec.identity.onBehalfOf is never: this agent "
+                                "acts only as itself)");
+  }
+  return OkStatus();
 }
 
 Status SessionApi::RefuseIfSuspended() const {

@@ -40,6 +40,9 @@ struct AdmittedTurn {
 struct SessionApiOptions {
   SessionLimits limits;
   TokenBudgets budgets;
+  // spec.identity.onBehalfOf: "required" (every session names the user it acts for),
+  // "optional", or "never" (the agent acts only as itself).
+  std::string on_behalf_of = "optional";
   std::function<int64_t()> now_ms;       // default: the system clock
   metrics::Registry* metrics = nullptr;  // may be null
   AuditLog* audit = nullptr;             // may be null: nothing is recorded
@@ -69,6 +72,10 @@ class SessionApi {
   void SetSuspended(bool suspended);
   bool suspended() const { return suspended_.load(); }
 
+  // Whether a new session may have this on-behalf-of user under spec.identity.onBehalfOf;
+  // `field` names it in the error (on_behalf_of, or the OpenAI body's user).
+  Status CheckOnBehalfOf(const std::string& on_behalf_of, const std::string& field) const;
+
   // An error answer: the status for its code (common/http), 507 when the state volume is full;
   // 429 carries Retry-After.
   static http::HttpResponse ErrorResponse(const Status& status, int64_t retry_after_seconds = 0);
@@ -86,6 +93,7 @@ class SessionApi {
 
   void EndTurn(const std::string& id);
   Status RefuseIfSuspended() const;
+
   // An audit record for a step of session `session` (no-op without an AuditLog).
   void Audit(const std::string& actor, const std::string& action,
              const agentry::state::v1::Session& session, nlohmann::json details);
@@ -96,6 +104,7 @@ class SessionApi {
   harness::StateClient* state_;
   SessionPolicy policy_;
   TokenBudget budget_;
+  std::string on_behalf_of_policy_;
   AuditLog* audit_ = nullptr;
   std::function<int64_t()> now_ms_;
   metrics::Family<metrics::Counter>* turns_ = nullptr;

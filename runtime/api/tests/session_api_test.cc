@@ -52,6 +52,7 @@ class SessionApiTest : public ::testing::Test {
         std::make_unique<SessionApi>(harness_.get(), state_.get(),
                                      SessionApiOptions{.limits = limits,
                                                        .budgets = budgets,
+                                                       .on_behalf_of = on_behalf_of_,
                                                        .now_ms = [this] { return now_ms_.load(); },
                                                        .metrics = &registry_,
                                                        .audit = audit_.get()});
@@ -92,6 +93,7 @@ class SessionApiTest : public ::testing::Test {
   std::unique_ptr<harness::StateClient> state_;
   std::unique_ptr<harness::NodeClient> node_;
   std::unique_ptr<harness::Harness> harness_;
+  std::string on_behalf_of_ = "optional";  // spec.identity.onBehalfOf for Start()
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<SessionApi> api_;
   std::unique_ptr<OpenAiApi> openai_;
@@ -571,6 +573,34 @@ TEST_F(SessionApiTest, SuspendingStopsRunningTurnsAndRefusesNewOnesUntilResumed)
   EXPECT_NE(audit.find(R"("action":"agent.suspend")"), std::string::npos) << audit;
   EXPECT_NE(audit.find(R"("stopped_turns":1)"), std::string::npos) << audit;
   EXPECT_NE(audit.find(R"("action":"agent.resume")"), std::string::npos) << audit;
+}
+
+// spec.identity.onBehalfOf: "required" refuses a session (or an OpenAI conversation) that
+// names no user, "never" one that names one.
+TEST_F(SessionApiTest, OnBehalfOfIsRequiredOrRefusedAsTheSpecSays) {
+  on_behalf_of_ = "required";
+  Start(8);
+  const Reply missing = Send("POST", "/v1/sessions", R"({"id":"s1"})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("on_behalf_of: required (spec.identity.onBehalfOf is required"),
+            std::string::npos)
+      << missing.body;
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})").status, 201);
+  const Reply openai = Send("POST", "/v1/chat/completions", Chat({{"user", "hi"}}).dump());
+  EXPECT_EQ(openai.status, 400);
+  EXPECT_NE(openai.body.find("user: required"), std::string::npos) << openai.body;
+  Json as_bob = Chat({{"user", "hi"}});
+  as_bob["user"] = "bob";
+  EXPECT_EQ(Send("POST", "/v1/chat/completions", as_bob.dump()).status, 200);
+}
+
+TEST_F(SessionApiTest, OnBehalfOfNeverRefusesANamedUser) {
+  on_behalf_of_ = "never";
+  Start(8);
+  const Reply named = Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})");
+  EXPECT_EQ(named.status, 400);
+  EXPECT_NE(named.body.find("on_behalf_of: not allowed"), std::string::npos) << named.body;
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
 }
 
 }  // namespace
