@@ -13,23 +13,12 @@ namespace {
 
 using Json = nlohmann::json;
 
+// GET `path` of the runtime's API.
 StatusOr<Json> Get(const std::string& url, const std::string& path) {
-  try {
-    web::http::client::http_client_config config;
-    config.set_timeout(std::chrono::seconds(60));
-    web::http::client::http_client client(url, config);
-    web::http::http_response r = client.request(web::http::methods::GET, path).get();
-    const std::string body = r.extract_utf8string(true).get();
-    Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (r.status_code() != 200) {
-      return UnavailableError(j.is_object() && j.contains("error")
-                                  ? j["error"].value("message", body)
-                                  : "HTTP " + std::to_string(r.status_code()));
-    }
-    return j;
-  } catch (const std::exception& e) {
-    return UnavailableError(std::string("the runtime could not be reached: ") + e.what());
-  }
+  web::http::client::http_client_config config;
+  config.set_timeout(std::chrono::seconds(60));
+  web::http::client::http_client client(url, config);
+  return CallRuntime(&client, web::http::methods::GET, path);
 }
 
 }  // namespace

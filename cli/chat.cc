@@ -26,15 +26,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// The runtime's error answer as one line: "NOT_FOUND: session s-1 not found".
-std::string ErrorLine(int status, const std::string& body) {
-  const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
-    return j["error"].value("code", "") + ": " + j["error"].value("message", "");
-  }
-  return "HTTP " + std::to_string(status) + (body.empty() ? "" : ": " + body);
-}
-
 class ChatClient {
  public:
   ChatClient(const std::string& url, double timeout_s)
@@ -44,7 +35,7 @@ class ChatClient {
   StatusOr<Json> OpenSession(const std::string& id, const std::string& user) {
     Json body = {{"on_behalf_of", user}};
     if (!id.empty()) body["id"] = id;
-    return Call(&client_, web::http::methods::POST, "/v1/sessions", body.dump());
+    return CallRuntime(&client_, web::http::methods::POST, "/v1/sessions", body.dump());
   }
 
   // One turn, its text streamed to `on_text`; the reply's JSON (the `done` event).
@@ -59,7 +50,7 @@ class ChatClient {
       web::http::http_response response = client_.request(request).get();
       if (response.status_code() != 200) {
         return UnavailableError(
-            ErrorLine(response.status_code(), response.extract_utf8string(true).get()));
+            RuntimeErrorLine(response.status_code(), response.extract_utf8string(true).get()));
       }
       concurrency::streams::istream body = response.body();
       http::SseParser parser;
@@ -84,8 +75,8 @@ class ChatClient {
 
   // Stops the session's running turn (Ctrl-C mid-reply); the session stays open.
   void CancelTurn(const std::string& session) {
-    (void)Call(&control_, web::http::methods::POST,
-               "/v1/sessions/" + web::uri::encode_data_string(session) + "/cancel", "");
+    (void)CallRuntime(&control_, web::http::methods::POST,
+                      "/v1/sessions/" + web::uri::encode_data_string(session) + "/cancel", "");
   }
 
  private:
@@ -93,23 +84,6 @@ class ChatClient {
     web::http::client::http_client_config config;
     config.set_timeout(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
     return config;
-  }
-
-  static StatusOr<Json> Call(web::http::client::http_client* client, const web::http::method& m,
-                             const std::string& path, const std::string& body) {
-    try {
-      web::http::http_request request(m);
-      request.set_request_uri(path);
-      if (!body.empty()) request.set_body(body, "application/json");
-      web::http::http_response response = client->request(request).get();
-      const std::string text = response.extract_utf8string(true).get();
-      if (response.status_code() >= 300) {
-        return UnavailableError(ErrorLine(response.status_code(), text));
-      }
-      return Json::parse(text, nullptr, /*allow_exceptions=*/false);
-    } catch (const std::exception& e) {
-      return UnavailableError(std::string("the runtime could not be reached: ") + e.what());
-    }
   }
 
   web::http::client::http_client client_;

@@ -38,4 +38,30 @@ StatusOr<std::string> FindRuntime(const RuntimeLocation& where) {
   return std::string(TrimAsciiWhitespace(*url));
 }
 
+std::string RuntimeErrorLine(int status, const std::string& body) {
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    return j["error"].value("code", "") + ": " + j["error"].value("message", "");
+  }
+  return "HTTP " + std::to_string(status) + (body.empty() ? "" : ": " + body);
+}
+
+StatusOr<nlohmann::json> CallRuntime(web::http::client::http_client* client,
+                                     const web::http::method& method, const std::string& path,
+                                     const std::string& body) {
+  try {
+    web::http::http_request request(method);
+    request.set_request_uri(path);
+    if (!body.empty()) request.set_body(body, "application/json");
+    web::http::http_response response = client->request(request).get();
+    const std::string text = response.extract_utf8string(true).get();
+    if (response.status_code() >= 300) {
+      return UnavailableError(RuntimeErrorLine(response.status_code(), text));
+    }
+    return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  } catch (const std::exception& e) {
+    return UnavailableError(std::string("the runtime could not be reached: ") + e.what());
+  }
+}
+
 }  // namespace agentry::cli

@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include <cpprest/http_client.h>
+#include <nlohmann/json.hpp>
+
 #include "common/status.h"
 
 namespace agentry::cli {
@@ -18,5 +21,15 @@ struct RuntimeLocation {
 // The API's base URL. INVALID_ARGUMENT when no agent or several run here and none is named;
 // NOT_FOUND when the named one has no endpoint file (not running).
 StatusOr<std::string> FindRuntime(const RuntimeLocation& where);
+
+// The runtime's error answer as one line: "NOT_FOUND: session s-1 not found" (or the HTTP
+// status and body when it is not the runtime's JSON error).
+std::string RuntimeErrorLine(int status, const std::string& body);
+
+// One call of the runtime's JSON API: the answer's JSON, or UNAVAILABLE with the error line
+// (or why the runtime could not be reached).
+StatusOr<nlohmann::json> CallRuntime(web::http::client::http_client* client,
+                                     const web::http::method& method, const std::string& path,
+                                     const std::string& body = "");
 
 }  // namespace agentry::cli

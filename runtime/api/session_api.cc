@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/utc_day.h"
+
 namespace agentry::api {
 namespace {
 
@@ -309,7 +311,7 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
       return it == u.counters().end() ? int64_t{0} : it->second;
     };
     statepb::GetUsageRequest day_request;
-    day_request.set_day(TokenBudget::UtcDay(now));
+    day_request.set_day(UtcDay(now));
     AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage day, state_->GetUsage(day_request));
     int64_t retry_after = 0;
     StatusOr<BudgetAllowance> allowance = budget_.Allow(

@@ -2,7 +2,6 @@
 #include "runtime/api/token_budget.h"
 
 #include <algorithm>
-#include <ctime>
 
 namespace agentry::api {
 
@@ -32,15 +31,6 @@ StatusOr<BudgetAllowance> TokenBudget::Allow(int64_t session_used, int64_t day_u
     allowance = {allowance.unlimited ? left : std::min(allowance.tokens, left), false};
   }
   return allowance;
-}
-
-std::string TokenBudget::UtcDay(int64_t now_ms) {
-  const std::time_t t = static_cast<std::time_t>(now_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char day[16];
-  std::strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-  return day;
 }
 
 }  // namespace agentry::api

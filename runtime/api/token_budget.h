@@ -39,9 +39,6 @@ class TokenBudget {
   StatusOr<BudgetAllowance> Allow(int64_t session_used, int64_t day_used, int64_t now_ms,
                                   int64_t* retry_after_seconds) const;
 
-  // "2026-12-06": the day counter a time falls in.
-  static std::string UtcDay(int64_t now_ms);
-
  private:
   TokenBudgets budgets_;
 };

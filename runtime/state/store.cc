@@ -8,13 +8,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "common/sha256.h"
+#include "common/utc_day.h"
 #include "runtime/state/audit_chain.h"
 
 namespace agentry::state {
@@ -140,15 +140,6 @@ StatusOr<std::string> JsonObject(const std::string& text, const char* field) {
 int32_t Limit(int32_t requested, int32_t fallback, int32_t most) {
   if (requested <= 0) return fallback;
   return requested < most ? requested : most;
-}
-
-std::string UtcDay(int64_t ms) {
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char day[16];
-  std::strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-  return day;
 }
 
 v1::Session SessionFromRow(const Statement& s) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/utc_day.h"
+
 namespace agentry::api {
 namespace {
 
@@ -26,8 +28,8 @@ TEST(TokenBudgetTest, TheTighterBudgetBindsAndAUsedUpOneSaysWhichAndWhen) {
   EXPECT_NE(day.message().find("tokensPerDay budget (1200 of 1000 tokens today)"),
             std::string::npos);
   EXPECT_EQ(retry, 12 * 3600);  // noon to midnight UTC
-  EXPECT_EQ(TokenBudget::UtcDay(kNoon), "2025-12-06");
-  EXPECT_EQ(TokenBudget::UtcDay(kNoon + int64_t{12} * 3600 * 1000), "2025-12-07");
+  EXPECT_EQ(UtcDay(kNoon), "2025-12-06");
+  EXPECT_EQ(UtcDay(kNoon + int64_t{12} * 3600 * 1000), "2025-12-07");
 }
 
 }  // namespace
