@@ -12,7 +12,7 @@
 #include "common/file.h"
 #include "common/unicode/unicode.h"
 #include "nodeagent/constrain/json_schema.h"
-#include "nodeagent/constrain/matcher.h"
+#include "nodeagent/constrain/reply_constraint.h"
 #include "nodeagent/scheduler/session_snapshot.h"
 
 namespace agentry::scheduler {
@@ -472,11 +472,22 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
     const engine::SamplerParams sampling = params.sampling.Apply({});
     AGENTRY_RETURN_IF_ERROR(engine::ValidateSamplerParams(sampling).WithPrefix("sampling"));
   }
-  std::optional<constrain::Grammar> schema;
+  constrain::ReplyConstraint constraint;
   if (!params.json_schema.empty()) {
+    if (params.tool_calls.has_value()) {
+      return InvalidArgumentError("json_schema and tool_calls: give one or the other");
+    }
     const nlohmann::json parsed = nlohmann::json::parse(params.json_schema, nullptr, false);
     if (parsed.is_discarded()) return InvalidArgumentError("json_schema: not valid JSON");
-    AGENTRY_ASSIGN_OR_RETURN(schema, constrain::CompileJsonSchema(parsed, "json_schema"));
+    AGENTRY_ASSIGN_OR_RETURN(constrain::Grammar schema,
+                             constrain::CompileJsonSchema(parsed, "json_schema"));
+    constraint = constrain::ReplyConstraint::Whole(schema);
+  } else if (params.tool_calls.has_value()) {
+    const ToolCallFormat& format = *params.tool_calls;
+    if (format.open.empty()) return InvalidArgumentError("tool_calls.open: must not be empty");
+    StatusOr<constrain::Grammar> call = constrain::ToolCallGrammar(format.tools, format.close);
+    if (!call.ok()) return InvalidArgumentError("tool_calls." + call.status().message());
+    constraint = constrain::ReplyConstraint::ToolCall(format.open, *call);
   }
   std::shared_ptr<Session> s;
   std::vector<int32_t> prompt;
@@ -616,13 +627,10 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
     AGENTRY_ASSIGN_OR_RETURN(engine::Sampler sampler,
                              engine::Sampler::Create(params.sampling.Apply(s->sampling)));
     for (int32_t t : s->tokens) sampler.Accept(t);
-    // Under a schema, the matcher follows the reply byte by byte and the sampler draws only
-    // tokens whose bytes it can take (or the end of the turn, once the value is whole).
-    std::optional<constrain::Matcher> matcher;
-    if (schema.has_value()) {
-      matcher.emplace(*schema);
-      sampler.SetMask(model.Masker().MaskFor(&*matcher));
-    }
+    // Under a constraint in force, the sampler draws only tokens whose bytes its grammar can
+    // take (or the end of the turn, once the value or call is whole).
+    sampler.SetMask(
+        [&](std::vector<uint8_t>* allowed) { constraint.Mask(model.Masker(), allowed); });
     const int64_t room = s->n_ctx - static_cast<int64_t>(s->tokens.size());
     const int64_t limit = params.max_tokens > 0 ? std::min<int64_t>(params.max_tokens, room) : room;
     // A generated token goes into the KV (and, for chat, its piece into kv_text).
@@ -662,7 +670,14 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
         result.finish = FinishReason::kStop;
         break;
       }
-      if (matcher.has_value()) AGENTRY_RETURN_IF_ERROR(model.Masker().Accept(&*matcher, next));
+      constrain::ReplyConstraint::Take took = constraint.TakePiece(model.tokenizer.Piece(next));
+      if (took == constrain::ReplyConstraint::Take::kResample) {
+        AGENTRY_ASSIGN_OR_RETURN(next, sampler.Sample(logits.data(), model.tokenizer.n_vocab()));
+        took = constraint.TakePiece(model.tokenizer.Piece(next));
+      }
+      if (took != constrain::ReplyConstraint::Take::kTaken) {
+        return InternalError("the token mask let through token " + std::to_string(next));
+      }
       sampler.Accept(next);
       generated.push_back(next);
       ++result.usage.generated_tokens;
@@ -674,6 +689,15 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
           reply.resize(at);
           stopped = true;
         }
+      }
+      // A whole tool call (or value) that nothing may follow ends the reply here, a step
+      // before the end-of-turn token the mask would force.
+      if (!stopped && constraint.Finished()) {
+        result.tool_call = constraint.InToolCall();
+        AGENTRY_RETURN_IF_ERROR(evaluate(next));
+        if (!send(reply.size(), {next})) return CancelledError("the client went away");
+        result.finish = FinishReason::kStop;
+        break;
       }
       if (stopped) {
         // The KV keeps the tokens through the stop string; the transcript ends before it,

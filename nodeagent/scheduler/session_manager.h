@@ -57,6 +57,7 @@
 #include "common/log/log.h"
 #include "common/metrics/registry.h"
 #include "common/status.h"
+#include "nodeagent/constrain/tool_call.h"
 #include "nodeagent/devices/discovery.h"
 #include "nodeagent/engine/context.h"
 #include "nodeagent/engine/kv_cache.h"
@@ -106,6 +107,13 @@ struct SamplingOverride {
   engine::SamplerParams Apply(engine::SamplerParams base) const;
 };
 
+// The tool-call format a reply may use: the tags around the call and the tools it may name.
+struct ToolCallFormat {
+  std::string open;   // "<tool_call>"
+  std::string close;  // "</tool_call>"
+  std::vector<constrain::ToolSchema> tools;
+};
+
 struct GenerateParams {
   std::string handle{};
   std::vector<engine::ChatMessage> messages{};  // appended to the transcript
@@ -118,6 +126,11 @@ struct GenerateParams {
   // schema's token mask, and the end of the turn is allowed only once the value is whole. A
   // reply cut short by max_tokens or a stop string may end inside the value.
   std::string json_schema{};
+  // When set (and json_schema is not), a reply that opens with `tool_call_open` is a tool
+  // call: from the end of that tag on, every token is sampled under the call's grammar
+  // (nodeagent/constrain/tool_call.h) and the reply ends when the call is whole. A reply
+  // that opens otherwise is plain text, unconstrained.
+  std::optional<ToolCallFormat> tool_calls{};
 };
 
 enum class FinishReason { kStop, kLength, kCancelled };
@@ -140,7 +153,8 @@ struct GenerationDelta {
 struct GenerationResult {
   FinishReason finish = FinishReason::kStop;
   GenerationUsage usage;
-  std::string text;  // the whole reply, as the deltas' text
+  std::string text;        // the whole reply, as the deltas' text
+  bool tool_call = false;  // the reply is a whole tool call, written under its grammar
 };
 
 // Returns false when the receiver is gone; the generation then ends as cancelled.

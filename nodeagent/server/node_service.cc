@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include <grpcpp/health_check_service_interface.h>
+#include <nlohmann/json.hpp>
 
 #include "common/grpc/status.h"
 #include "common/grpc/unix_socket_server.h"
@@ -23,6 +24,23 @@ scheduler::SamplingOverride FromProto(const pb::Sampling& s) {
   if (s.has_repeat_penalty()) o.repeat_penalty = s.repeat_penalty();
   if (s.has_seed()) o.seed = s.seed();
   return o;
+}
+
+StatusOr<scheduler::ToolCallFormat> FromProto(const pb::ToolCallFormat& f) {
+  scheduler::ToolCallFormat format{f.open(), f.close(), {}};
+  for (int i = 0; i < f.tools_size(); ++i) {
+    const pb::Tool& tool = f.tools(i);
+    nlohmann::json parameters;  // null: no arguments
+    if (!tool.parameters_json().empty()) {
+      parameters = nlohmann::json::parse(tool.parameters_json(), nullptr, false);
+      if (parameters.is_discarded()) {
+        return InvalidArgumentError("tool_calls.tools[" + std::to_string(i) + "] (" + tool.name() +
+                                    ").parameters_json: not valid JSON");
+      }
+    }
+    format.tools.push_back({tool.name(), std::move(parameters)});
+  }
+  return format;
 }
 
 StatusOr<scheduler::OpenSessionParams> FromProto(const pb::OpenSessionRequest& r) {
@@ -105,6 +123,11 @@ grpc::Status NodeService::Generate(grpc::ServerContext* context, const pb::Gener
   params.stop.assign(request->stop().begin(), request->stop().end());
   params.max_tokens = request->max_tokens();
   params.json_schema = request->json_schema();
+  if (request->has_tool_calls()) {
+    StatusOr<scheduler::ToolCallFormat> format = FromProto(request->tool_calls());
+    if (!format.ok()) return ToGrpc(format.status());
+    params.tool_calls = std::move(*format);
+  }
   StatusOr<scheduler::GenerationResult> result =
       sessions_->Generate(params, [&](const scheduler::GenerationDelta& d) {
         if (context->IsCancelled()) return false;
@@ -122,6 +145,7 @@ grpc::Status NodeService::Generate(grpc::ServerContext* context, const pb::Gener
   usage->set_generated_tokens(result->usage.generated_tokens);
   usage->set_kv_tokens(result->usage.kv_tokens);
   usage->set_restored(result->usage.restored);
+  last.set_tool_call(result->tool_call);
   writer->Write(last);
   return grpc::Status::OK;
 }

@@ -1,5 +1,6 @@
 // runtime/prompt/tool_call_grammar.h — the grammar of a tool call in Agentry's format
-// (runtime/prompt/agent_prompt.h), for a given set of tools.
+// (runtime/prompt/agent_prompt.h), for a given set of tools: constrain::ToolCallGrammar
+// (nodeagent/constrain/tool_call.h) with Agentry's closing tag.
 //
 // It covers everything after "<tool_call>":
 //
@@ -20,14 +21,16 @@
 
 #include "common/status.h"
 #include "nodeagent/constrain/grammar.h"
+#include "nodeagent/constrain/tool_call.h"
 #include "runtime/prompt/agent_prompt.h"
 
 namespace agentry::runtime {
 
-// InvalidArgument for no tools, an empty or repeated name, or a parameters schema that
-// CompileJsonSchema refuses or that allows non-objects; messages name the tool:
-// "tools[1] (jira_search).parameters.properties.q.pattern: unsupported keyword". A null
-// parameters schema, or `{}`, means the tool takes no arguments: they must be {}.
+// The tools as the node daemon's constraint takes them.
+std::vector<constrain::ToolSchema> ToolSchemas(const std::vector<ToolDecl>& tools);
+
+// As constrain::ToolCallGrammar: InvalidArgument, naming the tool, for a tool list or schema
+// that cannot constrain a call.
 StatusOr<constrain::Grammar> ToolCallGrammar(const std::vector<ToolDecl>& tools);
 
 }  // namespace agentry::runtime

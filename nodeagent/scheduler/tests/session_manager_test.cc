@@ -394,6 +394,73 @@ TEST_F(SessionManagerTest, JsonSchemaConstrainsTheReply) {
   EXPECT_TRUE(nlohmann::json::parse(free_text, nullptr, false).is_discarded()) << free_text;
 }
 
+// A tool-call constraint leaves a reply that does not open its tag alone, and holds one that
+// does to a whole call. The random model writes no tag of its own, so the tag is taken from
+// what it writes unconstrained with the same seed: the first draw is the same (nothing is
+// masked before the tag), and from the tag on the call's grammar decides.
+TEST_F(SessionManagerTest, AToolCallConstraintHoldsOnlyAReplyThatOpensItsTag) {
+  std::unique_ptr<SessionManager> m = Manager(uint64_t{1} << 30);
+  const auto reply = [&](const std::string& id, std::optional<ToolCallFormat> format) {
+    StatusOr<GenerationResult> r = m->Generate({.handle = Handle(m.get(), "ns/agent", id),
+                                                .messages = {{"user", kTurns[0]}},
+                                                .sampling = {.temperature = 1.0f, .seed = 3},
+                                                .max_tokens = 300,
+                                                .tool_calls = std::move(format)},
+                                               [](const GenerationDelta&) { return true; });
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : GenerationResult{};
+  };
+  const nlohmann::json schema = nlohmann::json::parse(R"({"type":"object",
+      "properties":{"id":{"type":"integer"},"urgent":{"type":"boolean"}},"required":["id"]})");
+  const std::vector<constrain::ToolSchema> tools = {{"get_ticket", schema}, {"ping", nullptr}};
+  const GenerationResult free_reply = reply("free", std::nullopt);
+  const size_t first = free_reply.text.find_first_not_of(" \t\r\n");
+  ASSERT_NE(first, std::string::npos) << free_reply.text;
+  const std::string tag = free_reply.text.substr(first, 1);
+
+  const GenerationResult untagged =
+      reply("untagged", ToolCallFormat{"<tool_call>", "</tool_call>", tools});
+  EXPECT_EQ(untagged.text, free_reply.text);
+  EXPECT_FALSE(untagged.tool_call);
+
+  const GenerationResult call = reply("call", ToolCallFormat{tag, "</tool_call>", tools});
+  EXPECT_TRUE(call.tool_call) << call.text;
+  EXPECT_EQ(call.finish, FinishReason::kStop);
+  const std::string_view text = call.text;
+  ASSERT_TRUE(text.substr(first).starts_with(tag)) << text;
+  ASSERT_TRUE(text.ends_with("</tool_call>")) << text;
+  const std::string_view body =
+      text.substr(first + tag.size(), text.size() - first - tag.size() - 12);
+  const nlohmann::json value = nlohmann::json::parse(body, nullptr, false);
+  ASSERT_TRUE(value.is_object()) << text;
+  ASSERT_TRUE(value["name"] == "get_ticket" || value["name"] == "ping") << text;
+  const nlohmann::json& args = value["arguments"];
+  ASSERT_TRUE(args.is_object()) << text;
+  if (value["name"] == "ping") {
+    EXPECT_TRUE(args.empty()) << text;
+  } else {
+    EXPECT_TRUE(args["id"].is_number_integer()) << text;
+    EXPECT_TRUE(!args.contains("urgent") || args["urgent"].is_boolean()) << text;
+  }
+
+  const auto error = [&](ToolCallFormat format) {
+    return m
+        ->Generate({.handle = Handle(m.get(), "ns/agent", "bad"),
+                    .messages = {{"user", "x"}},
+                    .tool_calls = std::move(format)},
+                   [](const GenerationDelta&) { return true; })
+        .status();
+  };
+  const Status bad_schema =
+      error({"<tool_call>", "</tool_call>", {{"q", nlohmann::json::parse(R"({"pattern":"^a"})")}}});
+  EXPECT_EQ(bad_schema.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_schema.message().find("tool_calls.tools[0] (q).parameters.pattern"),
+            std::string::npos)
+      << bad_schema.message();
+  EXPECT_EQ(error({"", "</tool_call>", tools}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(error({"<tool_call>", "", {}}).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(SessionManagerTest, ASessionLargerThanTheBudgetIsRefused) {
   std::unique_ptr<SessionManager> m = Manager(SessionBytes() - 1);
   const Status s = m->Open({.agent = "a", .session_id = "b", .model = "tiny"}).status();

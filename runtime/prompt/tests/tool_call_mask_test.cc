@@ -1,13 +1,15 @@
 // TokenMasker along tool calls (nodeagent/constrain under runtime/prompt/tool_call_grammar.h),
 // over a small synthetic vocabulary: the mask equals a token-by-token check,
 // mask-guided random generation always yields a valid tool call, and Accept refuses what the
-// mask refuses.
+// mask refuses. ReplyConstraint: a reply that opens the tag is always a valid call; one that
+// does not is never masked.
 #include <cstdio>
 #include <random>
 #include <set>
 
 #include <gtest/gtest.h>
 
+#include "nodeagent/constrain/reply_constraint.h"
 #include "nodeagent/constrain/tests/test_support.h"
 #include "nodeagent/constrain/token_mask.h"
 #include "nodeagent/engine/gguf.h"
@@ -19,6 +21,7 @@ namespace {
 
 using constrain::Grammar;
 using constrain::Matcher;
+using constrain::ReplyConstraint;
 using constrain::TokenMasker;
 using nlohmann::json;
 
@@ -46,7 +49,7 @@ engine::Tokenizer SyntheticTokenizer() {
       "search", "id", "query", "limit", "tags", "note", "12", "0", "7", "-", ".", "e", "true",
       "false", "null", "nul", "tr", "ue", "\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC", "\\n", "\\u",
       "00", "e9", "\"}", "\"]", "[", "]", "[\"", ",", "ab", "abc", "\\\"", "\\", "\"}}", "]}}",
-      "\"},", "low", "high", "ping"};
+      "\"},", "low", "high", "ping", "<", ">Sure", "<tool"};
   // clang-format on
   for (const char* glued : {"", "the", "is", "\""}) normal.push_back(space + glued);
   normal.push_back("," + space);
@@ -214,6 +217,113 @@ TEST(ConstrainTokenMaskTest, MaskGuidedSamplingAlwaysYieldsValidToolCalls) {
         << why << " in " << text;
   }
   EXPECT_EQ(names.size(), tools.size());
+}
+
+// A reply's first tokens come from a script (a tag written whole, in pieces, after
+// whitespace, or plain text); the rest are drawn with random logits under the constraint's
+// mask. A reply that opened the tag always ends as a whole call that parses and satisfies its
+// tool's schema; any other reply is never masked.
+TEST(ReplyConstraintTest, OnlyAReplyThatOpensTheTagIsConstrainedAndItIsAlwaysAValidCall) {
+  const engine::Tokenizer tok = SyntheticTokenizer();
+  const TokenMasker masker(tok);
+  const std::vector<ToolDecl> tools = Tools();
+  StatusOr<Grammar> call = ToolCallGrammar(tools);
+  ASSERT_TRUE(call.ok()) << call.status().message();
+  const auto id = [&](const std::string& piece) {
+    for (int32_t i = 0; i < tok.n_vocab(); ++i) {
+      if (tok.Piece(i) == piece && !tok.IsEndOfGeneration(i)) return i;
+    }
+    ADD_FAILURE() << "no token " << piece;
+    return int32_t{0};
+  };
+  const std::vector<std::vector<std::string>> openings = {{"<tool_call>"},
+                                                          {"<tool", "_call", ">"},
+                                                          {" ", "<tool_call>"},
+                                                          {"<", "tool", "_call", ">"},
+                                                          {"ab"},
+                                                          {"<", "ab"},
+                                                          {"<tool", ">"},
+                                                          {"\n", "<tool_call>"}};
+  std::mt19937_64 rng(5);
+  int calls = 0;
+  for (int run = 0; run < 200; ++run) {
+    const std::vector<std::string>& opening = openings[run % openings.size()];
+    StatusOr<engine::Sampler> sampler = engine::Sampler::Create(
+        {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .seed = static_cast<uint64_t>(run)});
+    ASSERT_TRUE(sampler.ok());
+    ReplyConstraint c = ReplyConstraint::ToolCall(std::string(kToolCallOpen), *call);
+    sampler->SetMask([&](std::vector<uint8_t>* allowed) { c.Mask(masker, allowed); });
+    std::string text;
+    std::vector<float> logits(tok.n_vocab());
+    bool masked = false;
+    for (int step = 0; step < 5000 && !c.Finished(); ++step) {
+      int32_t next = 0;
+      if (static_cast<size_t>(step) < opening.size()) {
+        next = id(opening[step]);
+      } else {
+        for (float& l : logits) l = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+        masked = masked || c.Engaged();
+        StatusOr<int32_t> drawn = sampler->Sample(logits.data(), tok.n_vocab());
+        ASSERT_TRUE(drawn.ok()) << drawn.status().message();
+        next = *drawn;
+        if (tok.IsEndOfGeneration(next)) break;
+      }
+      ASSERT_EQ(c.TakePiece(tok.Piece(next)), ReplyConstraint::Take::kTaken) << text;
+      text += tok.Piece(next);
+      if (step > 60 && !c.Engaged()) break;  // plain text: long enough to have seen it
+    }
+    const std::string_view start = std::string_view{text}.substr(text.find_first_not_of(" \n"));
+    if (!start.starts_with(kToolCallOpen)) {
+      EXPECT_FALSE(masked) << text;
+      EXPECT_FALSE(c.InToolCall()) << text;
+      continue;
+    }
+    ++calls;
+    ASSERT_TRUE(c.Finished()) << text;
+    EXPECT_TRUE(c.InToolCall());
+    StatusOr<ToolCall> parsed = ParseToolCall(text);
+    ASSERT_TRUE(parsed.ok()) << parsed.status().message() << " in " << text;
+    EXPECT_TRUE(text.ends_with(kToolCallClose)) << text;
+  }
+  EXPECT_GE(calls, 100);
+}
+
+// One token that finishes the tag and goes on with bytes no call starts with is drawn again
+// under the mask, which now allows only what continues the tag into a call.
+TEST(ReplyConstraintTest, ATokenThatFinishesTheTagWithOtherBytesIsDrawnAgain) {
+  const engine::Tokenizer tok = SyntheticTokenizer();
+  const TokenMasker masker(tok);
+  StatusOr<Grammar> call = ToolCallGrammar(Tools());
+  ASSERT_TRUE(call.ok()) << call.status().message();
+  ReplyConstraint c = ReplyConstraint::ToolCall(std::string(kToolCallOpen), *call);
+  EXPECT_EQ(c.TakePiece("<tool"), ReplyConstraint::Take::kTaken);
+  EXPECT_EQ(c.TakePiece("_call"), ReplyConstraint::Take::kTaken);
+  EXPECT_FALSE(c.Engaged());
+  EXPECT_EQ(c.TakePiece(">Sure"), ReplyConstraint::Take::kResample);
+  ASSERT_TRUE(c.Engaged());
+  std::vector<uint8_t> allowed(tok.n_vocab(), 1);
+  c.Mask(masker, &allowed);
+  std::set<std::string> pieces;
+  for (int32_t i = 0; i < tok.n_vocab(); ++i) {
+    if (allowed[i] != 0) pieces.insert(tok.Piece(i));
+  }
+  EXPECT_EQ(pieces, (std::set<std::string>{">"}));
+  EXPECT_EQ(c.TakePiece(">"), ReplyConstraint::Take::kTaken);
+  EXPECT_EQ(c.TakePiece("plain"), ReplyConstraint::Take::kRefused);
+  EXPECT_EQ(c.TakePiece("{\"name\":\""), ReplyConstraint::Take::kTaken);
+  EXPECT_FALSE(c.Finished());
+}
+
+// Text that leaves the tag's prefix is plain from there on, even if a tag follows later.
+TEST(ReplyConstraintTest, PlainTextIsNeverConstrained) {
+  StatusOr<Grammar> call = ToolCallGrammar(Tools());
+  ASSERT_TRUE(call.ok()) << call.status().message();
+  ReplyConstraint c = ReplyConstraint::ToolCall(std::string(kToolCallOpen), *call);
+  EXPECT_EQ(c.TakePiece("Use "), ReplyConstraint::Take::kTaken);
+  EXPECT_EQ(c.TakePiece("<tool_call>"), ReplyConstraint::Take::kTaken);
+  EXPECT_EQ(c.TakePiece("not json"), ReplyConstraint::Take::kTaken);
+  EXPECT_FALSE(c.Engaged());
+  EXPECT_FALSE(c.Finished());
 }
 
 }  // namespace
