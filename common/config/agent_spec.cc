@@ -85,7 +85,33 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   ObjectDecoder http(node, path, errors);
   http.Required("url", &out->url, HttpUrl());
   http.Optional("method", &out->method, OneOf({"GET", "POST", "PUT", "PATCH", "DELETE"}));
+  http.Optional("headers", &out->headers);
+  http.Optional("timeout", &out->timeout, Positive<Duration>());
+  http.Optional<Quantity>("maxResponseSize", &out->max_response_size, [](const Quantity& q) {
+    return q.value > 0 && q.value <= (int64_t{64} << 20) ? std::string()
+                                                         : "must be between 1 and 64Mi";
+  });
+  http.Optional("serviceAccountToken", &out->service_account_token);
   return http.Finish();
+}
+
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
+                 HttpHeaderSpec* out) {
+  ObjectDecoder header(node, path, errors);
+  header.Required("name", &out->name, NonEmpty());
+  header.Optional("value", &out->value);
+  ObjectDecoder from = header.Nested("valueFrom");
+  ObjectDecoder ref = from.Nested("secretKeyRef");
+  ref.Optional("name", &out->secret_name, DnsLabel());
+  ref.Optional("key", &out->secret_key, NonEmpty());
+  ref.RejectUnknownFields();
+  from.RejectUnknownFields();
+  if (header.Has("value") == header.Has("valueFrom")) {
+    header.Error("value", "set exactly one of value or valueFrom.secretKeyRef");
+  } else if (header.Has("valueFrom") && (out->secret_name.empty() || out->secret_key.empty())) {
+    header.Error("valueFrom", "secretKeyRef needs name and key");
+  }
+  return header.Finish();
 }
 
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
@@ -105,9 +131,13 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   });
   tool.Optional("http", &out->http);
   tool.Optional("mcp", &out->mcp);
+  tool.Optional("builtin", &out->builtin,
+                OneOf({std::string(kBuiltinRemember), std::string(kBuiltinRecall)}));
   tool.Optional("requiresApproval", &out->requires_approval);
-  if (tool.Has("http") == tool.Has("mcp")) {
-    tool.Error(tool.Has("http") ? "mcp" : "http", "set exactly one of http or mcp");
+  const int kinds = int{tool.Has("http")} + int{tool.Has("mcp")} + int{tool.Has("builtin")};
+  if (kinds != 1) tool.Error("http", "set exactly one of http, mcp or builtin");
+  if (tool.Has("builtin") && tool.Has("parameters")) {
+    tool.Error("parameters", "a builtin tool has its own parameters");
   }
   return tool.Finish();
 }
@@ -139,6 +169,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   });
   mem.Optional("storageClassName", &out->storage_class_name, NonEmpty());
   mem.Optional("retentionDays", &out->retention_days, Positive<int64_t>());
+  mem.Optional("shared", &out->shared);
   return mem.Finish();
 }
 
@@ -149,6 +180,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   const bool idle_ok = s.Optional("idleTimeout", &out->idle_timeout, Positive<Duration>());
   const bool max_ok = s.Optional("maxDuration", &out->max_duration, Positive<Duration>());
   s.Optional("maxTurns", &out->max_turns, Positive<int64_t>());
+  s.Optional("maxToolSteps", &out->max_tool_steps, InRange<int64_t>(0, 64));
   if (idle_ok && max_ok && out->idle_timeout > out->max_duration) {
     s.Error("idleTimeout",
             "must not be longer than maxDuration (" + FormatDuration(out->max_duration) + ")");

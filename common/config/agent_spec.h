@@ -49,10 +49,27 @@ struct AcceleratorSpec {
   int64_t count = 1;
 };
 
-struct HttpToolSpec {
-  std::string url;  // may hold "{argument}" placeholders
-  std::string method = "GET";
+// A header an HTTP tool sends: a literal value, or one read from a mounted Secret.
+struct HttpHeaderSpec {
+  std::string name;
+  std::string value;         // literal
+  std::string secret_name;   // or valueFrom.secretKeyRef.name ...
+  std::string secret_key;    // ... and .key
 };
+
+struct HttpToolSpec {
+  std::string url;  // may hold "{argument}" placeholders, filled percent-escaped
+  std::string method = "GET";
+  std::vector<HttpHeaderSpec> headers;
+  Duration timeout = std::chrono::seconds(10);
+  Quantity max_response_size{int64_t{1} << 20, "1Mi"};  // bytes read; the rest is cut off
+  // Send the pod's projected service-account token as "Authorization: Bearer ...".
+  bool service_account_token = false;
+};
+
+// Tools the runtime provides itself.
+inline constexpr std::string_view kBuiltinRemember = "remember";
+inline constexpr std::string_view kBuiltinRecall = "recall";
 
 struct McpToolSpec {
   std::string url;
@@ -65,6 +82,7 @@ struct ToolSpec {
   nlohmann::json parameters;  // JSON schema of the arguments; null when the tool takes none
   std::optional<HttpToolSpec> http;
   std::optional<McpToolSpec> mcp;
+  std::string builtin;  // "remember" or "recall": the agent's long-term memory
   bool requires_approval = false;
 };
 
@@ -82,6 +100,8 @@ struct MemorySpec {
   Quantity size{int64_t{1} << 30, "1Gi"};
   std::string storage_class_name;  // empty: the cluster default
   int64_t retention_days = 30;
+  // One memory for all users of the agent; otherwise each on-behalf-of user has their own.
+  bool shared = false;
 };
 
 struct SessionsSpec {
@@ -89,6 +109,7 @@ struct SessionsSpec {
   Duration idle_timeout = std::chrono::minutes(15);
   Duration max_duration = std::chrono::hours(2);
   int64_t max_turns = 50;
+  int64_t max_tool_steps = 8;  // model calls that run a tool, per turn
 };
 
 // Unset limits are unlimited.
@@ -140,6 +161,8 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, ToolSpec* out);
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  HttpToolSpec* out);
+bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
+                 HttpHeaderSpec* out);
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors, McpToolSpec* out);
 bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors,
                  IdentitySpec* out);

@@ -1,5 +1,8 @@
 #include "runtime/harness/harness.h"
 
+#include <cstdio>
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "common/log/log.h"
@@ -19,6 +22,15 @@ int64_t KvThroughSeq(const statepb::Session& session) {
   const nlohmann::json meta = Metadata(session);
   if (!meta.contains("kv_through_seq") || !meta["kv_through_seq"].is_number_integer()) return 0;
   return meta["kv_through_seq"].get<int64_t>();
+}
+
+// A tool call's id: unique within the session, as the transcript and approvals name it.
+std::string NewCallId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char id[24];
+  std::snprintf(id, sizeof(id), "call_%012llx",
+                static_cast<unsigned long long>(rng() & 0xFFFFFFFFFFFFULL));
+  return id;
 }
 
 }  // namespace
@@ -45,10 +57,21 @@ nodepb::OpenSessionRequest Harness::OpenRequest(const statepb::Session& session)
   return open;
 }
 
-nodepb::GenerateRequest Harness::GenerateRequestFor(const std::string& handle, int32_t max_tokens) {
+nodepb::GenerateRequest Harness::GenerateRequestFor(const std::string& handle,
+                                                    int32_t max_tokens) const {
   nodepb::GenerateRequest generate;
   generate.set_session(handle);
   generate.set_max_tokens(max_tokens);
+  if (!options_.tools.empty()) {
+    nodepb::ToolCallFormat* format = generate.mutable_tool_calls();
+    format->set_open(std::string(runtime::kToolCallOpen));
+    format->set_close(std::string(runtime::kToolCallClose));
+    for (const runtime::ToolDecl& decl : options_.tools) {
+      nodepb::Tool* tool = format->add_tools();
+      tool->set_name(decl.name);
+      if (!decl.parameters.is_null()) tool->set_parameters_json(decl.parameters.dump());
+    }
+  }
   return generate;
 }
 
@@ -187,19 +210,44 @@ StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::stri
 StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::string& user_text,
                                   const std::function<bool(const std::string&)>& on_text,
                                   int32_t max_tokens) {
+  statepb::Event event;
+  event.set_kind("user");
+  event.set_content(user_text);
+  return Step(session, {event}, on_text, max_tokens);
+}
+
+StatusOr<TurnReply> Harness::Continue(const statepb::Session& session,
+                                      const std::vector<ToolResultEvent>& results,
+                                      const std::function<bool(const std::string&)>& on_text,
+                                      int32_t max_tokens) {
+  std::vector<statepb::Event> events;
+  for (const ToolResultEvent& r : results) {
+    statepb::Event& e = events.emplace_back();
+    e.set_kind("tool");
+    e.set_name(r.name);
+    e.set_tool_call_id(r.call_id);
+    e.set_content(r.content);
+    e.set_metadata_json(r.metadata_json);
+  }
+  return Step(session, events, on_text, max_tokens);
+}
+
+StatusOr<TurnReply> Harness::Step(const statepb::Session& session,
+                                  const std::vector<statepb::Event>& input,
+                                  const std::function<bool(const std::string&)>& on_text,
+                                  int32_t max_tokens) {
   max_tokens = max_tokens > 0 && (options_.max_tokens <= 0 || max_tokens < options_.max_tokens)
                    ? max_tokens
                    : options_.max_tokens;
   TurnReply reply;
-  statepb::AppendEventsRequest user;
-  user.set_session_id(session.id());
-  user.set_expected_next_seq(session.next_seq());
-  statepb::Event* event = user.add_events();
-  event->set_kind("user");
-  event->set_content(user_text);
+  statepb::AppendEventsRequest append;
+  append.set_session_id(session.id());
+  append.set_expected_next_seq(session.next_seq());
+  for (const statepb::Event& e : input) *append.add_events() = e;
   AGENTRY_ASSIGN_OR_RETURN(const statepb::AppendEventsResponse appended,
-                           state_->AppendEvents(user));
+                           state_->AppendEvents(append));
   reply.user_seq = appended.seqs(0);
+  const int64_t through_seq = appended.seqs(appended.seqs_size() - 1);
 
   StatusOr<GenerateResult> result = UnavailableError("not generated");
   bool hot = false;
@@ -211,9 +259,11 @@ StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::st
     if (open.existed()) {
       hot = true;
       nodepb::GenerateRequest generate = GenerateRequestFor(open.session(), max_tokens);
-      nodepb::Message* m = generate.add_messages();
-      m->set_role("user");
-      m->set_content(user_text);
+      for (const statepb::Event& e : input) {
+        nodepb::Message* m = generate.add_messages();
+        m->set_role(e.kind());
+        m->set_content(e.content());
+      }
       result = node_->Generate(generate, on_text);
       // A context that filled up is rebuilt, shortened, from the transcript.
       if (!result.ok() && result.status().code() == StatusCode::kOutOfRange) hot = false;
@@ -221,14 +271,14 @@ StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::st
   }
   if (!hot && reply.user_seq > 1) {
     if (std::optional<StatusOr<GenerateResult>> restored =
-            Restore(session, reply.user_seq, max_tokens, on_text, &reply)) {
+            Restore(session, through_seq, max_tokens, on_text, &reply)) {
       result = *std::move(restored);
       hot = true;
       fresh_handle.clear();  // the restore went into it
     }
   }
   if (!hot)
-    result = Rebuild(session, reply.user_seq, std::move(fresh_handle), max_tokens, on_text, &reply);
+    result = Rebuild(session, through_seq, std::move(fresh_handle), max_tokens, on_text, &reply);
   AGENTRY_RETURN_IF_ERROR(result.status());
 
   statepb::AppendEventsRequest answer;
@@ -236,8 +286,19 @@ StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::st
   statepb::Event* out = answer.add_events();
   out->set_kind("assistant");
   out->set_content(result->text);
-  out->set_metadata_json(
-      nlohmann::json{{"finish_reason", nodepb::FinishReason_Name(result->finish_reason)}}.dump());
+  nlohmann::json event_meta{{"finish_reason", nodepb::FinishReason_Name(result->finish_reason)}};
+  if (!options_.tools.empty() && result->finish_reason == nodepb::FINISH_REASON_STOP) {
+    // A complete call, written under the daemon's constraint (or, from a daemon without it,
+    // one that still parses: the toolbox checks its arguments again).
+    if (StatusOr<runtime::ToolCall> call = runtime::ParseToolCall(result->text); call.ok()) {
+      reply.tool_call = std::move(*call);
+      reply.tool_call_id = NewCallId();
+      out->set_name(reply.tool_call->name);
+      out->set_tool_call_id(reply.tool_call_id);
+      event_meta["tool_call"] = true;
+    }
+  }
+  out->set_metadata_json(event_meta.dump());
   AGENTRY_ASSIGN_OR_RETURN(const statepb::AppendEventsResponse stored,
                            state_->AppendEvents(answer));
   reply.reply_seq = stored.seqs(0);

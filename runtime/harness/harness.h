@@ -31,10 +31,12 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "runtime/harness/node_client.h"
 #include "runtime/harness/state_client.h"
+#include "runtime/prompt/agent_prompt.h"
 
 namespace agentry::harness {
 
@@ -43,6 +45,17 @@ struct HarnessOptions {
   std::string model;          // the model's name on the node daemon
   std::string system_prompt;  // instructions (and tools), first in every rebuilt prompt
   int32_t max_tokens = 256;   // per reply
+  // The tools a reply may call: a reply that opens a tool call is decoded under their
+  // schemas (the node daemon's tool-call constraint) and comes back parsed.
+  std::vector<runtime::ToolDecl> tools{};
+};
+
+// A tool's result, to append to the transcript before the model's next step.
+struct ToolResultEvent {
+  std::string call_id;
+  std::string name;
+  std::string content;  // what the model reads (JSON)
+  std::string metadata_json = "{}";
 };
 
 struct TurnReply {
@@ -59,6 +72,9 @@ struct TurnReply {
   bool restored = false;          // the daemon session was restored from a snapshot first
   bool budget_exhausted = false;  // set by the session API: cut short by a token budget
   int64_t omitted_messages = 0;   // dropped to fit the context window
+  // The reply is a tool call: what it calls, and the id its result must carry.
+  std::optional<runtime::ToolCall> tool_call;
+  std::string tool_call_id;
 };
 
 class Harness {
@@ -79,6 +95,13 @@ class Harness {
                            const std::function<bool(const std::string&)>& on_text,
                            int32_t max_tokens = 0);
 
+  // The next step of a turn whose reply called tools: `results` are appended to the
+  // transcript (durably, first), then the model goes on from them.
+  StatusOr<TurnReply> Continue(const statepb::Session& session,
+                               const std::vector<ToolResultEvent>& results,
+                               const std::function<bool(const std::string&)>& on_text,
+                               int32_t max_tokens = 0);
+
   // Frees the session's KV on the node daemon (a closed session takes no more turns).
   Status ReleaseDaemonSession(const statepb::Session& session);
 
@@ -90,6 +113,11 @@ class Harness {
  private:
   // Sends the transcript through `through_seq` to a daemon session with nothing in its KV:
   // `fresh_handle` when the caller just opened one, else one opened (or emptied) here.
+  // Appends `input` to the transcript, then generates the model's reply to it.
+  StatusOr<TurnReply> Step(const statepb::Session& session,
+                           const std::vector<statepb::Event>& input,
+                           const std::function<bool(const std::string&)>& on_text,
+                           int32_t max_tokens);
   StatusOr<GenerateResult> Rebuild(const statepb::Session& session, int64_t through_seq,
                                    std::string fresh_handle, int32_t max_tokens,
                                    const std::function<bool(const std::string&)>& on_text,
@@ -103,7 +131,7 @@ class Harness {
       const std::function<bool(const std::string&)>& on_text, TurnReply* reply);
   Status SaveSnapshot(const statepb::Session& session);
   nodepb::OpenSessionRequest OpenRequest(const statepb::Session& session) const;
-  static nodepb::GenerateRequest GenerateRequestFor(const std::string& handle, int32_t max_tokens);
+  nodepb::GenerateRequest GenerateRequestFor(const std::string& handle, int32_t max_tokens) const;
 
   HarnessOptions options_;
   StateClient* state_;

@@ -104,6 +104,16 @@ StatusOr<std::vector<statepb::Event>> StateClient::ReadTranscript(const std::str
   }
 }
 
+StatusOr<statepb::MemoryEntry> StateClient::PutMemory(statepb::PutMemoryRequest request) {
+  if (request.request_id().empty()) request.set_request_id(NewRequestId());
+  return Call(&statepb::State::Stub::PutMemory, request);
+}
+
+StatusOr<statepb::SearchMemoryResponse> StateClient::SearchMemory(
+    const statepb::SearchMemoryRequest& request) {
+  return Call(&statepb::State::Stub::SearchMemory, request);
+}
+
 StatusOr<statepb::Usage> StateClient::AddUsage(statepb::AddUsageRequest request) {
   if (request.request_id().empty()) request.set_request_id(NewRequestId());
   return Call(&statepb::State::Stub::AddUsage, request);

@@ -45,6 +45,8 @@ class StateClient {
   StatusOr<statepb::AppendEventsResponse> AppendEvents(statepb::AppendEventsRequest request);
   // Every event of the session, read page by page.
   StatusOr<std::vector<statepb::Event>> ReadTranscript(const std::string& session_id);
+  StatusOr<statepb::MemoryEntry> PutMemory(statepb::PutMemoryRequest request);
+  StatusOr<statepb::SearchMemoryResponse> SearchMemory(const statepb::SearchMemoryRequest& request);
   StatusOr<statepb::Usage> AddUsage(statepb::AddUsageRequest request);
   StatusOr<statepb::Usage> GetUsage(const statepb::GetUsageRequest& request);
   StatusOr<statepb::AuditRecord> AppendAudit(statepb::AppendAuditRequest request);

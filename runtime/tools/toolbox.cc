@@ -1,0 +1,98 @@
+// runtime/tools/toolbox.cc — see toolbox.h.
+#include "runtime/tools/toolbox.h"
+
+#include <chrono>
+
+#include "nodeagent/constrain/json_schema.h"
+#include "nodeagent/constrain/matcher.h"
+#include "nodeagent/constrain/tool_call.h"
+
+namespace agentry::tools {
+
+Toolbox::Toolbox(const config::ManagedAgent& agent, ToolboxOptions options,
+                 harness::StateClient* state)
+    : options_(std::move(options)),
+      egress_(agent.spec.egress_allow),
+      memory_(state, agent.spec.memory.shared) {}
+
+StatusOr<std::unique_ptr<Toolbox>> Toolbox::Create(const config::ManagedAgent& agent,
+                                                   ToolboxOptions options,
+                                                   harness::StateClient* state) {
+  std::unique_ptr<Toolbox> box(new Toolbox(agent, std::move(options), state));
+  for (const config::ToolSpec& spec : agent.spec.tools) {
+    if (spec.mcp.has_value()) {
+      box->skipped_.push_back(spec.name + ": MCP tools are not supported yet");
+      continue;
+    }
+    Entry entry;
+    entry.decl = {spec.name, spec.description, spec.parameters, spec.requires_approval};
+    entry.builtin = spec.builtin;
+    if (spec.builtin == config::kBuiltinRemember) {
+      entry.decl.parameters = RememberParameters();
+      if (entry.decl.description.empty()) {
+        entry.decl.description = "Keep a fact for later conversations.";
+      }
+    } else if (spec.builtin == config::kBuiltinRecall) {
+      entry.decl.parameters = RecallParameters();
+      if (entry.decl.description.empty()) {
+        entry.decl.description = "Find facts kept by remember.";
+      }
+    } else if (spec.http.has_value()) {
+      entry.http = std::make_unique<HttpTool>(*spec.http, &box->egress_, box->options_.http);
+    }
+    box->decls_.push_back(entry.decl);
+    box->entries_.emplace(spec.name, std::move(entry));
+  }
+  // Every schema must compile into the call constraint: checked all together, as the node
+  // daemon will, so the errors name the tool as the spec lists it.
+  if (!box->decls_.empty()) {
+    std::vector<constrain::ToolSchema> schemas;
+    for (const runtime::ToolDecl& d : box->decls_) schemas.push_back({d.name, d.parameters});
+    StatusOr<constrain::Grammar> call = constrain::ToolCallGrammar(schemas, "");
+    if (!call.ok()) return InvalidArgumentError("spec." + call.status().message());
+  }
+  for (auto& [name, entry] : box->entries_) {
+    const nlohmann::json& p = entry.decl.parameters;
+    if (p.is_null() || (p.is_object() && p.empty())) {
+      entry.arguments = constrain::Grammar::Literal("{}");
+    } else {
+      AGENTRY_ASSIGN_OR_RETURN(entry.arguments, constrain::CompileJsonSchema(p, name));
+    }
+  }
+  return box;
+}
+
+const runtime::ToolDecl* Toolbox::Find(const std::string& name) const {
+  const auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : &it->second.decl;
+}
+
+ToolOutcome Toolbox::Run(const runtime::ToolCall& call, const ToolContext& context) const {
+  const auto start = std::chrono::steady_clock::now();
+  const auto it = entries_.find(call.name);
+  if (it == entries_.end()) return ToolError("no tool named \"" + call.name + "\"");
+  const Entry& entry = it->second;
+  // The node daemon's constraint wrote these arguments; check them again here, since a
+  // daemon without it (or a replayed transcript) could have written anything.
+  constrain::Matcher matcher(entry.arguments);
+  const std::string args = call.arguments.dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace);
+  if (!matcher.AdvanceAll(args) || !matcher.IsComplete()) {
+    return ToolError("arguments do not match the parameters of " + call.name);
+  }
+  ToolRun run;
+  if (entry.builtin == config::kBuiltinRemember) {
+    run = memory_.Remember(call.arguments, context);
+  } else if (entry.builtin == config::kBuiltinRecall) {
+    run = memory_.Recall(call.arguments, context);
+  } else {
+    run = entry.http->Call(call.arguments, context);
+  }
+  ToolOutcome out = RenderToolRun(run, options_.max_result_bytes);
+  out.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+  return out;
+}
+
+}  // namespace agentry::tools
