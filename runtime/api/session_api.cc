@@ -63,8 +63,10 @@ Json ReplyJson(const harness::TurnReply& r) {
   return {{"content", r.text},
           {"user_seq", r.user_seq},
           {"reply_seq", r.reply_seq},
-          {"finish_reason",
-           r.budget_exhausted ? "budget_exhausted" : FinishReasonName(r.finish_reason)},
+          {"finish_reason", r.budget_exhausted       ? "budget_exhausted"
+                            : r.tool_steps_exhausted ? "tool_steps_exhausted"
+                                                     : FinishReasonName(r.finish_reason)},
+          {"tool_calls", r.tool_steps},
           {"usage",
            {{"prompt_tokens", r.prompt_tokens},
             {"cached_tokens", r.cached_tokens},
@@ -84,6 +86,9 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
       budget_(options.budgets),
       on_behalf_of_policy_(options.on_behalf_of),
       audit_(options.audit),
+      toolbox_(options.toolbox),
+      max_tool_steps_(options.max_tool_steps),
+      tool_calls_per_session_(options.tool_calls_per_session),
       now_ms_(options.now_ms ? options.now_ms : [] {
         return std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::system_clock::now().time_since_epoch())
@@ -101,6 +106,13 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
                            "Tokens of turns by kind: prompt (prefilled), cached (reused from "
                            "the node daemon's KV), completion.",
                            {"kind"});
+  tool_calls_ = &m->AddCounter(
+      "agentry_runtime_tool_calls_total",
+      "Tool calls by tool and result: ok, error (the tool failed or refused, egress included).",
+      {"tool", "result"});
+  tool_seconds_ = &m->AddHistogram("agentry_runtime_tool_call_duration_seconds",
+                                   "A tool call from its start to its result.", {"tool"},
+                                   metrics::ExponentialBuckets(0.005, 2, 14));
   turns_running_ =
       &m->AddGauge("agentry_runtime_turns_running", "Turns running now.").WithLabels({});
   kv_sources_ = &m->AddCounter(
@@ -305,11 +317,12 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
       (void)state_->UpdateSession(expire);  // best effort: the limit holds either way
       Audit("system", "session.expire", turn.session, {{"reason", expiry}});
     }
-    if (!s.ok() || !budget_.enabled()) return s;
     const auto counter = [](const statepb::Usage& u, const char* name) {
       const auto it = u.counters().find(name);
       return it == u.counters().end() ? int64_t{0} : it->second;
     };
+    turn.tool_calls_used = counter(usage, "tool_calls");
+    if (!s.ok() || !budget_.enabled()) return s;
     statepb::GetUsageRequest day_request;
     day_request.set_day(UtcDay(now));
     AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage day, state_->GetUsage(day_request));
@@ -338,21 +351,116 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
 StatusOr<harness::TurnReply> SessionApi::RunTurn(
     const AdmittedTurn& turn, const std::string& content,
     const std::function<bool(const std::string&)>& on_text) {
-  const auto start = std::chrono::steady_clock::now();
-  StatusOr<harness::TurnReply> reply = harness_->Turn(
-      turn.session, content,
-      [&](const std::string& text) { return on_text(text) && !turn.stop->load(); },
-      turn.max_tokens);
-  // Cut short by the budget's remainder rather than by the reply's own limit.
-  if (reply.ok() && turn.max_tokens > 0 &&
-      reply->finish_reason == harness::nodepb::FINISH_REASON_LENGTH &&
-      reply->generated_tokens >= turn.max_tokens &&
-      (harness_->options().max_tokens <= 0 || turn.max_tokens < harness_->options().max_tokens)) {
-    reply->budget_exhausted = true;
+  const auto stream = [&](const std::string& text) { return on_text(text) && !turn.stop->load(); };
+  const auto timed = [&](const auto& step) {
+    const auto start = std::chrono::steady_clock::now();
+    StatusOr<harness::TurnReply> reply = step();
+    RecordStep(turn, reply,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return reply;
+  };
+  const auto reached_budget = [&](const harness::TurnReply& r, int32_t max_tokens) {
+    // Cut short by the budget's remainder rather than by the reply's own limit.
+    return max_tokens > 0 && r.finish_reason == harness::nodepb::FINISH_REASON_LENGTH &&
+           r.generated_tokens >= max_tokens &&
+           (harness_->options().max_tokens <= 0 || max_tokens < harness_->options().max_tokens);
+  };
+  StatusOr<harness::TurnReply> reply =
+      timed([&] { return harness_->Turn(turn.session, content, stream, turn.max_tokens); });
+  if (reply.ok()) reply->budget_exhausted = reached_budget(*reply, turn.max_tokens);
+  // The tool loop: run what the reply calls, give the model the result, until it answers.
+  std::vector<nlohmann::json> steps;
+  int64_t prompt = reply.ok() ? reply->prompt_tokens : 0;
+  int64_t cached = reply.ok() ? reply->cached_tokens : 0;
+  int64_t generated = reply.ok() ? reply->generated_tokens : 0;
+  int64_t first_seq = reply.ok() ? reply->user_seq : 0;
+  while (toolbox_ != nullptr && reply.ok() && reply->tool_call.has_value() &&
+         !reply->budget_exhausted && !turn.stop->load()) {
+    if (static_cast<int64_t>(steps.size()) >= max_tool_steps_) {
+      reply->tool_steps_exhausted = true;
+      Audit("system", "turn.tool_steps_exhausted", turn.session,
+            {{"max_tool_steps", max_tool_steps_}});
+      break;
+    }
+    if (tool_calls_per_session_ &&
+        turn.tool_calls_used + static_cast<int64_t>(steps.size()) >= *tool_calls_per_session_) {
+      reply->budget_exhausted = true;
+      Audit("system", "budget.exhausted", turn.session,
+            {{"message", "toolCallsPerSession " + std::to_string(*tool_calls_per_session_) +
+                             " used up"}});
+      break;
+    }
+    nlohmann::json step = RunTool(turn, *reply);
+    const std::string result = step["content"].get<std::string>();
+    steps.push_back(std::move(step));
+    if (turn.stop->load()) break;  // stopped during the call: its result is recorded above
+    int32_t max_tokens = 0;
+    if (turn.max_tokens > 0) {
+      if (generated >= turn.max_tokens) {
+        reply->budget_exhausted = true;
+        break;
+      }
+      max_tokens = static_cast<int32_t>(turn.max_tokens - generated);
+    }
+    StatusOr<statepb::Session> session = state_->GetSession(turn.session.id());
+    const harness::ToolResultEvent event{reply->tool_call_id, reply->tool_call->name, result,
+                                         nlohmann::json{{"ok", steps.back()["ok"]}}.dump()};
+    reply = timed([&]() -> StatusOr<harness::TurnReply> {
+      if (!session.ok()) return session.status();
+      return harness_->Continue(*session, {event}, stream, max_tokens);
+    });
+    if (!reply.ok()) break;
+    reply->budget_exhausted = reached_budget(*reply, max_tokens);
+    prompt += reply->prompt_tokens;
+    cached += reply->cached_tokens;
+    generated += reply->generated_tokens;
   }
   EndTurn(turn.session.id());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!reply.ok()) return reply;
+  reply->user_seq = first_seq;
+  reply->prompt_tokens = prompt;
+  reply->cached_tokens = cached;
+  reply->generated_tokens = generated;
+  reply->tool_steps = std::move(steps);
+  return reply;
+}
+
+nlohmann::json SessionApi::RunTool(const AdmittedTurn& turn, const harness::TurnReply& reply) {
+  const runtime::ToolCall& call = *reply.tool_call;
+  tools::ToolContext context{harness_->options().agent, turn.session.id(),
+                             turn.session.on_behalf_of(), reply.tool_call_id, turn.stop.get()};
+  const tools::ToolOutcome out = toolbox_->Run(call, context);
+  const std::string result = out.ok ? "ok" : "error";
+  if (tool_calls_ != nullptr) {
+    tool_calls_->WithLabels({call.name, result}).Increment();
+    tool_seconds_->WithLabels({call.name}).Observe(static_cast<double>(out.duration_ms) / 1000);
+  }
+  statepb::AddUsageRequest usage;
+  usage.set_session_id(turn.session.id());
+  (*usage.mutable_counters())["tool_calls"] = 1;
+  (void)state_->AddUsage(usage);  // best effort, as the harness's token counts
+  nlohmann::json details{{"tool", call.name},
+                         {"call_id", reply.tool_call_id},
+                         {"arguments", call.arguments},
+                         {"ok", out.ok},
+                         {"result_bytes", out.bytes},
+                         {"result_sha256", out.digest},
+                         {"truncated", out.truncated},
+                         {"duration_ms", out.duration_ms}};
+  if (!out.ok) details["error"] = out.error;
+  if (out.http_status != 0) details["http_status"] = out.http_status;
+  Audit("agent:" + harness_->options().agent, "tool.call", turn.session, details);
+  nlohmann::json step{{"id", reply.tool_call_id},
+                      {"name", call.name},
+                      {"arguments", call.arguments},
+                      {"ok", out.ok},
+                      {"content", out.content}};
+  if (!out.ok) step["error"] = out.error;
+  return step;
+}
+
+void SessionApi::RecordStep(const AdmittedTurn& turn, const StatusOr<harness::TurnReply>& reply,
+                            double seconds) {
   if (reply.ok()) {
     Audit("agent:" + harness_->options().agent, "model.call", turn.session,
           {{"model", harness_->options().model},
@@ -364,6 +472,7 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
            {"duration_ms", static_cast<int64_t>(seconds * 1000)},
            {"finish_reason",
             reply->budget_exhausted ? "budget_exhausted" : FinishReasonName(reply->finish_reason)},
+           {"tool_call", reply->tool_call.has_value()},
            {"kv", KvSource(*reply)}});
   } else {
     Audit("agent:" + harness_->options().agent, "turn.error", turn.session,
@@ -383,7 +492,6 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
       tokens_->WithLabels({"completion"}).Increment(static_cast<double>(reply->generated_tokens));
     }
   }
-  return reply;
 }
 
 void SessionApi::Audit(const std::string& actor, const std::string& action,

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/http/server.h"
@@ -26,6 +27,7 @@
 #include "runtime/api/token_budget.h"
 #include "runtime/harness/harness.h"
 #include "runtime/harness/state_client.h"
+#include "runtime/tools/toolbox.h"
 
 namespace agentry::api {
 
@@ -35,6 +37,7 @@ struct AdmittedTurn {
   agentry::state::v1::Session session;
   std::shared_ptr<std::atomic<bool>> stop;
   int32_t max_tokens = 0;  // what a token budget leaves this reply; 0: no budget applies
+  int64_t tool_calls_used = 0;  // by the session's earlier turns
 };
 
 struct SessionApiOptions {
@@ -46,6 +49,12 @@ struct SessionApiOptions {
   std::function<int64_t()> now_ms;       // default: the system clock
   metrics::Registry* metrics = nullptr;  // may be null
   AuditLog* audit = nullptr;             // may be null: nothing is recorded
+  // The agent's tools (may be null: replies are never tool calls). A reply that calls one
+  // runs it and gives the model its result, up to `max_tool_steps` calls a turn and
+  // `tool_calls_per_session` (unset: unlimited) a session.
+  const tools::Toolbox* toolbox = nullptr;
+  int64_t max_tool_steps = 8;
+  std::optional<int64_t> tool_calls_per_session{};
 };
 
 class SessionApi {
@@ -63,7 +72,9 @@ class SessionApi {
   // A token budget used up is refused here too (`*retry_after_seconds` set for the day's).
   StatusOr<AdmittedTurn> BeginTurn(const std::string& id, int64_t* retry_after_seconds = nullptr);
   // The harness's turn, counted in the metrics; ends the turn BeginTurn began. `on_text`
-  // returns false to stop the turn (its client went away), as DELETE does.
+  // returns false to stop the turn (its client went away), as DELETE does. A reply that
+  // calls a tool runs it (audited as tool.call) and the model goes on from its result, each
+  // step a model.call; the turn's reply is the last step's, with every call in tool_steps.
   StatusOr<harness::TurnReply> RunTurn(const AdmittedTurn& turn, const std::string& content,
                                        const std::function<bool(const std::string&)>& on_text);
   // The kill switch (spec.suspend): suspending stops every running turn at once (each keeps
@@ -92,6 +103,11 @@ class SessionApi {
   bool StopRunningTurn(const std::string& id);
 
   void EndTurn(const std::string& id);
+  // One model step of a turn: audited (model.call or turn.error) and counted.
+  void RecordStep(const AdmittedTurn& turn, const StatusOr<harness::TurnReply>& reply,
+                  double seconds);
+  // Runs the tool call `reply` holds; its record for the turn's tool_steps.
+  nlohmann::json RunTool(const AdmittedTurn& turn, const harness::TurnReply& reply);
   Status RefuseIfSuspended() const;
 
   // An audit record for a step of session `session` (no-op without an AuditLog).
@@ -106,7 +122,12 @@ class SessionApi {
   TokenBudget budget_;
   std::string on_behalf_of_policy_;
   AuditLog* audit_ = nullptr;
+  const tools::Toolbox* toolbox_ = nullptr;
+  int64_t max_tool_steps_ = 8;
+  std::optional<int64_t> tool_calls_per_session_;
   std::function<int64_t()> now_ms_;
+  metrics::Family<metrics::Counter>* tool_calls_ = nullptr;
+  metrics::Family<metrics::Histogram>* tool_seconds_ = nullptr;
   metrics::Family<metrics::Counter>* turns_ = nullptr;
   metrics::Histogram* turn_seconds_ = nullptr;
   metrics::Family<metrics::Counter>* tokens_ = nullptr;

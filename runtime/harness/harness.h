@@ -75,6 +75,11 @@ struct TurnReply {
   // The reply is a tool call: what it calls, and the id its result must carry.
   std::optional<runtime::ToolCall> tool_call;
   std::string tool_call_id;
+  // Set by the session API's tool loop: the calls this turn ran, as the API reports them, and
+  // why the loop stopped early ("" when the model answered; "tool_steps_exhausted";
+  // "budget_exhausted" is budget_exhausted).
+  std::vector<nlohmann::json> tool_steps;
+  bool tool_steps_exhausted = false;
 };
 
 class Harness {
