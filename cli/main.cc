@@ -125,6 +125,11 @@ int Main(int argc, char** argv) {
                           "the model's name on the node daemon (default: spec.model.name)");
   runtime_cmd->add_option("--max-tokens", runtime_options.max_tokens,
                           "most tokens of one reply (default 512)");
+  runtime_cmd->add_option("--secrets-dir", runtime_options.secrets_dir,
+                          "where HTTP tools read header Secrets, as DIR/SECRET/KEY (default "
+                          "/var/run/agentry/secrets)");
+  runtime_cmd->add_option("--service-account-token", runtime_options.service_account_token_file,
+                          "the projected token HTTP tools with serviceAccountToken send");
   runtime_cmd->add_option("--grace-period", runtime_options.grace_seconds,
                           "seconds running turns get after SIGTERM (default 10)");
 

@@ -19,6 +19,7 @@
 #include "runtime/api/session_api.h"
 #include "runtime/harness/harness.h"
 #include "runtime/prompt/agent_prompt.h"
+#include "runtime/tools/toolbox.h"
 
 namespace agentry::cli {
 
@@ -36,17 +37,29 @@ int RunRuntime(const RuntimeOptions& options) {
     std::fprintf(stderr, "agentry runtime: %s\n", agent.status().message().c_str());
     return 2;
   }
-  std::vector<runtime::ToolDecl> tools;
-  for (const config::ToolSpec& t : agent->spec.tools) {
-    tools.push_back({t.name, t.description, t.parameters, t.requires_approval});
+  harness::StateClient state("unix:" + options.state_socket);
+  tools::ToolboxOptions toolbox_options;
+  toolbox_options.http.secrets_dir = options.secrets_dir;
+  toolbox_options.http.service_account_token_file = options.service_account_token_file;
+  // A tool the call constraint cannot express is a bad spec: refused at start, naming it.
+  StatusOr<std::unique_ptr<tools::Toolbox>> toolbox =
+      tools::Toolbox::Create(*agent, toolbox_options, &state);
+  if (!toolbox.ok()) {
+    std::fprintf(stderr, "agentry runtime: %s: %s\n", options.config.c_str(),
+                 toolbox.status().message().c_str());
+    return 2;
+  }
+  for (const std::string& why : (*toolbox)->skipped()) {
+    log.Warn("tool not offered to the model", {{"tool", why}});
   }
   harness::HarnessOptions harness_options;
   harness_options.agent = agent->metadata.namespace_name + "/" + agent->metadata.name;
   harness_options.model = options.model.empty() ? agent->spec.model.name : options.model;
-  harness_options.system_prompt = runtime::RenderSystemPrompt(agent->spec.instructions, tools);
+  harness_options.system_prompt =
+      runtime::RenderSystemPrompt(agent->spec.instructions, (*toolbox)->decls());
   harness_options.max_tokens = options.max_tokens;
+  harness_options.tools = (*toolbox)->decls();
 
-  harness::StateClient state("unix:" + options.state_socket);
   harness::NodeClient node("unix:" + options.node_socket);
   harness::Harness harness(harness_options, &state, &node);
   metrics::Registry registry;
@@ -61,6 +74,9 @@ int RunRuntime(const RuntimeOptions& options) {
                          .per_day = agent->spec.budget.tokens_per_day};
   api_options.on_behalf_of = agent->spec.identity.on_behalf_of;
   api_options.metrics = &registry;
+  api_options.toolbox = toolbox->get();
+  api_options.max_tool_steps = spec_limits.max_tool_steps;
+  api_options.tool_calls_per_session = agent->spec.budget.tool_calls_per_session;
   api::AuditLog audit(&state, &registry);
   api_options.audit = &audit;
   api::SessionApi api(&harness, &state, api_options);

@@ -17,6 +17,10 @@ struct RuntimeOptions {
   std::string model;  // the model's name on the node daemon; default: spec.model.name
   int32_t max_tokens = 512;
   double grace_seconds = 10;
+  // Where HTTP tools read their header Secrets (DIR/SECRET/KEY) and the projected
+  // service-account token they may send.
+  std::string secrets_dir = "/var/run/agentry/secrets";
+  std::string service_account_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 };
 
 // Serves until SIGTERM or SIGINT, then lets running turns finish within the grace period.

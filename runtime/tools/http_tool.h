@@ -29,8 +29,7 @@ namespace agentry::tools {
 struct HttpToolOptions {
   // Secrets are mounted as DIR/SECRET_NAME/KEY (the operator mounts each one the tools use).
   std::string secrets_dir = "/var/run/agentry/secrets";
-  std::string service_account_token_file =
-      "/var/run/secrets/kubernetes.io/serviceaccount/token";
+  std::string service_account_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 };
 
 // "{id}" in `url_template` replaced by the escaped argument; the arguments it used are

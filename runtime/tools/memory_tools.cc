@@ -25,13 +25,13 @@ ToolRun Json(const nlohmann::json& value) {
 
 nlohmann::json RememberParameters() {
   return {{"type", "object"},
-          {"properties", {{"text", {{"type", "string"}, {"minLength", 1}, {"maxLength", 2000}}}}},
+          {"properties", {{"text", {{"type", "string"}, {"minLength", 1u}, {"maxLength", 2000u}}}}},
           {"required", {"text"}}};
 }
 
 nlohmann::json RecallParameters() {
   return {{"type", "object"},
-          {"properties", {{"query", {{"type", "string"}, {"minLength", 1}, {"maxLength", 200}}}}},
+          {"properties", {{"query", {{"type", "string"}, {"minLength", 1u}, {"maxLength", 200u}}}}},
           {"required", {"query"}}};
 }
 

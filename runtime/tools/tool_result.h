@@ -20,19 +20,19 @@ namespace agentry::tools {
 // What a tool produced, before it is rendered for the model.
 struct ToolRun {
   bool ok = true;
-  std::string error;     // when !ok: why
-  std::string body;      // the result's bytes (an HTTP body, a JSON document)
-  int http_status = 0;   // HTTP tools
+  std::string error{};      // when !ok: why
+  std::string body{};      // the result's bytes (an HTTP body, a JSON document)
+  int http_status = 0;     // HTTP tools
   bool truncated = false;  // the source had more than the tool's response cap
 };
 
 // What the runtime keeps of a finished call.
 struct ToolOutcome {
-  std::string content;   // the "tool" message the model reads
+  std::string content;  // the "tool" message the model reads
   bool ok = true;
   std::string error;
-  int64_t bytes = 0;     // size of the raw result
-  std::string digest;    // hex SHA-256 of the raw result
+  int64_t bytes = 0;       // size of the raw result
+  std::string digest;      // hex SHA-256 of the raw result
   bool truncated = false;  // cut at the response cap or the prompt limit
   int http_status = 0;
   int64_t duration_ms = 0;

@@ -75,8 +75,8 @@ ToolOutcome Toolbox::Run(const runtime::ToolCall& call, const ToolContext& conte
   // The node daemon's constraint wrote these arguments; check them again here, since a
   // daemon without it (or a replayed transcript) could have written anything.
   constrain::Matcher matcher(entry.arguments);
-  const std::string args = call.arguments.dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace);
+  const std::string args =
+      call.arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (!matcher.AdvanceAll(args) || !matcher.IsComplete()) {
     return ToolError("arguments do not match the parameters of " + call.name);
   }
