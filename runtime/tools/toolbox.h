@@ -11,8 +11,9 @@
 // that do not fit its schema, egress refused, a timeout, an HTTP error) is the call's result,
 // which the model reads and the audit log records.
 //
-// MCP tools (spec.tools[].mcp) are not run yet: Create leaves them out, and says so in
-// `skipped()`, so the model is never told about a tool that cannot run.
+// MCP tools (spec.tools[].mcp) and tools that require approval are not run yet: Create
+// leaves them out, and says so in `skipped()`, so the model is never told about a tool that
+// cannot run, and no call that needs a person's approval runs without it.
 #pragma once
 
 #include <map>
