@@ -1,0 +1,262 @@
+// The session API's tool loop, end to end over HTTP: a real state sidecar, a real tool server
+// (common/http's server, written for the test), and a node daemon whose replies come from a
+// script (scripted_node.h), since a random-weight model never writes a tool call. The real
+// daemon's side, that a reply opening <tool_call> is always a valid call, is tested in
+// nodeagent/scheduler/tests and runtime/prompt/tests.
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <cpprest/http_client.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/http/server.h"
+#include "common/metrics/registry.h"
+#include "runtime/api/audit_log.h"
+#include "runtime/api/session_api.h"
+#include "runtime/api/tests/scripted_node.h"
+#include "runtime/harness/tests/data_plane.h"
+#include "runtime/prompt/agent_prompt.h"
+#include "runtime/tools/toolbox.h"
+
+namespace agentry::api {
+namespace {
+
+using nlohmann::json;
+
+std::string Call(const std::string& name, const json& arguments) {
+  return runtime::RenderToolCall(name, arguments);
+}
+
+class ToolLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(plane_.Start(), "");
+    socket_dir_ = ::testing::TempDir() + "/tool_loop_" + std::to_string(getpid());
+    std::filesystem::create_directories(socket_dir_);
+    ASSERT_EQ(node_.Start(socket_dir_ + "/node.sock"), "");
+    tools_server_ =
+        std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = &tool_registry_});
+    ASSERT_TRUE(tools_server_
+                    ->Route("GET", "/tickets/{id}",
+                            [this](const http::HttpRequest& r) {
+                              {
+                                std::lock_guard<std::mutex> lock(mu_);
+                                tool_requests_.push_back(r);
+                              }
+                              if (r.path_params.at("id") == "999") {
+                                std::this_thread::sleep_for(std::chrono::seconds(3));
+                              }
+                              return http::HttpResponse::Json(
+                                  200, {{"id", r.path_params.at("id")}, {"status", "open"}});
+                            })
+                    .ok());
+    ASSERT_TRUE(tools_server_->Start().ok());
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Stop();
+    tools_server_->Stop();
+    node_.Stop();
+    std::filesystem::remove_all(socket_dir_);
+  }
+
+  // The runtime's pieces, for an agent with an HTTP tool on the tool server (and one on a
+  // host outside the egress list).
+  void StartRuntime(int64_t max_tool_steps, std::optional<int64_t> tool_calls_per_session = {}) {
+    config::ManagedAgent agent;
+    agent.metadata.name = "triage";
+    agent.metadata.namespace_name = "team-a";
+    config::ToolSpec get_ticket;
+    get_ticket.name = "get_ticket";
+    get_ticket.parameters = json::parse(
+        R"({"type":"object","properties":{"id":{"type":"integer"}},"required":["id"]})");
+    get_ticket.http = config::HttpToolSpec();
+    get_ticket.http->url = tools_server_->base_url() + "/tickets/{id}";
+    config::ToolSpec outside = get_ticket;
+    outside.name = "get_outside";
+    outside.http->url = "http://outside.example.com/tickets/{id}";
+    agent.spec.tools = {get_ticket, outside};
+    agent.spec.egress_allow = {{"127.0.0.1", {}}};
+    state_ = std::make_unique<harness::StateClient>(plane_.state_target());
+    StatusOr<std::unique_ptr<tools::Toolbox>> box = tools::Toolbox::Create(agent, {}, state_.get());
+    ASSERT_TRUE(box.ok()) << box.status().message();
+    toolbox_ = std::move(box).value();
+    node_client_ = std::make_unique<harness::NodeClient>(node_.target());
+    harness_ = std::make_unique<harness::Harness>(
+        harness::HarnessOptions{.agent = "team-a/triage",
+                                .model = "tiny",
+                                .system_prompt = "You triage tickets.",
+                                .max_tokens = 64,
+                                .tools = toolbox_->decls()},
+        state_.get(), node_client_.get());
+    audit_ = std::make_unique<AuditLog>(state_.get(), &registry_);
+    SessionApiOptions options;
+    options.metrics = &registry_;
+    options.audit = audit_.get();
+    options.toolbox = toolbox_.get();
+    options.max_tool_steps = max_tool_steps;
+    options.tool_calls_per_session = tool_calls_per_session;
+    api_ = std::make_unique<SessionApi>(harness_.get(), state_.get(), options);
+    server_ = std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = &registry_});
+    ASSERT_TRUE(api_->Register(server_.get()).ok());
+    ASSERT_TRUE(audit_->Register(server_.get()).ok());
+    ASSERT_TRUE(server_->Start().ok());
+    ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})").first, 201);
+  }
+
+  std::pair<int, json> Send(const std::string& method, const std::string& path,
+                            const std::string& body = "") {
+    web::http::client::http_client client(server_->base_url());
+    web::http::http_request request(method);
+    request.set_request_uri(path);
+    if (!body.empty()) request.set_body(body, "application/json");
+    web::http::http_response response = client.request(request).get();
+    const std::string text = response.extract_utf8string(true).get();
+    return {response.status_code(), json::parse(text, nullptr, false)};
+  }
+  std::pair<int, json> Message(const std::string& content) {
+    return Send("POST", "/v1/sessions/s1/messages", json{{"content", content}}.dump());
+  }
+  size_t ToolRequests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tool_requests_.size();
+  }
+  std::vector<json> Audit(const std::string& action) {
+    std::vector<json> out;
+    const json page = Send("GET", "/v1/audit?limit=1000").second;
+    for (const json& r : page["records"]) {
+      if (r["action"] == action) out.push_back(r);
+    }
+    return out;
+  }
+
+  harness::LocalDataPlane plane_;
+  testing::ScriptedNode node_;
+  std::string socket_dir_;
+  metrics::Registry registry_, tool_registry_;
+  std::unique_ptr<http::HttpServer> tools_server_;
+  std::mutex mu_;
+  std::vector<http::HttpRequest> tool_requests_;
+  std::unique_ptr<harness::StateClient> state_;
+  std::unique_ptr<tools::Toolbox> toolbox_;
+  std::unique_ptr<harness::NodeClient> node_client_;
+  std::unique_ptr<harness::Harness> harness_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<SessionApi> api_;
+  std::unique_ptr<http::HttpServer> server_;
+};
+
+TEST_F(ToolLoopTest, ACallRunsAndTheModelAnswersFromItsResult) {
+  StartRuntime(4);
+  node_.Script({Call("get_ticket", {{"id", 4821}}), "Ticket 4821 is open."});
+  const auto [status, reply] = Message("What is the status of ticket 4821?");
+  ASSERT_EQ(status, 200) << reply.dump();
+  EXPECT_EQ(reply["content"], "Ticket 4821 is open.");
+  EXPECT_EQ(reply["finish_reason"], "stop");
+  ASSERT_EQ(reply["tool_calls"].size(), 1u) << reply.dump();
+  const json& call = reply["tool_calls"][0];
+  EXPECT_EQ(call["name"], "get_ticket");
+  EXPECT_EQ(call["arguments"], (json{{"id", 4821}}));
+  EXPECT_EQ(call["ok"], true);
+  EXPECT_EQ(json::parse(call["content"].get<std::string>()),
+            (json{{"id", "4821"}, {"status", "open"}}));
+  EXPECT_EQ(reply["usage"]["completion_tokens"], 10);  // both steps
+
+  // The tool server saw who the agent acted for.
+  ASSERT_EQ(ToolRequests(), 1u);
+  EXPECT_EQ(tool_requests_[0].Header("x-agentry-on-behalf-of"), "alice");
+  EXPECT_EQ(tool_requests_[0].Header("x-agentry-session"), "s1");
+  EXPECT_EQ(tool_requests_[0].Header("x-agentry-tool-call"), call["id"]);
+
+  // Each step asked for the tool-call constraint; the second sent only the result.
+  const std::vector<testing::nodepb::GenerateRequest> requests = node_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  for (const auto& r : requests) {
+    ASSERT_EQ(r.tool_calls().tools_size(), 2);
+    EXPECT_EQ(r.tool_calls().open(), "<tool_call>");
+    EXPECT_EQ(r.tool_calls().tools(0).name(), "get_ticket");
+  }
+  ASSERT_EQ(requests[1].messages_size(), 1);
+  EXPECT_EQ(requests[1].messages(0).role(), "tool");
+  EXPECT_EQ(requests[1].messages(0).content(), call["content"]);
+
+  // The transcript holds the call and its result under one id.
+  const json transcript = Send("GET", "/v1/sessions/s1").second["transcript"];
+  ASSERT_EQ(transcript.size(), 4u) << transcript.dump();
+  EXPECT_EQ(transcript[1]["role"], "assistant");
+  EXPECT_EQ(transcript[1]["name"], "get_ticket");
+  EXPECT_EQ(transcript[1]["tool_call_id"], call["id"]);
+  EXPECT_EQ(transcript[2]["role"], "tool");
+  EXPECT_EQ(transcript[2]["tool_call_id"], call["id"]);
+  EXPECT_EQ(transcript[3]["content"], "Ticket 4821 is open.");
+
+  // Audited: two model calls and the tool call, with the result's digest.
+  EXPECT_EQ(Audit("model.call").size(), 2u);
+  const std::vector<json> tool_calls = Audit("tool.call");
+  ASSERT_EQ(tool_calls.size(), 1u);
+  const json& details = tool_calls[0]["details"];
+  EXPECT_EQ(details["tool"], "get_ticket");
+  EXPECT_EQ(details["on_behalf_of"], "alice");
+  EXPECT_EQ(details["http_status"], 200);
+  EXPECT_EQ(details["result_sha256"].get<std::string>().size(), 64u);
+}
+
+TEST_F(ToolLoopTest, EgressOutsideTheAllowListIsTheModelsResultAndNothingIsSent) {
+  StartRuntime(4);
+  node_.Script({Call("get_outside", {{"id", 1}}), "I cannot reach that system."});
+  const auto [status, reply] = Message("Look up ticket 1 outside.");
+  ASSERT_EQ(status, 200) << reply.dump();
+  ASSERT_EQ(reply["tool_calls"].size(), 1u);
+  EXPECT_EQ(reply["tool_calls"][0]["ok"], false);
+  EXPECT_EQ(reply["tool_calls"][0]["error"],
+            "egress to outside.example.com:80 is not in spec.egress.allow");
+  EXPECT_EQ(node_.requests()[1].messages(0).content(),
+            R"({"error":"egress to outside.example.com:80 is not in spec.egress.allow"})");
+  EXPECT_EQ(reply["content"], "I cannot reach that system.");
+}
+
+TEST_F(ToolLoopTest, MaxToolStepsEndsTheTurn) {
+  StartRuntime(2);
+  node_.Script({Call("get_ticket", {{"id", 1}}), Call("get_ticket", {{"id", 2}}),
+                Call("get_ticket", {{"id", 3}})});
+  const auto [status, reply] = Message("Look everything up.");
+  ASSERT_EQ(status, 200) << reply.dump();
+  EXPECT_EQ(reply["finish_reason"], "tool_steps_exhausted");
+  EXPECT_EQ(reply["tool_calls"].size(), 2u);
+  EXPECT_EQ(ToolRequests(), 2u);  // the third call was not run
+  EXPECT_EQ(Audit("turn.tool_steps_exhausted").size(), 1u);
+}
+
+TEST_F(ToolLoopTest, ToolCallsPerSessionIsABudgetAcrossTurns) {
+  StartRuntime(8, 1);
+  node_.Script(
+      {Call("get_ticket", {{"id", 1}}), "Ticket 1 is open.", Call("get_ticket", {{"id", 2}})});
+  ASSERT_EQ(Message("Ticket 1?").second["finish_reason"], "stop");
+  const auto [status, reply] = Message("Ticket 2?");
+  ASSERT_EQ(status, 200) << reply.dump();
+  EXPECT_EQ(reply["finish_reason"], "budget_exhausted");
+  EXPECT_EQ(reply["tool_calls"].size(), 0u);
+  EXPECT_EQ(ToolRequests(), 1u);
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").second["usage"]["tool_calls"], 1);
+}
+
+TEST_F(ToolLoopTest, DeleteDuringASlowToolEndsTheTurnAtOnce) {
+  StartRuntime(4);
+  node_.Script({Call("get_ticket", {{"id", 999}}), "never read"});
+  std::pair<int, json> reply;
+  std::thread turn([&] { reply = Message("Ticket 999?"); });
+  while (ToolRequests() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Send("DELETE", "/v1/sessions/s1").first, 200);
+  turn.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  ASSERT_EQ(reply.first, 200) << reply.second.dump();
+  ASSERT_EQ(reply.second["tool_calls"].size(), 1u);
+  EXPECT_EQ(reply.second["tool_calls"][0]["error"], "stopped");
+  EXPECT_EQ(node_.requests().size(), 1u);  // the model never saw a result
+  EXPECT_EQ(Audit("tool.call").size(), 1u);
+}
+
+}  // namespace
+}  // namespace agentry::api
