@@ -69,7 +69,8 @@ int RunRuntime(const RuntimeOptions& options) {
   api_options.limits = {.max_concurrent = spec_limits.max_concurrent,
                         .idle_timeout = spec_limits.idle_timeout,
                         .max_duration = spec_limits.max_duration,
-                        .max_turns = spec_limits.max_turns};
+                        .max_turns = spec_limits.max_turns,
+                        .approval_timeout = spec_limits.approval_timeout};
   api_options.budgets = {.per_session = agent->spec.budget.tokens_per_session,
                          .per_day = agent->spec.budget.tokens_per_day};
   api_options.on_behalf_of = agent->spec.identity.on_behalf_of;

@@ -181,6 +181,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   const bool max_ok = s.Optional("maxDuration", &out->max_duration, Positive<Duration>());
   s.Optional("maxTurns", &out->max_turns, Positive<int64_t>());
   s.Optional("maxToolSteps", &out->max_tool_steps, InRange<int64_t>(0, 64));
+  s.Optional("approvalTimeout", &out->approval_timeout, Positive<Duration>());
   if (idle_ok && max_ok && out->idle_timeout > out->max_duration) {
     s.Error("idleTimeout",
             "must not be longer than maxDuration (" + FormatDuration(out->max_duration) + ")");

@@ -110,6 +110,7 @@ struct SessionsSpec {
   Duration max_duration = std::chrono::hours(2);
   int64_t max_turns = 50;
   int64_t max_tool_steps = 8;  // model calls that run a tool, per turn
+  Duration approval_timeout = std::chrono::hours(1);  // a paused call is then denied
 };
 
 // Unset limits are unlimited.

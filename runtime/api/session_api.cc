@@ -27,7 +27,10 @@ Json SessionJson(const statepb::Session& s) {
           {"created_unix_ms", s.created_unix_ms()},
           {"updated_unix_ms", s.updated_unix_ms()},
           {"events", s.next_seq() - 1},
-          {"metadata", meta.is_discarded() ? Json::object() : meta}};
+          {"metadata", meta.is_discarded() ? Json::object() : meta},
+          {"pending_approval", meta.is_object() && meta.contains(kPendingApprovalKey)
+                                   ? meta[kPendingApprovalKey]
+                                   : Json()}};
 }
 
 std::string NewSessionId() {
@@ -63,10 +66,12 @@ Json ReplyJson(const harness::TurnReply& r) {
   return {{"content", r.text},
           {"user_seq", r.user_seq},
           {"reply_seq", r.reply_seq},
-          {"finish_reason", r.budget_exhausted       ? "budget_exhausted"
-                            : r.tool_steps_exhausted ? "tool_steps_exhausted"
-                                                     : FinishReasonName(r.finish_reason)},
+          {"finish_reason", !r.pending_approval.is_null() ? "waiting_approval"
+                            : r.budget_exhausted          ? "budget_exhausted"
+                            : r.tool_steps_exhausted      ? "tool_steps_exhausted"
+                                                          : FinishReasonName(r.finish_reason)},
           {"tool_calls", r.tool_steps},
+          {"pending_approval", r.pending_approval},
           {"usage",
            {{"prompt_tokens", r.prompt_tokens},
             {"cached_tokens", r.cached_tokens},
@@ -167,6 +172,8 @@ Status SessionApi::Register(http::HttpServer* server) {
       server->Route("POST", "/v1/sessions/{id}/messages", bind(&SessionApi::Message)));
   AGENTRY_RETURN_IF_ERROR(
       server->Route("POST", "/v1/sessions/{id}/cancel", bind(&SessionApi::Cancel)));
+  AGENTRY_RETURN_IF_ERROR(
+      server->Route("POST", "/v1/sessions/{id}/approvals/{call}", bind(&SessionApi::Approve)));
   return server->Route("DELETE", "/v1/sessions/{id}", bind(&SessionApi::Delete));
 }
 
@@ -288,7 +295,36 @@ Status SessionApi::RefuseIfSuspended() const {
                           "resumed");
 }
 
-StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* retry_after_seconds) {
+std::optional<PendingCall> SessionApi::PendingApproval(const statepb::Session& session) {
+  if (session.state() != kWaitingApproval) return std::nullopt;
+  const Json meta = Json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object() || !meta.contains(kPendingApprovalKey)) return std::nullopt;
+  const Json& p = meta[kPendingApprovalKey];
+  if (!p.is_object() || !p.contains("call_id") || !p["call_id"].is_string() ||
+      !p.contains("name") || !p["name"].is_string()) {
+    return std::nullopt;
+  }
+  PendingCall call;
+  call.call_id = p["call_id"];
+  call.name = p["name"];
+  call.arguments = p.value("arguments", Json::object());
+  call.requested_unix_ms = p.value("requested_unix_ms", int64_t{0});
+  return call;
+}
+
+Status SessionApi::SettleApproval(const statepb::Session& session) {
+  Json meta = Json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object()) meta = Json::object();
+  meta.erase(kPendingApprovalKey);
+  statepb::UpdateSessionRequest update;
+  update.set_id(session.id());
+  update.set_state("active");
+  update.set_metadata_json(meta.dump());
+  return state_->UpdateSession(update).status();
+}
+
+StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* retry_after_seconds,
+                                             bool resuming) {
   AdmittedTurn turn;
   turn.stop = std::make_shared<std::atomic<bool>>(false);
   {
@@ -302,13 +338,46 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
   }
   const Status admitted = [&]() -> Status {
     AGENTRY_ASSIGN_OR_RETURN(turn.session, state_->GetSession(id));
+    const std::optional<PendingCall> pending = PendingApproval(turn.session);
+    if (resuming && !pending.has_value()) {
+      return FailedPreconditionError("session " + id + ": no call waits for approval");
+    }
+    statepb::Session checked = turn.session;  // as the limits below see it
+    if (pending.has_value()) {
+      const std::chrono::milliseconds waited(now_ms_() - pending->requested_unix_ms);
+      const bool timed_out = waited >= policy_.limits().approval_timeout;
+      const std::string timeout = config::FormatDuration(policy_.limits().approval_timeout);
+      if (resuming && timed_out) {
+        return FailedPreconditionError("session " + id + ": the approval of call " +
+                                       pending->call_id + " timed out after " + timeout +
+                                       "; the next message settles it as denied");
+      }
+      if (!resuming && !timed_out) {
+        return AbortedError("session " + id + ": call " + pending->call_id + " (" + pending->name +
+                            ") is waiting for approval; decide with "
+                            "POST /v1/sessions/" +
+                            id + "/approvals/" + pending->call_id);
+      }
+      if (!resuming) {
+        // Timed out: the call is denied, its result goes ahead of this message.
+        AGENTRY_RETURN_IF_ERROR(SettleApproval(turn.session));
+        AGENTRY_ASSIGN_OR_RETURN(turn.session, state_->GetSession(id));
+        const tools::ToolOutcome denied = tools::ToolError("approval timed out after " + timeout);
+        turn.before.push_back(
+            {pending->call_id, pending->name, denied.content, Json{{"ok", false}}.dump()});
+        Audit("system", "approval.timeout", turn.session,
+              {{"call_id", pending->call_id}, {"tool", pending->name}});
+      }
+      checked = turn.session;
+      checked.set_state("active");
+    }
     statepb::GetUsageRequest usage_request;
     usage_request.set_session_id(id);
     AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage usage, state_->GetUsage(usage_request));
     const auto turns = usage.counters().find("turns");
     const int64_t now = now_ms_();
     Status s =
-        policy_.MayTakeTurn(turn.session, turns == usage.counters().end() ? 0 : turns->second, now);
+        policy_.MayTakeTurn(checked, turns == usage.counters().end() ? 0 : turns->second, now);
     const std::string expiry = policy_.Expiry(turn.session, now);
     if (!s.ok() && turn.session.state() == "active" && !expiry.empty()) {
       statepb::UpdateSessionRequest expire;
@@ -348,35 +417,86 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
   return turn;
 }
 
+std::function<bool(const std::string&)> SessionApi::Streamer(
+    const AdmittedTurn& turn, const std::function<bool(const std::string&)>& on_text) {
+  return [&turn, &on_text](const std::string& text) { return on_text(text) && !turn.stop->load(); };
+}
+
+StatusOr<harness::TurnReply> SessionApi::TimedStep(
+    const AdmittedTurn& turn, const std::function<StatusOr<harness::TurnReply>()>& step) {
+  const auto start = std::chrono::steady_clock::now();
+  StatusOr<harness::TurnReply> reply = step();
+  RecordStep(turn, reply,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return reply;
+}
+
+bool SessionApi::ReachedBudget(const harness::TurnReply& reply, int32_t max_tokens) const {
+  // Cut short by the budget's remainder rather than by the reply's own limit.
+  return max_tokens > 0 && reply.finish_reason == harness::nodepb::FINISH_REASON_LENGTH &&
+         reply.generated_tokens >= max_tokens &&
+         (harness_->options().max_tokens <= 0 || max_tokens < harness_->options().max_tokens);
+}
+
 StatusOr<harness::TurnReply> SessionApi::RunTurn(
     const AdmittedTurn& turn, const std::string& content,
     const std::function<bool(const std::string&)>& on_text) {
-  const auto stream = [&](const std::string& text) { return on_text(text) && !turn.stop->load(); };
-  const auto timed = [&](const auto& step) {
-    const auto start = std::chrono::steady_clock::now();
-    StatusOr<harness::TurnReply> reply = step();
-    RecordStep(turn, reply,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const auto stream = Streamer(turn, on_text);
+  StatusOr<harness::TurnReply> reply = TimedStep(turn, [&] {
+    return harness_->Turn(turn.session, content, stream, turn.max_tokens, turn.before);
+  });
+  if (reply.ok()) reply->budget_exhausted = ReachedBudget(*reply, turn.max_tokens);
+  return ToolLoop(turn, std::move(reply), {}, on_text);
+}
+
+StatusOr<harness::TurnReply> SessionApi::ResumeTurn(
+    const AdmittedTurn& turn, const PendingCall& pending, const ApprovalDecision& decision,
+    const std::function<bool(const std::string&)>& on_text) {
+  const runtime::ToolCall call{pending.name, pending.arguments};
+  nlohmann::json step;
+  if (decision.approve) {
+    step = RunTool(turn, call, pending.call_id);
+  } else {
+    // The model reads a denial as the tool's result, and can answer the user without it.
+    const tools::ToolOutcome denied = tools::ToolError(
+        "denied by " + decision.by + (decision.reason.empty() ? "" : ": " + decision.reason));
+    step = {{"id", pending.call_id}, {"name", call.name},         {"arguments", call.arguments},
+            {"ok", false},           {"content", denied.content}, {"error", denied.error}};
+  }
+  std::vector<nlohmann::json> steps{step};
+  if (turn.stop->load()) {
+    EndTurn(turn.session.id());
+    harness::TurnReply reply;
+    reply.finish_reason = harness::nodepb::FINISH_REASON_CANCELLED;
+    reply.tool_steps = std::move(steps);
     return reply;
-  };
-  const auto reached_budget = [&](const harness::TurnReply& r, int32_t max_tokens) {
-    // Cut short by the budget's remainder rather than by the reply's own limit.
-    return max_tokens > 0 && r.finish_reason == harness::nodepb::FINISH_REASON_LENGTH &&
-           r.generated_tokens >= max_tokens &&
-           (harness_->options().max_tokens <= 0 || max_tokens < harness_->options().max_tokens);
-  };
-  StatusOr<harness::TurnReply> reply =
-      timed([&] { return harness_->Turn(turn.session, content, stream, turn.max_tokens); });
-  if (reply.ok()) reply->budget_exhausted = reached_budget(*reply, turn.max_tokens);
-  // The tool loop: run what the reply calls, give the model the result, until it answers.
-  std::vector<nlohmann::json> steps;
+  }
+  StatusOr<statepb::Session> session = state_->GetSession(turn.session.id());
+  const harness::ToolResultEvent event{pending.call_id, call.name, step["content"],
+                                       nlohmann::json{{"ok", step["ok"]}}.dump()};
+  const auto stream = Streamer(turn, on_text);
+  StatusOr<harness::TurnReply> reply = TimedStep(turn, [&]() -> StatusOr<harness::TurnReply> {
+    if (!session.ok()) return session.status();
+    return harness_->Continue(*session, {event}, stream, turn.max_tokens);
+  });
+  if (reply.ok()) reply->budget_exhausted = ReachedBudget(*reply, turn.max_tokens);
+  return ToolLoop(turn, std::move(reply), std::move(steps), on_text);
+}
+
+StatusOr<harness::TurnReply> SessionApi::ToolLoop(
+    const AdmittedTurn& turn, StatusOr<harness::TurnReply> reply, std::vector<nlohmann::json> steps,
+    const std::function<bool(const std::string&)>& on_text) {
+  const auto stream = Streamer(turn, on_text);
   int64_t prompt = reply.ok() ? reply->prompt_tokens : 0;
   int64_t cached = reply.ok() ? reply->cached_tokens : 0;
   int64_t generated = reply.ok() ? reply->generated_tokens : 0;
-  int64_t first_seq = reply.ok() ? reply->user_seq : 0;
+  const int64_t first_seq = reply.ok() ? reply->user_seq : 0;
+  const size_t resumed = steps.size();  // a resumed turn's approved (or denied) call
+  // Run what the reply calls, give the model the result, until it answers.
   while (toolbox_ != nullptr && reply.ok() && reply->tool_call.has_value() &&
          !reply->budget_exhausted && !turn.stop->load()) {
-    if (static_cast<int64_t>(steps.size()) >= max_tool_steps_) {
+    const int64_t run = static_cast<int64_t>(steps.size() - resumed);
+    if (run >= max_tool_steps_) {
       reply->tool_steps_exhausted = true;
       Audit("system", "turn.tool_steps_exhausted", turn.session,
             {{"max_tool_steps", max_tool_steps_}});
@@ -386,11 +506,21 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
         turn.tool_calls_used + static_cast<int64_t>(steps.size()) >= *tool_calls_per_session_) {
       reply->budget_exhausted = true;
       Audit("system", "budget.exhausted", turn.session,
-            {{"message", "toolCallsPerSession " + std::to_string(*tool_calls_per_session_) +
-                             " used up"}});
+            {{"message",
+              "toolCallsPerSession " + std::to_string(*tool_calls_per_session_) + " used up"}});
       break;
     }
-    nlohmann::json step = RunTool(turn, *reply);
+    const runtime::ToolDecl* decl = toolbox_->Find(reply->tool_call->name);
+    if (decl != nullptr && decl->requires_approval) {
+      // Pause: the call waits, in the session's record, for a person to decide.
+      Status paused = PauseForApproval(turn, *reply);
+      if (!paused.ok()) {
+        reply = paused;
+        break;
+      }
+      break;
+    }
+    nlohmann::json step = RunTool(turn, *reply->tool_call, reply->tool_call_id);
     const std::string result = step["content"].get<std::string>();
     steps.push_back(std::move(step));
     if (turn.stop->load()) break;  // stopped during the call: its result is recorded above
@@ -405,12 +535,12 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
     StatusOr<statepb::Session> session = state_->GetSession(turn.session.id());
     const harness::ToolResultEvent event{reply->tool_call_id, reply->tool_call->name, result,
                                          nlohmann::json{{"ok", steps.back()["ok"]}}.dump()};
-    reply = timed([&]() -> StatusOr<harness::TurnReply> {
+    reply = TimedStep(turn, [&]() -> StatusOr<harness::TurnReply> {
       if (!session.ok()) return session.status();
       return harness_->Continue(*session, {event}, stream, max_tokens);
     });
     if (!reply.ok()) break;
-    reply->budget_exhausted = reached_budget(*reply, max_tokens);
+    reply->budget_exhausted = ReachedBudget(*reply, max_tokens);
     prompt += reply->prompt_tokens;
     cached += reply->cached_tokens;
     generated += reply->generated_tokens;
@@ -425,10 +555,32 @@ StatusOr<harness::TurnReply> SessionApi::RunTurn(
   return reply;
 }
 
-nlohmann::json SessionApi::RunTool(const AdmittedTurn& turn, const harness::TurnReply& reply) {
-  const runtime::ToolCall& call = *reply.tool_call;
+Status SessionApi::PauseForApproval(const AdmittedTurn& turn, harness::TurnReply& reply) {
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::Session session, state_->GetSession(turn.session.id()));
+  Json meta = Json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object()) meta = Json::object();
+  const Json pending = {{"call_id", reply.tool_call_id},
+                        {"name", reply.tool_call->name},
+                        {"arguments", reply.tool_call->arguments},
+                        {"requested_unix_ms", now_ms_()}};
+  meta[kPendingApprovalKey] = pending;
+  statepb::UpdateSessionRequest update;
+  update.set_id(session.id());
+  update.set_state(std::string(kWaitingApproval));
+  update.set_metadata_json(meta.dump());
+  AGENTRY_RETURN_IF_ERROR(state_->UpdateSession(update).status());
+  reply.pending_approval = pending;
+  Audit("agent:" + harness_->options().agent, "approval.request", turn.session,
+        {{"call_id", reply.tool_call_id},
+         {"tool", reply.tool_call->name},
+         {"arguments", reply.tool_call->arguments}});
+  return OkStatus();
+}
+
+nlohmann::json SessionApi::RunTool(const AdmittedTurn& turn, const runtime::ToolCall& call,
+                                   const std::string& call_id) {
   tools::ToolContext context{harness_->options().agent, turn.session.id(),
-                             turn.session.on_behalf_of(), reply.tool_call_id, turn.stop.get()};
+                             turn.session.on_behalf_of(), call_id, turn.stop.get()};
   const tools::ToolOutcome out = toolbox_->Run(call, context);
   const std::string result = out.ok ? "ok" : "error";
   if (tool_calls_ != nullptr) {
@@ -439,18 +591,14 @@ nlohmann::json SessionApi::RunTool(const AdmittedTurn& turn, const harness::Turn
   usage.set_session_id(turn.session.id());
   (*usage.mutable_counters())["tool_calls"] = 1;
   (void)state_->AddUsage(usage);  // best effort, as the harness's token counts
-  nlohmann::json details{{"tool", call.name},
-                         {"call_id", reply.tool_call_id},
-                         {"arguments", call.arguments},
-                         {"ok", out.ok},
-                         {"result_bytes", out.bytes},
-                         {"result_sha256", out.digest},
-                         {"truncated", out.truncated},
-                         {"duration_ms", out.duration_ms}};
+  nlohmann::json details{{"tool", call.name},           {"call_id", call_id},
+                         {"arguments", call.arguments}, {"ok", out.ok},
+                         {"result_bytes", out.bytes},   {"result_sha256", out.digest},
+                         {"truncated", out.truncated},  {"duration_ms", out.duration_ms}};
   if (!out.ok) details["error"] = out.error;
   if (out.http_status != 0) details["http_status"] = out.http_status;
   Audit("agent:" + harness_->options().agent, "tool.call", turn.session, details);
-  nlohmann::json step{{"id", reply.tool_call_id},
+  nlohmann::json step{{"id", call_id},
                       {"name", call.name},
                       {"arguments", call.arguments},
                       {"ok", out.ok},
@@ -529,25 +677,79 @@ HttpResponse SessionApi::Message(const HttpRequest& request) {
   int64_t retry_after = 0;
   StatusOr<AdmittedTurn> turn = BeginTurn(id, &retry_after);
   if (!turn.ok()) return ErrorResponse(turn.status(), retry_after);
+  return Respond(stream, [this, content, turn = *turn](const auto& on_text) {
+    return RunTurn(turn, content, on_text);
+  });
+}
+
+HttpResponse SessionApi::Respond(
+    bool stream,
+    std::function<StatusOr<harness::TurnReply>(const std::function<bool(const std::string&)>&)>
+        run) {
   if (!stream) {
-    StatusOr<harness::TurnReply> reply =
-        RunTurn(*turn, content, [](const std::string&) { return true; });
+    StatusOr<harness::TurnReply> reply = run([](const std::string&) { return true; });
     if (!reply.ok()) return ErrorResponse(reply.status());
     return HttpResponse::Json(200, ReplyJson(*reply));
   }
-  return HttpResponse::EventStream(
-      [this, content, turn = *turn](const HttpResponse::Writer& write) {
-        StatusOr<harness::TurnReply> reply = RunTurn(turn, content, [&](const std::string& text) {
-          return write(HttpResponse::Event("token", {{"text", text}}));
-        });
-        if (reply.ok()) {
-          write(HttpResponse::Event("done", ReplyJson(*reply)));
-        } else {
-          write(HttpResponse::Event("error",
-                                    {{"code", std::string(StatusCodeName(reply.status().code()))},
-                                     {"message", reply.status().message()}}));
-        }
-      });
+  return HttpResponse::EventStream([run = std::move(run)](const HttpResponse::Writer& write) {
+    StatusOr<harness::TurnReply> reply = run([&](const std::string& text) {
+      return write(HttpResponse::Event("token", {{"text", text}}));
+    });
+    if (reply.ok()) {
+      write(HttpResponse::Event("done", ReplyJson(*reply)));
+    } else {
+      write(HttpResponse::Event("error",
+                                {{"code", std::string(StatusCodeName(reply.status().code()))},
+                                 {"message", reply.status().message()}}));
+    }
+  });
+}
+
+HttpResponse SessionApi::Approve(const HttpRequest& request) {
+  const std::string id = request.path_params.at("id");
+  const std::string call_id = request.path_params.at("call");
+  StatusOr<Json> body = request.JsonBody();
+  if (!body.ok()) return ErrorResponse(body.status());
+  const auto text = [&](const char* field) {
+    return body->is_object() && body->contains(field) && (*body)[field].is_string()
+               ? (*body)[field].get<std::string>()
+               : std::string();
+  };
+  ApprovalDecision decision;
+  const std::string verdict = text("decision");
+  if (verdict != "approve" && verdict != "deny") {
+    return ErrorResponse(InvalidArgumentError("decision: \"approve\" or \"deny\""));
+  }
+  decision.approve = verdict == "approve";
+  decision.reason = text("reason");
+  // Who decided. Until callers authenticate, the request names them.
+  decision.by = text("user");
+  if (decision.by.empty()) {
+    return ErrorResponse(InvalidArgumentError("user: required, who decides"));
+  }
+  const bool stream = (body->contains("stream") && (*body)["stream"].is_boolean() &&
+                       (*body)["stream"].get<bool>()) ||
+                      request.Header("Accept").find("text/event-stream") != std::string::npos;
+  int64_t retry_after = 0;
+  StatusOr<AdmittedTurn> turn = BeginTurn(id, &retry_after, /*resuming=*/true);
+  if (!turn.ok()) return ErrorResponse(turn.status(), retry_after);
+  const std::optional<PendingCall> pending = PendingApproval(turn->session);
+  if (!pending.has_value() || pending->call_id != call_id) {
+    EndTurn(id);
+    return ErrorResponse(
+        NotFoundError("session " + id + ": no call " + call_id + " waits for approval" +
+                      (pending.has_value() ? " (" + pending->call_id + " does)" : "")));
+  }
+  // The decision is durable before the call runs: a crash from here on never runs it twice.
+  if (Status s = SettleApproval(turn->session); !s.ok()) {
+    EndTurn(id);
+    return ErrorResponse(s);
+  }
+  Audit("user:" + decision.by, decision.approve ? "approval.grant" : "approval.deny", turn->session,
+        {{"call_id", pending->call_id}, {"tool", pending->name}, {"reason", decision.reason}});
+  return Respond(stream, [this, turn = *turn, pending = *pending, decision](const auto& on_text) {
+    return ResumeTurn(turn, pending, decision, on_text);
+  });
 }
 
 bool SessionApi::StopRunningTurn(const std::string& id) {

@@ -6,6 +6,14 @@
 //   POST   /v1/sessions/{id}/messages   {"content", "stream"?}        → the reply, or SSE
 //   POST   /v1/sessions/{id}/cancel     stops its running turn at once; the session stays open
 //   DELETE /v1/sessions/{id}            stops its running turn at once and closes it
+//   POST   /v1/sessions/{id}/approvals/{call}  {"decision": "approve"|"deny", "reason"?,
+//                                       "user"}  decides the paused call; the turn goes on
+//
+// A call of a tool with requiresApproval pauses the session in "waiting_approval" with the
+// call (id, tool, arguments) in its metadata's pending_approval, so it survives a runtime
+// restart; the decision runs exactly that call (or gives the model the denial as its result).
+// Messages wait until then (409); one after spec.sessions.approvalTimeout settles the call as
+// denied ("approval timed out") ahead of the message.
 //
 // One turn at a time per session: a message to a session whose turn is running is 409.
 // Errors are {"error": {"code", "message"}} with the status for the code (common/http).
@@ -18,6 +26,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/http/server.h"
 #include "common/metrics/registry.h"
@@ -36,8 +46,28 @@ namespace agentry::api {
 struct AdmittedTurn {
   agentry::state::v1::Session session;
   std::shared_ptr<std::atomic<bool>> stop;
-  int32_t max_tokens = 0;  // what a token budget leaves this reply; 0: no budget applies
+  int32_t max_tokens = 0;       // what a token budget leaves this reply; 0: no budget applies
   int64_t tool_calls_used = 0;  // by the session's earlier turns
+  // Results that go ahead of the user message: a paused call settled as timed out.
+  std::vector<harness::ToolResultEvent> before{};
+};
+
+// The session state of a paused call, and where its metadata keeps the call.
+inline constexpr std::string_view kWaitingApproval = "waiting_approval";
+inline constexpr const char* kPendingApprovalKey = "pending_approval";
+
+// A call waiting for approval, as the session's metadata keeps it.
+struct PendingCall {
+  std::string call_id;
+  std::string name;
+  nlohmann::json arguments;
+  int64_t requested_unix_ms = 0;
+};
+
+struct ApprovalDecision {
+  bool approve = false;
+  std::string by;  // who decided
+  std::string reason;
 };
 
 struct SessionApiOptions {
@@ -70,7 +100,10 @@ class SessionApi {
   // limits (an expired one is marked "expired" and the mark is taken back). DELETE sets the
   // returned turn's stop flag. Every route that runs turns goes through BeginTurn and RunTurn.
   // A token budget used up is refused here too (`*retry_after_seconds` set for the day's).
-  StatusOr<AdmittedTurn> BeginTurn(const std::string& id, int64_t* retry_after_seconds = nullptr);
+  // A session waiting for approval takes no message (FAILED_PRECONDITION naming the call)
+  // until the approval times out; `resuming` admits the decision's turn instead.
+  StatusOr<AdmittedTurn> BeginTurn(const std::string& id, int64_t* retry_after_seconds = nullptr,
+                                   bool resuming = false);
   // The harness's turn, counted in the metrics; ends the turn BeginTurn began. `on_text`
   // returns false to stop the turn (its client went away), as DELETE does. A reply that
   // calls a tool runs it (audited as tool.call) and the model goes on from its result, each
@@ -98,16 +131,43 @@ class SessionApi {
   http::HttpResponse Message(const http::HttpRequest& request);
   http::HttpResponse Cancel(const http::HttpRequest& request);
   http::HttpResponse Delete(const http::HttpRequest& request);
+  http::HttpResponse Approve(const http::HttpRequest& request);
+  // Answers a turn's reply: JSON, or server-sent events when the client asked for them.
+  http::HttpResponse Respond(
+      bool stream,
+      std::function<StatusOr<harness::TurnReply>(const std::function<bool(const std::string&)>&)>
+          run);
 
   // Sets the stop flag of the session's running turn; false when none runs.
   bool StopRunningTurn(const std::string& id);
 
   void EndTurn(const std::string& id);
+  // The decided call of a paused turn run (or denied), then the loop as in RunTurn.
+  StatusOr<harness::TurnReply> ResumeTurn(const AdmittedTurn& turn, const PendingCall& pending,
+                                          const ApprovalDecision& decision,
+                                          const std::function<bool(const std::string&)>& on_text);
+  // The tool loop from a turn's first reply: runs what it calls until the model answers, a
+  // limit stops it, or a call must wait for approval. Ends the turn.
+  StatusOr<harness::TurnReply> ToolLoop(const AdmittedTurn& turn,
+                                        StatusOr<harness::TurnReply> reply,
+                                        std::vector<nlohmann::json> steps,
+                                        const std::function<bool(const std::string&)>& on_text);
+  // The call the session waits to have approved, from its record; nullopt when none.
+  static std::optional<PendingCall> PendingApproval(const agentry::state::v1::Session& session);
+  // Back to "active", the pending call removed from the metadata.
+  Status SettleApproval(const agentry::state::v1::Session& session);
+  Status PauseForApproval(const AdmittedTurn& turn, harness::TurnReply& reply);
+  std::function<bool(const std::string&)> Streamer(
+      const AdmittedTurn& turn, const std::function<bool(const std::string&)>& on_text);
+  StatusOr<harness::TurnReply> TimedStep(const AdmittedTurn& turn,
+                                         const std::function<StatusOr<harness::TurnReply>()>& step);
+  bool ReachedBudget(const harness::TurnReply& reply, int32_t max_tokens) const;
   // One model step of a turn: audited (model.call or turn.error) and counted.
   void RecordStep(const AdmittedTurn& turn, const StatusOr<harness::TurnReply>& reply,
                   double seconds);
   // Runs the tool call `reply` holds; its record for the turn's tool_steps.
-  nlohmann::json RunTool(const AdmittedTurn& turn, const harness::TurnReply& reply);
+  nlohmann::json RunTool(const AdmittedTurn& turn, const runtime::ToolCall& call,
+                         const std::string& call_id);
   Status RefuseIfSuspended() const;
 
   // An audit record for a step of session `session` (no-op without an AuditLog).

@@ -26,6 +26,8 @@ struct SessionLimits {
   std::chrono::milliseconds idle_timeout = std::chrono::minutes(15);
   std::chrono::milliseconds max_duration = std::chrono::hours(2);
   int64_t max_turns = 50;
+  // A call paused for approval this long is settled as denied by the next message.
+  std::chrono::milliseconds approval_timeout = std::chrono::hours(1);
 };
 
 class SessionPolicy {

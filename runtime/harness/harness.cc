@@ -33,6 +33,19 @@ std::string NewCallId() {
   return id;
 }
 
+std::vector<statepb::Event> ToolEvents(const std::vector<ToolResultEvent>& results) {
+  std::vector<statepb::Event> events;
+  for (const ToolResultEvent& r : results) {
+    statepb::Event& e = events.emplace_back();
+    e.set_kind("tool");
+    e.set_name(r.name);
+    e.set_tool_call_id(r.call_id);
+    e.set_content(r.content);
+    e.set_metadata_json(r.metadata_json);
+  }
+  return events;
+}
+
 }  // namespace
 
 Harness::Harness(HarnessOptions options, StateClient* state, NodeClient* node)
@@ -209,27 +222,20 @@ StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::stri
 
 StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::string& user_text,
                                   const std::function<bool(const std::string&)>& on_text,
-                                  int32_t max_tokens) {
-  statepb::Event event;
+                                  int32_t max_tokens,
+                                  const std::vector<ToolResultEvent>& before) {
+  std::vector<statepb::Event> events = ToolEvents(before);
+  statepb::Event& event = events.emplace_back();
   event.set_kind("user");
   event.set_content(user_text);
-  return Step(session, {event}, on_text, max_tokens);
+  return Step(session, events, on_text, max_tokens);
 }
 
 StatusOr<TurnReply> Harness::Continue(const statepb::Session& session,
                                       const std::vector<ToolResultEvent>& results,
                                       const std::function<bool(const std::string&)>& on_text,
                                       int32_t max_tokens) {
-  std::vector<statepb::Event> events;
-  for (const ToolResultEvent& r : results) {
-    statepb::Event& e = events.emplace_back();
-    e.set_kind("tool");
-    e.set_name(r.name);
-    e.set_tool_call_id(r.call_id);
-    e.set_content(r.content);
-    e.set_metadata_json(r.metadata_json);
-  }
-  return Step(session, events, on_text, max_tokens);
+  return Step(session, ToolEvents(results), on_text, max_tokens);
 }
 
 StatusOr<TurnReply> Harness::Step(const statepb::Session& session,

@@ -80,6 +80,8 @@ struct TurnReply {
   // "budget_exhausted" is budget_exhausted).
   std::vector<nlohmann::json> tool_steps;
   bool tool_steps_exhausted = false;
+  // The turn paused for a person's approval of this call (null: it did not).
+  nlohmann::json pending_approval;
 };
 
 class Harness {
@@ -96,9 +98,12 @@ class Harness {
   // The same, for a session the caller has just read (its next_seq is where the user message
   // goes; a session that moved on since fails the turn ABORTED). `max_tokens` below the
   // options' caps this reply (a token budget's remainder); 0 keeps the options'.
+  // `before`: tool results that go in the transcript ahead of the user message (a paused
+  // call's result that the user's next message settled: an approval that timed out).
   StatusOr<TurnReply> Turn(const statepb::Session& session, const std::string& user_text,
                            const std::function<bool(const std::string&)>& on_text,
-                           int32_t max_tokens = 0);
+                           int32_t max_tokens = 0,
+                           const std::vector<ToolResultEvent>& before = {});
 
   // The next step of a turn whose reply called tools: `results` are appended to the
   // transcript (durably, first), then the model goes on from them.

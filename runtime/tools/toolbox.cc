@@ -24,11 +24,6 @@ StatusOr<std::unique_ptr<Toolbox>> Toolbox::Create(const config::ManagedAgent& a
       box->skipped_.push_back(spec.name + ": MCP tools are not supported yet");
       continue;
     }
-    if (spec.requires_approval) {
-      // Never run a call someone must approve before approvals exist.
-      box->skipped_.push_back(spec.name + ": requiresApproval is not supported yet");
-      continue;
-    }
     Entry entry;
     entry.decl = {spec.name, spec.description, spec.parameters, spec.requires_approval};
     entry.builtin = spec.builtin;

@@ -11,9 +11,10 @@
 // that do not fit its schema, egress refused, a timeout, an HTTP error) is the call's result,
 // which the model reads and the audit log records.
 //
-// MCP tools (spec.tools[].mcp) and tools that require approval are not run yet: Create
-// leaves them out, and says so in `skipped()`, so the model is never told about a tool that
-// cannot run, and no call that needs a person's approval runs without it.
+// MCP tools (spec.tools[].mcp) are not run yet: Create leaves them out, and says so in
+// `skipped()`, so the model is never told about a tool that cannot run. Whether a call may
+// run without a person's approval is the caller's to decide (decl.requires_approval): Run
+// runs what it is given.
 #pragma once
 
 #include <map>

@@ -76,7 +76,10 @@ class ToolLoopTest : public ::testing::Test {
     config::ToolSpec outside = get_ticket;
     outside.name = "get_outside";
     outside.http->url = "http://outside.example.com/tickets/{id}";
-    agent.spec.tools = {get_ticket, outside};
+    config::ToolSpec close_ticket = get_ticket;
+    close_ticket.name = "close_ticket";
+    close_ticket.requires_approval = true;
+    agent.spec.tools = {get_ticket, outside, close_ticket};
     agent.spec.egress_allow = {{"127.0.0.1", {}}};
     state_ = std::make_unique<harness::StateClient>(plane_.state_target());
     StatusOr<std::unique_ptr<tools::Toolbox>> box = tools::Toolbox::Create(agent, {}, state_.get());
@@ -90,19 +93,30 @@ class ToolLoopTest : public ::testing::Test {
                                 .max_tokens = 64,
                                 .tools = toolbox_->decls()},
         state_.get(), node_client_.get());
-    audit_ = std::make_unique<AuditLog>(state_.get(), &registry_);
     SessionApiOptions options;
-    options.metrics = &registry_;
-    options.audit = audit_.get();
+    options.now_ms = [this] { return now_ms_.load(); };
+    options.limits.approval_timeout = std::chrono::minutes(10);
     options.toolbox = toolbox_.get();
     options.max_tool_steps = max_tool_steps;
     options.tool_calls_per_session = tool_calls_per_session;
-    api_ = std::make_unique<SessionApi>(harness_.get(), state_.get(), options);
-    server_ = std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = &registry_});
+    options_ = options;
+    Serve();
+    ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})").first, 201);
+  }
+  // The session API and its HTTP server, as a (re)started runtime has them.
+  void Serve() {
+    if (server_ != nullptr) server_->Stop();
+    server_.reset();
+    registry_ = std::make_unique<metrics::Registry>();
+    options_.metrics = registry_.get();
+    audit_ = std::make_unique<AuditLog>(state_.get(), registry_.get());
+    options_.audit = audit_.get();
+    api_ = std::make_unique<SessionApi>(harness_.get(), state_.get(), options_);
+    server_ =
+        std::make_unique<http::HttpServer>(http::HttpServerOptions{.registry = registry_.get()});
     ASSERT_TRUE(api_->Register(server_.get()).ok());
     ASSERT_TRUE(audit_->Register(server_.get()).ok());
     ASSERT_TRUE(server_->Start().ok());
-    ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})").first, 201);
   }
 
   std::pair<int, json> Send(const std::string& method, const std::string& path,
@@ -134,7 +148,12 @@ class ToolLoopTest : public ::testing::Test {
   harness::LocalDataPlane plane_;
   testing::ScriptedNode node_;
   std::string socket_dir_;
-  metrics::Registry registry_, tool_registry_;
+  metrics::Registry tool_registry_;
+  std::unique_ptr<metrics::Registry> registry_;
+  SessionApiOptions options_;
+  std::atomic<int64_t> now_ms_{std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count()};
   std::unique_ptr<http::HttpServer> tools_server_;
   std::mutex mu_;
   std::vector<http::HttpRequest> tool_requests_;
@@ -173,7 +192,7 @@ TEST_F(ToolLoopTest, ACallRunsAndTheModelAnswersFromItsResult) {
   const std::vector<testing::nodepb::GenerateRequest> requests = node_.requests();
   ASSERT_EQ(requests.size(), 2u);
   for (const auto& r : requests) {
-    ASSERT_EQ(r.tool_calls().tools_size(), 2);
+    ASSERT_EQ(r.tool_calls().tools_size(), 3);
     EXPECT_EQ(r.tool_calls().open(), "<tool_call>");
     EXPECT_EQ(r.tool_calls().tools(0).name(), "get_ticket");
   }
@@ -256,6 +275,92 @@ TEST_F(ToolLoopTest, DeleteDuringASlowToolEndsTheTurnAtOnce) {
   EXPECT_EQ(reply.second["tool_calls"][0]["error"], "stopped");
   EXPECT_EQ(node_.requests().size(), 1u);  // the model never saw a result
   EXPECT_EQ(Audit("tool.call").size(), 1u);
+}
+
+TEST_F(ToolLoopTest, ACallThatNeedsApprovalWaitsAndRunsExactlyAsPausedAfterARestart) {
+  StartRuntime(4);
+  node_.Script({Call("close_ticket", {{"id", 77}}), "Closed ticket 77."});
+  const auto [status, paused] = Message("Close ticket 77.");
+  ASSERT_EQ(status, 200) << paused.dump();
+  EXPECT_EQ(paused["finish_reason"], "waiting_approval");
+  const std::string call_id = paused["pending_approval"]["call_id"];
+  EXPECT_EQ(paused["pending_approval"]["arguments"], (json{{"id", 77}}));
+  EXPECT_EQ(ToolRequests(), 0u);  // nothing ran
+  const json session = Send("GET", "/v1/sessions/s1").second;
+  EXPECT_EQ(session["state"], "waiting_approval");
+  EXPECT_EQ(session["pending_approval"]["call_id"], call_id);
+  EXPECT_EQ(session["pending_approval"]["name"], "close_ticket");
+  // Messages wait for the decision.
+  const auto waiting = Message("Hello?");
+  EXPECT_EQ(waiting.first, 409) << waiting.second.dump();
+  EXPECT_NE(waiting.second.dump().find("is waiting for approval"), std::string::npos);
+
+  Serve();  // the runtime restarts: the pause is in the session's record
+  EXPECT_EQ(
+      Send("POST", "/v1/sessions/s1/approvals/call_nope", R"({"decision":"approve","user":"bob"})")
+          .first,
+      404);
+  EXPECT_EQ(Send("POST", "/v1/sessions/s1/approvals/" + call_id, R"({"decision":"maybe"})").first,
+            400);
+  const auto [approved_status, approved] = Send("POST", "/v1/sessions/s1/approvals/" + call_id,
+                                                R"({"decision":"approve","user":"bob"})");
+  ASSERT_EQ(approved_status, 200) << approved.dump();
+  EXPECT_EQ(approved["content"], "Closed ticket 77.");
+  ASSERT_EQ(approved["tool_calls"].size(), 1u);
+  EXPECT_EQ(approved["tool_calls"][0]["id"], call_id);
+  EXPECT_EQ(approved["tool_calls"][0]["ok"], true);
+  ASSERT_EQ(ToolRequests(), 1u);
+  EXPECT_EQ(tool_requests_[0].path_params.at("id"), "77");
+  EXPECT_EQ(tool_requests_[0].Header("x-agentry-tool-call"), call_id);
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").second["state"], "active");
+  // Deciding twice is refused: the call is no longer waiting.
+  EXPECT_EQ(
+      Send("POST", "/v1/sessions/s1/approvals/" + call_id, R"({"decision":"approve","user":"bob"})")
+          .first,
+      400);
+  const std::vector<json> grants = Audit("approval.grant");
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0]["actor"], "user:bob");
+  EXPECT_EQ(Audit("approval.request").size(), 1u);
+}
+
+TEST_F(ToolLoopTest, ADenialIsTheToolsResultForTheModel) {
+  StartRuntime(4);
+  node_.Script({Call("close_ticket", {{"id", 5}}), "I did not close it."});
+  const std::string call_id = Message("Close 5.").second["pending_approval"]["call_id"];
+  const auto [status, reply] = Send("POST", "/v1/sessions/s1/approvals/" + call_id,
+                                    R"({"decision":"deny","user":"bob","reason":"still in use"})");
+  ASSERT_EQ(status, 200) << reply.dump();
+  EXPECT_EQ(reply["content"], "I did not close it.");
+  EXPECT_EQ(ToolRequests(), 0u);
+  const std::vector<testing::nodepb::GenerateRequest> requests = node_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[1].messages(0).role(), "tool");
+  EXPECT_EQ(requests[1].messages(0).content(), R"({"error":"denied by bob: still in use"})");
+  const std::vector<json> denials = Audit("approval.deny");
+  ASSERT_EQ(denials.size(), 1u);
+  EXPECT_EQ(denials[0]["details"]["reason"], "still in use");
+}
+
+TEST_F(ToolLoopTest, AnApprovalThatTimesOutIsDeniedAheadOfTheNextMessage) {
+  StartRuntime(4);
+  node_.Script({Call("close_ticket", {{"id", 6}}), "Anything else?"});
+  const std::string call_id = Message("Close 6.").second["pending_approval"]["call_id"];
+  now_ms_ += 11 * 60 * 1000;  // past the 10 minute approvalTimeout
+  const auto late = Send("POST", "/v1/sessions/s1/approvals/" + call_id,
+                         R"({"decision":"approve","user":"bob"})");
+  EXPECT_EQ(late.first, 400);
+  EXPECT_NE(late.second.dump().find("timed out after 10m"), std::string::npos)
+      << late.second.dump();
+  const auto [status, reply] = Message("Never mind.");
+  ASSERT_EQ(status, 200) << reply.dump();
+  EXPECT_EQ(ToolRequests(), 0u);
+  const std::vector<testing::nodepb::GenerateRequest> requests = node_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  ASSERT_EQ(requests[1].messages_size(), 2);  // the timed-out result, then the message
+  EXPECT_EQ(requests[1].messages(0).content(), R"({"error":"approval timed out after 10m"})");
+  EXPECT_EQ(requests[1].messages(1).content(), "Never mind.");
+  EXPECT_EQ(Audit("approval.timeout").size(), 1u);
 }
 
 }  // namespace
