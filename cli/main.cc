@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/approve.h"
 #include "cli/audit.h"
 #include "cli/chat.h"
 #include "cli/devices.h"
@@ -105,6 +106,25 @@ int Main(int argc, char** argv) {
                     "the `agentry up` directory (default .agentry/NAME)");
   audit->add_option("--url", audit_options.url, "the runtime's API, e.g. http://127.0.0.1:8080");
   audit->add_option("--session", audit_options.session, "list: only this session's records");
+
+  cli::ApproveOptions approve_options;
+  CLI::App* approve = app.add_subcommand(
+      "approve",
+      "Decide a tool call an agent paused for approval (requiresApproval): approve runs exactly "
+      "that call, --deny gives the model the denial as its result; the turn then goes on.");
+  approve->add_option("session", approve_options.session, "the session")->required();
+  approve->add_option("call", approve_options.call,
+                      "the call id (default: the one the session waits on)");
+  approve->add_option("--agent", approve_options.agent,
+                      "the agent's name as `agentry up` runs it (default: the only one running)");
+  approve->add_option("--dir", approve_options.dir,
+                      "the `agentry up` directory (default .agentry/NAME)");
+  approve->add_option("--url", approve_options.url,
+                      "the runtime's API, e.g. http://127.0.0.1:8080");
+  approve->add_option("--user", approve_options.user, "who decides (recorded in the audit log)")
+      ->required();
+  approve->add_flag("--deny", approve_options.deny, "deny instead of approve");
+  approve->add_option("--reason", approve_options.reason, "why (shown to the model on a denial)");
 
   cli::RuntimeOptions runtime_options;
   CLI::App* runtime_cmd = app.add_subcommand(
@@ -311,6 +331,7 @@ int Main(int argc, char** argv) {
   if (*runtime_cmd) return cli::RunRuntime(runtime_options);
   if (*chat) return cli::RunChat(chat_options);
   if (*audit) return cli::RunAudit(audit_options);
+  if (*approve) return cli::RunApprove(approve_options);
   if (*up) return cli::RunUp(up_options);
   if (*run) return cli::RunGenerate(run_options);
   if (*bench) return cli::RunBench(bench_options);

@@ -3,7 +3,10 @@
 // script (scripted_node.h), since a random-weight model never writes a tool call. The real
 // daemon's side, that a reply opening <tool_call> is always a valid call, is tested in
 // nodeagent/scheduler/tests and runtime/prompt/tests.
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -361,6 +364,29 @@ TEST_F(ToolLoopTest, AnApprovalThatTimesOutIsDeniedAheadOfTheNextMessage) {
   EXPECT_EQ(requests[1].messages(0).content(), R"({"error":"approval timed out after 10m"})");
   EXPECT_EQ(requests[1].messages(1).content(), "Never mind.");
   EXPECT_EQ(Audit("approval.timeout").size(), 1u);
+}
+
+// `agentry approve` finds the pending call itself, says what it decides, and prints the reply.
+TEST_F(ToolLoopTest, AgentryApproveDecidesThePendingCall) {
+  StartRuntime(4);
+  node_.Script({Call("close_ticket", {{"id", 5}}), "Left it open."});
+  const std::string call_id = Message("Close 5.").second["pending_approval"]["call_id"];
+  const std::string command = std::string(AGENTRY_BINARY) + " approve s1 --url " +
+                              server_->base_url() + " --user bob --deny --reason 'not now' 2>&1";
+  FILE* out = popen(command.c_str(), "r");
+  ASSERT_NE(out, nullptr);
+  std::string text;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof(buffer), out)) text.append(buffer, n);
+  EXPECT_EQ(WEXITSTATUS(pclose(out)), 0) << text;
+  EXPECT_EQ(text, "denying " + call_id + " close_ticket({\"id\":5})\nLeft it open.\n");
+  EXPECT_EQ(node_.requests()[1].messages(0).content(), R"({"error":"denied by bob: not now"})");
+  // Nothing is waiting any more: a second run says so and fails.
+  out = popen(command.c_str(), "r");
+  text.clear();
+  while (size_t n = fread(buffer, 1, sizeof(buffer), out)) text.append(buffer, n);
+  EXPECT_EQ(WEXITSTATUS(pclose(out)), 1);
+  EXPECT_EQ(text, "agentry approve: session s1 has no call waiting for approval\n");
 }
 
 }  // namespace
