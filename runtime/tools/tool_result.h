@@ -20,7 +20,7 @@ namespace agentry::tools {
 // What a tool produced, before it is rendered for the model.
 struct ToolRun {
   bool ok = true;
-  std::string error{};      // when !ok: why
+  std::string error{};     // when !ok: why
   std::string body{};      // the result's bytes (an HTTP body, a JSON document)
   int http_status = 0;     // HTTP tools
   bool truncated = false;  // the source had more than the tool's response cap

@@ -1,6 +1,7 @@
 // runtime/tools/toolbox.cc — see toolbox.h.
 #include "runtime/tools/toolbox.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "nodeagent/constrain/json_schema.h"
@@ -21,7 +22,7 @@ StatusOr<std::unique_ptr<Toolbox>> Toolbox::Create(const config::ManagedAgent& a
   std::unique_ptr<Toolbox> box(new Toolbox(agent, std::move(options), state));
   for (const config::ToolSpec& spec : agent.spec.tools) {
     if (spec.mcp.has_value()) {
-      box->skipped_.push_back(spec.name + ": MCP tools are not supported yet");
+      box->AddMcpServer(spec);
       continue;
     }
     Entry entry;
@@ -43,6 +44,16 @@ StatusOr<std::unique_ptr<Toolbox>> Toolbox::Create(const config::ManagedAgent& a
     box->decls_.push_back(entry.decl);
     box->entries_.emplace(spec.name, std::move(entry));
   }
+  // MCP tools whose names the spec's own tools took are left out.
+  for (auto it = box->mcp_pending_.begin(); it != box->mcp_pending_.end(); ++it) {
+    if (box->entries_.count(it->decl.name) > 0) {
+      box->skipped_.push_back(it->decl.name + ": another tool has this name");
+      continue;
+    }
+    box->decls_.push_back(it->decl);
+    box->entries_.emplace(it->decl.name, std::move(*it));
+  }
+  box->mcp_pending_.clear();
   // Every schema must compile into the call constraint: checked all together, as the node
   // daemon will, so the errors name the tool as the spec lists it.
   if (!box->decls_.empty()) {
@@ -60,6 +71,49 @@ StatusOr<std::unique_ptr<Toolbox>> Toolbox::Create(const config::ManagedAgent& a
     }
   }
   return box;
+}
+
+void Toolbox::AddMcpServer(const config::ToolSpec& spec) {
+  auto client = std::make_unique<McpClient>(spec.mcp->url, &egress_, options_.mcp);
+  StatusOr<std::vector<McpTool>> listed = client->ListTools(nullptr);
+  if (!listed.ok()) {
+    skipped_.push_back(spec.name + ": " + listed.status().message());
+    return;
+  }
+  const std::vector<std::string>& allowed = spec.mcp->allowed_tools;
+  for (const McpTool& tool : *listed) {
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), tool.name) == allowed.end()) {
+      continue;  // not in allowedTools: never offered
+    }
+    const std::string where = spec.name + "/" + tool.name;
+    Entry entry;
+    entry.decl = {tool.name, tool.description, tool.input_schema, spec.requires_approval};
+    entry.mcp = client.get();
+    // A server's schema is checked as the constraint will compile it; one it cannot express
+    // leaves that tool out rather than stopping the runtime.
+    const nlohmann::json& p = tool.input_schema;
+    const bool none = p.is_null() || (p.is_object() && p.empty());
+    StatusOr<constrain::Grammar> call =
+        constrain::ToolCallGrammar({{tool.name, none ? nlohmann::json() : p}}, "");
+    if (!call.ok()) {
+      skipped_.push_back(where + ": " + call.status().message());
+      continue;
+    }
+    bool taken = false;
+    for (const Entry& e : mcp_pending_) taken = taken || e.decl.name == tool.name;
+    if (taken) {
+      skipped_.push_back(where + ": another tool has this name");
+      continue;
+    }
+    if (none) entry.decl.parameters = nullptr;
+    mcp_pending_.push_back(std::move(entry));
+  }
+  for (const std::string& name : allowed) {
+    bool listed_here = false;
+    for (const McpTool& tool : *listed) listed_here = listed_here || tool.name == name;
+    if (!listed_here) skipped_.push_back(spec.name + "/" + name + ": the server does not list it");
+  }
+  mcp_servers_.push_back(std::move(client));
 }
 
 const runtime::ToolDecl* Toolbox::Find(const std::string& name) const {
@@ -85,6 +139,8 @@ ToolOutcome Toolbox::Run(const runtime::ToolCall& call, const ToolContext& conte
     run = memory_.Remember(call.arguments, context);
   } else if (entry.builtin == config::kBuiltinRecall) {
     run = memory_.Recall(call.arguments, context);
+  } else if (entry.mcp != nullptr) {
+    run = entry.mcp->CallTool(call.name, call.arguments, context);
   } else {
     run = entry.http->Call(call.arguments, context);
   }

@@ -11,10 +11,13 @@
 // that do not fit its schema, egress refused, a timeout, an HTTP error) is the call's result,
 // which the model reads and the audit log records.
 //
-// MCP tools (spec.tools[].mcp) are not run yet: Create leaves them out, and says so in
-// `skipped()`, so the model is never told about a tool that cannot run. Whether a call may
-// run without a person's approval is the caller's to decide (decl.requires_approval): Run
-// runs what it is given.
+// MCP tools (spec.tools[].mcp): Create asks each server for its tools (tools/list) and
+// offers those allowedTools names (all when it names none), with the server's descriptions
+// and schemas. A server that cannot be reached, or a tool whose schema the call constraint
+// cannot express or whose name another tool has, is left out and listed in `skipped()` with
+// why: the model is never told about a tool that cannot run, and the runtime still starts.
+// Whether a call may run without a person's approval is the caller's to decide
+// (decl.requires_approval): Run runs what it is given.
 #pragma once
 
 #include <map>
@@ -28,6 +31,7 @@
 #include "runtime/prompt/agent_prompt.h"
 #include "runtime/tools/egress_policy.h"
 #include "runtime/tools/http_tool.h"
+#include "runtime/tools/mcp_client.h"
 #include "runtime/tools/memory_tools.h"
 #include "runtime/tools/tool_context.h"
 #include "runtime/tools/tool_result.h"
@@ -36,6 +40,7 @@ namespace agentry::tools {
 
 struct ToolboxOptions {
   HttpToolOptions http;
+  McpClientOptions mcp;
   size_t max_result_bytes = 8192;  // of a result's text in the prompt
 };
 
@@ -58,10 +63,13 @@ class Toolbox {
     runtime::ToolDecl decl;
     constrain::Grammar arguments;  // what valid arguments look like
     std::unique_ptr<HttpTool> http;
+    McpClient* mcp = nullptr;  // owned by mcp_servers_
     std::string builtin;
   };
 
   Toolbox(const config::ManagedAgent& agent, ToolboxOptions options, harness::StateClient* state);
+  // Lists an MCP server's tools into mcp_pending_ (or why not into skipped_).
+  void AddMcpServer(const config::ToolSpec& spec);
 
   ToolboxOptions options_;
   EgressPolicy egress_;
@@ -69,6 +77,8 @@ class Toolbox {
   std::vector<runtime::ToolDecl> decls_;
   std::map<std::string, Entry> entries_;
   std::vector<std::string> skipped_;
+  std::vector<std::unique_ptr<McpClient>> mcp_servers_;
+  std::vector<Entry> mcp_pending_;  // listed, added after the spec's own tools
 };
 
 }  // namespace agentry::tools

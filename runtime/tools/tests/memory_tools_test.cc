@@ -78,20 +78,6 @@ TEST(MemoryToolsTest, RecallFindsWhatTheSameUserRemembered) {
             std::vector<std::string>{"the on-call team is payments"});
 }
 
-TEST(MemoryToolsTest, McpToolsAreNotOfferedYet) {
-  config::ManagedAgent agent = Agent(false);
-  config::ToolSpec mcp;
-  mcp.name = "jira";
-  mcp.mcp = config::McpToolSpec{"http://jira/mcp", {}};
-  agent.spec.tools.push_back(mcp);
-  StatusOr<std::unique_ptr<Toolbox>> box = Toolbox::Create(agent, {}, nullptr);
-  ASSERT_TRUE(box.ok()) << box.status().message();
-  ASSERT_EQ((*box)->decls().size(), 2u);
-  EXPECT_EQ((*box)->skipped(),
-            (std::vector<std::string>{"jira: MCP tools are not supported yet"}));
-  EXPECT_FALSE((*box)->Run({"jira", json::object()}, For("alice")).ok);
-}
-
 TEST(MemoryToolsTest, ASchemaTheConstraintCannotExpressIsRefusedAtCreate) {
   config::ManagedAgent agent = Agent(false);
   config::ToolSpec bad;
