@@ -150,6 +150,15 @@ int Main(int argc, char** argv) {
                           "/var/run/agentry/secrets)");
   runtime_cmd->add_option("--service-account-token", runtime_options.service_account_token_file,
                           "the projected token HTTP tools with serviceAccountToken send");
+  runtime_cmd->add_option("--auth", runtime_options.auth,
+                          "who may call: none (default; everyone, as an administrator), "
+                          "tokens-file or token-review (Kubernetes TokenReview)");
+  runtime_cmd->add_option("--tokens-file", runtime_options.tokens_file,
+                          "--auth tokens-file: lines of TOKEN,NAME[,GROUP;GROUP...]");
+  runtime_cmd->add_option("--api-server", runtime_options.api_server,
+                          "--auth token-review: the API server (https://kubernetes.default.svc)");
+  runtime_cmd->add_option("--admin-group", runtime_options.admin_group,
+                          "members see every session and the audit log (agentry:admins)");
   runtime_cmd->add_option("--grace-period", runtime_options.grace_seconds,
                           "seconds running turns get after SIGTERM (default 10)");
 

@@ -75,10 +75,30 @@ int RunRuntime(const RuntimeOptions& options) {
                          .per_day = agent->spec.budget.tokens_per_day};
   api_options.on_behalf_of = agent->spec.identity.on_behalf_of;
   api_options.metrics = &registry;
+  std::unique_ptr<api::TokenChecker> checker;
+  if (options.auth == "tokens-file") {
+    if (options.tokens_file.empty()) {
+      std::fprintf(stderr, "agentry runtime: --auth tokens-file needs --tokens-file\n");
+      return 2;
+    }
+    checker = std::make_unique<api::TokensFile>(options.tokens_file);
+  } else if (options.auth == "token-review") {
+    api::TokenReviewOptions review;
+    review.api_server = options.api_server;
+    review.token_file = options.service_account_token_file;
+    checker = std::make_unique<api::TokenReview>(review);
+  } else if (options.auth != "none") {
+    std::fprintf(stderr, "agentry runtime: --auth: none, tokens-file or token-review, not %s\n",
+                 options.auth.c_str());
+    return 2;
+  }
+  api::Access access(std::move(checker), options.admin_group);
+  api_options.access = &access;
   api_options.toolbox = toolbox->get();
   api_options.max_tool_steps = spec_limits.max_tool_steps;
   api_options.tool_calls_per_session = agent->spec.budget.tool_calls_per_session;
   api::AuditLog audit(&state, &registry);
+  audit.RequireAdmins(&access);
   api_options.audit = &audit;
   api::SessionApi api(&harness, &state, api_options);
   api.SetSuspended(agent->spec.suspend);

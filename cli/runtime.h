@@ -21,6 +21,13 @@ struct RuntimeOptions {
   // service-account token they may send.
   std::string secrets_dir = "/var/run/agentry/secrets";
   std::string service_account_token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+  // Who may call: "none" (everyone, as an administrator: the local data plane),
+  // "tokens-file" (bearer tokens listed in `tokens_file`) or "token-review" (the Kubernetes
+  // TokenReview API at `api_server`).
+  std::string auth = "none";
+  std::string tokens_file;
+  std::string api_server = "https://kubernetes.default.svc";
+  std::string admin_group = "agentry:admins";
 };
 
 // Serves until SIGTERM or SIGINT, then lets running turns finish within the grace period.

@@ -58,6 +58,13 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request, const std::atomic<b
   web::http::client::http_client_config config;
   // The deadline above is the real limit; cpprestsdk's own timeout only bounds each read.
   config.set_timeout(request.timeout + std::chrono::seconds(1));
+  if (!request.ca_file.empty()) {
+    const std::string ca = request.ca_file;
+    config.set_ssl_context_callback([ca](boost::asio::ssl::context& context) {
+      boost::system::error_code error;
+      context.load_verify_file(ca, error);  // a missing file fails the handshake, as it should
+    });
+  }
   pplx::cancellation_token_source cancel;
   // The client owns the connection the task below still uses: it must outlive every wait,
   // including one that ends in cancellation (held by the continuation's capture).

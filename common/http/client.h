@@ -31,6 +31,7 @@ struct ClientRequest {
   std::string content_type = "application/json";  // when there is a body
   std::chrono::milliseconds timeout = std::chrono::seconds(10);
   int64_t max_response_bytes = int64_t{1} << 20;
+  std::string ca_file;  // https: trust only this CA bundle (PEM); empty: the system's
 };
 
 struct ClientResponse {

@@ -58,10 +58,20 @@ void AuditLog::Record(const std::string& actor, const std::string& action,
 }
 
 Status AuditLog::Register(http::HttpServer* server) {
-  AGENTRY_RETURN_IF_ERROR(
-      server->Route("GET", "/v1/audit", [this](const HttpRequest& r) { return List(r); }));
-  return server->Route("GET", "/v1/audit/verify",
-                       [this](const HttpRequest& r) { return Verify(r); });
+  AGENTRY_RETURN_IF_ERROR(server->Route("GET", "/v1/audit", [this](const HttpRequest& r) {
+    if (Status s = MayRead(r); !s.ok()) return AccessError(s);
+    return List(r);
+  }));
+  return server->Route("GET", "/v1/audit/verify", [this](const HttpRequest& r) {
+    if (Status s = MayRead(r); !s.ok()) return AccessError(s);
+    return Verify(r);
+  });
+}
+
+Status AuditLog::MayRead(const HttpRequest& request) const {
+  if (access_ == nullptr) return OkStatus();
+  AGENTRY_ASSIGN_OR_RETURN(const Principal caller, access_->Caller(request));
+  return Access::MustBeAdmin(caller, "the audit log");
 }
 
 HttpResponse AuditLog::List(const HttpRequest& request) {

@@ -23,6 +23,7 @@
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/registry.h"
+#include "runtime/api/authenticator.h"
 #include "runtime/harness/state_client.h"
 
 namespace agentry::api {
@@ -34,12 +35,17 @@ class AuditLog {
   void Record(const std::string& actor, const std::string& action, const std::string& session_id,
               const nlohmann::json& details);
   Status Register(http::HttpServer* server);
+  // The routes answer administrators only (authenticator.h); unset: everyone.
+  void RequireAdmins(Access* access) { access_ = access; }
 
  private:
   http::HttpResponse List(const http::HttpRequest& request);
   http::HttpResponse Verify(const http::HttpRequest& request);
+  // OK when the caller may read the log.
+  Status MayRead(const http::HttpRequest& request) const;
 
   harness::StateClient* state_;
+  Access* access_ = nullptr;
   log::Logger log_{"audit"};
   metrics::Counter* write_failures_ = nullptr;
 };

@@ -117,11 +117,19 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
 
   // Which session: the header's, else the conversation's by its first message; a transcript
   // that differs from the request's history moves the conversation to one of its own.
+  StatusOr<Principal> caller = sessions_->Caller(request);
+  if (!caller.ok()) return AccessError(caller.status());
+  // Conversations of different principals never share an id, even with the same messages.
+  const std::string scope =
+      sessions_->OwnerMetadata(*caller).empty() ? user : caller->name + "/" + user;
   std::string id = request.Header("X-Agentry-Session");
   const bool named = !id.empty();
-  if (!named) id = SessionIdFor(user, messages, 1);
+  if (!named) id = SessionIdFor(scope, messages, 1);
   StatusOr<statepb::Session> session = state_->GetSession(id);
   if (session.ok()) {
+    if (Status s = Access::MayUse(*caller, SessionApi::Owner(*session), id); !s.ok()) {
+      return AccessError(s);
+    }
     StatusOr<std::vector<statepb::Event>> events = state_->ReadTranscript(id);
     if (!events.ok()) return SessionApi::ErrorResponse(events.status());
     if (!TranscriptIs(*events, messages, earlier)) {
@@ -129,7 +137,7 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
         return SessionApi::ErrorResponse(FailedPreconditionError(
             "session " + id + ": its transcript differs from the request's earlier messages"));
       }
-      id = SessionIdFor(user, messages, messages.size());
+      id = SessionIdFor(scope, messages, messages.size());
       session = state_->GetSession(id);
     }
   }
@@ -144,7 +152,7 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     if (Status s = sessions_->MayOpen(&retry_after); !s.ok()) {
       return SessionApi::ErrorResponse(s, retry_after);
     }
-    session = harness_->OpenSession(id, user);
+    session = harness_->OpenSession(id, user, sessions_->OwnerMetadata(*caller));
     if (!session.ok()) return SessionApi::ErrorResponse(session.status());
     if (earlier > 0) {
       statepb::AppendEventsRequest seed;

@@ -91,6 +91,7 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
       budget_(options.budgets),
       on_behalf_of_policy_(options.on_behalf_of),
       audit_(options.audit),
+      access_(options.access),
       toolbox_(options.toolbox),
       max_tool_steps_(options.max_tool_steps),
       tool_calls_per_session_(options.tool_calls_per_session),
@@ -185,6 +186,8 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
     body = *parsed;
   }
   if (!body.is_object()) return ErrorResponse(InvalidArgumentError("body: a JSON object"));
+  StatusOr<Principal> caller = Caller(request);
+  if (!caller.ok()) return AccessError(caller.status());
   std::string id = NewSessionId();
   std::string on_behalf_of;
   if (body.contains("id")) {
@@ -198,7 +201,13 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
     on_behalf_of = body["on_behalf_of"].get<std::string>();
   }
   if (Status s = RefuseIfSuspended(); !s.ok()) return ErrorResponse(s);
-  const bool is_new = !state_->GetSession(id).ok();
+  const StatusOr<statepb::Session> existing = state_->GetSession(id);
+  const bool is_new = !existing.ok();
+  if (!is_new) {
+    if (Status s = Access::MayUse(*caller, Owner(*existing), id); !s.ok()) {
+      return AccessError(s);
+    }
+  }
   if (is_new) {
     if (Status s = CheckOnBehalfOf(on_behalf_of, "on_behalf_of"); !s.ok()) {
       return ErrorResponse(s);
@@ -206,7 +215,8 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
     int64_t retry_after = 0;
     if (Status s = MayOpen(&retry_after); !s.ok()) return ErrorResponse(s, retry_after);
   }
-  StatusOr<statepb::Session> session = harness_->OpenSession(id, on_behalf_of);
+  StatusOr<statepb::Session> session =
+      harness_->OpenSession(id, on_behalf_of, OwnerMetadata(*caller));
   if (!session.ok()) return ErrorResponse(session.status());
   if (is_new) Audit(Requester(*session), "session.create", *session, Json::object());
   return HttpResponse::Json(201, SessionJson(*session));
@@ -215,15 +225,21 @@ HttpResponse SessionApi::Create(const HttpRequest& request) {
 HttpResponse SessionApi::List(const HttpRequest& request) {
   statepb::ListSessionsRequest list;
   if (auto it = request.query.find("state"); it != request.query.end()) list.set_state(it->second);
+  StatusOr<Principal> caller = Caller(request);
+  if (!caller.ok()) return AccessError(caller.status());
   StatusOr<statepb::ListSessionsResponse> sessions = state_->ListSessions(list);
   if (!sessions.ok()) return ErrorResponse(sessions.status());
   Json out = Json::array();
-  for (const statepb::Session& s : sessions->sessions()) out.push_back(SessionJson(s));
+  for (const statepb::Session& s : sessions->sessions()) {
+    if (Access::MayUse(*caller, Owner(s), s.id()).ok()) out.push_back(SessionJson(s));
+  }
   return HttpResponse::Json(200, {{"sessions", out}});
 }
 
 HttpResponse SessionApi::Get(const HttpRequest& request) {
   const std::string& id = request.path_params.at("id");
+  StatusOr<Principal> caller = Authorize(request, id);
+  if (!caller.ok()) return AccessError(caller.status());
   StatusOr<statepb::Session> session = state_->GetSession(id);
   if (!session.ok()) return ErrorResponse(session.status());
   StatusOr<std::vector<statepb::Event>> events = state_->ReadTranscript(id);
@@ -293,6 +309,32 @@ Status SessionApi::RefuseIfSuspended() const {
   return UnavailableError("agent " + harness_->options().agent +
                           " is suspended (spec.suspend): no new sessions or turns until it is "
                           "resumed");
+}
+
+StatusOr<Principal> SessionApi::Caller(const HttpRequest& request) const {
+  if (access_ == nullptr) return Principal{"anonymous", {}, true};
+  return access_->Caller(request);
+}
+
+StatusOr<Principal> SessionApi::Authorize(const HttpRequest& request,
+                                          const std::string& session_id) const {
+  AGENTRY_ASSIGN_OR_RETURN(Principal caller, Caller(request));
+  if (access_ == nullptr || !access_->enabled()) return caller;
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::Session session, state_->GetSession(session_id));
+  AGENTRY_RETURN_IF_ERROR(Access::MayUse(caller, Owner(session), session_id));
+  return caller;
+}
+
+std::string SessionApi::Owner(const statepb::Session& session) {
+  const Json meta = Json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
+  return meta.is_object() && meta.contains("principal") && meta["principal"].is_string()
+             ? meta["principal"].get<std::string>()
+             : std::string();
+}
+
+std::string SessionApi::OwnerMetadata(const Principal& caller) const {
+  if (access_ == nullptr || !access_->enabled()) return "";
+  return Json{{"principal", caller.name}}.dump();
 }
 
 std::optional<PendingCall> SessionApi::PendingApproval(const statepb::Session& session) {
@@ -646,6 +688,7 @@ void SessionApi::Audit(const std::string& actor, const std::string& action,
                        const statepb::Session& session, Json details) {
   if (audit_ == nullptr) return;
   if (!session.on_behalf_of().empty()) details["on_behalf_of"] = session.on_behalf_of();
+  if (const std::string owner = Owner(session); !owner.empty()) details["principal"] = owner;
   audit_->Record(actor, action, session.id(), details);
 }
 
@@ -661,6 +704,8 @@ void SessionApi::EndTurn(const std::string& id) {
 
 HttpResponse SessionApi::Message(const HttpRequest& request) {
   const std::string id = request.path_params.at("id");
+  StatusOr<Principal> caller = Authorize(request, id);
+  if (!caller.ok()) return AccessError(caller.status());
   StatusOr<Json> body = request.JsonBody();
   if (!body.ok()) return ErrorResponse(body.status());
   if (!body->is_object() || !body->contains("content") || !(*body)["content"].is_string()) {
@@ -707,6 +752,8 @@ HttpResponse SessionApi::Respond(
 
 HttpResponse SessionApi::Approve(const HttpRequest& request) {
   const std::string id = request.path_params.at("id");
+  StatusOr<Principal> caller = Authorize(request, id);
+  if (!caller.ok()) return AccessError(caller.status());
   const std::string call_id = request.path_params.at("call");
   StatusOr<Json> body = request.JsonBody();
   if (!body.ok()) return ErrorResponse(body.status());
@@ -722,8 +769,8 @@ HttpResponse SessionApi::Approve(const HttpRequest& request) {
   }
   decision.approve = verdict == "approve";
   decision.reason = text("reason");
-  // Who decided. Until callers authenticate, the request names them.
-  decision.by = text("user");
+  // Who decided: the authenticated caller; without authentication, the request names them.
+  decision.by = access_ != nullptr && access_->enabled() ? caller->name : text("user");
   if (decision.by.empty()) {
     return ErrorResponse(InvalidArgumentError("user: required, who decides"));
   }
@@ -762,6 +809,8 @@ bool SessionApi::StopRunningTurn(const std::string& id) {
 
 HttpResponse SessionApi::Cancel(const HttpRequest& request) {
   const std::string& id = request.path_params.at("id");
+  StatusOr<Principal> caller = Authorize(request, id);
+  if (!caller.ok()) return AccessError(caller.status());
   const bool cancelled = StopRunningTurn(id);
   StatusOr<statepb::Session> session = state_->GetSession(id);
   if (!session.ok()) return ErrorResponse(session.status());
@@ -773,6 +822,8 @@ HttpResponse SessionApi::Cancel(const HttpRequest& request) {
 
 HttpResponse SessionApi::Delete(const HttpRequest& request) {
   const std::string& id = request.path_params.at("id");
+  StatusOr<Principal> caller = Authorize(request, id);
+  if (!caller.ok()) return AccessError(caller.status());
   const bool cancelled = StopRunningTurn(id);
   statepb::UpdateSessionRequest update;
   update.set_id(id);

@@ -33,6 +33,7 @@
 #include "common/metrics/registry.h"
 #include "common/status.h"
 #include "runtime/api/audit_log.h"
+#include "runtime/api/authenticator.h"
 #include "runtime/api/session_policy.h"
 #include "runtime/api/token_budget.h"
 #include "runtime/harness/harness.h"
@@ -79,6 +80,8 @@ struct SessionApiOptions {
   std::function<int64_t()> now_ms;       // default: the system clock
   metrics::Registry* metrics = nullptr;  // may be null
   AuditLog* audit = nullptr;             // may be null: nothing is recorded
+  // Who may call (authenticator.h); null: everyone, as an administrator.
+  Access* access = nullptr;
   // The agent's tools (may be null: replies are never tool calls). A reply that calls one
   // runs it and gives the model its result, up to `max_tool_steps` calls a turn and
   // `tool_calls_per_session` (unset: unlimited) a session.
@@ -120,6 +123,15 @@ class SessionApi {
   // `field` names it in the error (on_behalf_of, or the OpenAI body's user).
   Status CheckOnBehalfOf(const std::string& on_behalf_of, const std::string& field) const;
 
+  // The caller (UNAUTHENTICATED without a valid token); and the caller, when they may use
+  // session `session_id` (PERMISSION_DENIED when it is another principal's).
+  StatusOr<Principal> Caller(const http::HttpRequest& request) const;
+  StatusOr<Principal> Authorize(const http::HttpRequest& request,
+                                const std::string& session_id) const;
+  // The principal that created `session` ("" before authentication was on).
+  static std::string Owner(const agentry::state::v1::Session& session);
+  // A new session's metadata: who created it.
+  std::string OwnerMetadata(const Principal& caller) const;
   // An error answer: the status for its code (common/http), 507 when the state volume is full;
   // 429 carries Retry-After.
   static http::HttpResponse ErrorResponse(const Status& status, int64_t retry_after_seconds = 0);
@@ -182,6 +194,7 @@ class SessionApi {
   TokenBudget budget_;
   std::string on_behalf_of_policy_;
   AuditLog* audit_ = nullptr;
+  Access* access_ = nullptr;
   const tools::Toolbox* toolbox_ = nullptr;
   int64_t max_tool_steps_ = 8;
   std::optional<int64_t> tool_calls_per_session_;

@@ -52,8 +52,10 @@ Harness::Harness(HarnessOptions options, StateClient* state, NodeClient* node)
     : options_(std::move(options)), state_(state), node_(node) {}
 
 StatusOr<statepb::Session> Harness::OpenSession(const std::string& id,
-                                                const std::string& on_behalf_of) {
+                                                const std::string& on_behalf_of,
+                                                const std::string& metadata_json) {
   statepb::CreateSessionRequest request;
+  request.set_metadata_json(metadata_json);
   request.set_id(id);
   request.set_agent(options_.agent);
   request.set_on_behalf_of(on_behalf_of);
@@ -222,8 +224,7 @@ StatusOr<TurnReply> Harness::Turn(const std::string& session_id, const std::stri
 
 StatusOr<TurnReply> Harness::Turn(const statepb::Session& session, const std::string& user_text,
                                   const std::function<bool(const std::string&)>& on_text,
-                                  int32_t max_tokens,
-                                  const std::vector<ToolResultEvent>& before) {
+                                  int32_t max_tokens, const std::vector<ToolResultEvent>& before) {
   std::vector<statepb::Event> events = ToolEvents(before);
   statepb::Event& event = events.emplace_back();
   event.set_kind("user");

@@ -90,7 +90,9 @@ class Harness {
   const HarnessOptions& options() const { return options_; }
 
   // Creates the session in the state sidecar (or returns it: idempotent for the same user).
-  StatusOr<statepb::Session> OpenSession(const std::string& id, const std::string& on_behalf_of);
+  // `metadata_json` is a new session's first metadata ("" for none).
+  StatusOr<statepb::Session> OpenSession(const std::string& id, const std::string& on_behalf_of,
+                                         const std::string& metadata_json = "");
   // `on_text` gets the reply as it is generated; false from it cancels the generation (the
   // partial reply is still appended, with finish reason CANCELLED).
   StatusOr<TurnReply> Turn(const std::string& session_id, const std::string& user_text,
@@ -102,8 +104,7 @@ class Harness {
   // call's result that the user's next message settled: an approval that timed out).
   StatusOr<TurnReply> Turn(const statepb::Session& session, const std::string& user_text,
                            const std::function<bool(const std::string&)>& on_text,
-                           int32_t max_tokens = 0,
-                           const std::vector<ToolResultEvent>& before = {});
+                           int32_t max_tokens = 0, const std::vector<ToolResultEvent>& before = {});
 
   // The next step of a turn whose reply called tools: `results` are appended to the
   // transcript (durably, first), then the model goes on from them.

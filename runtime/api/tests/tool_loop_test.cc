@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "common/http/server.h"
 #include "common/metrics/registry.h"
 #include "runtime/api/audit_log.h"
+#include "runtime/api/authenticator.h"
 #include "runtime/api/session_api.h"
 #include "runtime/api/tests/scripted_node.h"
 #include "runtime/harness/tests/data_plane.h"
@@ -102,6 +104,7 @@ class ToolLoopTest : public ::testing::Test {
     options.toolbox = toolbox_.get();
     options.max_tool_steps = max_tool_steps;
     options.tool_calls_per_session = tool_calls_per_session;
+    options.access = access_.get();
     options_ = options;
     Serve();
     ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1","on_behalf_of":"alice"})").first, 201);
@@ -113,6 +116,7 @@ class ToolLoopTest : public ::testing::Test {
     registry_ = std::make_unique<metrics::Registry>();
     options_.metrics = registry_.get();
     audit_ = std::make_unique<AuditLog>(state_.get(), registry_.get());
+    audit_->RequireAdmins(access_.get());
     options_.audit = audit_.get();
     api_ = std::make_unique<SessionApi>(harness_.get(), state_.get(), options_);
     server_ =
@@ -128,8 +132,12 @@ class ToolLoopTest : public ::testing::Test {
     web::http::http_request request(method);
     request.set_request_uri(path);
     if (!body.empty()) request.set_body(body, "application/json");
+    if (!token_.empty()) request.headers().add("Authorization", "Bearer " + token_);
     web::http::http_response response = client.request(request).get();
     const std::string text = response.extract_utf8string(true).get();
+    last_www_authenticate_ = response.headers().has("WWW-Authenticate")
+                                 ? response.headers()["WWW-Authenticate"]
+                                 : std::string();
     return {response.status_code(), json::parse(text, nullptr, false)};
   }
   std::pair<int, json> Message(const std::string& content) {
@@ -149,6 +157,9 @@ class ToolLoopTest : public ::testing::Test {
   }
 
   harness::LocalDataPlane plane_;
+  std::unique_ptr<Access> access_;  // set before StartRuntime to turn authentication on
+  std::string token_;               // the bearer token Send sends
+  std::string last_www_authenticate_;
   testing::ScriptedNode node_;
   std::string socket_dir_;
   metrics::Registry tool_registry_;
@@ -387,6 +398,48 @@ TEST_F(ToolLoopTest, AgentryApproveDecidesThePendingCall) {
   while (size_t n = fread(buffer, 1, sizeof(buffer), out)) text.append(buffer, n);
   EXPECT_EQ(WEXITSTATUS(pclose(out)), 1);
   EXPECT_EQ(text, "agentry approve: session s1 has no call waiting for approval\n");
+}
+
+TEST_F(ToolLoopTest, ASessionIsVisibleOnlyToItsPrincipalAndAdministrators) {
+  const std::string tokens = socket_dir_ + "/tokens";
+  std::ofstream(tokens) << "tok-alice,alice\ntok-bob,bob\ntok-root,root,agentry:admins\n";
+  access_ = std::make_unique<Access>(std::make_unique<TokensFile>(tokens));
+  token_ = "tok-alice";
+  StartRuntime(4);  // alice creates s1
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").second["metadata"]["principal"], "alice");
+
+  token_ = "tok-bob";
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").first, 403);
+  EXPECT_EQ(Message("hi").first, 403);
+  EXPECT_EQ(Send("POST", "/v1/sessions/s1/cancel").first, 403);
+  EXPECT_EQ(Send("DELETE", "/v1/sessions/s1").first, 403);
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").first, 403);
+  EXPECT_EQ(Send("GET", "/v1/sessions").second["sessions"].size(), 0u);
+  EXPECT_EQ(Send("GET", "/v1/audit").first, 403);
+
+  token_ = "";
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").first, 401);
+  EXPECT_EQ(last_www_authenticate_, "Bearer");
+  token_ = "tok-unknown";
+  EXPECT_EQ(Send("GET", "/v1/sessions").first, 401);
+
+  token_ = "tok-root";
+  EXPECT_EQ(Send("GET", "/v1/sessions/s1").first, 200);
+  EXPECT_EQ(Send("GET", "/v1/sessions").second["sessions"].size(), 1u);
+  EXPECT_EQ(Send("GET", "/v1/audit").first, 200);
+
+  // The approval is decided by the caller, whatever the body says.
+  token_ = "tok-alice";
+  node_.Script({Call("close_ticket", {{"id", 8}}), "Closed 8."});
+  const std::string call_id = Message("Close 8.").second["pending_approval"]["call_id"];
+  const auto decided = Send("POST", "/v1/sessions/s1/approvals/" + call_id,
+                            R"({"decision":"approve","user":"mallory"})");
+  ASSERT_EQ(decided.first, 200) << decided.second.dump();
+  token_ = "tok-root";
+  const std::vector<json> grants = Audit("approval.grant");
+  ASSERT_EQ(grants.size(), 1u);
+  EXPECT_EQ(grants[0]["actor"], "user:alice");
+  EXPECT_EQ(grants[0]["details"]["principal"], "alice");
 }
 
 }  // namespace
