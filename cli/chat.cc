@@ -47,6 +47,7 @@ class ChatClient {
                               "/messages");
       request.set_body(Json{{"content", content}, {"stream", true}}.dump(), "application/json");
       request.headers().add("Accept", "text/event-stream");
+      AddCredentials(&request);
       web::http::http_response response = client_.request(request).get();
       if (response.status_code() != 200) {
         return UnavailableError(

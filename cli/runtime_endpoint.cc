@@ -1,6 +1,7 @@
 // cli/runtime_endpoint.cc — see runtime_endpoint.h.
 #include "cli/runtime_endpoint.h"
 
+#include <cstdlib>
 #include <filesystem>
 #include <vector>
 
@@ -46,6 +47,13 @@ std::string RuntimeErrorLine(int status, const std::string& body) {
   return "HTTP " + std::to_string(status) + (body.empty() ? "" : ": " + body);
 }
 
+void AddCredentials(web::http::http_request* request) {
+  const char* token = std::getenv("AGENTRY_TOKEN");
+  if (token != nullptr && *token != '\0') {
+    request->headers().add("Authorization", std::string("Bearer ") + token);
+  }
+}
+
 StatusOr<nlohmann::json> CallRuntime(web::http::client::http_client* client,
                                      const web::http::method& method, const std::string& path,
                                      const std::string& body) {
@@ -53,6 +61,7 @@ StatusOr<nlohmann::json> CallRuntime(web::http::client::http_client* client,
     web::http::http_request request(method);
     request.set_request_uri(path);
     if (!body.empty()) request.set_body(body, "application/json");
+    AddCredentials(&request);
     web::http::http_response response = client->request(request).get();
     const std::string text = response.extract_utf8string(true).get();
     if (response.status_code() >= 300) {

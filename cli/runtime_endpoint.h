@@ -26,6 +26,10 @@ StatusOr<std::string> FindRuntime(const RuntimeLocation& where);
 // status and body when it is not the runtime's JSON error).
 std::string RuntimeErrorLine(int status, const std::string& body);
 
+// Adds "Authorization: Bearer $AGENTRY_TOKEN" when that variable is set: a runtime started
+// with --auth wants the caller's token.
+void AddCredentials(web::http::http_request* request);
+
 // One call of the runtime's JSON API: the answer's JSON, or UNAVAILABLE with the error line
 // (or why the runtime could not be reached).
 StatusOr<nlohmann::json> CallRuntime(web::http::client::http_client* client,

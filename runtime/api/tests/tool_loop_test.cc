@@ -440,6 +440,23 @@ TEST_F(ToolLoopTest, ASessionIsVisibleOnlyToItsPrincipalAndAdministrators) {
   ASSERT_EQ(grants.size(), 1u);
   EXPECT_EQ(grants[0]["actor"], "user:alice");
   EXPECT_EQ(grants[0]["details"]["principal"], "alice");
+
+  // The CLI sends $AGENTRY_TOKEN.
+  const auto verify = [&](const std::string& token) {
+    const std::string command = "AGENTRY_TOKEN=" + token + " " + AGENTRY_BINARY +
+                                " audit verify --url " + server_->base_url() + " 2>&1";
+    FILE* out = popen(command.c_str(), "r");
+    std::string text;
+    char buffer[4096];
+    while (size_t n = fread(buffer, 1, sizeof(buffer), out)) text.append(buffer, n);
+    return std::make_pair(WEXITSTATUS(pclose(out)), text);
+  };
+  EXPECT_EQ(verify("tok-root").first, 0);
+  const auto refused = verify("tok-bob");
+  EXPECT_EQ(refused.first, 1);
+  EXPECT_NE(refused.second.find("PERMISSION_DENIED: the audit log is for administrators"),
+            std::string::npos)
+      << refused.second;
 }
 
 }  // namespace
