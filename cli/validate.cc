@@ -5,6 +5,7 @@
 
 #include "common/config/agent_spec.h"
 #include "common/file.h"
+#include "nodeagent/constrain/tool_call.h"
 
 namespace agentry::cli {
 namespace {
@@ -35,6 +36,22 @@ bool ValidateFile(const std::string& path) {
     }
     ++agents;
     StatusOr<config::ManagedAgent> agent = config::DecodeManagedAgent(doc);
+    if (agent.ok()) {
+      // The tools' schemas must compile into the call constraint, as the runtime will.
+      // (MCP and builtin tools bring their own schemas: checked as taking none here, which
+      // keeps the indexes in messages those of spec.tools.)
+      std::vector<constrain::ToolSchema> schemas;
+      for (const config::ToolSpec& t : agent->spec.tools) {
+        const bool own = t.mcp.has_value() || !t.builtin.empty();
+        schemas.push_back({t.name, own ? nlohmann::json() : t.parameters});
+      }
+      if (!schemas.empty()) {
+        if (StatusOr<constrain::Grammar> call = constrain::ToolCallGrammar(schemas, "");
+            !call.ok()) {
+          agent = InvalidArgumentError("spec." + call.status().message());
+        }
+      }
+    }
     if (agent.ok()) {
       std::printf("%s: ok (ManagedAgent %s/%s)\n", where.c_str(),
                   agent->metadata.namespace_name.c_str(), agent->metadata.name.c_str());

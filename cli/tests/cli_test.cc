@@ -85,6 +85,25 @@ TEST(CliTest, ValidateReportsEveryBadFieldAndSkipsOtherKinds) {
   EXPECT_NE(r.output.find("spec.replicas: must be an integer, got \"many\""), std::string::npos);
 }
 
+// A tool schema the call constraint cannot express is refused here, as the runtime would
+// refuse it at start, naming the tool by its place in spec.tools.
+TEST(CliTest, ValidateChecksToolSchemasAgainstTheCallConstraint) {
+  const std::string path = WriteTemp(
+      "apiVersion: agentry.dev/v1alpha1\nkind: ManagedAgent\nmetadata: {name: a}\n"
+      "spec:\n  model: {name: m, source: {file: m.gguf}}\n  tools:\n"
+      "    - {name: remember, builtin: remember}\n"
+      "    - name: search\n"
+      "      parameters: {type: object, properties: {q: {type: string, pattern: '^a'}}}\n"
+      "      http: {url: 'http://x/'}\n");
+  CommandResult r = Agentry("validate " + path);
+  unlink(path.c_str());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("spec.tools[1] (search).parameters.properties.q.pattern: "
+                          "unsupported keyword"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(CliTest, ValidateMissingFileAndBadYaml) {
   CommandResult missing = Agentry("validate /nonexistent/agent.yaml");
   EXPECT_EQ(missing.exit_code, 1);

@@ -349,6 +349,28 @@ TEST_F(StoreTest, TheAuditChainVerifiesAndNamesTheFirstRecordTamperedWith) {
   EXPECT_NE(v->reason().find("missing"), std::string::npos) << v->reason();
 }
 
+// Two whole records swapped, each with its own hashes intact: the chain breaks where the
+// first one stands.
+TEST_F(StoreTest, TheAuditChainNamesTheFirstOfTwoRecordsReordered) {
+  for (int i = 0; i < 4; ++i) {
+    v1::AppendAuditRequest r;
+    r.set_actor("agent:team-a/triage");
+    r.set_action(i == 1 ? "approval.deny" : "tool.call");
+    r.set_session_id("s");
+    ASSERT_TRUE(store_->AppendAudit(r).ok());
+  }
+  ASSERT_TRUE(store_->VerifyAudit()->ok());
+  store_.reset();
+  Tamper(R"(UPDATE audit SET seq = -2 WHERE seq = 2;
+            UPDATE audit SET seq = 2 WHERE seq = 3;
+            UPDATE audit SET seq = 3 WHERE seq = -2)");
+  Reopen();
+  StatusOr<v1::VerifyAuditResponse> v = store_->VerifyAudit();
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->ok());
+  EXPECT_EQ(v->first_bad_seq(), 2) << v->reason();
+}
+
 TEST_F(StoreTest, SnapshotsRoundTripReplaceTheOldFileAndFailTheirChecksumWhenCorrupted) {
   Create("s");
   const auto put = [&](const std::string& bytes) {
