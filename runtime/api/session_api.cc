@@ -142,6 +142,42 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
     }
     for (const auto& [state, n] : counts) by_state->WithLabels({state}).Set(static_cast<double>(n));
   });
+  // What the agent used today (UTC), from the sidecar's day counters at each scrape: what a
+  // cost dashboard plots per agent, and what tokensPerDay is checked against.
+  metrics::Family<metrics::Gauge>* today = &m->AddGauge(
+      "agentry_runtime_agent_usage_today",
+      "The agent's usage today (UTC) by counter: prompt_tokens, completion_tokens, turns, "
+      "tool_calls.",
+      {"agent", "counter"});
+  m->AddCollectHook([this, today] {
+    StatusOr<statepb::Usage> usage = DayUsage(UtcDay(now_ms_()));
+    if (!usage.ok()) return;
+    for (const char* name : {"prompt_tokens", "completion_tokens", "turns", "tool_calls"}) {
+      const auto it = usage->counters().find(name);
+      today->WithLabels({harness_->options().agent, name})
+          .Set(it == usage->counters().end() ? 0.0 : static_cast<double>(it->second));
+    }
+  });
+}
+
+StatusOr<statepb::Usage> SessionApi::DayUsage(const std::string& day) const {
+  statepb::GetUsageRequest request;
+  request.set_day(day);
+  return state_->GetUsage(request);
+}
+
+HttpResponse SessionApi::Usage(const HttpRequest& request) {
+  StatusOr<Principal> caller = Caller(request);
+  if (!caller.ok()) return AccessError(caller.status());
+  if (Status s = Access::MustBeAdmin(*caller, "the agent's usage"); !s.ok()) return AccessError(s);
+  std::string day = UtcDay(now_ms_());
+  if (auto it = request.query.find("day"); it != request.query.end()) day = it->second;
+  StatusOr<statepb::Usage> usage = DayUsage(day);
+  if (!usage.ok()) return ErrorResponse(usage.status());
+  Json counters = Json::object();
+  for (const auto& [name, value] : usage->counters()) counters[name] = value;
+  return HttpResponse::Json(
+      200, {{"agent", harness_->options().agent}, {"day", day}, {"usage", counters}});
 }
 
 HttpResponse SessionApi::ErrorResponse(const Status& status, int64_t retry_after_seconds) {
@@ -173,6 +209,7 @@ Status SessionApi::Register(http::HttpServer* server) {
       server->Route("POST", "/v1/sessions/{id}/messages", bind(&SessionApi::Message)));
   AGENTRY_RETURN_IF_ERROR(
       server->Route("POST", "/v1/sessions/{id}/cancel", bind(&SessionApi::Cancel)));
+  AGENTRY_RETURN_IF_ERROR(server->Route("GET", "/v1/usage", bind(&SessionApi::Usage)));
   AGENTRY_RETURN_IF_ERROR(
       server->Route("POST", "/v1/sessions/{id}/approvals/{call}", bind(&SessionApi::Approve)));
   return server->Route("DELETE", "/v1/sessions/{id}", bind(&SessionApi::Delete));

@@ -6,6 +6,7 @@
 //   POST   /v1/sessions/{id}/messages   {"content", "stream"?}        → the reply, or SSE
 //   POST   /v1/sessions/{id}/cancel     stops its running turn at once; the session stays open
 //   DELETE /v1/sessions/{id}            stops its running turn at once and closes it
+//   GET    /v1/usage                    ?day=  the agent's usage that day (administrators)
 //   POST   /v1/sessions/{id}/approvals/{call}  {"decision": "approve"|"deny", "reason"?,
 //                                       "user"}  decides the paused call; the turn goes on
 //
@@ -144,6 +145,9 @@ class SessionApi {
   http::HttpResponse Cancel(const http::HttpRequest& request);
   http::HttpResponse Delete(const http::HttpRequest& request);
   http::HttpResponse Approve(const http::HttpRequest& request);
+  // GET /v1/usage?day=YYYY-MM-DD: the agent's counters for a day (UTC; default today).
+  http::HttpResponse Usage(const http::HttpRequest& request);
+  StatusOr<agentry::state::v1::Usage> DayUsage(const std::string& day) const;
   // Answers a turn's reply: JSON, or server-sent events when the client asked for them.
   http::HttpResponse Respond(
       bool stream,

@@ -17,6 +17,7 @@
 
 #include "common/http/server.h"
 #include "common/metrics/registry.h"
+#include "common/metrics/text_format.h"
 #include "runtime/api/audit_log.h"
 #include "runtime/api/authenticator.h"
 #include "runtime/api/session_api.h"
@@ -272,6 +273,16 @@ TEST_F(ToolLoopTest, ToolCallsPerSessionIsABudgetAcrossTurns) {
   EXPECT_EQ(reply["tool_calls"].size(), 0u);
   EXPECT_EQ(ToolRequests(), 1u);
   EXPECT_EQ(Send("GET", "/v1/sessions/s1").second["usage"]["tool_calls"], 1);
+  // The agent's day: the API and the metric agree.
+  const json day = Send("GET", "/v1/usage").second;
+  EXPECT_EQ(day["agent"], "team-a/triage");
+  EXPECT_EQ(day["usage"]["tool_calls"], 1);
+  EXPECT_EQ(day["usage"]["completion_tokens"], 15);  // three scripted steps of 5
+  const std::string metrics = metrics::SerializeTextFormat(registry_->Collect());
+  EXPECT_NE(metrics.find("agentry_runtime_agent_usage_today{agent=\"team-a/triage\","
+                         "counter=\"tool_calls\"} 1"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST_F(ToolLoopTest, DeleteDuringASlowToolEndsTheTurnAtOnce) {
