@@ -23,6 +23,17 @@
 
 namespace {
 
+// The options every client of a runtime's API takes to find it (cli/runtime_endpoint.h):
+// the agent by name (a positional, or --agent where positionals mean something else), the
+// `agentry up` directory, or the URL outright.
+void AddRuntimeLocation(CLI::App* command, std::string* agent, std::string* dir, std::string* url,
+                        bool agent_positional = true) {
+  command->add_option(agent_positional ? "agent" : "--agent", *agent,
+                      "the agent's name as `agentry up` runs it (default: the only one running)");
+  command->add_option("--dir", *dir, "the `agentry up` directory (default .agentry/NAME)");
+  command->add_option("--url", *url, "the runtime's API, e.g. http://127.0.0.1:8080");
+}
+
 int Main(int argc, char** argv) {
   using agentry::GitDescribe;
   using agentry::Status;
@@ -83,10 +94,7 @@ int Main(int argc, char** argv) {
       "Talk to an agent: one line is one message, the reply streams as it is generated. Finds "
       "the agent `agentry up` runs by its name (or give --url). Ctrl-C stops a reply; Ctrl-D "
       "ends.");
-  chat->add_option("agent", chat_options.agent,
-                   "the agent's name as `agentry up` runs it (default: the only one running)");
-  chat->add_option("--dir", chat_options.dir, "the `agentry up` directory (default .agentry/NAME)");
-  chat->add_option("--url", chat_options.url, "the runtime's API, e.g. http://127.0.0.1:8080");
+  AddRuntimeLocation(chat, &chat_options.agent, &chat_options.dir, &chat_options.url);
   chat->add_option("--session", chat_options.session, "resume (or create) this session id");
   chat->add_option("--user", chat_options.user, "on behalf of whom (default $USER)");
   chat->add_flag("--stats", chat_options.stats,
@@ -100,11 +108,7 @@ int Main(int argc, char** argv) {
       "An agent's hash-chained audit log: `verify` checks the chain and names the first record "
       "edited, deleted or reordered (exit 1); `list` prints every record as a JSON line.");
   audit->add_option("action", audit_options.action, "verify or list")->required();
-  audit->add_option("agent", audit_options.agent,
-                    "the agent's name as `agentry up` runs it (default: the only one running)");
-  audit->add_option("--dir", audit_options.dir,
-                    "the `agentry up` directory (default .agentry/NAME)");
-  audit->add_option("--url", audit_options.url, "the runtime's API, e.g. http://127.0.0.1:8080");
+  AddRuntimeLocation(audit, &audit_options.agent, &audit_options.dir, &audit_options.url);
   audit->add_option("--session", audit_options.session, "list: only this session's records");
 
   cli::ApproveOptions approve_options;
@@ -115,12 +119,8 @@ int Main(int argc, char** argv) {
   approve->add_option("session", approve_options.session, "the session")->required();
   approve->add_option("call", approve_options.call,
                       "the call id (default: the one the session waits on)");
-  approve->add_option("--agent", approve_options.agent,
-                      "the agent's name as `agentry up` runs it (default: the only one running)");
-  approve->add_option("--dir", approve_options.dir,
-                      "the `agentry up` directory (default .agentry/NAME)");
-  approve->add_option("--url", approve_options.url,
-                      "the runtime's API, e.g. http://127.0.0.1:8080");
+  AddRuntimeLocation(approve, &approve_options.agent, &approve_options.dir, &approve_options.url,
+                     /*agent_positional=*/false);
   approve->add_option("--user", approve_options.user, "who decides (recorded in the audit log)")
       ->required();
   approve->add_flag("--deny", approve_options.deny, "deny instead of approve");
