@@ -20,8 +20,8 @@ std::string Lower(std::string s) {
 // Waits for `task` while watching the deadline and the stop flag; cancels the request
 // through `cancel` when either fires.
 template <typename T>
-Status Await(const pplx::task<T>& task, Clock::time_point deadline,
-             const std::atomic<bool>* stop, pplx::cancellation_token_source* cancel) {
+Status Await(const pplx::task<T>& task, Clock::time_point deadline, const std::atomic<bool>* stop,
+             pplx::cancellation_token_source* cancel) {
   while (!task.is_done()) {
     if (stop != nullptr && stop->load()) {
       cancel->cancel();
@@ -78,7 +78,7 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request, const std::atomic<b
   ClientResponse out;
   try {
     pplx::task<web::http::http_response> sent = client->request(message, cancel.get_token());
-    const auto keep = [client](pplx::task<web::http::http_response> t) {
+    const auto keep = [client](const pplx::task<web::http::http_response>& t) {
       try {
         t.wait();
       } catch (...) {  // the outcome was already reported (or abandoned) by the caller
@@ -99,11 +99,11 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request, const std::atomic<b
       const int64_t room = request.max_response_bytes + 1 - static_cast<int64_t>(out.body.size());
       if (room <= 0) break;
       const size_t want = static_cast<size_t>(std::min<int64_t>(room, block->size()));
-      concurrency::streams::rawptr_buffer<uint8_t> target(
-          reinterpret_cast<uint8_t*>(block->data()), want);
+      concurrency::streams::rawptr_buffer<uint8_t> target(reinterpret_cast<uint8_t*>(block->data()),
+                                                          want);
       pplx::task<size_t> read = body.read(target, want);
       if (Status s = Await(read, deadline, stop, &cancel); !s.ok()) {
-        read.then([client, block](pplx::task<size_t> t) {
+        read.then([client, block](const pplx::task<size_t>& t) {
           try {
             t.wait();
           } catch (...) {  // abandoned

@@ -13,7 +13,7 @@
 namespace agentry::api {
 namespace {
 
-std::string Trim(std::string s) {
+std::string Trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
   const size_t e = s.find_last_not_of(" \t\r\n");

@@ -371,7 +371,7 @@ TEST_F(ToolLoopTest, AnApprovalThatTimesOutIsDeniedAheadOfTheNextMessage) {
   StartRuntime(4);
   node_.Script({Call("close_ticket", {{"id", 6}}), "Anything else?"});
   const std::string call_id = Message("Close 6.").second["pending_approval"]["call_id"];
-  now_ms_ += 11 * 60 * 1000;  // past the 10 minute approvalTimeout
+  now_ms_ += int64_t{11} * 60 * 1000;  // past the 10 minute approvalTimeout
   const auto late = Send("POST", "/v1/sessions/s1/approvals/" + call_id,
                          R"({"decision":"approve","user":"bob"})");
   EXPECT_EQ(late.first, 400);
