@@ -119,6 +119,7 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   ObjectDecoder mcp(node, path, errors);
   mcp.Required("url", &out->url, HttpUrl());
   mcp.Optional("allowedTools", &out->allowed_tools);
+  mcp.Optional("serviceAccountToken", &out->service_account_token);
   return mcp.Finish();
 }
 

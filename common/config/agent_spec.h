@@ -52,9 +52,9 @@ struct AcceleratorSpec {
 // A header an HTTP tool sends: a literal value, or one read from a mounted Secret.
 struct HttpHeaderSpec {
   std::string name;
-  std::string value;         // literal
-  std::string secret_name;   // or valueFrom.secretKeyRef.name ...
-  std::string secret_key;    // ... and .key
+  std::string value;        // literal
+  std::string secret_name;  // or valueFrom.secretKeyRef.name ...
+  std::string secret_key;   // ... and .key
 };
 
 struct HttpToolSpec {
@@ -74,6 +74,8 @@ inline constexpr std::string_view kBuiltinRecall = "recall";
 struct McpToolSpec {
   std::string url;
   std::vector<std::string> allowed_tools;  // empty: every tool the server lists
+  // Send the pod's projected service-account token as "Authorization: Bearer ...".
+  bool service_account_token = false;
 };
 
 struct ToolSpec {
@@ -109,7 +111,7 @@ struct SessionsSpec {
   Duration idle_timeout = std::chrono::minutes(15);
   Duration max_duration = std::chrono::hours(2);
   int64_t max_turns = 50;
-  int64_t max_tool_steps = 8;  // model calls that run a tool, per turn
+  int64_t max_tool_steps = 8;                         // model calls that run a tool, per turn
   Duration approval_timeout = std::chrono::hours(1);  // a paused call is then denied
 };
 

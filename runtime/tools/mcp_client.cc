@@ -1,6 +1,7 @@
 // runtime/tools/mcp_client.cc — see mcp_client.h.
 #include "runtime/tools/mcp_client.h"
 
+#include "common/file.h"
 #include "common/http/client.h"
 #include "common/http/sse.h"
 
@@ -27,6 +28,12 @@ StatusOr<nlohmann::json> McpClient::Post(const nlohmann::json& message, int64_t 
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!session_id_.empty()) request.headers.emplace_back("Mcp-Session-Id", session_id_);
+  }
+  if (!options_.token_file.empty()) {
+    StatusOr<std::string> token = ReadFileToString(options_.token_file);
+    if (!token.ok()) return UnavailableError("service-account token: " + token.status().message());
+    while (!token->empty() && (token->back() == '\n' || token->back() == '\r')) token->pop_back();
+    request.headers.emplace_back("Authorization", "Bearer " + *token);
   }
   if (context != nullptr) {
     request.headers.emplace_back("X-Agentry-Agent", context->agent);

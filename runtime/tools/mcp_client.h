@@ -43,6 +43,9 @@ struct McpTool {
 struct McpClientOptions {
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
   int64_t max_response_bytes = int64_t{1} << 20;
+  // When set, every request carries "Authorization: Bearer" with this file's token (the
+  // pod's projected service-account token, read at each request: it rotates).
+  std::string token_file;
 };
 
 class McpClient {

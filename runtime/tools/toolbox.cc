@@ -74,7 +74,11 @@ StatusOr<std::unique_ptr<Toolbox>> Toolbox::Create(const config::ManagedAgent& a
 }
 
 void Toolbox::AddMcpServer(const config::ToolSpec& spec) {
-  auto client = std::make_unique<McpClient>(spec.mcp->url, &egress_, options_.mcp);
+  McpClientOptions mcp_options = options_.mcp;
+  if (spec.mcp->service_account_token) {
+    mcp_options.token_file = options_.http.service_account_token_file;
+  }
+  auto client = std::make_unique<McpClient>(spec.mcp->url, &egress_, mcp_options);
   StatusOr<std::vector<McpTool>> listed = client->ListTools(nullptr);
   if (!listed.ok()) {
     skipped_.push_back(spec.name + ": " + listed.status().message());

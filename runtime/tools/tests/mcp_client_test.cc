@@ -6,6 +6,8 @@
 #include "runtime/tools/mcp_client.h"
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -189,6 +191,7 @@ TEST(McpToolsTest, CallsCarryTheSessionAndProvenanceAndReadSseAnswers) {
     EXPECT_EQ(server.calls[0].Header("x-agentry-on-behalf-of"), "alice");
     EXPECT_EQ(server.calls[0].Header("x-agentry-tool-call"), "call_1");
     EXPECT_EQ(server.calls[0].Header("mcp-protocol-version"), "2025-06-18");
+    EXPECT_EQ(server.calls[0].Header("authorization"), "");  // not configured
   }
   const ToolOutcome failed = (*box)->Run({"fail", json::object()}, Context());
   EXPECT_FALSE(failed.ok);
@@ -200,6 +203,23 @@ TEST(McpToolsTest, CallsCarryTheSessionAndProvenanceAndReadSseAnswers) {
   // Arguments outside the server's schema never reach it.
   EXPECT_FALSE((*box)->Run({"search", {{"query", "x"}}}, Context()).ok);
   EXPECT_EQ(server.calls.size(), 3u);
+}
+
+TEST(McpToolsTest, TheProjectedTokenIsSentWhenConfigured) {
+  McpServer server;
+  const std::string token = ::testing::TempDir() + "/mcp_sa_token_" + std::to_string(getpid());
+  std::ofstream(token) << "projected\n";
+  config::ManagedAgent agent = Agent(server.url(), {"search"});
+  agent.spec.tools[0].mcp->service_account_token = true;
+  ToolboxOptions options;
+  options.http.service_account_token_file = token;
+  StatusOr<std::unique_ptr<Toolbox>> box = Toolbox::Create(agent, options, nullptr);
+  ASSERT_TRUE(box.ok()) << box.status().message();
+  ASSERT_TRUE((*box)->Run({"search", {{"q", "x"}}}, Context()).ok);
+  std::lock_guard<std::mutex> lock(server.mu);
+  ASSERT_EQ(server.calls.size(), 1u);
+  EXPECT_EQ(server.calls[0].Header("authorization"), "Bearer projected");
+  std::filesystem::remove(token);
 }
 
 TEST(McpToolsTest, AForgottenSessionIsStartedAgainOnce) {
