@@ -392,12 +392,21 @@ std::optional<PendingCall> SessionApi::PendingApproval(const statepb::Session& s
 }
 
 Status SessionApi::SettleApproval(const statepb::Session& session) {
+  return SetApprovalState(session, "active", Json());
+}
+
+Status SessionApi::SetApprovalState(const statepb::Session& session, std::string_view state,
+                                    const Json& pending) {
   Json meta = Json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
   if (!meta.is_object()) meta = Json::object();
-  meta.erase(kPendingApprovalKey);
+  if (pending.is_null()) {
+    meta.erase(kPendingApprovalKey);
+  } else {
+    meta[kPendingApprovalKey] = pending;
+  }
   statepb::UpdateSessionRequest update;
   update.set_id(session.id());
-  update.set_state("active");
+  update.set_state(std::string(state));
   update.set_metadata_json(meta.dump());
   return state_->UpdateSession(update).status();
 }
@@ -537,10 +546,9 @@ StatusOr<harness::TurnReply> SessionApi::ResumeTurn(
     step = RunTool(turn, call, pending.call_id);
   } else {
     // The model reads a denial as the tool's result, and can answer the user without it.
-    const tools::ToolOutcome denied = tools::ToolError(
-        "denied by " + decision.by + (decision.reason.empty() ? "" : ": " + decision.reason));
-    step = {{"id", pending.call_id}, {"name", call.name},         {"arguments", call.arguments},
-            {"ok", false},           {"content", denied.content}, {"error", denied.error}};
+    step = StepJson(pending.call_id, call,
+                    tools::ToolError("denied by " + decision.by +
+                                     (decision.reason.empty() ? "" : ": " + decision.reason)));
   }
   std::vector<nlohmann::json> steps{step};
   if (turn.stop->load()) {
@@ -550,15 +558,8 @@ StatusOr<harness::TurnReply> SessionApi::ResumeTurn(
     reply.tool_steps = std::move(steps);
     return reply;
   }
-  StatusOr<statepb::Session> session = state_->GetSession(turn.session.id());
-  const harness::ToolResultEvent event{pending.call_id, call.name, step["content"],
-                                       nlohmann::json{{"ok", step["ok"]}}.dump()};
-  const auto stream = Streamer(turn, on_text);
-  StatusOr<harness::TurnReply> reply = TimedStep(turn, [&]() -> StatusOr<harness::TurnReply> {
-    if (!session.ok()) return session.status();
-    return harness_->Continue(*session, {event}, stream, turn.max_tokens);
-  });
-  if (reply.ok()) reply->budget_exhausted = ReachedBudget(*reply, turn.max_tokens);
+  StatusOr<harness::TurnReply> reply =
+      ContinueAfter(turn, step, turn.max_tokens, Streamer(turn, on_text));
   return ToolLoop(turn, std::move(reply), std::move(steps), on_text);
 }
 
@@ -592,16 +593,10 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
     const runtime::ToolDecl* decl = toolbox_->Find(reply->tool_call->name);
     if (decl != nullptr && decl->requires_approval) {
       // Pause: the call waits, in the session's record, for a person to decide.
-      Status paused = PauseForApproval(turn, *reply);
-      if (!paused.ok()) {
-        reply = paused;
-        break;
-      }
+      if (Status paused = PauseForApproval(turn, *reply); !paused.ok()) reply = paused;
       break;
     }
-    nlohmann::json step = RunTool(turn, *reply->tool_call, reply->tool_call_id);
-    const std::string result = step["content"].get<std::string>();
-    steps.push_back(std::move(step));
+    steps.push_back(RunTool(turn, *reply->tool_call, reply->tool_call_id));
     if (turn.stop->load()) break;  // stopped during the call: its result is recorded above
     int32_t max_tokens = 0;
     if (turn.max_tokens > 0) {
@@ -611,15 +606,8 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
       }
       max_tokens = static_cast<int32_t>(turn.max_tokens - generated);
     }
-    StatusOr<statepb::Session> session = state_->GetSession(turn.session.id());
-    const harness::ToolResultEvent event{reply->tool_call_id, reply->tool_call->name, result,
-                                         nlohmann::json{{"ok", steps.back()["ok"]}}.dump()};
-    reply = TimedStep(turn, [&]() -> StatusOr<harness::TurnReply> {
-      if (!session.ok()) return session.status();
-      return harness_->Continue(*session, {event}, stream, max_tokens);
-    });
+    reply = ContinueAfter(turn, steps.back(), max_tokens, stream);
     if (!reply.ok()) break;
-    reply->budget_exhausted = ReachedBudget(*reply, max_tokens);
     prompt += reply->prompt_tokens;
     cached += reply->cached_tokens;
     generated += reply->generated_tokens;
@@ -636,18 +624,11 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
 
 Status SessionApi::PauseForApproval(const AdmittedTurn& turn, harness::TurnReply& reply) {
   AGENTRY_ASSIGN_OR_RETURN(const statepb::Session session, state_->GetSession(turn.session.id()));
-  Json meta = Json::parse(session.metadata_json(), nullptr, /*allow_exceptions=*/false);
-  if (!meta.is_object()) meta = Json::object();
   const Json pending = {{"call_id", reply.tool_call_id},
                         {"name", reply.tool_call->name},
                         {"arguments", reply.tool_call->arguments},
                         {"requested_unix_ms", now_ms_()}};
-  meta[kPendingApprovalKey] = pending;
-  statepb::UpdateSessionRequest update;
-  update.set_id(session.id());
-  update.set_state(std::string(kWaitingApproval));
-  update.set_metadata_json(meta.dump());
-  AGENTRY_RETURN_IF_ERROR(state_->UpdateSession(update).status());
+  AGENTRY_RETURN_IF_ERROR(SetApprovalState(session, kWaitingApproval, pending));
   reply.pending_approval = pending;
   Audit("agent:" + harness_->options().agent, "approval.request", turn.session,
         {{"call_id", reply.tool_call_id},
@@ -677,6 +658,11 @@ nlohmann::json SessionApi::RunTool(const AdmittedTurn& turn, const runtime::Tool
   if (!out.ok) details["error"] = out.error;
   if (out.http_status != 0) details["http_status"] = out.http_status;
   Audit("agent:" + harness_->options().agent, "tool.call", turn.session, details);
+  return StepJson(call_id, call, out);
+}
+
+nlohmann::json SessionApi::StepJson(const std::string& call_id, const runtime::ToolCall& call,
+                                    const tools::ToolOutcome& out) {
   nlohmann::json step{{"id", call_id},
                       {"name", call.name},
                       {"arguments", call.arguments},
@@ -684,6 +670,21 @@ nlohmann::json SessionApi::RunTool(const AdmittedTurn& turn, const runtime::Tool
                       {"content", out.content}};
   if (!out.ok) step["error"] = out.error;
   return step;
+}
+
+StatusOr<harness::TurnReply> SessionApi::ContinueAfter(
+    const AdmittedTurn& turn, const nlohmann::json& step, int32_t max_tokens,
+    const std::function<bool(const std::string&)>& stream) {
+  // The session as it stands now: the step before this one moved its next_seq on.
+  StatusOr<statepb::Session> session = state_->GetSession(turn.session.id());
+  const harness::ToolResultEvent event{step["id"], step["name"], step["content"],
+                                       nlohmann::json{{"ok", step["ok"]}}.dump()};
+  StatusOr<harness::TurnReply> reply = TimedStep(turn, [&]() -> StatusOr<harness::TurnReply> {
+    if (!session.ok()) return session.status();
+    return harness_->Continue(*session, {event}, stream, max_tokens);
+  });
+  if (reply.ok()) reply->budget_exhausted = ReachedBudget(*reply, max_tokens);
+  return reply;
 }
 
 void SessionApi::RecordStep(const AdmittedTurn& turn, const StatusOr<harness::TurnReply>& reply,

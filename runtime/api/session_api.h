@@ -172,6 +172,17 @@ class SessionApi {
   static std::optional<PendingCall> PendingApproval(const agentry::state::v1::Session& session);
   // Back to "active", the pending call removed from the metadata.
   Status SettleApproval(const agentry::state::v1::Session& session);
+  // The session's state and its pending call (null: none) in one read-modify-write of
+  // its metadata.
+  Status SetApprovalState(const agentry::state::v1::Session& session, std::string_view state,
+                          const nlohmann::json& pending);
+  // A tool step as the turn's reply lists it.
+  static nlohmann::json StepJson(const std::string& call_id, const runtime::ToolCall& call,
+                                 const tools::ToolOutcome& out);
+  // Appends `step`'s result to the transcript and lets the model go on from it.
+  StatusOr<harness::TurnReply> ContinueAfter(const AdmittedTurn& turn, const nlohmann::json& step,
+                                             int32_t max_tokens,
+                                             const std::function<bool(const std::string&)>& stream);
   Status PauseForApproval(const AdmittedTurn& turn, harness::TurnReply& reply);
   std::function<bool(const std::string&)> Streamer(
       const AdmittedTurn& turn, const std::function<bool(const std::string&)>& on_text);
