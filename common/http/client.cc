@@ -20,7 +20,8 @@ std::string Lower(std::string s) {
 // Waits for `task` while watching the deadline and the stop flag; cancels the request
 // through `cancel` when either fires.
 template <typename T>
-Status Await(const pplx::task<T>& task, Clock::time_point deadline, const std::atomic<bool>* stop,
+Status Await(const pplx::task<T>& task, Clock::time_point deadline,
+             std::chrono::milliseconds timeout, const std::atomic<bool>* stop,
              pplx::cancellation_token_source* cancel) {
   while (!task.is_done()) {
     if (stop != nullptr && stop->load()) {
@@ -29,7 +30,8 @@ Status Await(const pplx::task<T>& task, Clock::time_point deadline, const std::a
     }
     if (Clock::now() >= deadline) {
       cancel->cancel();
-      return DeadlineExceededError("no answer within the timeout");
+      return DeadlineExceededError("no answer within the timeout (" +
+                                   std::to_string(timeout.count()) + " ms)");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
@@ -84,7 +86,7 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request, const std::atomic<b
       } catch (...) {  // the outcome was already reported (or abandoned) by the caller
       }
     };
-    if (Status s = Await(sent, deadline, stop, &cancel); !s.ok()) {
+    if (Status s = Await(sent, deadline, request.timeout, stop, &cancel); !s.ok()) {
       sent.then(keep);
       return s;
     }
@@ -102,7 +104,7 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request, const std::atomic<b
       concurrency::streams::rawptr_buffer<uint8_t> target(reinterpret_cast<uint8_t*>(block->data()),
                                                           want);
       pplx::task<size_t> read = body.read(target, want);
-      if (Status s = Await(read, deadline, stop, &cancel); !s.ok()) {
+      if (Status s = Await(read, deadline, request.timeout, stop, &cancel); !s.ok()) {
         read.then([client, block](const pplx::task<size_t>& t) {
           try {
             t.wait();

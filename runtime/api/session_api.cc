@@ -479,6 +479,7 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
       return it == u.counters().end() ? int64_t{0} : it->second;
     };
     turn.tool_calls_used = counter(usage, "tool_calls");
+    turn.deadline_ms = policy_.Deadline(turn.session);
     if (!s.ok() || !budget_.enabled()) return s;
     statepb::GetUsageRequest day_request;
     day_request.set_day(UtcDay(now));
@@ -507,7 +508,9 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
 
 std::function<bool(const std::string&)> SessionApi::Streamer(
     const AdmittedTurn& turn, const std::function<bool(const std::string&)>& on_text) {
-  return [&turn, &on_text](const std::string& text) { return on_text(text) && !turn.stop->load(); };
+  return [this, &turn, &on_text](const std::string& text) {
+    return on_text(text) && !turn.stop->load() && !PastDeadline(turn);
+  };
 }
 
 StatusOr<harness::TurnReply> SessionApi::TimedStep(
@@ -517,6 +520,13 @@ StatusOr<harness::TurnReply> SessionApi::TimedStep(
   RecordStep(turn, reply,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return reply;
+}
+
+void SessionApi::EndAtDeadline(const AdmittedTurn& turn, harness::TurnReply& reply) {
+  reply.budget_exhausted = true;
+  Audit("system", "budget.exhausted", turn.session,
+        {{"message", "maxDuration " + config::FormatDuration(policy_.limits().max_duration) +
+                         " reached during the turn"}});
 }
 
 bool SessionApi::ReachedBudget(const harness::TurnReply& reply, int32_t max_tokens) const {
@@ -575,6 +585,10 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
   // Run what the reply calls, give the model the result, until it answers.
   while (toolbox_ != nullptr && reply.ok() && reply->tool_call.has_value() &&
          !reply->budget_exhausted && !turn.stop->load()) {
+    if (PastDeadline(turn)) {
+      EndAtDeadline(turn, *reply);
+      break;
+    }
     const int64_t run = static_cast<int64_t>(steps.size() - resumed);
     if (run >= max_tool_steps_) {
       reply->tool_steps_exhausted = true;
@@ -598,6 +612,10 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
     }
     steps.push_back(RunTool(turn, *reply->tool_call, reply->tool_call_id));
     if (turn.stop->load()) break;  // stopped during the call: its result is recorded above
+    if (PastDeadline(turn)) {          // the call outlasted maxDuration
+      EndAtDeadline(turn, *reply);
+      break;
+    }
     int32_t max_tokens = 0;
     if (turn.max_tokens > 0) {
       if (generated >= turn.max_tokens) {
@@ -614,6 +632,11 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
   }
   EndTurn(turn.session.id());
   if (!reply.ok()) return reply;
+  // A reply the streamer cut because maxDuration passed (not a cancel, which sets stop).
+  if (reply->finish_reason == harness::nodepb::FINISH_REASON_CANCELLED && !turn.stop->load() &&
+      !reply->budget_exhausted && PastDeadline(turn)) {
+    EndAtDeadline(turn, *reply);
+  }
   reply->user_seq = first_seq;
   reply->prompt_tokens = prompt;
   reply->cached_tokens = cached;
@@ -641,6 +664,8 @@ nlohmann::json SessionApi::RunTool(const AdmittedTurn& turn, const runtime::Tool
                                    const std::string& call_id) {
   tools::ToolContext context{harness_->options().agent, turn.session.id(),
                              turn.session.on_behalf_of(), call_id, turn.stop.get()};
+  // A call may not outlast the session's maxDuration: the loop ends the turn right after.
+  context.max_time = std::chrono::milliseconds(std::max<int64_t>(0, turn.deadline_ms - now_ms_()));
   const tools::ToolOutcome out = toolbox_->Run(call, context);
   const std::string result = out.ok ? "ok" : "error";
   if (tool_calls_ != nullptr) {

@@ -50,6 +50,9 @@ struct AdmittedTurn {
   std::shared_ptr<std::atomic<bool>> stop;
   int32_t max_tokens = 0;       // what a token budget leaves this reply; 0: no budget applies
   int64_t tool_calls_used = 0;  // by the session's earlier turns
+  // maxDuration: at this time (unix ms) the turn ends with finish_reason budget_exhausted,
+  // mid-reply or mid-tool call.
+  int64_t deadline_ms = INT64_MAX;
   // Results that go ahead of the user message: a paused call settled as timed out.
   std::vector<harness::ToolResultEvent> before{};
 };
@@ -189,6 +192,9 @@ class SessionApi {
   StatusOr<harness::TurnReply> TimedStep(const AdmittedTurn& turn,
                                          const std::function<StatusOr<harness::TurnReply>()>& step);
   bool ReachedBudget(const harness::TurnReply& reply, int32_t max_tokens) const;
+  bool PastDeadline(const AdmittedTurn& turn) const { return now_ms_() >= turn.deadline_ms; }
+  // Ends `reply` as budget_exhausted by maxDuration, and records it.
+  void EndAtDeadline(const AdmittedTurn& turn, harness::TurnReply& reply);
   // One model step of a turn: audited (model.call or turn.error) and counted.
   void RecordStep(const AdmittedTurn& turn, const StatusOr<harness::TurnReply>& reply,
                   double seconds);

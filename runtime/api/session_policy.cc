@@ -15,10 +15,14 @@ std::string SessionPolicy::Expiry(const statepb::Session& session, int64_t now_m
   if (now_ms - session.updated_unix_ms() > limits_.idle_timeout.count()) {
     return "idle longer than idleTimeout (" + Seconds(limits_.idle_timeout) + ")";
   }
-  if (now_ms - session.created_unix_ms() > limits_.max_duration.count()) {
+  if (now_ms >= Deadline(session)) {
     return "older than maxDuration (" + Seconds(limits_.max_duration) + ")";
   }
   return "";
+}
+
+int64_t SessionPolicy::Deadline(const statepb::Session& session) const {
+  return session.created_unix_ms() + limits_.max_duration.count();
 }
 
 Status SessionPolicy::MayOpen(const std::vector<statepb::Session>& sessions, int64_t now_ms,
@@ -44,12 +48,20 @@ Status SessionPolicy::MayTakeTurn(const statepb::Session& session, int64_t turns
   if (session.state() != "active") {
     return FailedPreconditionError("session " + session.id() + ": " + session.state());
   }
+  // maxDuration and maxTurns are budgets: their errors name themselves the way the token
+  // budgets' do, so a client tells "start a new session" from any other refusal.
+  if (now_ms >= Deadline(session)) {
+    return FailedPreconditionError("budget_exhausted: session " + session.id() +
+                                   " is older than its maxDuration (" +
+                                   Seconds(limits_.max_duration) + "); start a new session");
+  }
   if (const std::string why = Expiry(session, now_ms); !why.empty()) {
     return FailedPreconditionError("session " + session.id() + ": expired, " + why);
   }
   if (turns >= limits_.max_turns) {
-    return FailedPreconditionError("session " + session.id() + ": reached maxTurns (" +
-                                   std::to_string(limits_.max_turns) + ")");
+    return FailedPreconditionError("budget_exhausted: session " + session.id() +
+                                   " has taken its maxTurns (" + std::to_string(limits_.max_turns) +
+                                   ") turns; start a new session");
   }
   return OkStatus();
 }

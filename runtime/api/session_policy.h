@@ -6,8 +6,10 @@
 //                  least recently used one idles out (Retry-After).
 //   idleTimeout    a session unused this long expires: its next message is refused and it is
 //                  marked "expired"; it no longer counts against maxConcurrent.
-//   maxDuration    a session older than this expires the same way.
+//   maxDuration    a session older than this expires the same way; a turn still running at
+//                  that moment ends with finish_reason budget_exhausted.
 //   maxTurns       a session with this many turns takes no more messages.
+// Refusals for maxDuration and maxTurns start "budget_exhausted:", as the token budgets' do.
 #pragma once
 
 #include <chrono>
@@ -40,6 +42,8 @@ class SessionPolicy {
                  int64_t* retry_after_seconds) const;
   // Why `session` has expired ("idle for 15m0s", "older than maxDuration 2h0m0s"), or "".
   std::string Expiry(const agentry::state::v1::Session& session, int64_t now_ms) const;
+  // When `session` reaches maxDuration (unix ms).
+  int64_t Deadline(const agentry::state::v1::Session& session) const;
   // OK when `session`, with `turns` turns so far, may take another message.
   Status MayTakeTurn(const agentry::state::v1::Session& session, int64_t turns,
                      int64_t now_ms) const;

@@ -1,6 +1,8 @@
 // runtime/tools/http_tool.cc — see http_tool.h.
 #include "runtime/tools/http_tool.h"
 
+#include <algorithm>
+
 #include "common/file.h"
 #include "common/http/client.h"
 
@@ -82,7 +84,7 @@ ToolRun HttpTool::Call(const nlohmann::json& arguments, const ToolContext& conte
   }
   if (Status s = egress_->Check(*url); !s.ok()) return fail(s);
   request.url = *url;
-  request.timeout = spec_.timeout;
+  request.timeout = std::min(spec_.timeout, context.max_time);
   request.max_response_bytes = spec_.max_response_size.value;
   request.headers = {{"X-Agentry-Agent", context.agent},
                      {"X-Agentry-Session", context.session_id},

@@ -1,6 +1,8 @@
 // runtime/tools/mcp_client.cc — see mcp_client.h.
 #include "runtime/tools/mcp_client.h"
 
+#include <algorithm>
+
 #include "common/file.h"
 #include "common/http/client.h"
 #include "common/http/sse.h"
@@ -36,6 +38,7 @@ StatusOr<nlohmann::json> McpClient::Post(const nlohmann::json& message, int64_t 
     request.headers.emplace_back("Authorization", "Bearer " + *token);
   }
   if (context != nullptr) {
+    request.timeout = std::min(request.timeout, context->max_time);
     request.headers.emplace_back("X-Agentry-Agent", context->agent);
     request.headers.emplace_back("X-Agentry-Session", context->session_id);
     request.headers.emplace_back("X-Agentry-Tool-Call", context->call_id);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 namespace agentry::tools {
@@ -12,6 +13,9 @@ struct ToolContext {
   std::string on_behalf_of{};  // the person the agent acts for; "" when none
   std::string call_id{};
   const std::atomic<bool>* stop = nullptr;  // set: abandon the call at once
+  // The longest the call may take, whatever the tool's own timeout (the session's
+  // maxDuration left).
+  std::chrono::milliseconds max_time = std::chrono::milliseconds::max();
 };
 
 }  // namespace agentry::tools

@@ -8,10 +8,19 @@
 namespace agentry::tools {
 namespace {
 
+// Objects keep the order the tool wrote their keys in: the model reads the result as the
+// service sent it (an API's "id, title, status" stays in that order), not sorted.
+using Json = nlohmann::ordered_json;
+
+// The largest body parsed as JSON, as a multiple of the prompt limit. Parsing keeps key order
+// with a linear search per key, so a huge object would be quadratic; a body this much larger
+// than the limit would not fit re-encoded anyway (short of being mostly whitespace).
+constexpr size_t kMaxParsedBodyFactor = 8;
+
 // Compact JSON with invalid UTF-8 replaced and every '<' escaped ('<' can only stand inside
 // a string in JSON text, where \u003c means the same).
-std::string Encode(const nlohmann::json& value) {
-  const std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+std::string Encode(const Json& value) {
+  const std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
@@ -42,15 +51,15 @@ ToolOutcome RenderToolRun(const ToolRun& run, size_t max_prompt_bytes) {
   out.digest = Sha256Hex(run.body);
   out.http_status = run.http_status;
   out.truncated = run.truncated;
-  nlohmann::json value;  // null: the body goes in as text
-  if (run.ok && !run.truncated) {
-    nlohmann::json parsed = nlohmann::json::parse(run.body, nullptr, false);
+  Json value;  // null: the body goes in as text
+  if (run.ok && !run.truncated && run.body.size() <= kMaxParsedBodyFactor * max_prompt_bytes) {
+    Json parsed = Json::parse(run.body, nullptr, false);
     if (!parsed.is_discarded()) value = std::move(parsed);
   }
   if (!run.ok && run.body.empty()) value = {{"error", run.error}};
   if (value.is_null() || Encode(value).size() > max_prompt_bytes) {
     std::string_view kept = CutUtf8(run.body, max_prompt_bytes);
-    nlohmann::json text{{"text", std::string(kept)}};
+    Json text{{"text", std::string(kept)}};
     if (kept.size() < run.body.size() || run.truncated) {
       out.truncated = true;
       text["truncated"] = true;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -43,6 +44,11 @@ class ScriptedNode final : public nodepb::NodeAgent::Service {
     std::lock_guard<std::mutex> lock(mu_);
     replies_.insert(replies_.end(), replies.begin(), replies.end());
   }
+  // Runs at the start of every Generate, before any reply is written (time passing, say).
+  void OnGenerate(std::function<void()> hook) {
+    std::lock_guard<std::mutex> lock(mu_);
+    on_generate_ = std::move(hook);
+  }
   std::vector<nodepb::GenerateRequest> requests() {
     std::lock_guard<std::mutex> lock(mu_);
     return requests_;
@@ -72,6 +78,7 @@ class ScriptedNode final : public nodepb::NodeAgent::Service {
     std::string text = "(no script)";
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (on_generate_) on_generate_();
       requests_.push_back(*request);
       if (!replies_.empty()) {
         text = replies_.front();
@@ -97,6 +104,7 @@ class ScriptedNode final : public nodepb::NodeAgent::Service {
   std::deque<std::string> replies_;
   std::vector<nodepb::GenerateRequest> requests_;
   std::set<std::string> open_;
+  std::function<void()> on_generate_;
 };
 
 }  // namespace agentry::api::testing

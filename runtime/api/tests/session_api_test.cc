@@ -512,7 +512,9 @@ TEST_F(SessionApiTest, TheSpecsSessionLimitsAreEnforced) {
   EXPECT_EQ(Send("POST", "/v1/sessions/a/messages", R"({"content":"two"})").status, 200);
   const Reply over = Send("POST", "/v1/sessions/a/messages", R"({"content":"three"})");
   EXPECT_EQ(over.status, 400);
-  EXPECT_NE(over.body.find("reached maxTurns (2)"), std::string::npos) << over.body;
+  EXPECT_NE(over.body.find("budget_exhausted: session a has taken its maxTurns (2) turns"),
+            std::string::npos)
+      << over.body;
   // idleTimeout: 16 minutes later both have idled out; "a" says so and is marked expired,
   // and new sessions may open again.
   now_ms_ += int64_t{16} * 60 * 1000;
@@ -543,6 +545,11 @@ TEST(SessionPolicyTest, MaxDurationExpiresASessionStillInUse) {
   s.set_updated_unix_ms(int64_t{2} * 3600 * 1000);
   EXPECT_EQ(policy.Expiry(s, int64_t{2} * 3600 * 1000 + 1), "older than maxDuration (7200s)");
   EXPECT_TRUE(policy.MayTakeTurn(s, 0, int64_t{3600} * 1000).ok());
+  EXPECT_EQ(policy.Deadline(s), int64_t{2} * 3600 * 1000);
+  const Status over = policy.MayTakeTurn(s, 0, int64_t{2} * 3600 * 1000);
+  EXPECT_EQ(over.message(),
+            "budget_exhausted: session s is older than its maxDuration (7200s); start a new "
+            "session");
   int64_t retry = 0;
   EXPECT_TRUE(policy.MayOpen({s}, int64_t{3600} * 1000, &retry).ok());
 }

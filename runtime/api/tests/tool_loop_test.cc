@@ -54,6 +54,9 @@ class ToolLoopTest : public ::testing::Test {
                               if (r.path_params.at("id") == "999") {
                                 std::this_thread::sleep_for(std::chrono::seconds(3));
                               }
+                              if (r.path_params.at("id") == "998") {  // a call of 3 hours
+                                now_ms_ += int64_t{3} * 3600 * 1000;
+                              }
                               return http::HttpResponse::Json(
                                   200, {{"id", r.path_params.at("id")}, {"status", "open"}});
                             })
@@ -300,6 +303,39 @@ TEST_F(ToolLoopTest, DeleteDuringASlowToolEndsTheTurnAtOnce) {
   EXPECT_EQ(reply.second["tool_calls"][0]["error"], "stopped");
   EXPECT_EQ(node_.requests().size(), 1u);  // the model never saw a result
   EXPECT_EQ(Audit("tool.call").size(), 1u);
+}
+
+// maxDuration (2h by default) passing mid-turn ends the turn as budget_exhausted: after a tool
+// call that outlasted it (the model never sees the result), and in the middle of a reply.
+TEST_F(ToolLoopTest, MaxDurationEndsTheTurnDuringAToolCallOrAReply) {
+  StartRuntime(4);
+  node_.Script({Call("get_ticket", {{"id", 998}}), "never read"});
+  const auto [status, reply] = Message("Ticket 998?");
+  ASSERT_EQ(status, 200) << reply.dump();
+  EXPECT_EQ(reply["finish_reason"], "budget_exhausted");
+  ASSERT_EQ(reply["tool_calls"].size(), 1u);
+  EXPECT_EQ(node_.requests().size(), 1u);
+  const std::vector<json> stops = Audit("budget.exhausted");
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0]["details"]["message"], "maxDuration 2h reached during the turn");
+  const auto [refused, why] = Message("And now?");
+  EXPECT_EQ(refused, 400);
+  EXPECT_NE(why.dump().find("budget_exhausted: session s1 is older than its maxDuration"),
+            std::string::npos)
+      << why.dump();
+
+  // The state sidecar stamps a new session with the real clock.
+  now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::system_clock::now().time_since_epoch())
+                .count();
+  ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s2","on_behalf_of":"alice"})").first, 201);
+  node_.OnGenerate([this] { now_ms_ += int64_t{3} * 3600 * 1000; });
+  node_.Script({"A reply the clock runs out on."});
+  const auto [cut_status, cut] =
+      Send("POST", "/v1/sessions/s2/messages", json{{"content", "Hello"}}.dump());
+  ASSERT_EQ(cut_status, 200) << cut.dump();
+  EXPECT_EQ(cut["finish_reason"], "budget_exhausted");
+  EXPECT_EQ(Audit("budget.exhausted").size(), 2u);
 }
 
 TEST_F(ToolLoopTest, ACallThatNeedsApprovalWaitsAndRunsExactlyAsPausedAfterARestart) {

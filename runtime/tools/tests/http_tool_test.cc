@@ -164,10 +164,17 @@ TEST_F(HttpToolTest, TimeoutsCapsErrorsAndStopEndTheCall) {
   auto start = std::chrono::steady_clock::now();
   ToolRun run = Tool(slow).Call(json::object(), Context());
   EXPECT_FALSE(run.ok);
-  EXPECT_EQ(run.error, "no answer within the timeout");
+  EXPECT_EQ(run.error, "no answer within the timeout (300 ms)");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 
+  // The session's maxDuration left cuts a longer timeout short.
   slow.timeout = std::chrono::seconds(30);
+  ToolContext short_of_time = Context();
+  short_of_time.max_time = std::chrono::milliseconds(250);
+  run = Tool(slow).Call(json::object(), short_of_time);
+  EXPECT_FALSE(run.ok);
+  EXPECT_EQ(run.error, "no answer within the timeout (250 ms)");
+
   std::thread stopper([this] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     stop_ = true;

@@ -243,7 +243,11 @@ TEST(McpToolsTest, TimeoutsAndUnreachableServersAreClearErrors) {
   ASSERT_TRUE(box.ok());
   const ToolOutcome slow = (*box)->Run({"slow", json::object()}, Context());
   EXPECT_FALSE(slow.ok);
-  EXPECT_EQ(slow.error, "no answer within the timeout");
+  EXPECT_EQ(slow.error, "no answer within the timeout (300 ms)");
+  ToolContext short_of_time = Context();
+  short_of_time.max_time = std::chrono::milliseconds(200);
+  EXPECT_EQ((*box)->Run({"slow", json::object()}, short_of_time).error,
+            "no answer within the timeout (200 ms)");
 
   // A server that is down, or outside the egress list, leaves its tools out; the rest stays.
   config::ManagedAgent agent = Agent("http://127.0.0.1:1/mcp", {});

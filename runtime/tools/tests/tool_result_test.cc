@@ -21,6 +21,20 @@ TEST(ToolResultTest, JsonThatFitsIsPassedCompact) {
   EXPECT_EQ(out.digest, Sha256Hex("{ \"id\": 7,\n \"status\": \"open\" }"));
 }
 
+TEST(ToolResultTest, KeysKeepTheOrderTheToolWroteThem) {
+  EXPECT_EQ(
+      RenderToolRun({.body = R"({"title": "x", "id": 7, "a": {"z": 1, "b": 2}})"}, 1000).content,
+      R"({"title":"x","id":7,"a":{"z":1,"b":2}})");
+  // A body far over the prompt limit is not parsed at all (key order costs a linear search
+  // per key); it goes in as cut text.
+  std::string big = "{";
+  for (int i = 0; i < 5000; ++i) big += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":1";
+  big += "}";
+  const json cut = json::parse(RenderToolRun({.body = big}, 1000).content);
+  EXPECT_EQ(cut["truncated"], true);
+  EXPECT_EQ(cut["text"].get<std::string>().size(), 1000u);
+}
+
 TEST(ToolResultTest, AHugeResultIsCutWithAMarker) {
   const std::string body(1 << 20, 'x');
   const ToolOutcome out = RenderToolRun({.body = body}, 100);
