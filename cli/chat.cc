@@ -38,9 +38,11 @@ class ChatClient {
     return CallRuntime(&client_, web::http::methods::POST, "/v1/sessions", body.dump());
   }
 
-  // One turn, its text streamed to `on_text`; the reply's JSON (the `done` event).
+  // One turn, its text streamed to `on_text` and its tool steps to `on_step` (the
+  // "tool_call" and "tool_result" events); the reply's JSON (the `done` event).
   StatusOr<Json> Turn(const std::string& session, const std::string& content,
-                      const std::function<void(const std::string&)>& on_text) {
+                      const std::function<void(const std::string&)>& on_text,
+                      const std::function<void(const std::string&, const Json&)>& on_step) {
     try {
       web::http::http_request request(web::http::methods::POST);
       request.set_request_uri("/v1/sessions/" + web::uri::encode_data_string(session) +
@@ -62,6 +64,9 @@ class ChatClient {
         for (const http::SseEvent& e : parser.Feed(line.collection() + "\n")) {
           Json data = Json::parse(e.data, nullptr, /*allow_exceptions=*/false);
           if (e.name == "token" && data.is_object()) on_text(data.value("text", ""));
+          if ((e.name == "tool_call" || e.name == "tool_result") && data.is_object()) {
+            on_step(e.name, data);
+          }
           if (e.name == "done") return data;
           if (e.name == "error" && data.is_object()) {
             return UnavailableError(data.value("code", "") + ": " + data.value("message", ""));
@@ -90,6 +95,26 @@ class ChatClient {
   web::http::client::http_client client_;
   web::http::client::http_client control_;  // cancels while client_ streams
 };
+
+void PrintText(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+// A tool step on its own line: "[get_ticket {"id":4821}]", then "[get_ticket: ok, 96 bytes]"
+// or "[get_ticket: error: ...]". The reply's text goes on after it.
+void PrintToolStep(const std::string& event, const Json& step) {
+  const std::string name = step.value("name", "");
+  if (event == "tool_call") {
+    const std::string arguments = step.contains("arguments") ? step["arguments"].dump() : "{}";
+    std::printf("[%s %s]\n", name.c_str(), arguments.c_str());
+  } else if (step.value("ok", false)) {
+    std::printf("[%s: ok, %zu bytes]\n", name.c_str(), step.value("content", "").size());
+  } else {
+    std::printf("[%s: error: %s]\n", name.c_str(), step.value("error", "").c_str());
+  }
+  std::fflush(stdout);
+}
 
 }  // namespace
 
@@ -183,10 +208,7 @@ int RunChat(const ChatOptions& options) {
       std::lock_guard<std::mutex> lock(mu);
       turn_running = true;
     }
-    StatusOr<Json> reply = client.Turn(session_id, message, [](const std::string& text) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    });
+    StatusOr<Json> reply = client.Turn(session_id, message, PrintText, PrintToolStep);
     {
       std::lock_guard<std::mutex> lock(mu);
       turn_running = false;
@@ -198,6 +220,13 @@ int RunChat(const ChatOptions& options) {
     }
     const std::string finish = reply->value("finish_reason", "");
     if (finish == "cancelled") std::printf("[stopped]\n");
+    if (finish == "waiting_approval" && reply->contains("pending_approval")) {
+      const Json& pending = (*reply)["pending_approval"];
+      std::printf("[%s waits for approval: agentry approve %s %s, or --deny]\n",
+                  pending.value("name", "").c_str(), session_id.c_str(),
+                  pending.value("call_id", "").c_str());
+    }
+    if (finish == "budget_exhausted") std::printf("[the session's budget is used up]\n");
     if (options.stats && reply->contains("usage")) {
       const Json& u = (*reply)["usage"];
       std::printf("  [%" PRId64 " prompt tokens prefilled, %" PRId64

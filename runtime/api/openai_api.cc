@@ -177,7 +177,7 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
   const std::string& content = messages.back().content;
   if (!stream) {
     StatusOr<harness::TurnReply> reply =
-        sessions_->RunTurn(turn, content, [](const std::string&) { return true; });
+        sessions_->RunTurn(turn, content, {[](const std::string&) { return true; }});
     if (!reply.ok()) return SessionApi::ErrorResponse(reply.status());
     HttpResponse r = HttpResponse::Json(
         200,
@@ -210,9 +210,9 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
         };
         chunk({{"role", "assistant"}, {"content", ""}}, nullptr);
         StatusOr<harness::TurnReply> reply =
-            sessions_->RunTurn(turn, content, [&](const std::string& text) {
-              return chunk({{"content", text}}, nullptr);
-            });
+            sessions_->RunTurn(turn, content, {[&](const std::string& text) {
+                                 return chunk({{"content", text}}, nullptr);
+                               }});
         if (reply.ok()) {
           chunk(Json::object(), FinishReason(reply->finish_reason));
         } else {

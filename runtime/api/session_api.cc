@@ -62,6 +62,11 @@ std::string KvSource(const harness::TurnReply& r) {
   return r.user_seq == 1 ? "first" : "hot";
 }
 
+// A tool step for the client that streams the turn (TurnSink).
+void Report(const TurnSink& sink, std::string_view event, const Json& data) {
+  if (sink.step) sink.step(event, data);
+}
+
 Json ReplyJson(const harness::TurnReply& r) {
   return {{"content", r.text},
           {"user_seq", r.user_seq},
@@ -508,8 +513,9 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
 
 std::function<bool(const std::string&)> SessionApi::Streamer(
     const AdmittedTurn& turn, const std::function<bool(const std::string&)>& on_text) {
+  // Empty text is the harness asking whether to go on while it holds a tool call's text back.
   return [this, &turn, &on_text](const std::string& text) {
-    return on_text(text) && !turn.stop->load() && !PastDeadline(turn);
+    return (text.empty() || on_text(text)) && !turn.stop->load() && !PastDeadline(turn);
   };
 }
 
@@ -536,20 +542,20 @@ bool SessionApi::ReachedBudget(const harness::TurnReply& reply, int32_t max_toke
          (harness_->options().max_tokens <= 0 || max_tokens < harness_->options().max_tokens);
 }
 
-StatusOr<harness::TurnReply> SessionApi::RunTurn(
-    const AdmittedTurn& turn, const std::string& content,
-    const std::function<bool(const std::string&)>& on_text) {
-  const auto stream = Streamer(turn, on_text);
+StatusOr<harness::TurnReply> SessionApi::RunTurn(const AdmittedTurn& turn,
+                                                 const std::string& content, const TurnSink& sink) {
+  const auto stream = Streamer(turn, sink.text);
   StatusOr<harness::TurnReply> reply = TimedStep(turn, [&] {
     return harness_->Turn(turn.session, content, stream, turn.max_tokens, turn.before);
   });
   if (reply.ok()) reply->budget_exhausted = ReachedBudget(*reply, turn.max_tokens);
-  return ToolLoop(turn, std::move(reply), {}, on_text);
+  return ToolLoop(turn, std::move(reply), {}, sink);
 }
 
-StatusOr<harness::TurnReply> SessionApi::ResumeTurn(
-    const AdmittedTurn& turn, const PendingCall& pending, const ApprovalDecision& decision,
-    const std::function<bool(const std::string&)>& on_text) {
+StatusOr<harness::TurnReply> SessionApi::ResumeTurn(const AdmittedTurn& turn,
+                                                    const PendingCall& pending,
+                                                    const ApprovalDecision& decision,
+                                                    const TurnSink& sink) {
   const runtime::ToolCall call{pending.name, pending.arguments};
   nlohmann::json step;
   if (decision.approve) {
@@ -560,6 +566,7 @@ StatusOr<harness::TurnReply> SessionApi::ResumeTurn(
                     tools::ToolError("denied by " + decision.by +
                                      (decision.reason.empty() ? "" : ": " + decision.reason)));
   }
+  Report(sink, "tool_result", step);
   std::vector<nlohmann::json> steps{step};
   if (turn.stop->load()) {
     EndTurn(turn.session.id());
@@ -569,14 +576,15 @@ StatusOr<harness::TurnReply> SessionApi::ResumeTurn(
     return reply;
   }
   StatusOr<harness::TurnReply> reply =
-      ContinueAfter(turn, step, turn.max_tokens, Streamer(turn, on_text));
-  return ToolLoop(turn, std::move(reply), std::move(steps), on_text);
+      ContinueAfter(turn, step, turn.max_tokens, Streamer(turn, sink.text));
+  return ToolLoop(turn, std::move(reply), std::move(steps), sink);
 }
 
-StatusOr<harness::TurnReply> SessionApi::ToolLoop(
-    const AdmittedTurn& turn, StatusOr<harness::TurnReply> reply, std::vector<nlohmann::json> steps,
-    const std::function<bool(const std::string&)>& on_text) {
-  const auto stream = Streamer(turn, on_text);
+StatusOr<harness::TurnReply> SessionApi::ToolLoop(const AdmittedTurn& turn,
+                                                  StatusOr<harness::TurnReply> reply,
+                                                  std::vector<nlohmann::json> steps,
+                                                  const TurnSink& sink) {
+  const auto stream = Streamer(turn, sink.text);
   int64_t prompt = reply.ok() ? reply->prompt_tokens : 0;
   int64_t cached = reply.ok() ? reply->cached_tokens : 0;
   int64_t generated = reply.ok() ? reply->generated_tokens : 0;
@@ -604,6 +612,10 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
               "toolCallsPerSession " + std::to_string(*tool_calls_per_session_) + " used up"}});
       break;
     }
+    Report(sink, "tool_call",
+           {{"id", reply->tool_call_id},
+            {"name", reply->tool_call->name},
+            {"arguments", reply->tool_call->arguments}});
     const runtime::ToolDecl* decl = toolbox_->Find(reply->tool_call->name);
     if (decl != nullptr && decl->requires_approval) {
       // Pause: the call waits, in the session's record, for a person to decide.
@@ -611,8 +623,9 @@ StatusOr<harness::TurnReply> SessionApi::ToolLoop(
       break;
     }
     steps.push_back(RunTool(turn, *reply->tool_call, reply->tool_call_id));
+    Report(sink, "tool_result", steps.back());
     if (turn.stop->load()) break;  // stopped during the call: its result is recorded above
-    if (PastDeadline(turn)) {          // the call outlasted maxDuration
+    if (PastDeadline(turn)) {      // the call outlasted maxDuration
       EndAtDeadline(turn, *reply);
       break;
     }
@@ -785,24 +798,26 @@ HttpResponse SessionApi::Message(const HttpRequest& request) {
   int64_t retry_after = 0;
   StatusOr<AdmittedTurn> turn = BeginTurn(id, &retry_after);
   if (!turn.ok()) return ErrorResponse(turn.status(), retry_after);
-  return Respond(stream, [this, content, turn = *turn](const auto& on_text) {
-    return RunTurn(turn, content, on_text);
+  return Respond(stream, [this, content, turn = *turn](const TurnSink& sink) {
+    return RunTurn(turn, content, sink);
   });
 }
 
-HttpResponse SessionApi::Respond(
-    bool stream,
-    std::function<StatusOr<harness::TurnReply>(const std::function<bool(const std::string&)>&)>
-        run) {
+HttpResponse SessionApi::Respond(bool stream,
+                                 std::function<StatusOr<harness::TurnReply>(const TurnSink&)> run) {
   if (!stream) {
-    StatusOr<harness::TurnReply> reply = run([](const std::string&) { return true; });
+    StatusOr<harness::TurnReply> reply = run({[](const std::string&) { return true; }});
     if (!reply.ok()) return ErrorResponse(reply.status());
     return HttpResponse::Json(200, ReplyJson(*reply));
   }
   return HttpResponse::EventStream([run = std::move(run)](const HttpResponse::Writer& write) {
-    StatusOr<harness::TurnReply> reply = run([&](const std::string& text) {
-      return write(HttpResponse::Event("token", {{"text", text}}));
-    });
+    StatusOr<harness::TurnReply> reply =
+        run({.text =
+                 [&](const std::string& text) {
+                   return write(HttpResponse::Event("token", {{"text", text}}));
+                 },
+             .step = [&](std::string_view event,
+                         const Json& data) { write(HttpResponse::Event(event, data)); }});
     if (reply.ok()) {
       write(HttpResponse::Event("done", ReplyJson(*reply)));
     } else {
@@ -857,8 +872,8 @@ HttpResponse SessionApi::Approve(const HttpRequest& request) {
   }
   Audit("user:" + decision.by, decision.approve ? "approval.grant" : "approval.deny", turn->session,
         {{"call_id", pending->call_id}, {"tool", pending->name}, {"reason", decision.reason}});
-  return Respond(stream, [this, turn = *turn, pending = *pending, decision](const auto& on_text) {
-    return ResumeTurn(turn, pending, decision, on_text);
+  return Respond(stream, [this, turn = *turn, pending = *pending, decision](const TurnSink& sink) {
+    return ResumeTurn(turn, pending, decision, sink);
   });
 }
 

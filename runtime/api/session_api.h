@@ -57,6 +57,15 @@ struct AdmittedTurn {
   std::vector<harness::ToolResultEvent> before{};
 };
 
+// Where a running turn reports as it goes: the answer's text (false from it stops the turn:
+// the client is gone) and each tool step, for the SSE stream: "tool_call" (id, name,
+// arguments) before the call runs or waits for approval, "tool_result" (the step as the reply
+// lists it) after.
+struct TurnSink {
+  std::function<bool(const std::string&)> text;
+  std::function<void(std::string_view event, const nlohmann::json& data)> step = {};
+};
+
 // The session state of a paused call, and where its metadata keeps the call.
 inline constexpr std::string_view kWaitingApproval = "waiting_approval";
 inline constexpr const char* kPendingApprovalKey = "pending_approval";
@@ -116,7 +125,7 @@ class SessionApi {
   // calls a tool runs it (audited as tool.call) and the model goes on from its result, each
   // step a model.call; the turn's reply is the last step's, with every call in tool_steps.
   StatusOr<harness::TurnReply> RunTurn(const AdmittedTurn& turn, const std::string& content,
-                                       const std::function<bool(const std::string&)>& on_text);
+                                       const TurnSink& sink);
   // The kill switch (spec.suspend): suspending stops every running turn at once (each keeps
   // its partial reply, finish reason cancelled) and refuses new sessions and turns with 503
   // until resumed. Each change is an audit record (agent.suspend, agent.resume).
@@ -152,10 +161,8 @@ class SessionApi {
   http::HttpResponse Usage(const http::HttpRequest& request);
   StatusOr<agentry::state::v1::Usage> DayUsage(const std::string& day) const;
   // Answers a turn's reply: JSON, or server-sent events when the client asked for them.
-  http::HttpResponse Respond(
-      bool stream,
-      std::function<StatusOr<harness::TurnReply>(const std::function<bool(const std::string&)>&)>
-          run);
+  http::HttpResponse Respond(bool stream,
+                             std::function<StatusOr<harness::TurnReply>(const TurnSink&)> run);
 
   // Sets the stop flag of the session's running turn; false when none runs.
   bool StopRunningTurn(const std::string& id);
@@ -163,14 +170,12 @@ class SessionApi {
   void EndTurn(const std::string& id);
   // The decided call of a paused turn run (or denied), then the loop as in RunTurn.
   StatusOr<harness::TurnReply> ResumeTurn(const AdmittedTurn& turn, const PendingCall& pending,
-                                          const ApprovalDecision& decision,
-                                          const std::function<bool(const std::string&)>& on_text);
+                                          const ApprovalDecision& decision, const TurnSink& sink);
   // The tool loop from a turn's first reply: runs what it calls until the model answers, a
   // limit stops it, or a call must wait for approval. Ends the turn.
   StatusOr<harness::TurnReply> ToolLoop(const AdmittedTurn& turn,
                                         StatusOr<harness::TurnReply> reply,
-                                        std::vector<nlohmann::json> steps,
-                                        const std::function<bool(const std::string&)>& on_text);
+                                        std::vector<nlohmann::json> steps, const TurnSink& sink);
   // The call the session waits to have approved, from its record; nullopt when none.
   static std::optional<PendingCall> PendingApproval(const agentry::state::v1::Session& session);
   // Back to "active", the pending call removed from the metadata.

@@ -7,6 +7,7 @@
 
 #include "common/log/log.h"
 #include "runtime/harness/session_snapshot.h"
+#include "runtime/prompt/answer_text.h"
 
 namespace agentry::harness {
 namespace {
@@ -256,6 +257,14 @@ StatusOr<TurnReply> Harness::Step(const statepb::Session& session,
   reply.user_seq = appended.seqs(0);
   const int64_t through_seq = appended.seqs(appended.seqs_size() - 1);
 
+  // With tools, what streams is the answer's text; a call is reported as a call (its text is
+  // still the reply's, in the transcript and in TurnReply::text).
+  runtime::AnswerText answer_text(on_text);
+  const std::function<bool(const std::string&)> stream =
+      options_.tools.empty() ? on_text : [&answer_text](const std::string& text) {
+        return answer_text.Feed(text);
+      };
+
   StatusOr<GenerateResult> result = UnavailableError("not generated");
   bool hot = false;
   std::string fresh_handle;  // a daemon session opened just now, empty
@@ -271,22 +280,23 @@ StatusOr<TurnReply> Harness::Step(const statepb::Session& session,
         m->set_role(e.kind());
         m->set_content(e.content());
       }
-      result = node_->Generate(generate, on_text);
+      result = node_->Generate(generate, stream);
       // A context that filled up is rebuilt, shortened, from the transcript.
       if (!result.ok() && result.status().code() == StatusCode::kOutOfRange) hot = false;
     }
   }
   if (!hot && reply.user_seq > 1) {
     if (std::optional<StatusOr<GenerateResult>> restored =
-            Restore(session, through_seq, max_tokens, on_text, &reply)) {
+            Restore(session, through_seq, max_tokens, stream, &reply)) {
       result = *std::move(restored);
       hot = true;
       fresh_handle.clear();  // the restore went into it
     }
   }
   if (!hot)
-    result = Rebuild(session, through_seq, std::move(fresh_handle), max_tokens, on_text, &reply);
+    result = Rebuild(session, through_seq, std::move(fresh_handle), max_tokens, stream, &reply);
   AGENTRY_RETURN_IF_ERROR(result.status());
+  if (!options_.tools.empty()) (void)answer_text.Finish();
 
   statepb::AppendEventsRequest answer;
   answer.set_session_id(session.id());

@@ -94,7 +94,9 @@ class Harness {
   StatusOr<statepb::Session> OpenSession(const std::string& id, const std::string& on_behalf_of,
                                          const std::string& metadata_json = "");
   // `on_text` gets the reply as it is generated; false from it cancels the generation (the
-  // partial reply is still appended, with finish reason CANCELLED).
+  // partial reply is still appended, with finish reason CANCELLED). With tools it gets the
+  // answer's text only (runtime/prompt/answer_text.h): a reply that is a tool call is not
+  // streamed, and while its text is held back `on_text("")` asks whether to go on.
   StatusOr<TurnReply> Turn(const std::string& session_id, const std::string& user_text,
                            const std::function<bool(const std::string&)>& on_text);
   // The same, for a session the caller has just read (its next_seq is where the user message

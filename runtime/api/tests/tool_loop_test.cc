@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/http/server.h"
+#include "common/http/sse.h"
 #include "common/metrics/registry.h"
 #include "common/metrics/text_format.h"
 #include "runtime/api/audit_log.h"
@@ -144,6 +145,15 @@ class ToolLoopTest : public ::testing::Test {
                                  : std::string();
     return {response.status_code(), json::parse(text, nullptr, false)};
   }
+  // A message whose reply streams as server-sent events; the events.
+  std::vector<http::SseEvent> StreamMessage(const std::string& content) {
+    web::http::client::http_client client(server_->base_url());
+    web::http::http_request request("POST");
+    request.set_request_uri("/v1/sessions/s1/messages");
+    request.set_body(json{{"content", content}, {"stream", true}}.dump(), "application/json");
+    const std::string body = client.request(request).get().extract_utf8string(true).get();
+    return http::SseParser().Feed(body);
+  }
   std::pair<int, json> Message(const std::string& content) {
     return Send("POST", "/v1/sessions/s1/messages", json{{"content", content}}.dump());
   }
@@ -237,6 +247,31 @@ TEST_F(ToolLoopTest, ACallRunsAndTheModelAnswersFromItsResult) {
   EXPECT_EQ(details["on_behalf_of"], "alice");
   EXPECT_EQ(details["http_status"], 200);
   EXPECT_EQ(details["result_sha256"].get<std::string>().size(), 64u);
+}
+
+// A streaming client sees each call as a tool_call event before it runs and a tool_result
+// event after, and as text only the answer: never the call's own tokens.
+TEST_F(ToolLoopTest, AStreamShowsCallsAsEventsAndOnlyTheAnswerAsText) {
+  StartRuntime(4);
+  node_.Script({Call("get_ticket", {{"id", 4821}}), "Ticket 4821 is open."});
+  const std::vector<http::SseEvent> events = StreamMessage("What is the status of ticket 4821?");
+  std::vector<std::string> names;
+  std::string text;
+  for (const http::SseEvent& e : events) {
+    if (names.empty() || names.back() != e.name) names.push_back(e.name);
+    if (e.name == "token") text += json::parse(e.data)["text"].get<std::string>();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"tool_call", "tool_result", "token", "done"}));
+  EXPECT_EQ(text, "Ticket 4821 is open.");
+  ASSERT_GE(events.size(), 3u);
+  const json call = json::parse(events[0].data);
+  EXPECT_EQ(call["name"], "get_ticket");
+  EXPECT_EQ(call["arguments"], (json{{"id", 4821}}));
+  const json result = json::parse(events[1].data);
+  EXPECT_EQ(result["id"], call["id"]);
+  EXPECT_EQ(result["ok"], true);
+  EXPECT_EQ(json::parse(result["content"].get<std::string>())["status"], "open");
+  EXPECT_EQ(json::parse(events.back().data)["tool_calls"][0]["id"], call["id"]);
 }
 
 TEST_F(ToolLoopTest, EgressOutsideTheAllowListIsTheModelsResultAndNothingIsSent) {
