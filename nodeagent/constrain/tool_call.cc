@@ -62,4 +62,43 @@ StatusOr<Grammar> ToolCallGrammar(const std::vector<ToolSchema>& tools, std::str
                             Grammar::Literal(close)});
 }
 
+StatusOr<Grammar> ToolCallGrammarCache::Get(const std::vector<ToolSchema>& tools,
+                                            std::string_view close) {
+  // The key holds every byte the grammar depends on; names and schemas are separated by a
+  // byte that neither a dumped schema nor the close tag's position can make ambiguous.
+  std::string key(close);
+  for (const ToolSchema& tool : tools) {
+    key += '\0';
+    key += tool.name;
+    key += '\0';
+    key += tool.parameters.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (const auto it = grammars_.find(key); it != grammars_.end()) return it->second;
+    ++compiled_;
+  }
+  StatusOr<Grammar> grammar = ToolCallGrammar(tools, close);  // outside the lock: ~1 ms
+  if (!grammar.ok() || capacity_ == 0) return grammar;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (grammars_.emplace(key, *grammar).second) {
+    order_.push_back(std::move(key));
+    if (order_.size() > capacity_) {
+      grammars_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  return grammar;
+}
+
+size_t ToolCallGrammarCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return grammars_.size();
+}
+
+int64_t ToolCallGrammarCache::compiled() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return compiled_;
+}
+
 }  // namespace agentry::constrain

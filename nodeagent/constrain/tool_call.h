@@ -13,8 +13,11 @@
 //   Matcher m(*g);  // start constraining once the model has written "<tool_call>"
 #pragma once
 
+#include <deque>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,5 +39,27 @@ struct ToolSchema {
 // parameters schema, or `{}`, means the tool takes no arguments: they must be {}. `close`
 // (the closing tag) may be empty.
 StatusOr<Grammar> ToolCallGrammar(const std::vector<ToolSchema>& tools, std::string_view close);
+
+// ToolCallGrammar, remembered by its tools and closing tag. The runtime sends an agent's
+// tools with every Generate of a tool loop; compiling them takes 150 us for two tools and
+// 760 us for eight, a remembered grammar about 1 % of that (bench/constrain_bench.cc,
+// PERFORMANCE.md), since a Grammar shares its nodes. Errors are not remembered. Thread-safe;
+// the oldest entry goes when `capacity` is reached.
+class ToolCallGrammarCache {
+ public:
+  explicit ToolCallGrammarCache(size_t capacity = 64) : capacity_(capacity) {}
+
+  StatusOr<Grammar> Get(const std::vector<ToolSchema>& tools, std::string_view close);
+
+  size_t size() const;
+  int64_t compiled() const;  // grammars compiled (cache misses), errors included
+
+ private:
+  size_t capacity_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Grammar> grammars_;
+  std::deque<std::string> order_;  // keys, oldest first
+  int64_t compiled_ = 0;
+};
 
 }  // namespace agentry::constrain

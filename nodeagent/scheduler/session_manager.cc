@@ -485,7 +485,7 @@ StatusOr<GenerationResult> SessionManager::Generate(const GenerateParams& params
   } else if (params.tool_calls.has_value()) {
     const ToolCallFormat& format = *params.tool_calls;
     if (format.open.empty()) return InvalidArgumentError("tool_calls.open: must not be empty");
-    StatusOr<constrain::Grammar> call = constrain::ToolCallGrammar(format.tools, format.close);
+    StatusOr<constrain::Grammar> call = tool_call_grammars_.Get(format.tools, format.close);
     if (!call.ok()) return InvalidArgumentError("tool_calls." + call.status().message());
     constraint = constrain::ReplyConstraint::ToolCall(format.open, *call);
   }

@@ -197,6 +197,8 @@ class SessionManager {
 
   std::vector<SessionInfo> ListSessions(const std::string& agent_filter) const;
   std::vector<DeviceUsage> ListDevices() const;
+  // The tool-call grammars Generate compiled and remembers (GenerateParams::tool_calls).
+  const constrain::ToolCallGrammarCache& tool_call_grammars() const { return tool_call_grammars_; }
 
   // Shutdown: new Open, Generate and Restore calls fail Unavailable from now on.
   void StopAccepting();
@@ -235,6 +237,7 @@ class SessionManager {
   log::Logger log_{"nodeagent"};
   std::unique_ptr<Metrics> metrics_;
 
+  constrain::ToolCallGrammarCache tool_call_grammars_;
   mutable std::mutex mu_;  // sessions_, slots_, every session's bookkeeping
   std::map<std::string, std::shared_ptr<Session>> sessions_;  // by handle
   std::vector<std::unique_ptr<DeviceSlot>> slots_;

@@ -442,6 +442,8 @@ TEST_F(SessionManagerTest, AToolCallConstraintHoldsOnlyAReplyThatOpensItsTag) {
     EXPECT_TRUE(args["id"].is_number_integer()) << text;
     EXPECT_TRUE(!args.contains("urgent") || args["urgent"].is_boolean()) << text;
   }
+  // Both tool-call replies had the same tools: their grammar was compiled once.
+  EXPECT_EQ(m->tool_call_grammars().compiled(), 1);
 
   const auto error = [&](ToolCallFormat format) {
     return m
