@@ -72,7 +72,8 @@ int RunRuntime(const RuntimeOptions& options) {
                         .max_turns = spec_limits.max_turns,
                         .approval_timeout = spec_limits.approval_timeout};
   api_options.budgets = {.per_session = agent->spec.budget.tokens_per_session,
-                         .per_day = agent->spec.budget.tokens_per_day};
+                         .per_day = agent->spec.budget.tokens_per_day,
+                         .replicas = agent->spec.replicas};
   api_options.on_behalf_of = agent->spec.identity.on_behalf_of;
   api_options.metrics = &registry;
   std::unique_ptr<api::TokenChecker> checker;

@@ -5,7 +5,10 @@
 //                     used them takes no more messages (400: start a new session).
 //   tokensPerDay      the same for the whole agent per UTC day (the state volume's day
 //                     counters). Used up, every turn is refused until midnight UTC (429 with
-//                     Retry-After).
+//                     Retry-After). Each replica has a state volume of its own, so with
+//                     spec.replicas N each replica allows tokensPerDay / N: the agent as a
+//                     whole can never spend more than its budget, at the price of one busy
+//                     replica stopping while another still has tokens (docs/api.md).
 // A turn that starts within both may generate at most what is left of the tighter one; one
 // cut short by it ends with finish reason budget_exhausted.
 #pragma once
@@ -19,8 +22,9 @@
 namespace agentry::api {
 
 struct TokenBudgets {
-  std::optional<int64_t> per_session;
-  std::optional<int64_t> per_day;
+  std::optional<int64_t> per_session{};
+  std::optional<int64_t> per_day{};
+  int64_t replicas = 1;  // per_day is split evenly between them
 };
 
 struct BudgetAllowance {

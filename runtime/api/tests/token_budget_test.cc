@@ -32,5 +32,21 @@ TEST(TokenBudgetTest, TheTighterBudgetBindsAndAUsedUpOneSaysWhichAndWhen) {
   EXPECT_EQ(UtcDay(kNoon + int64_t{12} * 3600 * 1000), "2025-12-07");
 }
 
+// Each replica counts the day in its own state volume, so each allows an even share: the
+// agent as a whole never goes over tokensPerDay.
+TEST(TokenBudgetTest, TheDayBudgetIsSharedEvenlyBetweenReplicas) {
+  int64_t retry = 0;
+  const TokenBudget three({.per_day = 3000, .replicas = 3});
+  EXPECT_EQ(three.Allow(0, 400, kNoon, &retry)->tokens, 600);
+  const Status used = three.Allow(0, 1000, kNoon, &retry).status();
+  EXPECT_EQ(used.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(used.message(),
+            "budget_exhausted: the agent has used its tokensPerDay budget (1000 of 1000 tokens "
+            "today on this replica, its share of 3000 for 3 replicas); it resets at 00:00 UTC");
+  // Fewer tokens than replicas: no replica may spend any.
+  EXPECT_EQ(TokenBudget({.per_day = 2, .replicas = 3}).Allow(0, 0, kNoon, &retry).status().code(),
+            StatusCode::kResourceExhausted);
+}
+
 }  // namespace
 }  // namespace agentry::api
