@@ -194,13 +194,17 @@ HttpResponse SessionApi::ErrorResponse(const Status& status, int64_t retry_after
 }
 
 Status SessionApi::MayOpen(int64_t* retry_after_seconds) {
-  statepb::ListSessionsRequest list;
-  list.set_state("active");
-  list.set_limit(1000);
-  AGENTRY_ASSIGN_OR_RETURN(const statepb::ListSessionsResponse sessions,
-                           state_->ListSessions(list));
-  return policy_.MayOpen({sessions.sessions().begin(), sessions.sessions().end()}, now_ms_(),
-                         retry_after_seconds);
+  // A session waiting for approval is still open: it goes on once someone decides.
+  std::vector<statepb::Session> open;
+  for (const std::string_view state : {std::string_view("active"), kWaitingApproval}) {
+    statepb::ListSessionsRequest list;
+    list.set_state(std::string(state));
+    list.set_limit(1000);
+    AGENTRY_ASSIGN_OR_RETURN(const statepb::ListSessionsResponse sessions,
+                             state_->ListSessions(list));
+    open.insert(open.end(), sessions.sessions().begin(), sessions.sessions().end());
+  }
+  return policy_.MayOpen(open, now_ms_(), retry_after_seconds);
 }
 
 Status SessionApi::Register(http::HttpServer* server) {

@@ -30,7 +30,9 @@ Status SessionPolicy::MayOpen(const std::vector<statepb::Session>& sessions, int
   int64_t open = 0;
   int64_t soonest_ms = limits_.idle_timeout.count();
   for (const statepb::Session& s : sessions) {
-    if (s.state() != "active" || !Expiry(s, now_ms).empty()) continue;
+    if ((s.state() != "active" && s.state() != "waiting_approval") || !Expiry(s, now_ms).empty()) {
+      continue;
+    }
     ++open;
     const int64_t idle_in = s.updated_unix_ms() + limits_.idle_timeout.count() - now_ms;
     const int64_t over_in = s.created_unix_ms() + limits_.max_duration.count() - now_ms;

@@ -1,7 +1,8 @@
 // runtime/api/session_policy.h — the spec's session limits (spec.sessions), decided from a
 // session's record and the clock; the routes turn the answers into HTTP.
 //
-//   maxConcurrent  sessions open at once: active, and used within idleTimeout. A new
+//   maxConcurrent  sessions open at once: active or waiting for approval, and used within
+//                  idleTimeout. A new
 //                  session beyond it is RESOURCE_EXHAUSTED (429) with the seconds until the
 //                  least recently used one idles out (Retry-After).
 //   idleTimeout    a session unused this long expires: its next message is refused and it is

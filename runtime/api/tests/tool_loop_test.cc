@@ -420,6 +420,25 @@ TEST_F(ToolLoopTest, ACallThatNeedsApprovalWaitsAndRunsExactlyAsPausedAfterARest
   EXPECT_EQ(Audit("approval.request").size(), 1u);
 }
 
+// A session waiting for approval is open: it counts against maxConcurrent.
+TEST_F(ToolLoopTest, ASessionWaitingForApprovalCountsAgainstMaxConcurrent) {
+  StartRuntime(4);
+  options_.limits.max_concurrent = 1;
+  Serve();
+  node_.Script({Call("close_ticket", {{"id", 77}})});
+  ASSERT_EQ(Message("Close ticket 77.").second["finish_reason"], "waiting_approval");
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"s2","on_behalf_of":"alice"})").first, 429);
+  ASSERT_EQ(Send("POST",
+                 "/v1/sessions/s1/approvals/" + Send("GET", "/v1/sessions/s1")
+                                                    .second["pending_approval"]["call_id"]
+                                                    .get<std::string>(),
+                 R"({"decision":"deny","user":"bob"})")
+                .first,
+            200);
+  EXPECT_EQ(Send("DELETE", "/v1/sessions/s1").first, 200);
+  EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"s2","on_behalf_of":"alice"})").first, 201);
+}
+
 TEST_F(ToolLoopTest, ADenialIsTheToolsResultForTheModel) {
   StartRuntime(4);
   node_.Script({Call("close_ticket", {{"id", 5}}), "I did not close it."});
