@@ -76,7 +76,13 @@ bool DecodeValue(const YAML::Node& node, const std::string& path, Errors* errors
   acc.Optional("type", &out->type,
                OneOf({std::string(kAcceleratorCpu), std::string(kAcceleratorNvidiaGpu),
                       std::string(kAcceleratorNeuronCore)}));
-  acc.Optional("count", &out->count, InRange<int64_t>(1, 64));
+  // A cpu agent may say count 0 (the node daemon's CPU is shared, not requested); a device
+  // type needs at least one, as the CRD's rule says.
+  if (acc.Optional("count", &out->count, InRange<int64_t>(0, 64)) && out->count < 1 &&
+      out->type != kAcceleratorCpu) {
+    acc.Error("count",
+              "at least 1 for a GPU or Neuron accelerator, got " + std::to_string(out->count));
+  }
   return acc.Finish();
 }
 
