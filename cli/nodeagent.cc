@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "cli/stop_signals.h"
+#include "common/stop_signals.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"

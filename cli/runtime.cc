@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "cli/stop_signals.h"
+#include "common/stop_signals.h"
 #include "common/config/agent_spec.h"
 #include "common/file.h"
 #include "common/http/server.h"

@@ -9,7 +9,7 @@
 #include <memory>
 #include <thread>
 
-#include "cli/stop_signals.h"
+#include "common/stop_signals.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"

@@ -17,7 +17,7 @@
 
 #include <cpprest/http_client.h>
 
-#include "cli/stop_signals.h"
+#include "common/stop_signals.h"
 #include "common/config/agent_spec.h"
 #include "common/file.h"
 

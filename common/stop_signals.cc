@@ -1,9 +1,9 @@
-// cli/stop_signals.cc — see stop_signals.h.
-#include "cli/stop_signals.h"
+// common/stop_signals.cc — see stop_signals.h.
+#include "common/stop_signals.h"
 
 #include <pthread.h>
 
-namespace agentry::cli {
+namespace agentry {
 
 StopSignals::StopSignals(std::initializer_list<int> also) {
   sigemptyset(&signals_);
@@ -19,4 +19,4 @@ int StopSignals::Wait() {
   return signal;
 }
 
-}  // namespace agentry::cli
+}  // namespace agentry

@@ -1,4 +1,4 @@
-// cli/stop_signals.h — how Agentry's long-running commands take SIGTERM and SIGINT.
+// common/stop_signals.h — how Agentry's long-running commands take SIGTERM and SIGINT.
 //
 //   StopSignals stop;          // first thing in the command, before any thread starts
 //   ... start servers ...
@@ -13,7 +13,7 @@
 
 #include <initializer_list>
 
-namespace agentry::cli {
+namespace agentry {
 
 class StopSignals {
  public:
@@ -29,4 +29,4 @@ class StopSignals {
   sigset_t signals_{};
 };
 
-}  // namespace agentry::cli
+}  // namespace agentry
