@@ -88,8 +88,10 @@ int main(int argc, char** argv) {
 
   const pid_t pid = fork();
   if (pid == 0) {
+    // Without leader election: a leader renews its Lease (a GET and a PUT every 2 s), which
+    // would hide whether reconciling itself has gone quiet.
     execl(binary.c_str(), binary.c_str(), "--kubeconfig", kubeconfig.c_str(), "--metrics-port", "0",
-          "--workers", "4", static_cast<char*>(nullptr));
+          "--workers", "4", "--no-leader-elect", static_cast<char*>(nullptr));
     _exit(127);
   }
   const auto wait_for = [&](int n, Clock::time_point since) {
@@ -122,6 +124,18 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(5));
   const uint64_t idle_writes = api.writes();
   const uint64_t idle_requests = idle_writes + api.count(Verb::kGet) + api.count(Verb::kList);
+  if (std::getenv("OPERATOR_BENCH_VERBOSE") != nullptr) {
+    for (const auto& [name, verb] : {std::pair{"get", Verb::kGet},
+                                     {"list", Verb::kList},
+                                     {"watch", Verb::kWatch},
+                                     {"create", Verb::kCreate},
+                                     {"update", Verb::kUpdate},
+                                     {"patch", Verb::kPatch},
+                                     {"delete", Verb::kDelete}}) {
+      std::fprintf(stderr, "idle %s: %llu\n", name,
+                   static_cast<unsigned long long>(api.count(verb)));
+    }
+  }
 
   kill(pid, SIGTERM);
   int status = 0;

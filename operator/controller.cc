@@ -31,8 +31,14 @@ Controller::Controller(kube::Client* client, EventRecorder* events, ControllerOp
         [this](const Change& c) { OnOwnedChange(c); }));
     owned[kind->plural] = owned_.back().get();
   }
-  reconciler_ =
-      std::make_unique<Reconciler>(client_, agents_.get(), owned, events, options_.reconciler);
+  claims_ =
+      std::make_unique<WatchCache>(client_,
+                                   WatchCacheOptions{.resource = &kube::kPersistentVolumeClaims,
+                                                     .ns = options_.watch_namespace,
+                                                     .watch_timeout = options_.watch_timeout},
+                                   [this](const Change& c) { OnClaimChange(c); });
+  reconciler_ = std::make_unique<Reconciler>(client_, agents_.get(), owned, claims_.get(), events,
+                                             options_.reconciler);
   if (metrics::Registry* r = options_.registry; r != nullptr) {
     reconciles_total_ = &r->AddCounter("agentry_operator_reconciles_total",
                                        "ManagedAgent reconciles, by result", {"result"});
@@ -71,19 +77,37 @@ void Controller::OnOwnedChange(const Change& change) {
   }
 }
 
+void Controller::OnClaimChange(const Change& change) {
+  // Only the claim's existence matters: an update to it changes nothing for its agents.
+  if (change.type == "MODIFIED") return;
+  const nlohmann::json& meta = change.object["metadata"];
+  const std::string ns = meta.value("namespace", "");
+  const std::string name = meta.value("name", "");
+  for (const nlohmann::json& agent : agents_->List()) {
+    if (agent["metadata"].value("namespace", "") != ns) continue;
+    const nlohmann::json& spec = agent.value("spec", nlohmann::json::object());
+    if (spec.contains("model") && spec["model"].contains("source") &&
+        spec["model"]["source"].value("pvc", "") == name) {
+      queue_.Add(WatchCache::KeyOf(agent));
+    }
+  }
+}
+
 bool Controller::synced() const {
-  if (!agents_->synced()) return false;
+  if (!agents_->synced() || !claims_->synced()) return false;
   for (const auto& cache : owned_) {
     if (!cache->synced()) return false;
   }
   return true;
 }
 
-Status Controller::Start() {
+Status Controller::Start(const std::atomic<bool>* stop) {
   agents_->Start();
+  claims_->Start();
   for (auto& cache : owned_) cache->Start();
   const auto deadline = std::chrono::steady_clock::now() + options_.sync_timeout;
   while (!synced()) {
+    if (stop != nullptr && stop->load()) return CancelledError("stopped before the caches synced");
     if (std::chrono::steady_clock::now() > deadline) {
       return UnavailableError("the watch caches did not sync within " +
                               std::to_string(options_.sync_timeout.count()) + " s");
@@ -102,6 +126,7 @@ void Controller::Stop() {
   for (std::thread& w : workers_) w.join();
   workers_.clear();
   agents_->Stop();
+  claims_->Stop();
   for (auto& cache : owned_) cache->Stop();
 }
 

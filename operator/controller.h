@@ -6,7 +6,8 @@
 //   ... controller.Stop();       // workers finish their current reconcile
 //
 // A change to an agent queues it; a change to an owned object (found by its controller owner
-// reference) queues its agent, so an edited or deleted StatefulSet is put back. A failed
+// reference) queues its agent, so an edited or deleted StatefulSet is put back; a claim that
+// appears or goes queues the agents whose model it holds. A failed
 // reconcile is retried with backoff; a successful one is forgotten until something changes
 // (no periodic resync: every input is watched).
 //
@@ -45,9 +46,9 @@ class Controller {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // Starts the caches, waits for them to sync (Unavailable past sync_timeout), queues every
-  // agent once and starts the workers.
-  Status Start();
+  // Starts the caches, waits for them to sync (Unavailable past sync_timeout, Cancelled once
+  // `*stop` is set), queues every agent once and starts the workers.
+  Status Start(const std::atomic<bool>* stop = nullptr);
   void Stop();
 
   bool synced() const;
@@ -57,6 +58,8 @@ class Controller {
 
  private:
   void OnOwnedChange(const Change& change);
+  // A claim appeared or went: the agents whose model it holds.
+  void OnClaimChange(const Change& change);
   void Work();
 
   kube::Client* client_;
@@ -64,6 +67,7 @@ class Controller {
   WorkQueue queue_;
   std::unique_ptr<WatchCache> agents_;
   std::vector<std::unique_ptr<WatchCache>> owned_;
+  std::unique_ptr<WatchCache> claims_;
   std::unique_ptr<Reconciler> reconciler_;
   std::vector<std::thread> workers_;
   std::atomic<int64_t> reconciles_{0};

@@ -40,8 +40,8 @@ bool LeaderElector::TryAcquireOrRenew() {
     if (lease.status().code() != StatusCode::kNotFound) {
       if (lease.status().message() != last_error_) {  // once per new error, not every retry
         last_error_ = lease.status().message();
-        log_.Warn("lease not readable", {{"lease", options_.ns + "/" + options_.name},
-                                         {"error", last_error_}});
+        log_.Warn("lease not readable",
+                  {{"lease", options_.ns + "/" + options_.name}, {"error", last_error_}});
       }
       return false;
     }

@@ -40,6 +40,8 @@ struct Options {
   int metrics_port = 8081;
   bool leader_elect = true;
   std::string lease_namespace;
+  double kube_qps = 200;
+  int kube_burst = 400;
   std::string identity;
 };
 
@@ -59,7 +61,10 @@ int Run(const Options& options) {
     std::fprintf(stderr, "agentry-operator: %s\n", config.status().message().c_str());
     return 2;
   }
-  StatusOr<std::unique_ptr<kube::Client>> client = kube::Client::Create(*config);
+  StatusOr<std::unique_ptr<kube::Client>> client = kube::Client::Create(
+      *config, {.qps = options.kube_qps,
+                .burst = options.kube_burst,
+                .user_agent = "agentry-operator/" + std::string(agentry::Version())});
   if (!client.ok()) {
     std::fprintf(stderr, "agentry-operator: %s\n", client.status().message().c_str());
     return 2;
@@ -102,7 +107,7 @@ int Run(const Options& options) {
   const auto start = [&] {
     leading = true;
     leader.WithLabels({}).Set(1);
-    if (Status s = controller.Start(); !s.ok()) {
+    if (Status s = controller.Start(&stop); !s.ok() && !stop.load()) {
       log.Error("controller did not start", {{"error", s.message()}});
       failed = true;
       stop = true;
@@ -116,6 +121,11 @@ int Run(const Options& options) {
     // fresh by its Deployment rather than reconcile from caches another leader moved past.
     if (!stop.load()) failed = true, stop = true;
   };
+  std::thread signals([&] {
+    stop_signals.Wait();
+    stop = true;
+  });
+  signals.detach();
   std::thread campaign;
   if (options.leader_elect) {
     LeaderElectionOptions lease{.name = "agentry-operator", .identity = identity};
@@ -129,11 +139,6 @@ int Run(const Options& options) {
   } else {
     start();
   }
-  std::thread signals([&] {
-    stop_signals.Wait();
-    stop = true;
-  });
-  signals.detach();
   while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   log.Info("stopping", {});
   if (campaign.joinable()) campaign.join();
@@ -162,6 +167,11 @@ int main(int argc, char** argv) {
   app.add_option("--lease-namespace", options.lease_namespace,
                  "where the Lease lives (default: --namespace, else the context's)");
   app.add_option("--identity", options.identity, "this replica in the Lease (default: hostname)");
+  app.add_option("--kube-qps", options.kube_qps,
+                 "API requests a second on average (default 200; bench/operator_scale_bench)")
+      ->check(CLI::Range(1.0, 10000.0));
+  app.add_option("--kube-burst", options.kube_burst, "API requests in a burst (default 400)")
+      ->check(CLI::Range(1, 100000));
   CLI11_PARSE(app, argc, argv);
   return Run(options);
 }

@@ -15,11 +15,12 @@ struct Reconciler::Checks {
 };
 
 Reconciler::Reconciler(kube::Client* client, const WatchCache* agents,
-                       std::map<std::string, const WatchCache*> owned, EventRecorder* events,
-                       ReconcilerOptions options)
+                       std::map<std::string, const WatchCache*> owned, const WatchCache* claims,
+                       EventRecorder* events, ReconcilerOptions options)
     : client_(client),
       agents_(agents),
       owned_(std::move(owned)),
+      claims_(claims),
       events_(events),
       options_(std::move(options)) {}
 
@@ -38,7 +39,10 @@ Status Reconciler::CheckDependencies(const config::ManagedAgent& agent, Checks* 
         "spec.model.source.file is for agentry up; in a cluster the model comes from "
         "source.pvc";
   } else {
-    const Status claim = client_->Get(kube::kPersistentVolumeClaims, ns, source.pvc).status();
+    const Status claim =
+        claims_ != nullptr
+            ? (claims_->Get(ns + "/" + source.pvc).has_value() ? OkStatus() : NotFoundError(""))
+            : client_->Get(kube::kPersistentVolumeClaims, ns, source.pvc).status();
     if (claim.code() == StatusCode::kNotFound) {
       checks->model_ok = false;
       checks->model_reason = "ModelClaimNotFound";
@@ -74,6 +78,8 @@ Status Reconciler::CheckDependencies(const config::ManagedAgent& agent, Checks* 
 }
 
 Status Reconciler::ApplyOwned(const Json& agent, const std::vector<RenderedObject>& objects) {
+  std::string applied_names;  // one Event for the whole reconcile, not one per object
+  Status result = OkStatus();
   for (const RenderedObject& r : objects) {
     const Json& meta = r.object["metadata"];
     const std::string ns = meta.value("namespace", "");
@@ -88,13 +94,16 @@ Status Reconciler::ApplyOwned(const Json& agent, const std::vector<RenderedObjec
     if (!applied.ok()) {
       events_->Record(agent, "Warning", "ApplyFailed", "Apply",
                       r.resource->kind + " " + name + ": " + applied.status().message());
-      return applied.status();
+      result = applied.status();
+      break;
     }
     ++applied_;
-    events_->Record(agent, "Normal", "Applied", "Apply",
-                    "Applied " + r.resource->kind + " " + name);
+    applied_names += (applied_names.empty() ? "" : ", ") + r.resource->kind + " " + name;
   }
-  return OkStatus();
+  if (!applied_names.empty()) {
+    events_->Record(agent, "Normal", "Applied", "Apply", "Applied " + applied_names);
+  }
+  return result;
 }
 
 Status Reconciler::DeleteUnwanted(const Json& agent, const std::vector<RenderedObject>& objects) {

@@ -6,8 +6,10 @@
 //   2. A spec that does not decode (one that passed an older CRD): Ready False InvalidSpec,
 //      an Event, and no objects touched.
 //   3. Checks a running agent needs that the schema cannot make: the model's claim exists
-//      (ModelAvailable), the header Secrets exist (Degraded). Either missing is a condition
-//      and an Event; the objects are still applied, so the agent starts once it appears.
+//      (ModelAvailable, from a watch cache of claims), the header Secrets exist (Degraded;
+//      asked of the API server, since watching every Secret would hold them all in memory). Either
+//      missing is a condition and an Event; the objects are still applied, so the agent starts once
+//      it appears.
 //   4. render.h's objects, each applied (server-side, field manager agentry-operator,
 //      forced: the operator owns what it renders, and an edited StatefulSet is put back)
 //      unless the cached copy already covers it; objects the spec no longer asks for (the
@@ -37,10 +39,11 @@ struct ReconcilerOptions {
 
 class Reconciler {
  public:
-  // `owned`: a cache of each owned kind, by plural ("statefulsets").
+  // `owned`: a cache of each owned kind, by plural ("statefulsets"). `claims`: a cache of
+  // PersistentVolumeClaims (null: each reconcile asks the API server).
   Reconciler(kube::Client* client, const WatchCache* agents,
-             std::map<std::string, const WatchCache*> owned, EventRecorder* events,
-             ReconcilerOptions options = {});
+             std::map<std::string, const WatchCache*> owned, const WatchCache* claims,
+             EventRecorder* events, ReconcilerOptions options = {});
 
   Status Reconcile(const std::string& key);
 
@@ -58,6 +61,7 @@ class Reconciler {
   kube::Client* client_;
   const WatchCache* agents_;
   std::map<std::string, const WatchCache*> owned_;
+  const WatchCache* claims_;
   EventRecorder* events_;
   const ReconcilerOptions options_;
   std::atomic<int64_t> applied_{0};

@@ -228,6 +228,12 @@ TEST_F(ControllerTest, MissingDependenciesAreConditionsAndEvents) {
   EXPECT_TRUE(HasEvent("ModelClaimNotFound"));
   EXPECT_TRUE(HasEvent("SecretNotFound"));
   EXPECT_TRUE(Object("statefulsets", "triage").has_value());  // it starts once they appear
+  // The claim appears: the agent's model is available, with no change to the agent.
+  ASSERT_TRUE(api_.Put({{"apiVersion", "v1"},
+                        {"kind", "PersistentVolumeClaim"},
+                        {"metadata", {{"name", "nope"}, {"namespace", "team-a"}}}})
+                  .ok());
+  EXPECT_TRUE(Eventually([&] { return Condition("triage", "ModelAvailable") == "True"; }));
 }
 
 TEST_F(ControllerTest, ASpecThatDoesNotDecodeTouchesNothing) {
