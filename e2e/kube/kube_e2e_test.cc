@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/config/decoder.h"
 #include "common/kube/client.h"
 
 namespace agentry::kube {
@@ -31,23 +32,13 @@ const Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};
 const Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
                      "CustomResourceDefinition", false};
 
+// YAML as the JSON the API server takes (common/config's decoder: plain scalars keep their
+// YAML type, quoted ones are strings).
 Json ToJson(const YAML::Node& n) {
-  if (n.IsMap()) {
-    Json o = Json::object();
-    for (const auto& kv : n) o[kv.first.as<std::string>()] = ToJson(kv.second);
-    return o;
-  }
-  if (n.IsSequence()) {
-    Json a = Json::array();
-    for (const auto& v : n) a.push_back(ToJson(v));
-    return a;
-  }
-  if (n.IsNull()) return nullptr;
-  if (n.Tag() != "!") {  // a plain scalar: a number or boolean when it reads as one
-    const Json j = Json::parse(n.Scalar(), nullptr, false);
-    if (!j.is_discarded() && !j.is_string()) return j;
-  }
-  return n.Scalar();
+  config::Errors errors;
+  Json out;
+  if (!config::DecodeValue(n, "", &errors, &out)) ADD_FAILURE() << errors.ToStatus().message();
+  return out;
 }
 
 bool Eventually(const std::function<bool()>& done,

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/config/decoder.h"
+
 namespace agentry::operator_ {
 namespace {
 
@@ -182,22 +184,10 @@ TEST(RenderTest, ExampleManifestsRender) {
     StatusOr<config::ManagedAgent> agent = config::ParseManagedAgent(text.str(), file);
     ASSERT_TRUE(agent.ok()) << agent.status().message();
     // The YAML as JSON, as the API server would return it.
-    std::function<Json(const YAML::Node&)> to_json = [&](const YAML::Node& n) -> Json {
-      if (n.IsMap()) {
-        Json o = Json::object();
-        for (const auto& kv : n) o[kv.first.as<std::string>()] = to_json(kv.second);
-        return o;
-      }
-      if (n.IsSequence()) {
-        Json a = Json::array();
-        for (const auto& v : n) a.push_back(to_json(v));
-        return a;
-      }
-      return Json::parse(n.Scalar(), nullptr, false).is_discarded() || n.Tag() == "!"
-                 ? Json(n.Scalar())
-                 : Json::parse(n.Scalar());
-    };
-    const Json object = to_json(YAML::Load(text.str()));
+    config::Errors errors;
+    Json object;
+    ASSERT_TRUE(config::DecodeValue(YAML::Load(text.str()), "", &errors, &object))
+        << errors.ToStatus().message();
     EXPECT_GE(RenderOwnedObjects(object, *agent, {}).size(), 5u) << file;
   }
 }
