@@ -29,7 +29,7 @@ Controller::Controller(kube::Client* client, EventRecorder* events, ControllerOp
                           .label_selector = "app.kubernetes.io/managed-by=agentry-operator",
                           .watch_timeout = options_.watch_timeout},
         [this](const Change& c) { OnOwnedChange(c); }));
-    owned[kind->plural] = owned_.back().get();
+    owned[std::string(kind->plural)] = owned_.back().get();
   }
   claims_ =
       std::make_unique<WatchCache>(client_,
@@ -58,9 +58,10 @@ Controller::Controller(kube::Client* client, EventRecorder* events, ControllerOp
       restarts.WithLabels({"managedagents"}).Set(static_cast<double>(agents_->restarts()));
       objects.WithLabels({"managedagents"}).Set(static_cast<double>(agents_->size()));
       for (size_t i = 0; i < owned_.size(); ++i) {
-        restarts.WithLabels({OwnedKinds()[i]->plural})
+        restarts.WithLabels({std::string(OwnedKinds()[i]->plural)})
             .Set(static_cast<double>(owned_[i]->restarts()));
-        objects.WithLabels({OwnedKinds()[i]->plural}).Set(static_cast<double>(owned_[i]->size()));
+        objects.WithLabels({std::string(OwnedKinds()[i]->plural)})
+            .Set(static_cast<double>(owned_[i]->size()));
       }
     });
   }

@@ -1,8 +1,10 @@
 // operator/leader_election.cc — see leader_election.h.
 #include "operator/leader_election.h"
 
-#include <cstdio>
+#include <cctype>
+#include <charconv>
 #include <ctime>
+#include <string_view>
 #include <thread>
 
 #include "operator/status.h"
@@ -13,18 +15,38 @@ namespace {
 using Json = nlohmann::json;
 using Clock = std::chrono::system_clock;
 
-// A MicroTime (or Time) back to a time point; the epoch when it does not parse.
-Clock::time_point ParseTime(const std::string& text) {
+// A number of `width` digits at text[at]; -1 when they are not all digits.
+int Digits(std::string_view text, size_t at, size_t width) {
+  int value = -1;
+  if (at + width > text.size()) return -1;
+  const auto [end, ec] = std::from_chars(text.data() + at, text.data() + at + width, value);
+  return ec == std::errc() && end == text.data() + at + width ? value : -1;
+}
+
+// A MicroTime ("2026-12-07T04:37:46.123456Z") or Time back to a time point; the epoch
+// (long expired) when it does not parse.
+Clock::time_point ParseTime(std::string_view text) {
   std::tm tm{};
-  int micros = 0;
-  char frac[16] = {};
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%15s", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, frac) < 6) {
+  tm.tm_year = Digits(text, 0, 4) - 1900;
+  tm.tm_mon = Digits(text, 5, 2) - 1;
+  tm.tm_mday = Digits(text, 8, 2);
+  tm.tm_hour = Digits(text, 11, 2);
+  tm.tm_min = Digits(text, 14, 2);
+  tm.tm_sec = Digits(text, 17, 2);
+  if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mday < 0 || tm.tm_hour < 0 || tm.tm_min < 0 ||
+      tm.tm_sec < 0) {
     return Clock::time_point{};
   }
-  if (frac[0] == '.') micros = std::atoi(frac + 1);
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
+  int64_t micros = 0;
+  if (text.size() > 20 && text[19] == '.') {
+    size_t digits = 0;
+    for (size_t k = 20;
+         k < text.size() && digits < 6 && std::isdigit(static_cast<unsigned char>(text[k]));
+         ++k, ++digits) {
+      micros = micros * 10 + (text[k] - '0');
+    }
+    for (; digits < 6; ++digits) micros *= 10;
+  }
   return Clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
 }
 

@@ -27,8 +27,20 @@
 
 namespace {
 
-using namespace agentry;
-using namespace agentry::operator_;
+using agentry::OkStatus;
+using agentry::Status;
+using agentry::StatusOr;
+using agentry::StopSignals;
+using agentry::UnavailableError;
+using agentry::operator_::Controller;
+using agentry::operator_::ControllerOptions;
+using agentry::operator_::EventRecorder;
+using agentry::operator_::LeaderElectionOptions;
+using agentry::operator_::LeaderElector;
+namespace http = agentry::http;
+namespace kube = agentry::kube;
+namespace log = agentry::log;
+namespace metrics = agentry::metrics;
 
 struct Options {
   std::string kubeconfig;

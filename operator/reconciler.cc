@@ -25,7 +25,7 @@ Reconciler::Reconciler(kube::Client* client, const WatchCache* agents,
       options_(std::move(options)) {}
 
 const WatchCache* Reconciler::Owned(const kube::Resource& resource) const {
-  const auto it = owned_.find(resource.plural);
+  const auto it = owned_.find(std::string(resource.plural));
   return it == owned_.end() ? nullptr : it->second;
 }
 
@@ -39,7 +39,7 @@ Status Reconciler::CheckDependencies(const config::ManagedAgent& agent, Checks* 
         "spec.model.source.file is for agentry up; in a cluster the model comes from "
         "source.pvc";
   } else {
-    const Status claim =
+    Status claim =
         claims_ != nullptr
             ? (claims_->Get(ns + "/" + source.pvc).has_value() ? OkStatus() : NotFoundError(""))
             : client_->Get(kube::kPersistentVolumeClaims, ns, source.pvc).status();
@@ -62,7 +62,7 @@ Status Reconciler::CheckDependencies(const config::ManagedAgent& agent, Checks* 
     for (size_t h = 0; h < tool.http->headers.size(); ++h) {
       const std::string& secret = tool.http->headers[h].secret_name;
       if (secret.empty()) continue;
-      const Status s = client_->Get(kube::kSecrets, ns, secret).status();
+      Status s = client_->Get(kube::kSecrets, ns, secret).status();
       if (s.code() == StatusCode::kNotFound) {
         checks->degraded = true;
         checks->degraded_reason = "SecretNotFound";
@@ -92,13 +92,15 @@ Status Reconciler::ApplyOwned(const Json& agent, const std::vector<RenderedObjec
     StatusOr<Json> applied = client_->Apply(
         *r.resource, ns, r.object, {.field_manager = options_.field_manager, .force = true});
     if (!applied.ok()) {
-      events_->Record(agent, "Warning", "ApplyFailed", "Apply",
-                      r.resource->kind + " " + name + ": " + applied.status().message());
+      events_->Record(
+          agent, "Warning", "ApplyFailed", "Apply",
+          std::string(r.resource->kind) + " " + name + ": " + applied.status().message());
       result = applied.status();
       break;
     }
     ++applied_;
-    applied_names += (applied_names.empty() ? "" : ", ") + r.resource->kind + " " + name;
+    applied_names +=
+        (applied_names.empty() ? "" : ", ") + std::string(r.resource->kind) + " " + name;
   }
   if (!applied_names.empty()) {
     events_->Record(agent, "Normal", "Applied", "Apply", "Applied " + applied_names);
@@ -123,11 +125,12 @@ Status Reconciler::DeleteUnwanted(const Json& agent, const std::vector<RenderedO
       ours = ours || ref.value("uid", "") == uid;
     }
     if (!ours) continue;
-    const Status s = client_->Delete(*resource, ns, name).status();
+    Status s = client_->Delete(*resource, ns, name).status();
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
     ++deleted_;
-    events_->Record(agent, "Normal", "Deleted", "Delete",
-                    "Deleted " + resource->kind + " " + name + ": the spec no longer needs it");
+    events_->Record(
+        agent, "Normal", "Deleted", "Delete",
+        "Deleted " + std::string(resource->kind) + " " + name + ": the spec no longer needs it");
   }
   return OkStatus();
 }

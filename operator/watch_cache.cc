@@ -122,8 +122,8 @@ void WatchCache::Run() {
     if (need_list) {
       StatusOr<std::string> rv = Relist();
       if (!rv.ok()) {
-        log_.Warn("list failed",
-                  {{"resource", options_.resource->plural}, {"error", rv.status().message()}});
+        log_.Warn("list failed", {{"resource", std::string(options_.resource->plural)},
+                                  {"error", rv.status().message()}});
         ++restarts_;
         Backoff(&delay);
         continue;
@@ -153,7 +153,7 @@ void WatchCache::Run() {
       continue;
     }
     log_.Warn("watch failed",
-              {{"resource", options_.resource->plural}, {"error", watched.message()}});
+              {{"resource", std::string(options_.resource->plural)}, {"error", watched.message()}});
     need_list = true;
     Backoff(&delay);
   }

@@ -311,7 +311,7 @@ std::string ApplyQuery(const ApplyOptions& options) {
 // An apply body names its type: the caller's object, or the resource's.
 std::string ApplyBody(const Resource& resource, Json object) {
   if (!object.contains("apiVersion")) object["apiVersion"] = resource.ApiVersion();
-  if (!object.contains("kind")) object["kind"] = resource.kind;
+  if (!object.contains("kind")) object["kind"] = std::string(resource.kind);
   return object.dump();
 }
 

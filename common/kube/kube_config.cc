@@ -93,7 +93,7 @@ StatusOr<KubeConfig> LoadKubeConfig(const std::string& path) {
   if (!found_context) {
     return InvalidArgumentError(where + "no context named \"" + context_name + "\"");
   }
-  const YAML::Node context = *found_context;
+  const YAML::Node& context = *found_context;
   const std::string cluster_name = Text(context["context"], "cluster");
   const std::string user_name = Text(context["context"], "user");
   const std::optional<YAML::Node> cluster = Named(root["clusters"], cluster_name, &ci);

@@ -28,9 +28,9 @@
 namespace agentry::kube {
 namespace {
 
-const Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};
-const Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                     "CustomResourceDefinition", false};
+constexpr Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};
+constexpr Resource kCrds{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                         "CustomResourceDefinition", false};
 
 // YAML as the JSON the API server takes (common/config's decoder: plain scalars keep their
 // YAML type, quoted ones are strings).

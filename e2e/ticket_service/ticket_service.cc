@@ -11,8 +11,8 @@
 //
 // Each request is logged with the provenance headers the runtime sends, so the demo shows
 // which agent asked, in which session, and for whom. Runs until SIGINT or SIGTERM.
+#include <charconv>
 #include <cstdio>
-#include <cstdlib>
 #include <map>
 #include <string>
 
@@ -58,7 +58,12 @@ std::string Arg(int argc, char** argv, const std::string& name, const std::strin
 
 int main(int argc, char** argv) {
   const std::string tickets_path = Arg(argc, argv, "--tickets", "");
-  const int port = std::atoi(Arg(argc, argv, "--port", "18090").c_str());
+  const std::string port_text = Arg(argc, argv, "--port", "18090");
+  int port = 0;
+  if (std::from_chars(port_text.data(), port_text.data() + port_text.size(), port).ptr !=
+      port_text.data() + port_text.size()) {
+    port = 0;  // not a number: refused below
+  }
   if (tickets_path.empty() || port <= 0 || port > 65535) {
     std::fprintf(stderr, "usage: agentry-ticket-service --tickets FILE [--port N]\n");
     return 2;

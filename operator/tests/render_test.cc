@@ -46,7 +46,7 @@ std::map<std::string, Json> Render(const Json& object, const RenderOptions& opti
   EXPECT_TRUE(agent.ok()) << agent.status().message();
   std::map<std::string, Json> out;
   for (const RenderedObject& r : RenderOwnedObjects(object, *agent, options)) {
-    EXPECT_EQ(r.object["kind"], r.resource->kind);
+    EXPECT_EQ(r.object["kind"], std::string(r.resource->kind));
     EXPECT_EQ(r.object["apiVersion"], r.resource->ApiVersion());
     out[r.object["kind"].get<std::string>()] = r.object;
   }

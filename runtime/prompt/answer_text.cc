@@ -12,7 +12,7 @@ bool AnswerText::Feed(std::string_view piece) {
   // Decided once the text past leading whitespace is the whole tag, or is no prefix of it.
   const size_t start = held_.find_first_not_of(" \t\r\n");
   if (start == std::string::npos) return send_("");
-  const std::string_view rest = std::string_view(held_).substr(start);
+  const std::string_view rest = std::string_view{held_}.substr(start);
   if (rest.starts_with(kToolCallOpen)) {
     state_ = State::kCall;
     held_.clear();
