@@ -44,7 +44,7 @@ unit: build
 
 asan: bootstrap
 	@cmake --preset asan >/dev/null
-	@cmake --build --preset asan
+	@cmake --build --preset asan --target unit_tests
 	ctest --preset asan
 
 bench: build
@@ -52,13 +52,13 @@ bench: build
 
 fuzz: bootstrap
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz
+	@cmake --build --preset fuzz --target fuzzers
 	scripts/run-fuzzers build/fuzz $(FUZZ_SECONDS)
 
 # Every fuzzer on the same 200 000 inputs each time (seed 1): reproducible, for CI.
 fuzz-ci: bootstrap
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz
+	@cmake --build --preset fuzz --target fuzzers
 	FUZZ_RUNS=200000 scripts/run-fuzzers build/fuzz 0
 
 format: bootstrap
