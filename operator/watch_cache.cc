@@ -67,6 +67,7 @@ StatusOr<std::string> WatchCache::Relist() {
     item["apiVersion"] = options_.resource->ApiVersion();
     item["kind"] = options_.resource->kind;
     std::string key = KeyOf(item);  // before the move: `a = std::move(b)` moves b first
+    item["metadata"].erase("managedFields");
     fresh[key] = std::move(item);
   }
   std::vector<Change> changes;
@@ -97,12 +98,13 @@ void WatchCache::Apply(const kube::WatchEvent& event, std::string* resource_vers
   if (!rv.empty()) *resource_version = rv;
   if (event.type == "BOOKMARK") return;
   Change change{event.type, KeyOf(event.object), event.object};
+  change.object["metadata"].erase("managedFields");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (event.type == "DELETED") {
       objects_.erase(change.key);
     } else {
-      objects_[change.key] = event.object;
+      objects_[change.key] = change.object;
     }
   }
   on_change_(change);

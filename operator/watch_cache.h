@@ -9,6 +9,9 @@
 //   ... agents.Get("team-a/triage") ...
 //   agents.Stop();
 //
+// Cached objects keep everything but metadata.managedFields: the reconcilers never read them,
+// and dropping them took a quarter off the operator's memory (PERFORMANCE.md).
+//
 // The loop: list everything (paged), replace the cache and report what changed; watch from
 // the list's resourceVersion, applying each event; when the watch ends (the server's
 // timeout, a restart), watch again from the last resourceVersion seen (bookmarks keep it
