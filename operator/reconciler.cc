@@ -38,23 +38,13 @@ Status Reconciler::CheckDependencies(const config::ManagedAgent& agent, Checks* 
     checks->model_message =
         "spec.model.source.file is for agentry up; in a cluster the model comes from "
         "source.pvc";
+  } else if (!claims_->Get(ns + "/" + source.pvc).has_value()) {
+    checks->model_ok = false;
+    checks->model_reason = "ModelClaimNotFound";
+    checks->model_message = "PersistentVolumeClaim " + source.pvc +
+                            " (spec.model.source.pvc) not found in namespace " + ns;
   } else {
-    Status claim =
-        claims_ != nullptr
-            ? (claims_->Get(ns + "/" + source.pvc).has_value() ? OkStatus() : NotFoundError(""))
-            : client_->Get(kube::kPersistentVolumeClaims, ns, source.pvc).status();
-    if (claim.code() == StatusCode::kNotFound) {
-      checks->model_ok = false;
-      checks->model_reason = "ModelClaimNotFound";
-      checks->model_message = "PersistentVolumeClaim " + source.pvc +
-                              " (spec.model.source.pvc) "
-                              "not found in namespace " +
-                              ns;
-    } else if (!claim.ok()) {
-      return claim;
-    } else {
-      checks->model_message = "PersistentVolumeClaim " + source.pvc + " holds " + source.path;
-    }
+    checks->model_message = "PersistentVolumeClaim " + source.pvc + " holds " + source.path;
   }
   for (size_t t = 0; t < agent.spec.tools.size(); ++t) {
     const config::ToolSpec& tool = agent.spec.tools[t];

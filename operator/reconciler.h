@@ -39,8 +39,8 @@ struct ReconcilerOptions {
 
 class Reconciler {
  public:
-  // `owned`: a cache of each owned kind, by plural ("statefulsets"). `claims`: a cache of
-  // PersistentVolumeClaims (null: each reconcile asks the API server).
+  // `owned`: a cache of each owned kind, by plural ("statefulsets"); `claims`: of
+  // PersistentVolumeClaims.
   Reconciler(kube::Client* client, const WatchCache* agents,
              std::map<std::string, const WatchCache*> owned, const WatchCache* claims,
              EventRecorder* events, ReconcilerOptions options = {});

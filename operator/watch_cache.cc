@@ -52,11 +52,6 @@ size_t WatchCache::size() const {
   return objects_.size();
 }
 
-bool WatchCache::WaitForSync(std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  return synced_cv_.wait_for(lock, timeout, [this] { return synced_.load(); });
-}
-
 StatusOr<std::string> WatchCache::Relist() {
   AGENTRY_ASSIGN_OR_RETURN(json list, client_->ListAll(*options_.resource, options_.ns,
                                                        {.label_selector = options_.label_selector,
@@ -88,7 +83,6 @@ StatusOr<std::string> WatchCache::Relist() {
     objects_ = std::move(fresh);
     synced_ = true;
   }
-  synced_cv_.notify_all();
   for (const Change& c : changes) on_change_(c);
   return list["metadata"].value("resourceVersion", "");
 }

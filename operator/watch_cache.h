@@ -71,8 +71,6 @@ class WatchCache {
   size_t size() const;
   // The first list has filled the cache.
   bool synced() const { return synced_.load(); }
-  // Waits until synced or the timeout passes; whether it synced.
-  bool WaitForSync(std::chrono::milliseconds timeout) const;
   int64_t restarts() const { return restarts_.load(); }
 
   static std::string KeyOf(const nlohmann::json& object);
@@ -89,7 +87,6 @@ class WatchCache {
   std::function<void(const Change&)> on_change_;
   log::Logger log_{"operator"};
   mutable std::mutex mu_;
-  mutable std::condition_variable synced_cv_;
   std::map<std::string, nlohmann::json> objects_;
   std::atomic<bool> synced_{false};
   std::atomic<bool> stop_{false};

@@ -2,10 +2,11 @@
 #include "common/http/client.h"
 
 #include <cctype>
-#include <thread>
 
 #include <cpprest/http_client.h>
 #include <cpprest/rawptrstream.h>
+
+#include "common/http/await_task.h"
 
 namespace agentry::http {
 namespace {
@@ -15,27 +16,6 @@ using Clock = std::chrono::steady_clock;
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-// Waits for `task` while watching the deadline and the stop flag; cancels the request
-// through `cancel` when either fires.
-template <typename T>
-Status Await(const pplx::task<T>& task, Clock::time_point deadline,
-             std::chrono::milliseconds timeout, const std::atomic<bool>* stop,
-             pplx::cancellation_token_source* cancel) {
-  while (!task.is_done()) {
-    if (stop != nullptr && stop->load()) {
-      cancel->cancel();
-      return CancelledError("stopped");
-    }
-    if (Clock::now() >= deadline) {
-      cancel->cancel();
-      return DeadlineExceededError("no answer within the timeout (" +
-                                   std::to_string(timeout.count()) + " ms)");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return OkStatus();
 }
 
 }  // namespace
@@ -86,7 +66,7 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request, const std::atomic<b
       } catch (...) {  // the outcome was already reported (or abandoned) by the caller
       }
     };
-    if (Status s = Await(sent, deadline, request.timeout, stop, &cancel); !s.ok()) {
+    if (Status s = AwaitTask(sent, deadline, request.timeout, stop, &cancel); !s.ok()) {
       sent.then(keep);
       return s;
     }
@@ -104,7 +84,7 @@ StatusOr<ClientResponse> Fetch(const ClientRequest& request, const std::atomic<b
       concurrency::streams::rawptr_buffer<uint8_t> target(reinterpret_cast<uint8_t*>(block->data()),
                                                           want);
       pplx::task<size_t> read = body.read(target, want);
-      if (Status s = Await(read, deadline, request.timeout, stop, &cancel); !s.ok()) {
+      if (Status s = AwaitTask(read, deadline, request.timeout, stop, &cancel); !s.ok()) {
         read.then([client, block](const pplx::task<size_t>& t) {
           try {
             t.wait();

@@ -1,11 +1,10 @@
 // common/kube/client.cc — see client.h.
 #include "common/kube/client.h"
 
-#include <thread>
-
 #include <cpprest/http_client.h>
 
 #include "common/file.h"
+#include "common/http/await_task.h"
 
 namespace agentry::kube {
 namespace {
@@ -34,18 +33,12 @@ StatusCode CodeFor(int http_status, const std::string& reason) {
   }
 }
 
-// Waits for `task`, watching `stop`; cancels through `cancel` when it is set.
+// A watch has no deadline: it waits for the server or for `stop`.
 template <typename T>
-Status Await(const pplx::task<T>& task, const std::atomic<bool>* stop,
-             pplx::cancellation_token_source* cancel) {
-  while (!task.is_done()) {
-    if (stop != nullptr && stop->load()) {
-      cancel->cancel();
-      return CancelledError("stopped");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return OkStatus();
+Status AwaitStopped(const pplx::task<T>& task, const std::atomic<bool>* stop,
+                    pplx::cancellation_token_source* cancel) {
+  return http::AwaitTask(task, Clock::time_point::max(), std::chrono::milliseconds(0), stop, cancel,
+                         std::chrono::milliseconds(5));
 }
 
 std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {
@@ -242,7 +235,7 @@ Status Client::Watch(const Resource& resource, const std::string& ns, const Watc
   };
   try {
     pplx::task<web::http::http_response> sent = client->request(request, cancel.get_token());
-    if (Status s = Await(sent, stop, &cancel); !s.ok()) {
+    if (Status s = AwaitStopped(sent, stop, &cancel); !s.ok()) {
       sent.then(keep);
       return s;
     }
@@ -254,7 +247,7 @@ Status Client::Watch(const Resource& resource, const std::string& ns, const Watc
     while (true) {
       auto line = std::make_shared<concurrency::streams::container_buffer<std::string>>();
       pplx::task<size_t> read = body.read_line(*line);
-      if (Status s = Await(read, stop, &cancel); !s.ok()) {
+      if (Status s = AwaitStopped(read, stop, &cancel); !s.ok()) {
         read.then([client, line](const pplx::task<size_t>& t) {
           try {
             t.wait();
