@@ -348,6 +348,94 @@ bool ApplyChanges(const Json& current, const Json& patch, const FieldPath& path)
   return have == nullptr || want == nullptr || *have != *want;
 }
 
+// --- Associative lists: elements as "k:{...}" keys, so the merge above handles them ---
+
+// The element's key in FieldsV1: k:{"type":"Ready"} (the key fields, sorted by name).
+std::optional<std::string> ElementKey(const Json& element, const std::vector<std::string>& keys) {
+  if (!element.is_object()) return std::nullopt;
+  Json k = Json::object();
+  for (const std::string& key : keys) {
+    auto it = element.find(key);
+    if (it == element.end() || it->is_null() || it->is_object() || it->is_array()) {
+      return std::nullopt;
+    }
+    k[key] = *it;
+  }
+  return "k:" + k.dump();
+}
+
+Json* FindMutable(Json* root, const std::vector<std::string>& path) {
+  Json* node = root;
+  for (const std::string& key : path) {
+    if (!node->is_object()) return nullptr;
+    auto it = node->find(key);
+    if (it == node->end()) return nullptr;
+    node = &*it;
+  }
+  return node;
+}
+
+std::string Dotted(const std::vector<std::string>& path) {
+  std::string s;
+  for (const std::string& key : path) s += (s.empty() ? "" : ".") + key;
+  return s;
+}
+
+// `object` with each of the kind's associative lists turned into an object of its elements by
+// key. An element without its keys, or two with the same, is an error naming it (the real
+// server's 422); `error` may be null to leave such a list as it is (atomic).
+Json Keyed(Json object, const ResourceKind& kind, std::string* error) {
+  for (const AssociativeList& list : kind.associative_lists) {
+    Json* node = FindMutable(&object, list.path);
+    if (node == nullptr || !node->is_array()) continue;
+    Json keyed = Json::object();
+    bool valid = true;
+    for (size_t i = 0; i < node->size() && valid; ++i) {
+      const std::optional<std::string> key = ElementKey((*node)[i], list.keys);
+      const std::string where = Dotted(list.path) + "[" + std::to_string(i) + "]";
+      if (!key.has_value()) {
+        if (error != nullptr)
+          *error =
+              where + ": Required value: the list's keys (" + Dotted(list.keys) + ") must be set";
+        valid = false;
+      } else if (keyed.contains(*key)) {
+        if (error != nullptr) *error = where + ": Duplicate value: " + key->substr(2);
+        valid = false;
+      } else {
+        keyed[*key] = (*node)[i];
+      }
+    }
+    if (!valid && error != nullptr) return object;
+    if (valid) *node = std::move(keyed);
+  }
+  return object;
+}
+
+// The inverse of Keyed: each keyed list back to an array, in the order its elements have in
+// the lists of `order` (the stored object, then the patch), then by key.
+Json Unkeyed(Json object, const ResourceKind& kind, const std::vector<const Json*>& order) {
+  for (const AssociativeList& list : kind.associative_lists) {
+    Json* node = FindMutable(&object, list.path);
+    if (node == nullptr || !node->is_object()) continue;
+    Json array = Json::array();
+    std::set<std::string> placed;
+    const auto place = [&](const std::string& key) {
+      auto it = node->find(key);
+      if (it != node->end() && placed.insert(key).second) array.push_back(*it);
+    };
+    for (const Json* source : order) {
+      const Json* hint = source == nullptr ? nullptr : Find(*source, list.path);
+      if (hint == nullptr || !hint->is_array()) continue;
+      for (const Json& element : *hint) {
+        if (std::optional<std::string> key = ElementKey(element, list.keys)) place(*key);
+      }
+    }
+    for (const auto& [key, value] : node->items()) place(key);
+    *node = std::move(array);
+  }
+  return object;
+}
+
 // One path is the other or lies under it.
 bool Related(const FieldPath& a, const FieldPath& b) {
   const size_t n = std::min(a.size(), b.size());
@@ -384,7 +472,7 @@ Json EncodeFields(const FieldSet& fields) {
   for (const FieldPath& path : fields) {
     Json* node = &root;
     for (const std::string& key : path) {
-      node = &(*node)["f:" + key];
+      node = &(*node)[key.rfind("k:", 0) == 0 ? key : "f:" + key];
       if (!node->is_object()) *node = Json::object();
     }
   }
@@ -600,11 +688,18 @@ std::vector<ResourceKind> DefaultResourceKinds() {
        .has_status = true},
       {.group = "events.k8s.io", .version = "v1", .plural = "events", .kind = "Event"},
       {.group = "coordination.k8s.io", .version = "v1", .plural = "leases", .kind = "Lease"},
+      {.group = "rbac.authorization.k8s.io", .version = "v1", .plural = "roles", .kind = "Role"},
+      {.group = "rbac.authorization.k8s.io",
+       .version = "v1",
+       .plural = "rolebindings",
+       .kind = "RoleBinding"},
       {.group = "agentry.dev",
        .version = "v1alpha1",
        .plural = "managedagents",
        .kind = "ManagedAgent",
-       .has_status = true},
+       .has_status = true,
+       .associative_lists = {{.path = {"status", "conditions"}, .keys = {"type"}},
+                             {.path = {"status", "runtimes"}, .keys = {"pod"}}}},
   };
 }
 
@@ -1216,12 +1311,14 @@ class FakeApiServer::Impl {
   static void TrackUpdate(std::vector<ManagerEntry>* managers, const Json& old, const Json& next,
                           const std::string& manager, const Target& target) {
     const Scope scope = ScopeFor(*target.kind, target.subresource);
-    const FieldSet before = OwnedLeaves(old, scope);
-    const FieldSet after = OwnedLeaves(next, scope);
+    const Json old_keyed = Keyed(old, *target.kind, nullptr);
+    const Json next_keyed = Keyed(next, *target.kind, nullptr);
+    const FieldSet before = OwnedLeaves(old_keyed, scope);
+    const FieldSet after = OwnedLeaves(next_keyed, scope);
     FieldSet touched;
     FieldSet changed;
     for (const FieldPath& p : after) {
-      if (!SameAt(old, next, p)) changed.insert(p);
+      if (!SameAt(old_keyed, next_keyed, p)) changed.insert(p);
     }
     touched = changed;
     for (const FieldPath& p : before) {
@@ -1293,7 +1390,7 @@ class FakeApiServer::Impl {
                        .subresource = "",
                        .api_version = kind.api_version(),
                        .time = Now(),
-                       .fields = OwnedLeaves(object, ScopeFor(kind, ""))};
+                       .fields = OwnedLeaves(Keyed(object, kind, nullptr), ScopeFor(kind, ""))};
     if (!entry.fields.empty()) next.managers.push_back(std::move(entry));
     next.object = std::move(object);
     return {.code = 201, .object = Commit(kind, key, nullptr, std::move(next))};
@@ -1377,6 +1474,10 @@ class FakeApiServer::Impl {
     if (auto e = CheckIdentity(patch, target)) return {.error = e};
     StripNulls(&patch);
     if (auto e = ValidateMetadata(patch)) return {.error = e};
+    const Json as_sent = patch;  // its associative lists' order, for the merged lists
+    std::string invalid;
+    patch = Keyed(std::move(patch), kind, &invalid);
+    if (!invalid.empty()) return {.error = Error(422, invalid)};
     const Scope scope = ScopeFor(kind, target.subresource);
     const FieldSet applied = OwnedLeaves(patch, scope);
 
@@ -1395,6 +1496,7 @@ class FakeApiServer::Impl {
     Stored next;
     if (stored != nullptr) {
       next = *stored;
+      next.object = Keyed(std::move(next.object), kind, nullptr);
     } else {
       next.object = {{"apiVersion", kind.api_version()},
                      {"kind", kind.kind},
@@ -1455,8 +1557,13 @@ class FakeApiServer::Impl {
     // Fields this manager stops applying go, unless someone still owns them.
     for (const FieldPath& r : FieldSet(self->fields)) {
       if (applied.count(r) != 0) continue;
-      bool owned = std::any_of(applied.begin(), applied.end(),
-                               [&](const FieldPath& p) { return Related(p, r); });
+      // Still applied: at or below r, or above it as a leaf that holds it (a list or a
+      // scalar; an empty object holds nothing).
+      bool owned = std::any_of(applied.begin(), applied.end(), [&](const FieldPath& p) {
+        if (!Related(p, r)) return false;
+        const Json* leaf = p.size() < r.size() ? Find(patch, p) : nullptr;
+        return leaf == nullptr || !leaf->is_object();
+      });
       for (const ManagerEntry& e : next.managers) {
         if (&e == self) continue;
         owned = owned || std::any_of(e.fields.begin(), e.fields.end(),
@@ -1465,6 +1572,8 @@ class FakeApiServer::Impl {
       if (!owned) EraseAt(&next.object, r);
     }
     DeepMerge(&next.object, Restrict(patch, scope));
+    next.object = Unkeyed(std::move(next.object), kind,
+                          {stored == nullptr ? nullptr : &stored->object, &as_sent});
     if (self->fields != applied) {
       self->fields = applied;
       self->api_version = kind.api_version();

@@ -53,8 +53,11 @@
 //     that for custom resources); PUT on a missing object is 404 (never create-on-update).
 //   - No garbage collector: ownerReferences are stored as given, deletion never cascades,
 //     propagationPolicy and gracePeriodSeconds are ignored, no generation bump on delete.
-//   - Server-side apply: field paths are object keys only. Lists are atomic leaves (a
-//     list of containers is one field, owned as a whole); an empty object is a leaf. null
+//   - Server-side apply: field paths are object keys, and the keys of the elements of the
+//     kind's associative lists (ResourceKind::associative_lists, FieldsV1 "k:{...}"). Every
+//     other list is an atomic leaf (a list of containers is one field, owned as a whole); an
+//     empty object is a leaf. A merged associative list keeps the stored order, with new
+//     elements after it in the patch's order. null
 //     values in an apply patch are dropped (the field is not applied). Field managers are
 //     keyed by (manager, operation, subresource). A conflict is raised when another
 //     manager owns the same path, or a path above or below it, and the patch changes the
@@ -86,6 +89,13 @@
 
 namespace agentry::kube::testing {
 
+// A list whose elements server-side apply merges by key (x-kubernetes-list-type: map), as
+// the kind's schema declares: {.path = {"status", "conditions"}, .keys = {"type"}}.
+struct AssociativeList {
+  std::vector<std::string> path{};
+  std::vector<std::string> keys{};
+};
+
 // One namespaced resource the fake serves.
 struct ResourceKind {
   std::string group{};      // "" for the core group (/api/v1)
@@ -93,6 +103,8 @@ struct ResourceKind {
   std::string plural{};     // "statefulsets"; unique across the server's kinds
   std::string kind{};       // "StatefulSet"
   bool has_status = false;  // has a /status subresource
+  // Lists merged per element by server-side apply; every other list is atomic.
+  std::vector<AssociativeList> associative_lists{};
 
   // "apps/v1", or "v1" for the core group.
   std::string api_version() const { return group.empty() ? version : group + "/" + version; }
@@ -100,9 +112,11 @@ struct ResourceKind {
 
 // v1 serviceaccounts, configmaps, services, secrets, persistentvolumeclaims; apps/v1
 // statefulsets; networking.k8s.io/v1 networkpolicies; policy/v1 poddisruptionbudgets;
-// events.k8s.io/v1 events; coordination.k8s.io/v1 leases; agentry.dev/v1alpha1
-// managedagents. The status subresource on services, persistentvolumeclaims, statefulsets,
-// poddisruptionbudgets and managedagents, as on a real cluster.
+// events.k8s.io/v1 events; coordination.k8s.io/v1 leases; rbac.authorization.k8s.io/v1
+// roles and rolebindings; agentry.dev/v1alpha1 managedagents. The status subresource on services,
+// persistentvolumeclaims, statefulsets, poddisruptionbudgets and managedagents, as on a real
+// cluster; ManagedAgent's status.conditions (by type) and status.runtimes (by pod) are associative,
+// as its CRD says.
 std::vector<ResourceKind> DefaultResourceKinds();
 
 struct FakeApiServerOptions {

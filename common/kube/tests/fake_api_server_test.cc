@@ -648,6 +648,70 @@ TEST_F(FakeApiServerTest, ApplyKeepsFieldsAnotherManagerStillOwns) {
   EXPECT_FALSE(b_left.body["metadata"].contains("managedFields"));
 }
 
+// status.runtimes is an associative list (by pod), as the ManagedAgent CRD declares: each
+// runtime pod applies its own element under its own field manager, and the elements merge.
+TEST_F(FakeApiServerTest, ApplyMergesAssociativeListsPerElement) {
+  const std::string path = std::string(kAgents) + "/triage";
+  ASSERT_EQ(Send("POST", kAgents,
+                 {{"apiVersion", "agentry.dev/v1alpha1"},
+                  {"kind", "ManagedAgent"},
+                  {"metadata", {{"name", "triage"}}},
+                  {"spec", {{"replicas", 2}}}})
+                .code,
+            201);
+  const auto runtime = [](const std::string& pod, int sessions) {
+    return json{{"apiVersion", "agentry.dev/v1alpha1"},
+                {"kind", "ManagedAgent"},
+                {"metadata", {{"name", "triage"}}},
+                {"status", {{"runtimes", json::array({{{"pod", pod}, {"sessions", sessions}}})}}}};
+  };
+  const std::string status = path + "/status";
+  ASSERT_EQ(Apply(status, runtime("triage-1", 4), "runtime-triage-1").code, 200);
+  Reply both = Apply(status, runtime("triage-0", 2), "runtime-triage-0");
+  ASSERT_EQ(both.code, 200) << both.body.dump();
+  // Stored order first, then the new element.
+  EXPECT_EQ(both.body["status"]["runtimes"],
+            (json::array(
+                {{{"pod", "triage-1"}, {"sessions", 4}}, {{"pod", "triage-0"}, {"sessions", 2}}})));
+  int runtime_managers = 0;
+  for (const json& entry : both.body["metadata"]["managedFields"]) {
+    if (entry.value("subresource", "") != "status") continue;  // the creator's spec
+    ++runtime_managers;
+    const std::string pod = entry["manager"].get<std::string>().substr(8);
+    EXPECT_EQ(entry["fieldsV1"],
+              (json{{"f:status",
+                     {{"f:runtimes",
+                       {{"k:{\"pod\":\"" + pod + "\"}",
+                         {{"f:pod", json::object()}, {"f:sessions", json::object()}}}}}}}}))
+        << entry.dump();
+  }
+  EXPECT_EQ(runtime_managers, 2);
+
+  // A new value for one element is no conflict with the other's manager.
+  Reply changed = Apply(status, runtime("triage-1", 5), "runtime-triage-1");
+  ASSERT_EQ(changed.code, 200) << changed.body.dump();
+  EXPECT_EQ(changed.body["status"]["runtimes"][0]["sessions"], 5);
+  EXPECT_EQ(changed.body["status"]["runtimes"][1]["sessions"], 2);
+  // The same element from another manager is.
+  ExpectStatus(Apply(status, runtime("triage-1", 6), "runtime-triage-0"), 409, "Conflict");
+
+  // A manager that stops applying its element removes it, and only it.
+  json none = runtime("x", 0);
+  none["status"]["runtimes"] = json::array();
+  Reply left = Apply(status, none, "runtime-triage-1");
+  ASSERT_EQ(left.code, 200) << left.body.dump();
+  EXPECT_EQ(left.body["status"]["runtimes"],
+            (json::array({{{"pod", "triage-0"}, {"sessions", 2}}})));
+
+  // An element without its key, or two with the same key, is refused.
+  json keyless = runtime("triage-0", 1);
+  keyless["status"]["runtimes"][0].erase("pod");
+  ExpectStatus(Apply(status, keyless, "runtime-triage-0"), 422, "Invalid");
+  json twice = runtime("triage-0", 1);
+  twice["status"]["runtimes"].push_back(twice["status"]["runtimes"][0]);
+  ExpectStatus(Apply(status, twice, "runtime-triage-0"), 422, "Invalid");
+}
+
 TEST_F(FakeApiServerTest, UpdatesTakeOwnershipOfTheFieldsTheyChange) {
   const std::string path = std::string(kStatefulSets) + "/web";
   ASSERT_EQ(
