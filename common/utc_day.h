@@ -2,6 +2,7 @@
 // sidecar's day counters, which the runtime's day budget reads back, so both must use this.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <string>
@@ -15,6 +16,13 @@ inline std::string UtcDay(int64_t unix_ms) {
   char day[16];
   std::strftime(day, sizeof(day), "%Y-%m-%d", &tm);
   return day;
+}
+
+// Today, by the system clock.
+inline std::string UtcToday() {
+  return UtcDay(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count());
 }
 
 }  // namespace agentry

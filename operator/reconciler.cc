@@ -1,7 +1,9 @@
 // operator/reconciler.cc — see reconciler.h.
 #include "operator/reconciler.h"
 
+#include "common/utc_day.h"
 #include "operator/status.h"
+#include "operator/usage.h"
 
 namespace agentry::operator_ {
 
@@ -148,8 +150,14 @@ Status Reconciler::Reconcile(const std::string& key) {
   if (meta.contains("deletionTimestamp")) return OkStatus();
   const int64_t generation = meta.value("generation", int64_t{0});
   const std::string now = NowRfc3339();
-  Json status = agent.value("status", Json::object());
-  Json conditions = status.value("conditions", Json::array());
+  const Json current = agent.value("status", Json::object());
+  // Only the operator's own fields: status.runtimes is each runtime pod's, under its own field
+  // manager, and applying it here would take it from them.
+  Json status = Json::object();
+  for (const char* field : {"replicas", "readyReplicas", "selector", "endpoint", "usage"}) {
+    if (current.contains(field)) status[field] = current[field];
+  }
+  Json conditions = current.value("conditions", Json::array());
   status["observedGeneration"] = generation;
 
   StatusOr<config::ManagedAgent> decoded = DecodeAgent(agent);
@@ -206,6 +214,12 @@ Status Reconciler::Reconcile(const std::string& key) {
                generation, now);
   SetCondition(&conditions, "Degraded", checks.degraded, checks.degraded_reason,
                checks.degraded_message, generation, now);
+  const AgentUsage usage =
+      SumRuntimeReports(current.value("runtimes", Json::array()), name, desired,
+                        UtcToday(), spec.spec.budget.tokens_per_day);
+  status["usage"] = usage.usage;
+  SetCondition(&conditions, "BudgetExhausted", usage.budget_exhausted, usage.reason, usage.message,
+               generation, now);
   if (spec.spec.suspend) {
     SetCondition(&conditions, "Ready", false, "Suspended", "the agent is suspended", generation,
                  now);

@@ -80,6 +80,12 @@ std::vector<std::string> HeaderSecrets(const config::ManagedAgent& agent) {
   return {names.begin(), names.end()};
 }
 
+// The runtime pods' ServiceAccount: the one the spec names, else the agent's own.
+std::string ServiceAccountName(const config::ManagedAgent& agent) {
+  const std::string& named = agent.spec.identity.service_account_name;
+  return named.empty() ? agent.metadata.name : named;
+}
+
 Json StatefulSet(const Json& object, const config::ManagedAgent& agent,
                  const RenderOptions& options) {
   const std::string& name = agent.metadata.name;
@@ -135,7 +141,15 @@ Json StatefulSet(const Json& object, const config::ManagedAgent& agent,
                             "--secrets-dir",
                             kSecretsDir,
                             "--service-account-token",
-                            std::string(kTokenDir) + "/token"})},
+                            std::string(kTokenDir) + "/token",
+                            "--api-ca",
+                            std::string(kTokenDir) + "/ca.crt",
+                            // Usage and budget go to status.runtimes under this pod's name.
+                            "--report-status-as",
+                            "$(POD_NAME)"})},
+      {"env",
+       Json::array({{{"name", "POD_NAME"},
+                     {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}}})},
       {"ports", Json::array({{{"name", "http"}, {"containerPort", kRuntimePort}}})},
       {"readinessProbe", {{"httpGet", {{"path", "/readyz"}, {"port", "http"}}}}},
       {"livenessProbe",
@@ -144,8 +158,7 @@ Json StatefulSet(const Json& object, const config::ManagedAgent& agent,
       {"securityContext", ContainerSecurity()},
   };
   Json pod_spec = {
-      {"serviceAccountName",
-       spec.identity.service_account_name.empty() ? name : spec.identity.service_account_name},
+      {"serviceAccountName", ServiceAccountName(agent)},
       {"automountServiceAccountToken", false},  // the projected token above, nothing more
       {"securityContext",
        {{"runAsNonRoot", true},
@@ -309,6 +322,27 @@ std::vector<RenderedObject> RenderOwnedObjects(const Json& object,
                     {"metadata", Metadata(object, name)},
                     {"automountServiceAccountToken", false}}});
   }
+  // What the runtime pods may do with the API: report on this agent's status, nothing more.
+  const std::string runtime_role = name + "-runtime";
+  out.push_back({&kube::kRoles,
+                 {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                  {"kind", "Role"},
+                  {"metadata", Metadata(object, runtime_role)},
+                  {"rules", Json::array({{{"apiGroups", Json::array({"agentry.dev"})},
+                                          {"resources", Json::array({"managedagents/status"})},
+                                          {"resourceNames", Json::array({name})},
+                                          {"verbs", Json::array({"get", "patch"})}}})}}});
+  out.push_back({&kube::kRoleBindings,
+                 {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                  {"kind", "RoleBinding"},
+                  {"metadata", Metadata(object, runtime_role)},
+                  {"roleRef",
+                   {{"apiGroup", "rbac.authorization.k8s.io"},
+                    {"kind", "Role"},
+                    {"name", runtime_role}}},
+                  {"subjects", Json::array({{{"kind", "ServiceAccount"},
+                                             {"name", ServiceAccountName(agent)},
+                                             {"namespace", agent.metadata.namespace_name}}})}}});
   out.push_back({&kube::kConfigMaps,
                  {{"apiVersion", "v1"},
                   {"kind", "ConfigMap"},

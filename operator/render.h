@@ -4,6 +4,8 @@
 // the same agent always renders the same bytes, so a reconcile that changes nothing sends
 // the same apply patches and the API server writes nothing. Objects (DESIGN.md):
 //   ServiceAccount NAME        unless spec.identity.serviceAccountName names one
+//   Role, RoleBinding          NAME-runtime: the runtime pods' ServiceAccount may get and
+//                              patch this agent's status (status.runtimes), nothing else
 //   ConfigMap NAME-config      agent.yaml: the agent as the runtime reads it (-c)
 //   StatefulSet NAME           runtime container, state sidecar (a native sidecar), the
 //                              `state` volume claim template, the node daemon's socket

@@ -45,6 +45,9 @@ inline constexpr Resource kNetworkPolicies{"networking.k8s.io", "v1", "networkpo
                                            "NetworkPolicy"};
 inline constexpr Resource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets",
                                                 "PodDisruptionBudget"};
+inline constexpr Resource kRoles{"rbac.authorization.k8s.io", "v1", "roles", "Role"};
+inline constexpr Resource kRoleBindings{"rbac.authorization.k8s.io", "v1", "rolebindings",
+                                        "RoleBinding"};
 inline constexpr Resource kEvents{"events.k8s.io", "v1", "events", "Event"};
 inline constexpr Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease"};
 

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "common/kube/testing/fake_api_server.h"
+#include "common/utc_day.h"
 #include "common/metrics/text_format.h"
 #include "operator/leader_election.h"
 
@@ -126,6 +127,58 @@ TEST_F(ControllerTest, AnAgentBecomesItsObjectsAndItsStatusSaysSo) {
   EXPECT_EQ(agent["status"]["observedGeneration"], agent["metadata"]["generation"]);
   EXPECT_EQ(agent["status"]["endpoint"], "http://triage.team-a.svc");
   EXPECT_TRUE(HasEvent("Applied"));
+}
+
+// Each runtime pod reports on itself in status.runtimes under its own field manager; the
+// operator sums the wanted pods' reports into status.usage and BudgetExhausted, and its own
+// status writes leave the pods' elements theirs.
+TEST_F(ControllerTest, RuntimeReportsBecomeUsageAndBudgetExhausted) {
+  ASSERT_TRUE(
+      api_.Put(Agent("triage", {{"replicas", 2}, {"budget", {{"tokensPerDay", 1000}}}})).ok());
+  ASSERT_TRUE(controller_->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return Condition("triage", "BudgetExhausted") == "False"; }));
+  const auto report = [&](const std::string& pod, const Json& fields) {
+    Json entry = {{"pod", pod}, {"day", UtcToday()}};
+    for (const auto& [k, v] : fields.items()) entry[k] = v;
+    const Json patch = {{"apiVersion", "agentry.dev/v1alpha1"},
+                        {"kind", "ManagedAgent"},
+                        {"metadata", {{"name", "triage"}, {"namespace", "team-a"}}},
+                        {"status", {{"runtimes", Json::array({entry})}}}};
+    return client_
+        ->ApplyStatus(kube::kManagedAgents, "team-a", patch,
+                      {.field_manager = "agentry-runtime-" + pod, .force = true})
+        .status();
+  };
+  ASSERT_TRUE(report("triage-0", {{"sessions", 3}, {"tokensToday", 500}, {"toolCallsToday", 2},
+                                  {"budgetExhausted", true},
+                                  {"message", "budget_exhausted: 500 of 500 tokens"}})
+                  .ok());
+  ASSERT_TRUE(report("triage-1", {{"sessions", 1}, {"tokensToday", 120}}).ok());
+  // A pod the StatefulSet no longer wants, and yesterday's counters, do not count.
+  ASSERT_TRUE(report("triage-7", {{"sessions", 9}, {"tokensToday", 9}}).ok());
+  std::string reason;
+  ASSERT_TRUE(Eventually([&] { return Condition("triage", "BudgetExhausted", &reason) == "True"; }));
+  EXPECT_EQ(reason, "TokensPerDayExhausted");
+  ASSERT_TRUE(Eventually([&] {
+    return Object("managedagents", "triage")->at("status").value("usage", Json::object()) ==
+           Json{{"sessions", 4}, {"tokensToday", 620}, {"toolCallsToday", 2}};
+  }));
+  Settle();
+  const Json agent = *Object("managedagents", "triage");
+  EXPECT_EQ(agent["status"]["runtimes"].size(), 3u);  // the operator removed no report
+  for (const Json& entry : agent["metadata"]["managedFields"]) {
+    if (entry["manager"] != kFieldManager) continue;
+    EXPECT_FALSE(entry["fieldsV1"]["f:status"].contains("f:runtimes")) << entry.dump();
+  }
+  for (const Json& c : agent["status"]["conditions"]) {
+    if (c["type"] == "BudgetExhausted") {
+      EXPECT_EQ(c["message"], "triage-0: budget_exhausted: 500 of 500 tokens");
+    }
+  }
+
+  // The day rolls over on triage-0: the agent is within its budget again.
+  ASSERT_TRUE(report("triage-0", {{"sessions", 3}, {"tokensToday", 0}}).ok());
+  EXPECT_TRUE(Eventually([&] { return Condition("triage", "BudgetExhausted") == "False"; }));
 }
 
 TEST_F(ControllerTest, AtSteadyStateNothingIsWritten) {

@@ -2,7 +2,11 @@
 // pod's shape, the network policy's peers, and that rendering is a pure function.
 #include "operator/render.h"
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <string>
+#include <vector>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -70,7 +74,8 @@ TEST(RenderTest, EveryOwnedObjectIsOwnedAndLabelled) {
     EXPECT_EQ(meta["labels"]["app.kubernetes.io/managed-by"], "agentry-operator") << kind;
   }
   EXPECT_EQ(kinds, (std::vector<std::string>{"ConfigMap", "NetworkPolicy", "PodDisruptionBudget",
-                                             "Service", "ServiceAccount", "StatefulSet"}));
+                                             "Role", "RoleBinding", "Service", "ServiceAccount",
+                                             "StatefulSet"}));
   EXPECT_EQ(objects.at("ConfigMap")["metadata"]["name"], "triage-config");
 }
 
@@ -115,6 +120,38 @@ TEST(RenderTest, TheStatefulSetRunsTheRuntimeWithItsStateSidecar) {
   }
   EXPECT_TRUE(host_path);
   EXPECT_FALSE(runtime.contains("resources"));  // cpu: nothing to request
+  // The runtime reports on the agent's status as its pod, trusting the projected CA.
+  const std::vector<std::string> args = runtime["args"];
+  const auto after = [&](const std::string& flag) {
+    const auto it = std::find(args.begin(), args.end(), flag);
+    return it == args.end() || it + 1 == args.end() ? std::string("(absent)") : *(it + 1);
+  };
+  EXPECT_EQ(after("--report-status-as"), "$(POD_NAME)");
+  EXPECT_EQ(after("--api-ca"), "/var/run/secrets/agentry/ca.crt");
+  EXPECT_EQ(runtime["env"][0]["name"], "POD_NAME");
+  EXPECT_EQ(runtime["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+}
+
+// The runtime pods may report on their own agent's status and do nothing else with the API.
+TEST(RenderTest, TheRuntimesMayPatchOnlyTheirOwnAgentsStatus) {
+  for (const std::string& account : {std::string(), std::string("triage-bot")}) {
+    Json agent = Triage();
+    if (!account.empty()) agent["spec"]["identity"] = {{"serviceAccountName", account}};
+    const std::map<std::string, Json> objects = Render(agent);
+    const Json& role = objects.at("Role");
+    EXPECT_EQ(role["metadata"]["name"], "triage-runtime");
+    EXPECT_EQ(role["rules"], Json::parse(R"([{"apiGroups": ["agentry.dev"],
+        "resources": ["managedagents/status"], "resourceNames": ["triage"],
+        "verbs": ["get", "patch"]}])"));
+    const Json& binding = objects.at("RoleBinding");
+    EXPECT_EQ(binding["roleRef"]["kind"], "Role");
+    EXPECT_EQ(binding["roleRef"]["name"], "triage-runtime");
+    const std::string subject = account.empty() ? "triage" : account;
+    EXPECT_EQ(binding["subjects"], Json::parse(R"([{"kind": "ServiceAccount", "name": ")" +
+                                               subject + R"(", "namespace": "team-a"}])"));
+    EXPECT_EQ(objects.at("StatefulSet")["spec"]["template"]["spec"]["serviceAccountName"],
+              subject);
+  }
 }
 
 TEST(RenderTest, AcceleratorsSuspendAndANamedServiceAccountShapeThePod) {
