@@ -157,6 +157,12 @@ int Main(int argc, char** argv) {
                           "--auth tokens-file: lines of TOKEN,NAME[,GROUP;GROUP...]");
   runtime_cmd->add_option("--api-server", runtime_options.api_server,
                           "--auth token-review: the API server (https://kubernetes.default.svc)");
+  runtime_cmd->add_option("--api-ca", runtime_options.api_ca,
+                          "the API server's CA bundle (default: ca.crt beside "
+                          "--service-account-token)");
+  runtime_cmd->add_option("--report-status-as", runtime_options.report_status_as,
+                          "report usage and budget in the ManagedAgent's status.runtimes as "
+                          "this pod (default: no report)");
   runtime_cmd->add_option("--admin-group", runtime_options.admin_group,
                           "members see every session and the audit log (agentry:admins)");
   runtime_cmd->add_option("--grace-period", runtime_options.grace_seconds,

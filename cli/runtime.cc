@@ -6,22 +6,46 @@
 #include <cstdio>
 #include <memory>
 
-#include "common/stop_signals.h"
 #include "common/config/agent_spec.h"
 #include "common/file.h"
 #include "common/http/server.h"
+#include "common/kube/client.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"
 #include "common/metrics/registry.h"
+#include "common/stop_signals.h"
 #include "common/version.h"
 #include "runtime/api/config_watcher.h"
 #include "runtime/api/openai_api.h"
 #include "runtime/api/session_api.h"
+#include "runtime/api/status_reporter.h"
 #include "runtime/harness/harness.h"
 #include "runtime/prompt/agent_prompt.h"
 #include "runtime/tools/toolbox.h"
 
 namespace agentry::cli {
+namespace {
+
+std::string ApiCaFile(const RuntimeOptions& options) {
+  if (!options.api_ca.empty()) return options.api_ca;
+  const std::string& token = options.service_account_token_file;
+  const size_t slash = token.rfind('/');
+  return (slash == std::string::npos ? std::string() : token.substr(0, slash + 1)) + "ca.crt";
+}
+
+// The report on this pod in its agent's status, when --report-status-as names the pod.
+// Null without it; an error when the API cannot be reached as configured.
+StatusOr<std::unique_ptr<kube::Client>> StatusClient(const RuntimeOptions& options) {
+  if (options.report_status_as.empty()) return std::unique_ptr<kube::Client>();
+  kube::KubeConfig config;
+  config.server = options.api_server;
+  config.ca_file = ApiCaFile(options);
+  config.token_file = options.service_account_token_file;
+  // A few writes a minute at most: a small budget keeps a crowd of pods gentle.
+  return kube::Client::Create(config, {.qps = 1, .burst = 5, .user_agent = "agentry-runtime"});
+}
+
+}  // namespace
 
 int RunRuntime(const RuntimeOptions& options) {
   log::Logger log("runtime");
@@ -87,6 +111,7 @@ int RunRuntime(const RuntimeOptions& options) {
     api::TokenReviewOptions review;
     review.api_server = options.api_server;
     review.token_file = options.service_account_token_file;
+    review.ca_file = ApiCaFile(options);
     checker = std::make_unique<api::TokenReview>(review);
   } else if (options.auth != "none") {
     std::fprintf(stderr, "agentry runtime: --auth: none, tokens-file or token-review, not %s\n",
@@ -139,7 +164,27 @@ int RunRuntime(const RuntimeOptions& options) {
                        {"state_socket", options.state_socket},
                        {"node_socket", options.node_socket}});
   config_watcher.Start();
+  StatusOr<std::unique_ptr<kube::Client>> status_client = StatusClient(options);
+  if (!status_client.ok()) {
+    std::fprintf(stderr, "agentry runtime: --report-status-as: %s\n",
+                 status_client.status().message().c_str());
+    return 1;
+  }
+  std::unique_ptr<api::StatusReporter> reporter;
+  if (*status_client != nullptr) {
+    reporter = std::make_unique<api::StatusReporter>(
+        [&api] { return api.ReadReplicaReport(); },
+        api::StatusReporterOptions{.client = status_client->get(),
+                                   .ns = agent->metadata.namespace_name,
+                                   .agent = agent->metadata.name,
+                                   .pod = options.report_status_as,
+                                   .metrics = &registry});
+    reporter->Start();
+    log.Info("reporting in the agent's status",
+             {{"pod", options.report_status_as}, {"api_server", options.api_server}});
+  }
   const int signal = stop.Wait();
+  if (reporter != nullptr) reporter->Stop();
   config_watcher.Stop();
   log.Info("stopping", {{"signal", signal}, {"grace_seconds", options.grace_seconds}});
   server.Stop();

@@ -27,6 +27,12 @@ struct RuntimeOptions {
   std::string auth = "none";
   std::string tokens_file;
   std::string api_server = "https://kubernetes.default.svc";
+  // The API server's CA bundle; empty: ca.crt beside `service_account_token_file` (the
+  // projected volume the operator renders holds both).
+  std::string api_ca;
+  // In a pod: report usage and budget in the ManagedAgent's status.runtimes as this pod
+  // (StatusReporter); empty: no report (the local data plane).
+  std::string report_status_as;
   std::string admin_group = "agentry:admins";
 };
 

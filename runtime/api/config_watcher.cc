@@ -10,8 +10,8 @@ ConfigWatcher::ConfigWatcher(std::string path, std::string applied_text,
                              metrics::Registry* metrics)
     : path_(std::move(path)),
       applied_text_(std::move(applied_text)),
-      interval_(interval),
-      on_change_(std::move(on_change)) {
+      on_change_(std::move(on_change)),
+      task_(interval, [this] { CheckOnce(); }) {
   if (metrics != nullptr) {
     errors_ = &metrics
                    ->AddCounter("agentry_runtime_config_errors_total",
@@ -23,25 +23,9 @@ ConfigWatcher::ConfigWatcher(std::string path, std::string applied_text,
 
 ConfigWatcher::~ConfigWatcher() { Stop(); }
 
-void ConfigWatcher::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
-      lock.unlock();
-      CheckOnce();
-      lock.lock();
-    }
-  });
-}
+void ConfigWatcher::Start() { task_.Start(); }
 
-void ConfigWatcher::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void ConfigWatcher::Stop() { task_.Stop(); }
 
 void ConfigWatcher::CheckOnce() {
   StatusOr<std::string> text = ReadFileToString(path_);

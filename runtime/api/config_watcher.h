@@ -13,15 +13,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "common/config/agent_spec.h"
 #include "common/log/log.h"
 #include "common/metrics/registry.h"
+#include "common/periodic_task.h"
 
 namespace agentry::api {
 
@@ -45,14 +43,10 @@ class ConfigWatcher {
   std::string path_;
   std::string applied_text_;
   std::string refused_text_;  // the last text that did not parse (logged once)
-  std::chrono::milliseconds interval_;
   OnChange on_change_;
   metrics::Counter* errors_ = nullptr;
   log::Logger log_{"config"};
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: stopped before the members its runs use go
 };
 
 }  // namespace agentry::api

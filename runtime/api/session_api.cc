@@ -136,16 +136,11 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
   metrics::Family<metrics::Gauge>* by_state =
       &m->AddGauge("agentry_runtime_sessions", "Sessions by state.", {"state"});
   m->AddCollectHook([this, by_state] {
-    statepb::ListSessionsRequest list;
-    list.set_limit(1000);
-    StatusOr<statepb::ListSessionsResponse> sessions = state_->ListSessions(list);
-    if (!sessions.ok()) return;
-    std::map<std::string, int64_t> counts = {{"active", 0}, {"closed", 0}, {"expired", 0}};
-    for (const statepb::Session& s : sessions->sessions()) {
-      const bool expired = s.state() == "active" && !policy_.Expiry(s, now_ms_()).empty();
-      ++counts[expired ? "expired" : s.state()];
+    StatusOr<std::map<std::string, int64_t>> counts = SessionsByState();
+    if (!counts.ok()) return;
+    for (const auto& [state, n] : *counts) {
+      by_state->WithLabels({state}).Set(static_cast<double>(n));
     }
-    for (const auto& [state, n] : counts) by_state->WithLabels({state}).Set(static_cast<double>(n));
   });
   // What the agent used today (UTC), from the sidecar's day counters at each scrape: what a
   // cost dashboard plots per agent, and what tokensPerDay is checked against.
@@ -163,6 +158,44 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
           .Set(it == usage->counters().end() ? 0.0 : static_cast<double>(it->second));
     }
   });
+}
+
+StatusOr<std::map<std::string, int64_t>> SessionApi::SessionsByState() const {
+  statepb::ListSessionsRequest list;
+  list.set_limit(1000);
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::ListSessionsResponse sessions,
+                           state_->ListSessions(list));
+  std::map<std::string, int64_t> counts = {{"active", 0}, {"closed", 0}, {"expired", 0}};
+  const int64_t now = now_ms_();
+  for (const statepb::Session& s : sessions.sessions()) {
+    const bool expired = s.state() == "active" && !policy_.Expiry(s, now).empty();
+    ++counts[expired ? "expired" : s.state()];
+  }
+  return counts;
+}
+
+StatusOr<ReplicaReport> SessionApi::ReadReplicaReport() const {
+  const int64_t now = now_ms_();
+  ReplicaReport report;
+  report.day = UtcDay(now);
+  AGENTRY_ASSIGN_OR_RETURN(const auto by_state, SessionsByState());
+  for (const auto& [state, n] : by_state) {
+    if (state == "active" || state == kWaitingApproval) report.sessions += n;
+  }
+  AGENTRY_ASSIGN_OR_RETURN(const statepb::Usage day, DayUsage(report.day));
+  const auto counter = [&day](const char* name) {
+    const auto it = day.counters().find(name);
+    return it == day.counters().end() ? int64_t{0} : it->second;
+  };
+  report.tokens_today = counter("prompt_tokens") + counter("completion_tokens");
+  report.tool_calls_today = counter("tool_calls");
+  int64_t retry_after = 0;
+  StatusOr<BudgetAllowance> allowance = budget_.Allow(0, report.tokens_today, now, &retry_after);
+  if (!allowance.ok()) {
+    report.budget_exhausted = true;
+    report.message = allowance.status().message();
+  }
+  return report;
 }
 
 StatusOr<statepb::Usage> SessionApi::DayUsage(const std::string& day) const {

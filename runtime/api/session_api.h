@@ -103,6 +103,20 @@ struct SessionApiOptions {
   std::optional<int64_t> tool_calls_per_session{};
 };
 
+// What one replica reports on itself in its agent's status (status.runtimes, written by
+// StatusReporter): its open sessions and its counters for `day` (UTC).
+struct ReplicaReport {
+  std::string day{};
+  int64_t sessions = 0;  // active (not expired) or waiting for approval
+  int64_t tokens_today = 0;
+  int64_t tool_calls_today = 0;
+  // Turns are refused because this replica's share of tokensPerDay is used up; `message` is
+  // the 429's.
+  bool budget_exhausted = false;
+  std::string message{};
+  bool operator==(const ReplicaReport&) const = default;
+};
+
 class SessionApi {
  public:
   SessionApi(harness::Harness* harness, harness::StateClient* state,
@@ -130,6 +144,8 @@ class SessionApi {
   // its partial reply, finish reason cancelled) and refuses new sessions and turns with 503
   // until resumed. Each change is an audit record (agent.suspend, agent.resume).
   void SetSuspended(bool suspended);
+  // This replica's report, read from the state sidecar now.
+  StatusOr<ReplicaReport> ReadReplicaReport() const;
   bool suspended() const { return suspended_.load(); }
 
   // Whether a new session may have this on-behalf-of user under spec.identity.onBehalfOf;
@@ -160,6 +176,9 @@ class SessionApi {
   // GET /v1/usage?day=YYYY-MM-DD: the agent's counters for a day (UTC; default today).
   http::HttpResponse Usage(const http::HttpRequest& request);
   StatusOr<agentry::state::v1::Usage> DayUsage(const std::string& day) const;
+  // Sessions by state (at most the sidecar's first 1000): active, expired (active past a
+  // limit), closed, waiting_approval.
+  StatusOr<std::map<std::string, int64_t>> SessionsByState() const;
   // Answers a turn's reply: JSON, or server-sent events when the client asked for them.
   http::HttpResponse Respond(bool stream,
                              std::function<StatusOr<harness::TurnReply>(const TurnSink&)> run);

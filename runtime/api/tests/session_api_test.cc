@@ -18,6 +18,7 @@
 #include "common/http/sse.h"
 #include "common/metrics/registry.h"
 #include "common/testing/raw_http_client.h"
+#include "common/utc_day.h"
 #include "runtime/api/openai_api.h"
 #include "runtime/harness/tests/data_plane.h"
 
@@ -389,6 +390,12 @@ TEST_F(SessionApiTest, AUsedUpDayBudgetRefusesEverySessionUntilMidnightUtc) {
   Start(/*max_tokens=*/64, /*context=*/4096, {},
         TokenBudgets{.per_session = std::nullopt, .per_day = 300});
   ASSERT_EQ(Send("POST", "/v1/sessions", R"({"id":"s1"})").status, 201);
+  StatusOr<ReplicaReport> fresh = api_->ReadReplicaReport();
+  ASSERT_TRUE(fresh.ok()) << fresh.status().message();
+  EXPECT_EQ(fresh->day, UtcDay(now_ms_.load()));
+  EXPECT_EQ(fresh->sessions, 1);
+  EXPECT_EQ(fresh->tokens_today, 0);
+  EXPECT_FALSE(fresh->budget_exhausted);
   int status = 200;
   for (int i = 0; i < 20 && status == 200; ++i) {
     status = Send("POST", "/v1/sessions/s1/messages", R"({"content":"Go on."})").status;
@@ -401,6 +408,15 @@ TEST_F(SessionApiTest, AUsedUpDayBudgetRefusesEverySessionUntilMidnightUtc) {
   const int64_t retry_after = std::stoll(refused.retry_after);
   EXPECT_GT(retry_after, 0);
   EXPECT_LE(retry_after, 86400);
+
+  // What the replica reports in its agent's status says so, with the 429's message.
+  StatusOr<ReplicaReport> spent = api_->ReadReplicaReport();
+  ASSERT_TRUE(spent.ok()) << spent.status().message();
+  EXPECT_EQ(spent->sessions, 2);
+  EXPECT_GE(spent->tokens_today, 300);
+  EXPECT_TRUE(spent->budget_exhausted);
+  EXPECT_NE(refused.body.find(spent->message), std::string::npos)
+      << refused.body << " / " << spent->message;
 }
 
 Json Chat(std::initializer_list<std::pair<std::string, std::string>> messages,
