@@ -173,7 +173,13 @@ int RunRuntime(const RuntimeOptions& options) {
   std::unique_ptr<api::StatusReporter> reporter;
   if (*status_client != nullptr) {
     reporter = std::make_unique<api::StatusReporter>(
-        [&api] { return api.ReadReplicaReport(); },
+        [&api, &node, &harness_options]() -> StatusOr<api::ReplicaReport> {
+          StatusOr<api::ReplicaReport> report = api.ReadReplicaReport();
+          if (report.ok()) {
+            report->model_error = node.CheckModelServed(harness_options.model).message();
+          }
+          return report;
+        },
         api::StatusReporterOptions{.client = status_client->get(),
                                    .ns = agent->metadata.namespace_name,
                                    .agent = agent->metadata.name,

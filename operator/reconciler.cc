@@ -205,6 +205,19 @@ Status Reconciler::Reconcile(const std::string& key) {
   status["selector"] =
       "app.kubernetes.io/instance=" + name + ",app.kubernetes.io/name=agentry-agent";
   status["endpoint"] = "http://" + name + "." + ns + ".svc";
+  // What the runtime pods report: usage, the day budget, and whether their node daemons run
+  // the model (something only they can see: the claim's files are not the operator's to read).
+  const AgentUsage usage = SumRuntimeReports(current.value("runtimes", Json::array()), name,
+                                             desired, UtcToday(), spec.spec.budget.tokens_per_day);
+  status["usage"] = usage.usage;
+  SetCondition(&conditions, "BudgetExhausted", usage.budget_exhausted, usage.reason, usage.message,
+               generation, now);
+  if (checks.model_ok && !usage.model_error.empty()) {
+    checks.model_ok = false;
+    checks.model_reason = "ModelNotServed";
+    checks.model_message = usage.model_error;
+    events_->Record(agent, "Warning", checks.model_reason, "Reconcile", checks.model_message);
+  }
   SetCondition(&conditions, "ModelAvailable", checks.model_ok, checks.model_reason,
                checks.model_message, generation, now);
   SetCondition(&conditions, "Suspended", spec.spec.suspend,
@@ -214,12 +227,6 @@ Status Reconciler::Reconcile(const std::string& key) {
                generation, now);
   SetCondition(&conditions, "Degraded", checks.degraded, checks.degraded_reason,
                checks.degraded_message, generation, now);
-  const AgentUsage usage =
-      SumRuntimeReports(current.value("runtimes", Json::array()), name, desired,
-                        UtcToday(), spec.spec.budget.tokens_per_day);
-  status["usage"] = usage.usage;
-  SetCondition(&conditions, "BudgetExhausted", usage.budget_exhausted, usage.reason, usage.message,
-               generation, now);
   if (spec.spec.suspend) {
     SetCondition(&conditions, "Ready", false, "Suspended", "the agent is suspended", generation,
                  now);

@@ -30,19 +30,22 @@ int64_t Count(const Json& report, const char* field) {
 
 }  // namespace
 
-AgentUsage SumRuntimeReports(const Json& runtimes, const std::string& agent_name,
-                             int64_t replicas, const std::string& today,
-                             std::optional<int64_t> tokens_per_day) {
+AgentUsage SumRuntimeReports(const Json& runtimes, const std::string& agent_name, int64_t replicas,
+                             const std::string& today, std::optional<int64_t> tokens_per_day) {
   int64_t sessions = 0;
   int64_t tokens = 0;
   int64_t tool_calls = 0;
   std::string refusing;
+  std::string model_error;
   if (runtimes.is_array()) {
     for (const Json& report : runtimes) {
       if (!report.is_object()) continue;
       const std::string pod = report.value("pod", "");
       if (!IsWantedPod(pod, agent_name, replicas)) continue;
       sessions += Count(report, "sessions");
+      if (const std::string error = report.value("modelError", ""); !error.empty()) {
+        model_error += (model_error.empty() ? "" : "; ") + pod + ": " + error;
+      }
       if (report.value("day", "") != today) continue;  // yesterday's counters
       tokens += Count(report, "tokensToday");
       tool_calls += Count(report, "toolCallsToday");
@@ -53,6 +56,7 @@ AgentUsage SumRuntimeReports(const Json& runtimes, const std::string& agent_name
     }
   }
   AgentUsage out;
+  out.model_error = model_error;
   out.usage = {{"sessions", sessions}, {"tokensToday", tokens}, {"toolCallsToday", tool_calls}};
   if (!refusing.empty()) {
     out.budget_exhausted = true;

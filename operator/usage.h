@@ -23,6 +23,8 @@ struct AgentUsage {
   bool budget_exhausted = false;
   std::string reason;   // TokensPerDayExhausted, or WithinBudget
   std::string message;  // which pods refuse turns and why; else what is used of the budget
+  // Which pods' node daemons cannot run the model, and why ("": none reported a problem).
+  std::string model_error;
 };
 
 // `runtimes`: status.runtimes (an array, or null); `today`: YYYY-MM-DD (UTC).

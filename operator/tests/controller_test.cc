@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "common/kube/testing/fake_api_server.h"
-#include "common/utc_day.h"
 #include "common/metrics/text_format.h"
+#include "common/utc_day.h"
 #include "operator/leader_election.h"
 
 namespace agentry::operator_ {
@@ -149,7 +149,9 @@ TEST_F(ControllerTest, RuntimeReportsBecomeUsageAndBudgetExhausted) {
                       {.field_manager = "agentry-runtime-" + pod, .force = true})
         .status();
   };
-  ASSERT_TRUE(report("triage-0", {{"sessions", 3}, {"tokensToday", 500}, {"toolCallsToday", 2},
+  ASSERT_TRUE(report("triage-0", {{"sessions", 3},
+                                  {"tokensToday", 500},
+                                  {"toolCallsToday", 2},
                                   {"budgetExhausted", true},
                                   {"message", "budget_exhausted: 500 of 500 tokens"}})
                   .ok());
@@ -157,7 +159,8 @@ TEST_F(ControllerTest, RuntimeReportsBecomeUsageAndBudgetExhausted) {
   // A pod the StatefulSet no longer wants, and yesterday's counters, do not count.
   ASSERT_TRUE(report("triage-7", {{"sessions", 9}, {"tokensToday", 9}}).ok());
   std::string reason;
-  ASSERT_TRUE(Eventually([&] { return Condition("triage", "BudgetExhausted", &reason) == "True"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Condition("triage", "BudgetExhausted", &reason) == "True"; }));
   EXPECT_EQ(reason, "TokensPerDayExhausted");
   ASSERT_TRUE(Eventually([&] {
     return Object("managedagents", "triage")->at("status").value("usage", Json::object()) ==
@@ -179,6 +182,18 @@ TEST_F(ControllerTest, RuntimeReportsBecomeUsageAndBudgetExhausted) {
   // The day rolls over on triage-0: the agent is within its budget again.
   ASSERT_TRUE(report("triage-0", {{"sessions", 3}, {"tokensToday", 0}}).ok());
   EXPECT_TRUE(Eventually([&] { return Condition("triage", "BudgetExhausted") == "False"; }));
+
+  // A node daemon that does not serve the model: only the pod on that node can see it.
+  EXPECT_EQ(Condition("triage", "ModelAvailable"), "True");
+  ASSERT_TRUE(
+      report("triage-1", {{"modelError", "the node daemon does not serve model m (it serves: x)"}})
+          .ok());
+  ASSERT_TRUE(
+      Eventually([&] { return Condition("triage", "ModelAvailable", &reason) == "False"; }));
+  EXPECT_EQ(reason, "ModelNotServed");
+  EXPECT_EQ(Condition("triage", "Ready", &reason), "False");
+  EXPECT_EQ(reason, "ModelUnavailable");
+  EXPECT_TRUE(HasEvent("ModelNotServed"));
 }
 
 TEST_F(ControllerTest, AtSteadyStateNothingIsWritten) {

@@ -42,7 +42,9 @@ TEST(UsageTest, AnyWantedPodRefusingTurnsExhaustsTheAgentAndIsNamed) {
     {"pod": "a-0", "day": "2026-12-07", "tokensToday": 500, "budgetExhausted": true,
      "message": "budget_exhausted: 500 of 500"},
     {"pod": "a-1", "day": "2026-12-07", "tokensToday": 10},
-    {"pod": "a-2", "day": "2026-12-07", "tokensToday": 500, "budgetExhausted": true}
+    {"pod": "a-2", "day": "2026-12-07", "tokensToday": 500, "budgetExhausted": true,
+     "modelError": "no model m"},
+    {"pod": "a-3", "day": "2026-12-07", "modelError": "scaled away"}
   ])");
   const AgentUsage usage = SumRuntimeReports(runtimes, "a", 3, "2026-12-07", 1500);
   EXPECT_TRUE(usage.budget_exhausted);
@@ -51,6 +53,7 @@ TEST(UsageTest, AnyWantedPodRefusingTurnsExhaustsTheAgentAndIsNamed) {
             "a-0: budget_exhausted: 500 of 500; a-2: its share of spec.budget.tokensPerDay is "
             "used up");
   EXPECT_EQ(usage.usage["tokensToday"], 1010);
+  EXPECT_EQ(usage.model_error, "a-2: no model m");
 }
 
 }  // namespace

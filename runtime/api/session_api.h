@@ -114,6 +114,8 @@ struct ReplicaReport {
   // the 429's.
   bool budget_exhausted = false;
   std::string message{};
+  // Why the node daemon cannot run the agent's model ("": it can); not SessionApi's to read.
+  std::string model_error{};
   bool operator==(const ReplicaReport&) const = default;
 };
 

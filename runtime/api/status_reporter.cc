@@ -32,6 +32,7 @@ nlohmann::json StatusReporter::Patch(const ReplicaReport& report) const {
                           {"toolCallsToday", report.tool_calls_today},
                           {"budgetExhausted", report.budget_exhausted}};
   if (!report.message.empty()) entry["message"] = report.message;
+  if (!report.model_error.empty()) entry["modelError"] = report.model_error;
   return {{"apiVersion", kube::kManagedAgents.ApiVersion()},
           {"kind", std::string(kube::kManagedAgents.kind)},
           {"metadata", {{"name", options_.agent}, {"namespace", options_.ns}}},

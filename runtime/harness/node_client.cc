@@ -34,6 +34,21 @@ Status NodeClient::CloseSession(const std::string& session) {
   return FromDaemon(stub_->CloseSession(&context, request, &response));
 }
 
+Status NodeClient::CheckModelServed(const std::string& model) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  nodepb::ListDevicesResponse response;
+  AGENTRY_RETURN_IF_ERROR(
+      FromDaemon(stub_->ListDevices(&context, nodepb::ListDevicesRequest(), &response)));
+  std::string served;
+  for (const std::string& name : response.models()) {
+    if (name == model) return OkStatus();
+    served += (served.empty() ? "" : ", ") + name;
+  }
+  return NotFoundError("the node daemon does not serve model " + model +
+                       " (it serves: " + (served.empty() ? "nothing" : served) + ")");
+}
+
 StatusOr<GenerateResult> NodeClient::Generate(
     const nodepb::GenerateRequest& request,
     const std::function<bool(const std::string&)>& on_text) {

@@ -40,6 +40,9 @@ class NodeClient {
   // Opens (or reuses) the session `open` names and loads `snapshot` into it.
   StatusOr<nodepb::RestoreResponse> Restore(const nodepb::OpenSessionRequest& open,
                                             std::string_view snapshot);
+  // OK when the daemon serves `model`; NOT_FOUND naming what it serves instead; UNAVAILABLE
+  // when it does not answer (within 5 s).
+  Status CheckModelServed(const std::string& model);
 
  private:
   std::shared_ptr<grpc::Channel> channel_;

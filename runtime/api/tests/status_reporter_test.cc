@@ -51,13 +51,14 @@ class StatusReporterTest : public ::testing::Test {
 };
 
 TEST_F(StatusReporterTest, EachPodWritesItsOwnElementOnlyWhenItChanges) {
-  ReplicaReport first{.day = "2026-12-07", .sessions = 2, .tokens_today = 100};
+  ReplicaReport first{.day = "2026-12-07", .sessions = 2, .tokens_today = 100, .model_error = ""};
   ReplicaReport second{.day = "2026-12-07",
                        .sessions = 1,
                        .tokens_today = 500,
                        .tool_calls_today = 3,
                        .budget_exhausted = true,
-                       .message = "budget_exhausted: 500 of 500"};
+                       .message = "budget_exhausted: 500 of 500",
+                       .model_error = "no model m"};
   auto pod0 = Reporter("triage-0", &first);
   auto pod1 = Reporter("triage-1", &second);
   ASSERT_TRUE(pod0->ReportOnce().ok());
@@ -66,7 +67,8 @@ TEST_F(StatusReporterTest, EachPodWritesItsOwnElementOnlyWhenItChanges) {
     {"pod": "triage-0", "day": "2026-12-07", "sessions": 2, "tokensToday": 100,
      "toolCallsToday": 0, "budgetExhausted": false},
     {"pod": "triage-1", "day": "2026-12-07", "sessions": 1, "tokensToday": 500,
-     "toolCallsToday": 3, "budgetExhausted": true, "message": "budget_exhausted: 500 of 500"}
+     "toolCallsToday": 3, "budgetExhausted": true, "message": "budget_exhausted: 500 of 500",
+     "modelError": "no model m"}
   ])"));
   const Json agent = *api_.Get("managedagents", "team-a", "triage");
   EXPECT_EQ(agent["status"]["observedGeneration"], 1);  // the operator's fields stay

@@ -206,6 +206,19 @@ TEST_F(HarnessLongContextTest, ASnapshottedSessionIsRestoredAndContinuesAsIfNeve
   EXPECT_TRUE(changed.rebuilt);
 }
 
+// What a runtime pod reports as its agent's modelError: whether its node daemon serves the
+// model, and what it serves instead.
+TEST_F(HarnessTest, TheNodeDaemonSaysWhetherItServesAModel) {
+  EXPECT_TRUE(node_client_->CheckModelServed("tiny").ok());
+  const Status missing = node_client_->CheckModelServed("llama-70b");
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.message().find("does not serve model llama-70b (it serves: tiny)"),
+            std::string::npos)
+      << missing.message();
+  NodeClient nobody("unix:" + ::testing::TempDir() + "/no-daemon.sock");
+  EXPECT_EQ(nobody.CheckModelServed("tiny").code(), StatusCode::kUnavailable);
+}
+
 TEST_F(HarnessTest, AnUnknownSessionIsNotFoundAndWritesNothing) {
   StatusOr<TurnReply> r = harness_->Turn("nope", "hi", [](const std::string&) { return true; });
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
