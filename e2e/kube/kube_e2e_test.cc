@@ -12,8 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -165,8 +167,10 @@ class KubeE2eTest : public ::testing::Test {
 TEST_F(KubeE2eTest, EveryExampleGetsItsOwnedObjects) {
   for (const std::string& agent : agents_) {
     ASSERT_TRUE(Eventually([&] { return client_->Get(kStatefulSets, ns_, agent).ok(); })) << agent;
-    for (const Resource* r : {&kServiceAccounts, &kServices, &kNetworkPolicies}) {
-      StatusOr<Json> object = client_->Get(*r, ns_, agent);
+    for (const Resource* r :
+         {&kServiceAccounts, &kServices, &kNetworkPolicies, &kRoles, &kRoleBindings}) {
+      const std::string name = r == &kRoles || r == &kRoleBindings ? agent + "-runtime" : agent;
+      StatusOr<Json> object = client_->Get(*r, ns_, name);
       ASSERT_TRUE(object.ok()) << agent << " " << r->kind << ": " << object.status().message();
       const Json& owner = (*object)["metadata"]["ownerReferences"][0];
       EXPECT_EQ(owner["kind"], "ManagedAgent");
@@ -212,6 +216,62 @@ TEST_F(KubeE2eTest, StatusConditionsAndEventsAreReported) {
   bool applied = false;
   for (const Json& e : (*events)["items"]) applied = applied || e.value("reason", "") == "Applied";
   EXPECT_TRUE(applied);
+}
+
+// Two runtime pods report on themselves as the runtime does (StatusReporter: one element of
+// status.runtimes each, under its own field manager). The real server's associative-list
+// merge keeps both, and the operator sums them into usage and BudgetExhausted without taking
+// them over.
+TEST_F(KubeE2eTest, RuntimeReportsMergeAndBecomeUsageAndBudgetExhausted) {
+  const std::string& agent = agents_.front();
+  ASSERT_TRUE(Eventually([&] { return Condition(agent, "Ready") != ""; }));
+  StatusOr<Json> object = client_->Get(kManagedAgents, ns_, agent);
+  ASSERT_TRUE(object.ok());
+  const int64_t replicas = (*object)["spec"].value("replicas", int64_t{1});
+  const std::string day = [] {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char text[16];
+    std::strftime(text, sizeof(text), "%Y-%m-%d", &tm);
+    return std::string(text);
+  }();
+  for (int64_t i = 0; i < std::min<int64_t>(replicas, 2); ++i) {
+    const std::string pod = agent + "-" + std::to_string(i);
+    const Json patch = {{"apiVersion", "agentry.dev/v1alpha1"},
+                        {"kind", "ManagedAgent"},
+                        {"metadata", {{"name", agent}, {"namespace", ns_}}},
+                        {"status",
+                         {{"runtimes", Json::array({{{"pod", pod},
+                                                     {"day", day},
+                                                     {"sessions", 2},
+                                                     {"tokensToday", 100},
+                                                     {"toolCallsToday", 1},
+                                                     {"budgetExhausted", i == 0},
+                                                     {"message", "budget_exhausted: test"}}})}}}};
+    const Status s = client_
+                         ->ApplyStatus(kManagedAgents, ns_, patch,
+                                       {.field_manager = "agentry-runtime-" + pod, .force = true})
+                         .status();
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+  const int64_t reporting = std::min<int64_t>(replicas, 2);
+  std::string reason;
+  EXPECT_TRUE(Eventually([&] { return Condition(agent, "BudgetExhausted", &reason) == "True"; }));
+  EXPECT_EQ(reason, "TokensPerDayExhausted");
+  ASSERT_TRUE(Eventually([&] {
+    StatusOr<Json> a = client_->Get(kManagedAgents, ns_, agent);
+    return a.ok() && (*a)["status"].value("usage", Json::object()).value("sessions", int64_t{-1}) ==
+                         2 * reporting;
+  }));
+  const Json after = *client_->Get(kManagedAgents, ns_, agent);
+  EXPECT_EQ(after["status"]["runtimes"].size(), static_cast<size_t>(reporting));
+  EXPECT_EQ(after["status"]["usage"]["tokensToday"], 100 * reporting);
+  for (const Json& m : after["metadata"]["managedFields"]) {
+    if (m.value("manager", "") != "agentry-operator") continue;
+    EXPECT_FALSE(m["fieldsV1"].value("f:status", Json::object()).contains("f:runtimes"))
+        << m.dump();
+  }
 }
 
 TEST_F(KubeE2eTest, TheCelRulesRefuseBadManifestsNamingTheRule) {
