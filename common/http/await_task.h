@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <string>
-#include <thread>
 
 #include <pplx/pplxtasks.h>
 
@@ -14,26 +16,44 @@
 
 namespace agentry::http {
 
-// Waits for `task`, checking `*stop` (null: never) and `deadline` every `poll`; when either
-// fires, cancels the request through `cancel` and returns CANCELLED ("stopped") or
-// DEADLINE_EXCEEDED naming `timeout`. A caller that gives up must keep what the task uses
-// alive until it finishes.
+// Waits for `task`, which wakes the wait the moment it finishes, while checking `*stop`
+// (null: never) every `poll` and `deadline` when it comes; when either fires, cancels the
+// request through `cancel` and returns CANCELLED ("stopped") or DEADLINE_EXCEEDED naming
+// `timeout`. `poll` bounds only how late a stop is noticed: an idle watch wakes 1000/poll
+// times a second, not once per millisecond. A caller that gives up must keep what the task
+// uses alive until it finishes.
 template <typename T>
 Status AwaitTask(const pplx::task<T>& task, std::chrono::steady_clock::time_point deadline,
                  std::chrono::milliseconds timeout, const std::atomic<bool>* stop,
                  pplx::cancellation_token_source* cancel,
-                 std::chrono::milliseconds poll = std::chrono::milliseconds(2)) {
-  while (!task.is_done()) {
+                 std::chrono::milliseconds poll = std::chrono::milliseconds(50)) {
+  struct Finished {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto finished = std::make_shared<Finished>();
+  // A task-based continuation: it runs however the task ends (value, exception, cancelled).
+  task.then([finished](const pplx::task<T>&) {
+    {
+      std::lock_guard<std::mutex> lock(finished->mu);
+      finished->done = true;
+    }
+    finished->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(finished->mu);
+  while (!finished->done && !task.is_done()) {
     if (stop != nullptr && stop->load()) {
       cancel->cancel();
       return CancelledError("stopped");
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
       cancel->cancel();
       return DeadlineExceededError("no answer within the timeout (" +
                                    std::to_string(timeout.count()) + " ms)");
     }
-    std::this_thread::sleep_for(poll);
+    finished->cv.wait_until(lock, deadline - now < poll ? deadline : now + poll);
   }
   return OkStatus();
 }
