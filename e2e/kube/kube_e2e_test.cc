@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -202,7 +203,7 @@ TEST_F(KubeE2eTest, TheOperatorOwnsWhatItAppliedAndTheUserTheSpec) {
 
 TEST_F(KubeE2eTest, StatusConditionsAndEventsAreReported) {
   for (const std::string& agent : agents_) {
-    EXPECT_TRUE(Eventually([&] { return Condition(agent, "Ready") != ""; })) << agent;
+    EXPECT_TRUE(Eventually([&] { return !Condition(agent, "Ready").empty(); })) << agent;
     std::string reason;
     const std::string model = Condition(agent, "ModelAvailable", &reason);
     // The local example reads its model from a file: no good in a cluster, and said so.
@@ -224,7 +225,7 @@ TEST_F(KubeE2eTest, StatusConditionsAndEventsAreReported) {
 // them over.
 TEST_F(KubeE2eTest, RuntimeReportsMergeAndBecomeUsageAndBudgetExhausted) {
   const std::string& agent = agents_.front();
-  ASSERT_TRUE(Eventually([&] { return Condition(agent, "Ready") != ""; }));
+  ASSERT_TRUE(Eventually([&] { return !Condition(agent, "Ready").empty(); }));
   StatusOr<Json> object = client_->Get(kManagedAgents, ns_, agent);
   ASSERT_TRUE(object.ok());
   const int64_t replicas = (*object)["spec"].value("replicas", int64_t{1});
@@ -307,6 +308,38 @@ TEST_F(KubeE2eTest, TheCelRulesRefuseBadManifestsNamingTheRule) {
     EXPECT_EQ(Reason(s), "Invalid") << c.message << ": " << s.message();
     EXPECT_NE(s.message().find(c.message), std::string::npos) << s.message();
   }
+}
+
+// The Helm chart's objects, as the defaults and the GPU, Neuron and namespaced value sets
+// render them, are accepted by the real API server (server-side dry run: nothing is created).
+// helm and kubectl come from scripts/kubetools-install. The monitoring objects need the
+// Prometheus Operator's CRDs, which a bare API server lacks, so they are left off.
+TEST_F(KubeE2eTest, TheChartAppliesToTheServer) {
+  const char* home = std::getenv("HOME");
+  const std::string tools = std::string(std::getenv("AGENTRY_CACHE") != nullptr
+                                            ? std::getenv("AGENTRY_CACHE")
+                                            : std::string(home ? home : "") + "/.cache/agentry") +
+                            "/kubetools/";
+  if (!std::filesystem::exists(tools + "helm") || !std::filesystem::exists(tools + "kubectl")) {
+    GTEST_SKIP() << "helm or kubectl missing in " << tools << " (scripts/kubetools-install)";
+  }
+  const std::string out = "/tmp/agentry-e2e-chart." + std::to_string(getpid());
+  for (const std::string& set : {std::string(),
+                                 std::string("--set nodeagent.pools.gpu.enabled=true "
+                                             "--set nodeagent.pools.neuron.enabled=true"),
+                                 std::string("--set operator.watchNamespace=") + ns_}) {
+    const std::string command =
+        tools + "helm template agentry " AGENTRY_SOURCE_DIR "/charts/agentry --namespace " + ns_ +
+        " " + set + " | " + tools + "kubectl apply --dry-run=server -f - > " + out + " 2>&1";
+    const int rc = std::system(command.c_str());
+    std::ifstream in(out);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(rc, 0) << set << ":\n" << text;
+    EXPECT_NE(text.find("deployment.apps/agentry-operator created (server dry run)"),
+              std::string::npos)
+        << text;
+  }
+  std::remove(out.c_str());
 }
 
 TEST_F(KubeE2eTest, KubectlShowsThePrinterColumns) {

@@ -200,7 +200,7 @@ TEST_F(ControllerTest, AtSteadyStateNothingIsWritten) {
   ASSERT_TRUE(api_.Put(Agent("a")).ok());
   ASSERT_TRUE(api_.Put(Agent("b")).ok());
   ASSERT_TRUE(controller_->Start().ok());
-  ASSERT_TRUE(Eventually([&] { return Condition("b", "Ready") != ""; }));
+  ASSERT_TRUE(Eventually([&] { return !Condition("b", "Ready").empty(); }));
   Settle();
   api_.ResetCounts();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));

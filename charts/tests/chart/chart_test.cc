@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "crds/tests/openapi_schema.h"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "common/config/agent_spec.h"
 #include "common/config/decoder.h"
-#include "crds/tests/openapi_schema.h"
 #include "operator/render.h"
 
 namespace agentry {
@@ -39,8 +39,8 @@ std::string Tool(const std::string& name) {
   const char* cache = std::getenv("AGENTRY_CACHE");
   const char* home = std::getenv("HOME");
   const std::string dir = cache != nullptr && *cache != '\0' ? cache
-                          : home != nullptr              ? std::string(home) + "/.cache/agentry"
-                                                         : std::string("/nonexistent");
+                          : home != nullptr                  ? std::string(home) + "/.cache/agentry"
+                                                             : std::string("/nonexistent");
   return dir + "/kubetools/" + name;
 }
 
@@ -75,8 +75,7 @@ std::map<std::string, Json> Objects(const std::string& yaml) {
   for (const YAML::Node& doc : YAML::LoadAll(yaml)) {
     if (!doc.IsMap()) continue;
     Json object = ToJson(doc);
-    const std::string key =
-        object.value("kind", "?") + "/" + object["metadata"].value("name", "?");
+    const std::string key = object.value("kind", "?") + "/" + object["metadata"].value("name", "?");
     EXPECT_EQ(out.count(key), 0u) << "rendered twice: " << key;
     out[key] = std::move(object);
   }
@@ -97,8 +96,8 @@ class ChartTest : public ::testing::Test {
     const std::string file = ::testing::TempDir() + "/values-" +
                              std::to_string(std::hash<std::string>()(values)) + ".yaml";
     std::ofstream(file) << values;
-    return RunCommand(Tool("helm") + " template agentry " + kChart + " --namespace agentry-system -f " +
-               file + " " + extra);
+    return RunCommand(Tool("helm") + " template agentry " + kChart +
+                      " --namespace agentry-system -f " + file + " " + extra);
   }
   std::map<std::string, Json> Render(const std::string& values = "") {
     const Output out = Template(values);
@@ -156,8 +155,8 @@ TEST_F(ChartTest, EveryRenderedObjectIsWellFormed) {
     const Json& meta = object["metadata"];
     EXPECT_EQ(meta["labels"]["app.kubernetes.io/part-of"], "agentry") << key;
     const std::string kind = object["kind"];
-    const bool cluster_scoped = kind == "ClusterRole" || kind == "ClusterRoleBinding" ||
-                                kind == "PriorityClass";
+    const bool cluster_scoped =
+        kind == "ClusterRole" || kind == "ClusterRoleBinding" || kind == "PriorityClass";
     EXPECT_EQ(meta.contains("namespace"), !cluster_scoped) << key;
     if (kind == "ClusterRoleBinding" || kind == "RoleBinding") {
       const Json& ref = object["roleRef"];
@@ -318,22 +317,24 @@ nodeagent:
 )");
   const Json& cpu = objects.at("DaemonSet/agentry-nodeagent-cpu")["spec"]["template"]["spec"];
   const Json& gpu = objects.at("DaemonSet/agentry-nodeagent-gpu")["spec"]["template"]["spec"];
-  const Json& neuron =
-      objects.at("DaemonSet/agentry-nodeagent-neuron")["spec"]["template"]["spec"];
+  const Json& neuron = objects.at("DaemonSet/agentry-nodeagent-neuron")["spec"]["template"]["spec"];
   // The CPU pool keeps off the accelerator nodes.
   std::set<std::string> away;
-  for (const Json& e : cpu["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-                          ["nodeSelectorTerms"][0]["matchExpressions"]) {
+  for (const Json& e :
+       cpu["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+          ["nodeSelectorTerms"][0]["matchExpressions"]) {
     EXPECT_EQ(e["operator"], "DoesNotExist");
     away.insert(e["key"]);
   }
-  EXPECT_EQ(away, (std::set<std::string>{"aws.amazon.com/neuron.present", "nvidia.com/gpu.present"}));
+  EXPECT_EQ(away,
+            (std::set<std::string>{"aws.amazon.com/neuron.present", "nvidia.com/gpu.present"}));
   // The GPU pool: on GPU nodes, through the NVIDIA runtime, every GPU, none from the plugin.
   EXPECT_EQ(gpu["runtimeClassName"], "nvidia");
   EXPECT_EQ(gpu["nodeSelector"]["nvidia.com/gpu.present"], "true");
   EXPECT_EQ(gpu["tolerations"][0]["key"], "nvidia.com/gpu");
   const Json& gpu_daemon = *Container(gpu, "nodeagent");
-  EXPECT_EQ(gpu_daemon["env"][0], Json::parse(R"({"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"})"));
+  EXPECT_EQ(gpu_daemon["env"][0],
+            Json::parse(R"({"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"})"));
   EXPECT_FALSE(gpu_daemon["resources"]["limits"].contains("nvidia.com/gpu"));
   // The Neuron pool: its devices through the device plugin.
   EXPECT_EQ(Container(neuron, "nodeagent")->at("resources")["limits"]["aws.amazon.com/neuron"], 1);
@@ -350,8 +351,8 @@ nodeagent:
     EXPECT_EQ((*pod)["terminationGracePeriodSeconds"], 60);  // the daemon's 30 s, plus 30
   }
   // Updated one node at a time.
-  EXPECT_EQ(objects.at("DaemonSet/agentry-nodeagent-gpu")["spec"]["updateStrategy"]
-                ["rollingUpdate"]["maxUnavailable"],
+  EXPECT_EQ(objects.at("DaemonSet/agentry-nodeagent-gpu")["spec"]["updateStrategy"]["rollingUpdate"]
+                                                         ["maxUnavailable"],
             1);
 }
 
@@ -426,8 +427,8 @@ TEST_F(ChartTest, TheChartsCrdIsTheProjects) {
 // agent (the CRD's schema, defaults applied, and the decoder) with the overlay's changes.
 TEST_F(ChartTest, TheGitOpsOverlayRendersAValidAgent) {
   if (!fs::exists(Tool("kubectl"))) GTEST_SKIP() << Tool("kubectl") << " is missing";
-  const Output out =
-      RunCommand(Tool("kubectl") + " kustomize " + kSource + "/examples/gitops/overlays/production");
+  const Output out = RunCommand(Tool("kubectl") + " kustomize " + kSource +
+                                "/examples/gitops/overlays/production");
   ASSERT_EQ(out.code, 0) << out.text;
   YAML::Node manifest = YAML::Load(out.text);
   const YAML::Node crd = YAML::LoadFile(kSource + "/crds/managedagents.agentry.dev.yaml");
