@@ -5,15 +5,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 #include <memory>
 #include <thread>
 
-#include "common/stop_signals.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"
 #include "common/metrics/registry.h"
+#include "common/stop_signals.h"
 #include "common/version.h"
 #include "runtime/state/state_service.h"
 #include "runtime/state/store.h"
@@ -36,7 +37,27 @@ int RunState(const StateOptions& options) {
           .AddGauge("agentry_state_disk_bytes",
                     "Bytes of the state volume's files (database and snapshots).")
           .WithLabels({});
-  registry.AddCollectHook([&] { disk_bytes.Set(static_cast<double>((*store)->DiskBytes())); });
+  // The filesystem the volume is on, so "nearly full" is a ratio an alert can read before
+  // writes start failing (docs/operations.md); kubelet's volume stats need another scrape
+  // job and do not cover every volume type.
+  metrics::Gauge& volume_capacity =
+      registry
+          .AddGauge("agentry_state_volume_capacity_bytes",
+                    "Size of the filesystem that holds the state volume.")
+          .WithLabels({});
+  metrics::Gauge& volume_available =
+      registry
+          .AddGauge("agentry_state_volume_available_bytes",
+                    "Bytes of that filesystem still free for the sidecar to write.")
+          .WithLabels({});
+  registry.AddCollectHook([&] {
+    disk_bytes.Set(static_cast<double>((*store)->DiskBytes()));
+    std::error_code error;
+    const std::filesystem::space_info space = std::filesystem::space(options.dir, error);
+    if (error) return;  // the gauges keep their last values; the store's errors say why
+    volume_capacity.Set(static_cast<double>(space.capacity));
+    volume_available.Set(static_cast<double>(space.available));
+  });
 
   std::unique_ptr<http::HttpServer> metrics_server;
   if (options.metrics) {
@@ -55,6 +76,9 @@ int RunState(const StateOptions& options) {
   // The audit chain is checked once at start: a broken chain is logged loudly (and counted
   // by every VerifyAudit) but does not stop the sidecar, which must keep serving transcripts.
   if (StatusOr<state::v1::VerifyAuditResponse> v = (*store)->VerifyAudit(); v.ok() && !v->ok()) {
+    // Counted with the VerifyAudit calls, so an alert sees a chain found broken at start
+    // without waiting for someone to verify it.
+    registry.AddCounter("agentry_state_audit_verify_failures_total", "").WithLabels({}).Increment();
     log.Error("audit chain broken",
               {{"reason", v->reason()}, {"first_bad_seq", v->first_bad_seq()}});
   }

@@ -43,6 +43,8 @@ Controller::Controller(kube::Client* client, EventRecorder* events, ControllerOp
   if (metrics::Registry* r = options_.registry; r != nullptr) {
     reconciles_total_ = &r->AddCounter("agentry_operator_reconciles_total",
                                        "ManagedAgent reconciles, by result", {"result"});
+    // Both results exist from the start, so the first error is an increase an alert sees.
+    for (const char* result : {"ok", "error"}) reconciles_total_->WithLabels({result});
     reconcile_seconds_ = &r->AddHistogram("agentry_operator_reconcile_duration_seconds",
                                           "One reconcile, from the queue to its last write", {},
                                           {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})

@@ -86,6 +86,7 @@ int Run(const Options& options) {
   metrics::RegisterProcessMetrics(&registry, std::string(agentry::Version()));
   auto& leader = registry.AddGauge("agentry_operator_leader",
                                    "1 while this replica holds the Lease and reconciles");
+  leader.WithLabels({}).Set(0);  // a standby reports 0, not nothing
   EventRecorder events(client->get(), identity);
   ControllerOptions controller_options{.workers = options.workers,
                                        .watch_namespace = options.watch_namespace,

@@ -132,6 +132,18 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
       "last turn), restored (a snapshot from the state sidecar), rebuilt (recomputed from the "
       "transcript), first (a session's first turn).",
       {"source"});
+  // What clients are told to come back later for: the alerts on queueing sessions and on
+  // budgets read these (docs/operations.md). Every reason starts at 0, so the first refusal
+  // is an increase.
+  refusals_ = &m->AddCounter(
+      "agentry_runtime_refusals_total",
+      "Requests refused before their turn ran, by reason: max_concurrent (a new session beyond "
+      "maxConcurrent, 429), session_budget (the session's tokensPerSession, maxTurns or "
+      "maxDuration used up, 400), daily_budget (the agent's tokensPerDay used up, 429).",
+      {"reason"});
+  for (const char* reason : {"max_concurrent", "session_budget", "daily_budget"}) {
+    refusals_->WithLabels({reason});
+  }
   // Sessions by state, read from the state sidecar at each scrape (at most 1000).
   metrics::Family<metrics::Gauge>* by_state =
       &m->AddGauge("agentry_runtime_sessions", "Sessions by state.", {"state"});
@@ -237,7 +249,9 @@ Status SessionApi::MayOpen(int64_t* retry_after_seconds) {
                              state_->ListSessions(list));
     open.insert(open.end(), sessions.sessions().begin(), sessions.sessions().end());
   }
-  return policy_.MayOpen(open, now_ms_(), retry_after_seconds);
+  Status s = policy_.MayOpen(open, now_ms_(), retry_after_seconds);
+  if (!s.ok() && refusals_ != nullptr) refusals_->WithLabels({"max_concurrent"}).Increment();
+  return s;
 }
 
 Status SessionApi::Register(http::HttpServer* server) {
@@ -543,6 +557,13 @@ StatusOr<AdmittedTurn> SessionApi::BeginTurn(const std::string& id, int64_t* ret
   }();
   if (!admitted.ok()) {
     EndTurn(id);
+    // Every budget's refusal names itself (api.md); only tokensPerDay's is RESOURCE_EXHAUSTED.
+    if (refusals_ != nullptr && admitted.message().starts_with("budget_exhausted:")) {
+      refusals_
+          ->WithLabels({admitted.code() == StatusCode::kResourceExhausted ? "daily_budget"
+                                                                          : "session_budget"})
+          .Increment();
+    }
     return admitted;
   }
   return turn;

@@ -253,6 +253,7 @@ class SessionApi {
   metrics::Family<metrics::Counter>* tokens_ = nullptr;
   metrics::Gauge* turns_running_ = nullptr;
   metrics::Family<metrics::Counter>* kv_sources_ = nullptr;
+  metrics::Family<metrics::Counter>* refusals_ = nullptr;
   std::atomic<bool> suspended_{false};
   std::mutex mu_;
   // Sessions with a turn running, and the flag that stops it.

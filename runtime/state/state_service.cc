@@ -14,10 +14,12 @@ StateService::StateService(StateStore* store, metrics::Registry* metrics)
   metrics_->AddHistogram("agentry_state_request_duration_seconds",
                          "State API call latency, durable writes included.", {"method"},
                          metrics::DefaultLatencyBuckets());
-  audit_verify_failures_ = &metrics_
-                                ->AddCounter("agentry_state_audit_verify_failures_total",
-                                             "VerifyAudit calls that found the chain broken.")
-                                .WithLabels({});
+  audit_verify_failures_ =
+      &metrics_
+           ->AddCounter("agentry_state_audit_verify_failures_total",
+                        "Audit chain verifications that found the chain broken: the "
+                        "sidecar's own at start and VerifyAudit calls.")
+           .WithLabels({});
 }
 
 grpc::Status StateService::Finish(const char* method, const Status& status,

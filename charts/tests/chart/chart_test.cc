@@ -346,7 +346,8 @@ nodeagent:
     EXPECT_TRUE(HasArg(daemon, "--model=qwen=/models/qwen.gguf,template=chatml"));
     EXPECT_TRUE(HasArg(daemon, "--socket=/var/run/agentry/nodeagent.sock"));
     EXPECT_TRUE(HasArg(daemon, "--metrics-host=0.0.0.0"));
-    EXPECT_EQ(Args(daemon)[0], "nodeagent");
+    // The image's entrypoint names the subcommand; the args are flags only.
+    EXPECT_EQ(Args(daemon)[0].rfind("--", 0), 0u) << Args(daemon)[0];
     EXPECT_EQ((*pod)["priorityClassName"], "agentry-nodeagent");
     EXPECT_EQ((*pod)["terminationGracePeriodSeconds"], 60);  // the daemon's 30 s, plus 30
   }

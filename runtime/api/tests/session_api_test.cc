@@ -384,6 +384,14 @@ TEST_F(SessionApiTest, ATokenBudgetCutsTheTurnThatCrossesItAndRefusesTheNext) {
   EXPECT_EQ(Send("POST", "/v1/sessions/s2/messages", R"({"content":"Hi."})").status, 200);
   EXPECT_NE(Send("GET", "/v1/audit?session=s1").body.find("\"action\":\"budget.exhausted\""),
             std::string::npos);
+  // Counted as the session's budget: one refusal (the turn that was cut is not one).
+  const std::string metrics = Send("GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(agentry_runtime_refusals_total{reason="session_budget"} 1)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(agentry_runtime_refusals_total{reason="daily_budget"} 0)"),
+            std::string::npos)
+      << metrics;
 }
 
 TEST_F(SessionApiTest, AUsedUpDayBudgetRefusesEverySessionUntilMidnightUtc) {
@@ -417,6 +425,14 @@ TEST_F(SessionApiTest, AUsedUpDayBudgetRefusesEverySessionUntilMidnightUtc) {
   EXPECT_TRUE(spent->budget_exhausted);
   EXPECT_NE(refused.body.find(spent->message), std::string::npos)
       << refused.body << " / " << spent->message;
+  // Both 429s are counted as the day's budget.
+  const std::string metrics = Send("GET", "/metrics").body;
+  EXPECT_NE(metrics.find(R"(agentry_runtime_refusals_total{reason="daily_budget"} 2)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(agentry_runtime_refusals_total{reason="session_budget"} 0)"),
+            std::string::npos)
+      << metrics;
 }
 
 Json Chat(std::initializer_list<std::pair<std::string, std::string>> messages,
@@ -547,6 +563,14 @@ TEST_F(SessionApiTest, TheSpecsSessionLimitsAreEnforced) {
   EXPECT_NE(metrics.body.find(R"(agentry_runtime_tokens_total{kind="completion"})"),
             std::string::npos);
   EXPECT_NE(metrics.body.find(R"(agentry_runtime_turn_kv_total{source="first"} )"),
+            std::string::npos)
+      << metrics.body;
+  // Refusals by reason: the third session and the third turn; an idled-out session is not a
+  // budget's refusal.
+  EXPECT_NE(metrics.body.find(R"(agentry_runtime_refusals_total{reason="max_concurrent"} 1)"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find(R"(agentry_runtime_refusals_total{reason="session_budget"} 1)"),
             std::string::npos)
       << metrics.body;
   EXPECT_EQ(Send("POST", "/v1/sessions", R"({"id":"c"})").status, 201);

@@ -3,16 +3,20 @@
 // lost, nothing is applied twice or torn, the audit chain verifies), and a volume that fills
 // up (errors to the caller, no corruption).
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -103,6 +107,56 @@ grpc::Status ReadAll(v1::State::Stub* stub, const std::string& session,
     events->insert(events->end(), page.events().begin(), page.events().end());
   } while (page.more());
   return grpc::Status::OK;
+}
+
+// `agentry state` serving /metrics on a free port; the port, once it has said it serves.
+class MetricsSidecar : public testing::ChildProcess {
+ public:
+  MetricsSidecar(const std::string& dir, const std::string& socket, const std::string& log)
+      : ChildProcess(AGENTRY_BINARY,
+                     {"state", "--dir", dir, "--socket", socket, "--metrics-port", "0"}, log),
+        log_(log) {}
+
+  uint16_t Port() const {
+    for (int i = 0; i < 200; ++i) {
+      std::stringstream text;
+      text << std::ifstream(log_).rdbuf();
+      const std::string s = text.str();
+      if (s.find("\"msg\":\"serving\"") != std::string::npos) {
+        const size_t at = s.find("\"metrics_port\":");
+        return at == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(s.substr(at + 15)));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return 0;
+  }
+
+ private:
+  std::string log_;
+};
+
+// GET /metrics over HTTP/1.0: the whole response, read until the server closes.
+std::string Scrape(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return got;
+}
+
+// The value of the unlabelled sample `name` in an exposition; -1 when it is not there.
+double Sample(const std::string& exposition, const std::string& name) {
+  const size_t at = exposition.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(exposition.substr(at + name.size() + 2));
 }
 
 class SidecarTest : public ::testing::Test {
@@ -366,6 +420,52 @@ TEST_F(SidecarTest, AFullVolumeIsAnErrorToTheCallerAndCorruptsNothing) {
   ASSERT_TRUE(ReadAll(stub.get(), "s", &transcript).ok());
   ASSERT_EQ(transcript.size(), acked.size() + 1);
   for (size_t i = 0; i < acked.size(); ++i) EXPECT_TRUE(transcript[i].content() == acked[i]);
+}
+
+// What the alerts read (docs/operations.md): the volume's size and free space, and a broken
+// audit chain counted as soon as the sidecar starts on it, not only when someone verifies.
+TEST_F(SidecarTest, MetricsShowTheVolumesSpaceAndCountAChainFoundBrokenAtStart) {
+  {
+    MetricsSidecar sidecar(Dir(), Socket(), tmp_.path() + "/first.log");
+    const uint16_t port = sidecar.Port();
+    ASSERT_NE(port, 0) << "no metrics port in the log";
+    auto channel = Connect(Socket());
+    ASSERT_TRUE(WaitServing(channel.get()));
+    auto stub = v1::State::NewStub(channel);
+    for (int i = 0; i < 3; ++i) {
+      grpc::ClientContext c;
+      WithDeadline(&c, 5000);
+      v1::AppendAuditRequest record;
+      record.set_actor("agent:team-a/triage");
+      record.set_action("tool.call");
+      record.set_details_json(R"({"n":)" + std::to_string(i) + "}");
+      v1::AuditRecord out;
+      ASSERT_TRUE(stub->AppendAudit(&c, record, &out).ok());
+    }
+    const std::string metrics = Scrape(port);
+    EXPECT_EQ(Sample(metrics, "agentry_state_audit_verify_failures_total"), 0) << metrics;
+    const fs::space_info space = fs::space(Dir());
+    EXPECT_EQ(Sample(metrics, "agentry_state_volume_capacity_bytes"),
+              static_cast<double>(space.capacity))
+        << metrics;
+    const double available = Sample(metrics, "agentry_state_volume_available_bytes");
+    EXPECT_GT(available, 0) << metrics;
+    EXPECT_LE(available, static_cast<double>(space.capacity)) << metrics;
+    EXPECT_GT(Sample(metrics, "agentry_state_disk_bytes"), 0) << metrics;
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((Dir() + "/state.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE audit SET actor = 'user:mallory' WHERE seq = 2", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+
+  MetricsSidecar sidecar(Dir(), Socket(), tmp_.path() + "/second.log");
+  const uint16_t port = sidecar.Port();
+  ASSERT_NE(port, 0) << "no metrics port in the log";
+  // "serving" is logged after the check at start, so the count is there at once.
+  const std::string metrics = Scrape(port);
+  EXPECT_EQ(Sample(metrics, "agentry_state_audit_verify_failures_total"), 1) << metrics;
 }
 
 }  // namespace
