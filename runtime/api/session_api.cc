@@ -177,7 +177,9 @@ StatusOr<std::map<std::string, int64_t>> SessionApi::SessionsByState() const {
   list.set_limit(1000);
   AGENTRY_ASSIGN_OR_RETURN(const statepb::ListSessionsResponse sessions,
                            state_->ListSessions(list));
-  std::map<std::string, int64_t> counts = {{"active", 0}, {"closed", 0}, {"expired", 0}};
+  // Every state from the start, so a dashboard shows 0 rather than no data.
+  std::map<std::string, int64_t> counts = {
+      {"active", 0}, {"closed", 0}, {"expired", 0}, {std::string(kWaitingApproval), 0}};
   const int64_t now = now_ms_();
   for (const statepb::Session& s : sessions.sessions()) {
     const bool expired = s.state() == "active" && !policy_.Expiry(s, now).empty();
