@@ -2,11 +2,8 @@
 // generated test model: `agentry up` serving two turns and stopping on Ctrl-C, and each of
 // the three processes killed with SIGKILL in the middle of a turn, restarted, with nothing
 // acknowledged lost and the session going on.
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -23,6 +20,8 @@
 #include <sqlite3.h>
 
 #include "common/testing/child_process.h"
+#include "common/testing/free_port.h"
+#include "common/testing/run_command.h"
 #include "nodeagent/engine/test_model.h"
 
 namespace agentry {
@@ -30,21 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
-
-uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return 0;
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using testing::FreePort;
+using testing::RunCommand;
 
 // One `agentry ARGS...` process, output to `log`; SIGKILLed when dropped.
 class Process : public testing::ChildProcess {
@@ -84,18 +70,6 @@ Json Get(const std::string& url, const std::string& path) {
   } catch (const std::exception&) {
     return nullptr;
   }
-}
-
-// `command` through the shell: exit code and stdout+stderr.
-std::pair<int, std::string> Shell(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 bool Ready(const std::string& url) {
@@ -215,8 +189,8 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
   // The chat client finds the runtime from the endpoint file; two turns, the second on the
   // first's KV.
   const auto [chat_exit, chat] =
-      Shell("printf 'My name is Dana.\\nWhat is my name?\\n' | " + std::string(AGENTRY_BINARY) +
-            " chat --dir " + dir_ + "/up --stats --session c1");
+      RunCommand("printf 'My name is Dana.\\nWhat is my name?\\n' | " +
+                 std::string(AGENTRY_BINARY) + " chat --dir " + dir_ + "/up --stats --session c1");
   EXPECT_EQ(chat_exit, 0) << chat;
   EXPECT_NE(chat.find("e2e/helper at " + url_ + ", session c1 (new)"), std::string::npos) << chat;
   EXPECT_NE(chat.find("you> My name is Dana.\nhelper> "), std::string::npos) << chat;
@@ -231,8 +205,8 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
   EXPECT_EQ(reused[0], 0) << chat;
   EXPECT_GT(reused[1], 0) << "turn 2 should reuse turn 1's KV:\n" << chat;
   // Resuming the session sees its history.
-  const auto [again_exit, again] = Shell("printf '' | " + std::string(AGENTRY_BINARY) +
-                                         " chat --dir " + dir_ + "/up --session c1");
+  const auto [again_exit, again] = RunCommand("printf '' | " + std::string(AGENTRY_BINARY) +
+                                              " chat --dir " + dir_ + "/up --session c1");
   EXPECT_NE(again.find("session c1 (4 earlier messages)"), std::string::npos) << again;
   ASSERT_EQ(Post(url_, "/v1/sessions", {{"id", "s"}}).status, 201);
   const Reply first = Post(url_, "/v1/sessions/s/messages", {{"content", "My name is Dana."}});
@@ -247,7 +221,7 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
   EXPECT_FALSE(fs::exists(dir_ + "/up/endpoint"));
   EXPECT_FALSE(Ready(url_));
   const auto [gone_exit, gone] =
-      Shell(std::string(AGENTRY_BINARY) + " chat --dir " + dir_ + "/up < /dev/null");
+      RunCommand(std::string(AGENTRY_BINARY) + " chat --dir " + dir_ + "/up < /dev/null");
   EXPECT_EQ(gone_exit, 1) << gone;
   EXPECT_NE(gone.find("is `agentry up` running for this agent?"), std::string::npos) << gone;
 
@@ -258,18 +232,18 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
                    dir_ + "/up.out");
   ASSERT_TRUE(WaitFor([&] { return fs::exists(dir_ + "/up/endpoint"); }));
   const auto [resumed_exit, resumed] =
-      Shell("printf 'And now?\\n' | " + std::string(AGENTRY_BINARY) + " chat --dir " + dir_ +
-            "/up --stats --session c1");
+      RunCommand("printf 'And now?\\n' | " + std::string(AGENTRY_BINARY) + " chat --dir " + dir_ +
+                 "/up --stats --session c1");
   EXPECT_EQ(resumed_exit, 0) << resumed;
   EXPECT_NE(resumed.find("; restored from a snapshot]"), std::string::npos) << resumed;
 
   // The audit chain holds every step and verifies; edited on the volume, it names the record.
   const std::string audit = std::string(AGENTRY_BINARY) + " audit verify --dir " + dir_ + "/up";
-  const auto [verified_exit, verified] = Shell(audit);
+  const auto [verified_exit, verified] = RunCommand(audit);
   EXPECT_EQ(verified_exit, 0) << verified;
   EXPECT_NE(verified.find("audit chain verified: "), std::string::npos) << verified;
   const auto [list_exit, listed] =
-      Shell(std::string(AGENTRY_BINARY) + " audit list --dir " + dir_ + "/up --session c1");
+      RunCommand(std::string(AGENTRY_BINARY) + " audit list --dir " + dir_ + "/up --session c1");
   EXPECT_EQ(list_exit, 0) << listed;
   EXPECT_EQ(Count(listed, "\"action\":\"model.call\""), 3U) << listed;  // three turns of c1
   EXPECT_EQ(again_up.Signal(SIGINT), 0);
@@ -283,7 +257,7 @@ TEST_F(LocalDataPlaneTest, AgentryUpServesTurnsAndStopsEverythingOnCtrlC) {
                     std::to_string(port_), "--max-tokens", "8"},
                    dir_ + "/up.out");
   ASSERT_TRUE(WaitFor([&] { return fs::exists(dir_ + "/up/endpoint"); }));
-  const auto [broken_exit, broken] = Shell(audit);
+  const auto [broken_exit, broken] = RunCommand(audit);
   EXPECT_EQ(broken_exit, 1) << broken;
   EXPECT_NE(broken.find("audit chain BROKEN at record 2"), std::string::npos) << broken;
   EXPECT_EQ(third_up.Signal(SIGINT), 0);

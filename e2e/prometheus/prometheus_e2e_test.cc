@@ -5,14 +5,10 @@
 // why); every rule evaluates without error and every dashboard query parses; and the
 // counters add up to what the sessions did. Both files are read when the test runs, so an
 // alert or panel added later is checked without touching this test.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -26,372 +22,47 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "charts/tests/monitoring/promql_queries.h"
 #include <cpprest/http_client.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "common/testing/child_process.h"
+#include "common/testing/free_port.h"
 
 namespace agentry {
 namespace {
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
+using testing::FreePort;
 
 constexpr char kPrometheus[] = "/usr/bin/prometheus";
 
 // ---------------------------------------------------------------------------------------------
-// Metric names in PromQL.
-
-bool IsIdentStart(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
-}
-bool IsIdentChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':';
-}
-bool IsSpace(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
-
-size_t SkipSpace(std::string_view s, size_t i) {
-  while (i < s.size() && IsSpace(s[i])) ++i;
-  return i;
-}
-
-// s[i] is a quote: the index past the closing one; `*content` gets what is between (escapes
-// kept as written: a metric name has none).
-size_t SkipString(std::string_view s, size_t i, std::string* content = nullptr) {
-  const char quote = s[i];
-  const size_t start = ++i;
-  for (; i < s.size(); ++i) {
-    if (s[i] == '\\' && quote != '`') {
-      ++i;
-    } else if (s[i] == quote) {
-      if (content != nullptr) *content = std::string(s.substr(start, i - start));
-      return i + 1;
-    }
-  }
-  return s.size();
-}
-
-// s[i] is `open`: the index past its matching `close`, strings inside skipped.
-size_t SkipGroup(std::string_view s, size_t i, char open, char close) {
-  int depth = 0;
-  while (i < s.size()) {
-    const char c = s[i];
-    if (c == '"' || c == '\'' || c == '`') {
-      i = SkipString(s, i);
-      continue;
-    }
-    if (c == open) ++depth;
-    if (c == close && --depth == 0) return i + 1;
-    ++i;
-  }
-  return s.size();
-}
-
-// A Grafana variable at s[i] == '$': $name, ${name}, ${name:format}. The index past it.
-size_t SkipGrafanaVariable(std::string_view s, size_t i) {
-  ++i;
-  if (i < s.size() && s[i] == '{') return SkipGroup(s, i, '{', '}');
-  while (i < s.size() && IsIdentChar(s[i])) ++i;
-  return i;
-}
-
-// Words that are PromQL, not metrics: aggregation operators (which may put `by (...)` before
-// their arguments, so they are not always followed by '('), binary operators and modifiers.
-// PromQL reads these in any case.
-constexpr std::array<std::string_view, 22> kKeywords = {
-    "sum",          "min",     "max",  "avg",      "group",  "stddev",      "stdvar", "count",
-    "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio", "and",    "or",
-    "unless",       "atan2",   "bool", "offset",   "inf",    "nan"};
-// Keywords whose parenthesised list that follows holds label names.
-constexpr std::array<std::string_view, 6> kLabelListKeywords = {
-    "by", "without", "on", "ignoring", "group_left", "group_right"};
-
-template <size_t N>
-bool Contains(const std::array<std::string_view, N>& words, std::string_view word) {
-  return std::find(words.begin(), words.end(), word) != words.end();
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// The label matchers with '=' in the braces at s[open] (up to `end`, past the '}'): label to
-// value, Grafana variables left as written.
-std::map<std::string, std::string> EqualityMatchers(std::string_view s, size_t open, size_t end) {
-  std::map<std::string, std::string> out;
-  for (size_t j = open + 1; j < end;) {
-    if (s[j] == '"' || s[j] == '\'' || s[j] == '`') {
-      j = SkipString(s, j);
-    } else if (IsIdentStart(s[j])) {
-      const size_t start = j;
-      while (j < end && IsIdentChar(s[j])) ++j;
-      const std::string label(s.substr(start, j - start));
-      size_t k = SkipSpace(s, j);
-      if (k + 1 < end && s[k] == '=' && s[k + 1] != '~') {
-        k = SkipSpace(s, k + 1);
-        std::string value;
-        if (k < end && (s[k] == '"' || s[k] == '\'' || s[k] == '`')) {
-          j = SkipString(s, k, &value);
-          out[label] = value;
-        }
-      }
-    } else {
-      ++j;
-    }
-  }
-  return out;
-}
-
-// One vector selector: its metric and, when it has job="...", that job.
-struct Selector {
-  std::string metric;
-  std::string job;
-  bool operator<(const Selector& o) const {
-    return std::tie(metric, job) < std::tie(o.metric, o.job);
-  }
-  bool operator==(const Selector& o) const { return metric == o.metric && job == o.job; }
-};
-
-// The vector selectors of a PromQL expression (possibly with Grafana variables in it):
-// identifiers that are not functions, keywords or label names, with their matchers; ranges,
-// strings, numbers and durations skipped; {__name__="x"} selects x.
-std::set<Selector> PromqlSelectors(std::string_view s) {
-  std::set<Selector> selectors;
-  size_t i = 0;
-  while (i < s.size()) {
-    const char c = s[i];
-    if (c == '#') {  // a comment, to the end of the line
-      while (i < s.size() && s[i] != '\n') ++i;
-    } else if (c == '"' || c == '\'' || c == '`') {
-      i = SkipString(s, i);
-    } else if (c == '$') {
-      i = SkipGrafanaVariable(s, i);
-    } else if (c == '[') {  // a range or subquery: durations and variables only
-      i = SkipGroup(s, i, '[', ']');
-    } else if (c == '{') {  // a selector without a metric name before it
-      const size_t end = SkipGroup(s, i, '{', '}');
-      std::map<std::string, std::string> matchers = EqualityMatchers(s, i, end);
-      if (!matchers["__name__"].empty()) selectors.insert({matchers["__name__"], matchers["job"]});
-      i = end;
-    } else if (std::isdigit(static_cast<unsigned char>(c)) ||
-               (c == '.' && i + 1 < s.size() &&
-                std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
-      // A number, a duration (5m, 1h30m) or hex: letters after digits belong to it.
-      while (i < s.size() && (IsIdentChar(s[i]) || s[i] == '.')) ++i;
-    } else if (IsIdentStart(c)) {
-      const size_t start = i;
-      while (i < s.size() && IsIdentChar(s[i])) ++i;
-      const std::string word(s.substr(start, i - start));
-      const size_t next = SkipSpace(s, i);
-      const bool call = next < s.size() && s[next] == '(';
-      if (Contains(kLabelListKeywords, Lower(word))) {
-        if (call) i = SkipGroup(s, next, '(', ')');  // label names
-      } else if (Contains(kKeywords, Lower(word)) || call) {
-        // an operator or a function: its arguments are read as the loop goes on
-      } else if (next < s.size() && s[next] == '{') {
-        const size_t end = SkipGroup(s, next, '{', '}');
-        selectors.insert({word, EqualityMatchers(s, next, end)["job"]});
-        i = end;
-      } else {
-        selectors.insert({word, ""});
-      }
-    } else {
-      ++i;
-    }
-  }
-  return selectors;
-}
-
-std::set<std::string> PromqlMetricNames(std::string_view s) {
-  std::set<std::string> names;
-  for (const Selector& selector : PromqlSelectors(s)) names.insert(selector.metric);
-  return names;
-}
-
-// A Grafana Prometheus variable query: label_values(SELECTOR, label) and query_result(EXPR)
-// select metrics; label_values(label), label_names() and metrics(regex) select none.
-std::set<Selector> GrafanaVariableSelectors(std::string_view q) {
-  const size_t at = SkipSpace(q, 0);
-  const size_t open = q.find('(', at);
-  const std::string function(open == std::string_view::npos ? "" : q.substr(at, open - at));
-  if (function == "label_names" || function == "metrics") return {};
-  if (function == "query_result") {
-    const size_t end = SkipGroup(q, open, '(', ')');
-    return PromqlSelectors(q.substr(open + 1, end - open - 2));
-  }
-  if (function != "label_values") return PromqlSelectors(q);  // a plain PromQL query
-  // The selector is what comes before the last comma outside braces and strings.
-  const size_t end = SkipGroup(q, open, '(', ')');
-  size_t comma = std::string_view::npos;
-  for (size_t i = open + 1; i + 1 < end;) {
-    if (q[i] == '"' || q[i] == '\'' || q[i] == '`') {
-      i = SkipString(q, i);
-    } else if (q[i] == '{') {
-      i = SkipGroup(q, i, '{', '}');
-    } else if (q[i] == '(') {
-      i = SkipGroup(q, i, '(', ')');
-    } else {
-      if (q[i] == ',') comma = i;
-      ++i;
-    }
-  }
-  if (comma == std::string_view::npos) return {};  // label_values(label): every series
-  return PromqlSelectors(q.substr(open + 1, comma - open - 1));
-}
-
-// A dashboard expression as Prometheus can evaluate it: Grafana's interval variables become
-// 1m, and any other variable inside a string (a label matcher's value) ".*", which is what
-// the dashboard's "All" sends. Empty when a variable is left outside a string.
-std::string SubstituteGrafanaVariables(std::string_view s) {
-  std::string out;
-  bool in_string = false;
-  char quote = 0;
-  for (size_t i = 0; i < s.size();) {
-    const char c = s[i];
-    if (in_string && c == '\\' && i + 1 < s.size()) {
-      out.append(s.substr(i, 2));
-      i += 2;
-      continue;
-    }
-    if (c == '"' || c == '\'' || c == '`') {
-      if (!in_string) {
-        in_string = true;
-        quote = c;
-      } else if (c == quote) {
-        in_string = false;
-      }
-      out += c;
-      ++i;
-      continue;
-    }
-    if (c != '$') {
-      out += c;
-      ++i;
-      continue;
-    }
-    const size_t end = SkipGrafanaVariable(s, i);
-    std::string name(s.substr(i + 1, end - i - 1));
-    if (!name.empty() && name.front() == '{') name = name.substr(1, name.size() - 2);
-    name = name.substr(0, name.find(':'));
-    if (name == "__rate_interval" || name == "__interval" || name == "__range") {
-      out += "1m";
-    } else if (in_string) {
-      out += ".*";
-    } else {
-      return "";
-    }
-    i = end;
-  }
-  return out;
-}
-
-TEST(PromqlMetricNamesTest, KeepsMetricsAndDropsFunctionsKeywordsLabelsAndDurations) {
-  EXPECT_EQ(PromqlMetricNames(
-                R"(histogram_quantile(0.95, sum by (namespace, pod, model, le) (
-              rate(agentry_x_seconds_bucket{job="agentry-nodeagent", le!="+Inf"}[10m]))) > 2)"),
-            (std::set<std::string>{"agentry_x_seconds_bucket"}));
-  EXPECT_EQ(PromqlMetricNames(R"(a_ratio{job="j"} > 0.9
-          and on (namespace, pod, device) group_left(model)
-          rate(b_total[10m] offset 5m) > 0.05 or absent(up{job="x"}) unless vector(1e-3))"),
-            (std::set<std::string>{"a_ratio", "b_total", "up"}));
-  // Aggregations with the clause after, in upper case; count_values' label string; topk's
-  // number; a subquery; a comment; a Grafana variable in a range and in a matcher.
-  EXPECT_EQ(PromqlMetricNames("SUM(rate(c_total{agent=~\"$agent\"}[$__rate_interval])) BY (job)"
-                              " / count_values(\"version\", d_info) # e_total is a comment\n"
-                              " + topk(5, max_over_time(f_gauge[1h:5m])) * 60 + bool 0x1F"),
-            (std::set<std::string>{"c_total", "d_info", "f_gauge"}));
-  EXPECT_EQ(PromqlMetricNames(R"({__name__="g_total", job="x"} + {__name__=~"h.*"})"),
-            (std::set<std::string>{"g_total"}));
-  EXPECT_EQ(PromqlMetricNames(R"q(label_replace(i_total, "dst", "$1", "src", "(.*)"))q"),
-            (std::set<std::string>{"i_total"}));
-  // The job a selector names with '=', wherever the metric's name is.
-  EXPECT_EQ(PromqlSelectors(R"(rate(x_total{code="b", job = "a"}[5m]) / y{job=~"b"} + )"
-                            R"({__name__="z", job="c"} + on (job) up)"),
-            (std::set<Selector>{{"up", ""}, {"x_total", "a"}, {"y", ""}, {"z", "c"}}));
-  EXPECT_EQ(GrafanaVariableSelectors(
-                R"(label_values(agentry_build_info{job="r", namespace=~"$namespace"}, agent))"),
-            (std::set<Selector>{{"agentry_build_info", "r"}}));
-  EXPECT_EQ(GrafanaVariableSelectors("label_values(namespace)"), std::set<Selector>{});
-  EXPECT_EQ(GrafanaVariableSelectors("query_result(sum by (x) (j_total))"),
-            (std::set<Selector>{{"j_total", ""}}));
-  EXPECT_EQ(SubstituteGrafanaVariables(
-                R"(rate(a{n=~"$namespace", b="${agent:regex}"}[$__rate_interval]))"),
-            R"(rate(a{n=~".*", b=".*"}[1m]))");
-  EXPECT_EQ(SubstituteGrafanaVariables("sum by ($label) (a)"), "");
-}
-
-// ---------------------------------------------------------------------------------------------
-// What the chart's alerts and dashboard reference.
+// What the chart's alerts and dashboard reference: their queries and the metrics these select
+// (charts/tests/monitoring/promql_queries.h, tested by promql_queries_test).
 
 struct Referenced {
   std::map<std::string, std::set<std::string>> metrics;  // name -> where it is used
-  std::map<Selector, std::set<std::string>> jobs;        // the selectors that name a job
+  // (metric, job) of each selector that names a job with '=' -> where it is used.
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> jobs;
   std::vector<std::pair<std::string, std::string>> dashboard_exprs;  // where, expression
   size_t rules = 0;
 
-  void Add(const std::set<Selector>& selectors, const std::string& where) {
-    for (const Selector& selector : selectors) {
+  // The metrics `query` of `file` selects.
+  void Add(const promql::Query& query, const std::string& file) {
+    const std::string where = file + " " + query.where;
+    for (const promql::Selector& selector : promql::Selectors(query.expr)) {
       metrics[selector.metric].insert(where);
-      if (!selector.job.empty()) jobs[selector].insert(where);
+      const std::string job = selector.Equal("job");
+      if (!job.empty()) jobs[{selector.metric, job}].insert(where);
     }
   }
 };
-
-void AddAlertRules(const std::string& text, Referenced* out) {
-  const YAML::Node root = YAML::Load(text);
-  for (const YAML::Node& group : root["groups"]) {
-    for (const YAML::Node& rule : group["rules"]) {
-      ++out->rules;
-      const std::string name = rule["alert"] ? rule["alert"].as<std::string>()
-                                             : "record " + rule["record"].as<std::string>();
-      out->Add(PromqlSelectors(rule["expr"].as<std::string>()), "alerts.yaml " + name);
-    }
-  }
-}
-
-// Every panel's targets[].expr, rows and nested panels included, and every query variable.
-void AddDashboard(const Json& node, const std::string& title, Referenced* out) {
-  if (node.is_array()) {
-    for (const Json& child : node) AddDashboard(child, title, out);
-    return;
-  }
-  if (!node.is_object()) return;
-  const std::string here = node.contains("title") && node["title"].is_string()
-                               ? node["title"].get<std::string>()
-                               : title;
-  if (node.contains("targets") && node["targets"].is_array()) {
-    for (const Json& target : node["targets"]) {
-      if (!target.is_object() || !target.contains("expr") || !target["expr"].is_string()) continue;
-      const std::string expr = target["expr"].get<std::string>();
-      const std::string where = "dashboard.json panel \"" + here + "\"";
-      out->dashboard_exprs.emplace_back(where, expr);
-      out->Add(PromqlSelectors(expr), where);
-    }
-  }
-  if (node.contains("templating") && node["templating"].contains("list")) {
-    for (const Json& variable : node["templating"]["list"]) {
-      if (variable.value("type", "") != "query" || !variable.contains("query")) continue;
-      const Json& q = variable["query"];
-      const std::string query = q.is_string() ? q.get<std::string>()
-                                : q.is_object() && q.contains("query") && q["query"].is_string()
-                                    ? q["query"].get<std::string>()
-                                    : "";
-      const std::string where = "dashboard.json variable $" + variable.value("name", "?");
-      out->Add(GrafanaVariableSelectors(query), where);
-    }
-  }
-  for (const auto& [key, child] : node.items()) {
-    if (key != "targets" && key != "templating") AddDashboard(child, here, out);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Metrics the local data plane cannot be expected to have series for. Anything else the
@@ -461,21 +132,6 @@ const Exemption* FindExemption(const std::string& name) {
 
 // ---------------------------------------------------------------------------------------------
 // Processes and HTTP.
-
-uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return 0;
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string Join(const std::set<std::string>& items) {
   std::string out;
@@ -602,13 +258,22 @@ TEST_F(PrometheusE2eTest, ScrapesTheLocalDataPlaneAndHasTheSeriesTheAlertsAndDas
   EXPECT_FALSE(dashboard.empty()) << files / "dashboard.json"
                                   << " is missing or empty";
   if (!alerts.empty()) {
-    ASSERT_NO_THROW(AddAlertRules(alerts, &referenced)) << "alerts.yaml is not a rule file";
+    std::vector<promql::Query> rules;
+    ASSERT_NO_THROW(rules = promql::RuleQueries(alerts)) << "alerts.yaml is not a rule file";
+    referenced.rules = rules.size();
+    for (const promql::Query& rule : rules) referenced.Add(rule, "alerts.yaml");
     std::ofstream(dir_ + "/alerts.yaml") << alerts;
   }
   if (!dashboard.empty()) {
     const Json parsed = Json::parse(dashboard, nullptr, /*allow_exceptions=*/false);
     ASSERT_TRUE(parsed.is_object()) << "dashboard.json is not a JSON object";
-    AddDashboard(parsed, "", &referenced);
+    // Every panel's targets[].expr, rows and nested panels included, and every query variable.
+    for (const promql::Query& query : promql::DashboardQueries(parsed)) {
+      referenced.Add(query, "dashboard.json");
+      if (query.kind == promql::Query::Kind::kTarget) {
+        referenced.dashboard_exprs.emplace_back("dashboard.json " + query.where, query.expr);
+      }
+    }
   }
 
   // The data plane: a generated test model, an agent without tools.
@@ -801,19 +466,18 @@ spec:
   // component's job, or a misspelt job, selects nothing in a cluster either.
   const std::set<std::string> chart_jobs = {"agentry-operator", "agentry-nodeagent",
                                             "agentry-runtime", "agentry-state"};
-  for (const auto& [selector, used_by] : referenced.jobs) {
-    if (selector.job.find('$') != std::string::npos) continue;  // a Grafana variable
-    EXPECT_TRUE(chart_jobs.contains(selector.job))
-        << selector.metric << "{job=\"" << selector.job
-        << "\"}: not a job the chart sets up (used by " << Join(used_by) << ")";
+  for (const auto& [metric_and_job, used_by] : referenced.jobs) {
+    const auto& [metric, job] = metric_and_job;
+    if (job.find('$') != std::string::npos) continue;  // a Grafana variable
+    EXPECT_TRUE(chart_jobs.contains(job))
+        << metric << "{job=\"" << job << "\"}: not a job the chart sets up (used by "
+        << Join(used_by) << ")";
     // Those without series are reported above.
-    if (FindExemption(selector.metric) != nullptr || !with_series.contains(selector.metric)) {
-      continue;
-    }
-    const auto by_job = Query("count by (job) (" + selector.metric + ")");
-    EXPECT_GT(Scalar("count(" + selector.metric + "{job=\"" + selector.job + "\"})"), 0)
-        << selector.metric << " has series, but none under job=\"" << selector.job << "\" (used by "
-        << Join(used_by) << "); count by job: " << (by_job ? Json(*by_job).dump() : "?");
+    if (FindExemption(metric) != nullptr || !with_series.contains(metric)) continue;
+    const auto by_job = Query("count by (job) (" + metric + ")");
+    EXPECT_GT(Scalar("count(" + metric + "{job=\"" + job + "\"})"), 0)
+        << metric << " has series, but none under job=\"" << job << "\" (used by " << Join(used_by)
+        << "); count by job: " << (by_job ? Json(*by_job).dump() : "?");
   }
 
   // Prometheus loaded every rule, and each one evaluates without an error.
@@ -842,10 +506,11 @@ spec:
   // Every dashboard query is PromQL that Prometheus evaluates, with its variables set as the
   // dashboard's "All" would.
   for (const auto& [where, expr] : referenced.dashboard_exprs) {
-    const std::string promql = SubstituteGrafanaVariables(expr);
-    if (promql.empty()) continue;  // a variable outside a label value: Grafana's alone
-    const Json r = Api("/api/v1/query", {{"query", promql}});
-    EXPECT_EQ(r.value("status", ""), "success") << where << ": " << promql << "\n" << r.dump();
+    const std::optional<std::string> evaluable =
+        promql::SubstituteVariables(expr, promql::AllValue);
+    if (!evaluable) continue;  // a variable outside a label value: Grafana's alone
+    const Json r = Api("/api/v1/query", {{"query", *evaluable}});
+    EXPECT_EQ(r.value("status", ""), "success") << where << ": " << *evaluable << "\n" << r.dump();
   }
 
   // Both stop cleanly.

@@ -5,9 +5,6 @@
 //
 // helm and kubectl come from scripts/kubetools-install (the ctest fixture before these
 // tests); without them every test skips and says so.
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -24,12 +21,15 @@
 
 #include "common/config/agent_spec.h"
 #include "common/config/decoder.h"
+#include "common/testing/run_command.h"
 #include "operator/render.h"
 
 namespace agentry {
 namespace {
 
 using Json = nlohmann::json;
+using testing::CommandOutput;
+using testing::RunCommand;
 namespace fs = std::filesystem;
 
 const std::string kSource = AGENTRY_SOURCE_DIR;
@@ -42,24 +42,6 @@ std::string Tool(const std::string& name) {
                           : home != nullptr                  ? std::string(home) + "/.cache/agentry"
                                                              : std::string("/nonexistent");
   return dir + "/kubetools/" + name;
-}
-
-struct Output {
-  int code = -1;
-  std::string text;
-};
-
-// `command` through the shell, stdout and stderr together.
-Output RunCommand(const std::string& command) {
-  Output out;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.text.append(buffer, n);
-  const int status = pclose(pipe);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
 }
 
 Json ToJson(const YAML::Node& node) {
@@ -92,7 +74,7 @@ class ChartTest : public ::testing::Test {
   }
 
   // `helm template` with `values` (YAML) on top of the defaults.
-  Output Template(const std::string& values, const std::string& extra = "") {
+  CommandOutput Template(const std::string& values, const std::string& extra = "") {
     const std::string file = ::testing::TempDir() + "/values-" +
                              std::to_string(std::hash<std::string>()(values)) + ".yaml";
     std::ofstream(file) << values;
@@ -100,7 +82,7 @@ class ChartTest : public ::testing::Test {
                       " --namespace agentry-system -f " + file + " " + extra);
   }
   std::map<std::string, Json> Render(const std::string& values = "") {
-    const Output out = Template(values);
+    const CommandOutput out = Template(values);
     EXPECT_EQ(out.code, 0) << out.text;
     return Objects(out.text);
   }
@@ -138,7 +120,7 @@ bool HasArg(const Json& container, const std::string& arg) {
 }
 
 TEST_F(ChartTest, HelmLintPassesStrict) {
-  const Output out = RunCommand(Tool("helm") + " lint --strict " + kChart);
+  const CommandOutput out = RunCommand(Tool("helm") + " lint --strict " + kChart);
   EXPECT_EQ(out.code, 0) << out.text;
   EXPECT_NE(out.text.find("0 chart(s) failed"), std::string::npos) << out.text;
 }
@@ -402,7 +384,7 @@ TEST_F(ChartTest, BadValuesAreRefusedNamingTheField) {
       {"operator: {leaderElection: false}", "operator.replicas: more than one replica needs"},
   };
   for (const auto& c : cases) {
-    const Output out = Template(c.values);
+    const CommandOutput out = Template(c.values);
     EXPECT_NE(out.code, 0) << c.values;
     EXPECT_NE(out.text.find(c.message), std::string::npos) << c.values << ":\n" << out.text;
   }
@@ -419,7 +401,7 @@ TEST_F(ChartTest, TheChartsCrdIsTheProjects) {
   EXPECT_TRUE(x.str() == y.str())
       << "charts/agentry/crds/ must be a copy of crds/managedagents.agentry.dev.yaml";
   // helm installs it with --include-crds / on install; template shows it with the flag.
-  const Output out = Template("", "--include-crds");
+  const CommandOutput out = Template("", "--include-crds");
   ASSERT_EQ(out.code, 0) << out.text;
   EXPECT_EQ(Objects(out.text).count("CustomResourceDefinition/managedagents.agentry.dev"), 1u);
 }
@@ -428,8 +410,8 @@ TEST_F(ChartTest, TheChartsCrdIsTheProjects) {
 // agent (the CRD's schema, defaults applied, and the decoder) with the overlay's changes.
 TEST_F(ChartTest, TheGitOpsOverlayRendersAValidAgent) {
   if (!fs::exists(Tool("kubectl"))) GTEST_SKIP() << Tool("kubectl") << " is missing";
-  const Output out = RunCommand(Tool("kubectl") + " kustomize " + kSource +
-                                "/examples/gitops/overlays/production");
+  const CommandOutput out = RunCommand(Tool("kubectl") + " kustomize " + kSource +
+                                       "/examples/gitops/overlays/production");
   ASSERT_EQ(out.code, 0) << out.text;
   YAML::Node manifest = YAML::Load(out.text);
   const YAML::Node crd = YAML::LoadFile(kSource + "/crds/managedagents.agentry.dev.yaml");

@@ -9,31 +9,32 @@
 // tests that need it skip and say so.
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "charts/tests/monitoring/promql_queries.h"
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "common/testing/child_process.h"
+#include "common/testing/run_command.h"
 
 namespace agentry {
 namespace {
@@ -48,25 +49,7 @@ const std::string kDashboard = kSource + "/charts/agentry/files/dashboard.json";
 const std::string kOperations = kSource + "/docs/operations.md";
 const std::string kRunbooks = "https://github.com/agentry/agentry/blob/main/docs/operations.md#";
 
-struct Output {
-  int code = -1;
-  std::string text;
-};
-
-// `command` through the shell, stdout and stderr together.
-Output RunCommand(const std::string& command) {
-  Output out;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.text.append(buffer, n);
-  const int status = pclose(pipe);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-bool HavePromtool() { return RunCommand("command -v promtool").code == 0; }
+bool HavePromtool() { return testing::RunCommand("command -v promtool").code == 0; }
 
 #define SKIP_WITHOUT_PROMTOOL()                                                    \
   if (!HavePromtool()) {                                                           \
@@ -80,130 +63,9 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-// ---------------------------------------------------------------------------------------
-// The metric names a PromQL expression selects, each with its label matchers (the text
-// between the braces, or empty): what is left once strings, label lists (by, without, on,
-// ignoring, group_left, group_right), ranges, numbers, durations, keywords and function
-// names are taken out.
-
-struct Selector {
-  std::string metric;
-  std::string matchers;
-};
-
-// Index just past the string literal that starts at `i`.
-size_t SkipString(std::string_view s, size_t i) {
-  const char quote = s[i++];
-  while (i < s.size() && s[i] != quote) i += (s[i] == '\\' && quote != '`') ? 2 : 1;
-  return std::min(i + 1, s.size());
-}
-
-// Index just past the `close` that matches the `open` at `i`, strings skipped.
-size_t SkipGroup(std::string_view s, size_t i, char open, char close) {
-  int depth = 0;
-  while (i < s.size()) {
-    const char c = s[i];
-    if (c == '"' || c == '\'' || c == '`') {
-      i = SkipString(s, i);
-      continue;
-    }
-    if (c == open) ++depth;
-    if (c == close && --depth == 0) return i + 1;
-    ++i;
-  }
-  return i;
-}
-
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
-}
-
-std::vector<Selector> MetricSelectors(std::string_view expr) {
-  static const std::set<std::string> kLabelLists = {"by",       "without",    "on",
-                                                    "ignoring", "group_left", "group_right"};
-  static const std::set<std::string> kKeywords = {
-      "and", "or",    "unless", "offset", "bool",    "inf",      "nan",        "start",
-      "end", "atan2", "by",     "on",     "without", "ignoring", "group_left", "group_right"};
-  const auto ident_start = [](char c) {
-    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
-  };
-  const auto ident = [&](char c) {
-    return ident_start(c) || std::isdigit(static_cast<unsigned char>(c));
-  };
-  std::vector<Selector> out;
-  size_t i = 0;
-  while (i < expr.size()) {
-    const char c = expr[i];
-    if (c == '"' || c == '\'' || c == '`') {
-      i = SkipString(expr, i);
-    } else if (c == '#') {  // a comment, to the end of the line
-      while (i < expr.size() && expr[i] != '\n') ++i;
-    } else if (c == '{') {  // matchers without a metric name before them
-      i = SkipGroup(expr, i, '{', '}');
-    } else if (c == '[') {
-      i = SkipGroup(expr, i, '[', ']');
-    } else if (std::isdigit(static_cast<unsigned char>(c)) ||
-               (c == '.' && i + 1 < expr.size() &&
-                std::isdigit(static_cast<unsigned char>(expr[i + 1])))) {
-      // A number or a duration (0.95, 1e3, 0x1f, 5m, 1h30m).
-      while (i < expr.size() &&
-             (std::isalnum(static_cast<unsigned char>(expr[i])) || expr[i] == '.'))
-        ++i;
-    } else if (ident_start(c)) {
-      const size_t start = i;
-      while (i < expr.size() && ident(expr[i])) ++i;
-      const std::string word(expr.substr(start, i - start));
-      size_t next = i;
-      while (next < expr.size() && std::isspace(static_cast<unsigned char>(expr[next]))) ++next;
-      size_t word_end = next;
-      while (word_end < expr.size() && ident(expr[word_end])) ++word_end;
-      const std::string following = Lower(std::string(expr.substr(next, word_end - next)));
-      // An aggregation's parenthesis may come after its label list: "sum by (job) (...)".
-      const bool call =
-          (next < expr.size() && expr[next] == '(') || following == "by" || following == "without";
-      if (call && kLabelLists.count(Lower(word)) > 0) {
-        i = SkipGroup(expr, next, '(', ')');
-      } else if (call || kKeywords.count(Lower(word)) > 0) {
-        // A function or aggregation (its arguments are read on), or a keyword.
-      } else {
-        Selector selector{word, ""};
-        if (next < expr.size() && expr[next] == '{') {
-          i = SkipGroup(expr, next, '{', '}');
-          selector.matchers = std::string(expr.substr(next + 1, i - next - 2));
-        }
-        out.push_back(std::move(selector));
-      }
-    } else {
-      ++i;
-    }
-  }
-  return out;
-}
-
-TEST(MetricSelectorsTest, FindsEveryMetricAndNothingElse) {
-  const std::vector<Selector> got = MetricSelectors(
-      R"q(sum by (le, job) (rate(a_bucket{job="x", le=~"1|2"}[5m] offset 1h))
-         / on (job) group_left (pod) b:recorded
-         and ignoring (x) c{l="}", m!~"by (y)"} > bool 0.5
-         or label_replace(d, "dst", "$1", "src", "(.*)")  # e_comment
-         unless sum(e[10m:1m]) without (f) and Inf < nan or count without (k) (j)
-         or histogram_quantile(0.95, g_bucket) * 1e3 + .5 - topk(5, h) @ start())q");
-  std::vector<std::string> names;
-  for (const Selector& s : got) names.push_back(s.metric);
-  EXPECT_EQ(names, (std::vector<std::string>{"a_bucket", "b:recorded", "c", "d", "e", "j",
-                                             "g_bucket", "h"}));
-  ASSERT_EQ(got.size(), 8u);
-  EXPECT_EQ(got[0].matchers, R"(job="x", le=~"1|2")");
-  EXPECT_EQ(got[2].matchers, R"q(l="}", m!~"by (y)")q");
-  EXPECT_EQ(got[1].matchers, "");
-}
-
-// The value of label `name` in a selector's matchers when it is matched exactly.
-std::string ExactMatcher(const std::string& matchers, const std::string& name) {
-  const std::regex re("(^|[\\s,])" + name + R"re(\s*=\s*"([^"]*)")re");
-  std::smatch m;
-  return std::regex_search(matchers, m, re) ? m[2].str() : "";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -227,14 +89,14 @@ std::vector<Alert> Alerts() {
 
 TEST(AlertsTest, PromtoolChecksTheRules) {
   SKIP_WITHOUT_PROMTOOL();
-  const Output out = RunCommand("promtool check rules " + kAlerts);
+  const testing::CommandOutput out = testing::RunCommand("promtool check rules " + kAlerts);
   EXPECT_EQ(out.code, 0) << out.text;
   EXPECT_NE(out.text.find("SUCCESS"), std::string::npos) << out.text;
 }
 
 TEST(AlertsTest, PromtoolUnitTestsPass) {
   SKIP_WITHOUT_PROMTOOL();
-  const Output out = RunCommand("promtool test rules " + kAlertTests);
+  const testing::CommandOutput out = testing::RunCommand("promtool test rules " + kAlertTests);
   EXPECT_EQ(out.code, 0) << out.text;
 }
 
@@ -297,66 +159,31 @@ const std::map<std::string, std::string> kVariables = {{"namespace", "team-a"},
 // `query` with Grafana's template variables ($name, ${name}) replaced by a value of each;
 // an unknown one is a test failure.
 std::string Substitute(const std::string& query, const std::string& where) {
-  std::string out;
-  const std::regex variable(R"(\$\{(\w+)\}|\$(\w+))");
-  auto last = query.cbegin();
-  for (auto it = std::sregex_iterator(query.begin(), query.end(), variable);
-       it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    const std::string name = m[1].matched ? m[1].str() : m[2].str();
-    out.append(last, m[0].first);
-    last = m[0].second;
-    if (std::isdigit(static_cast<unsigned char>(name[0]))) {  // a regex group: "$1"
-      out += m[0].str();
-      continue;
-    }
-    const auto value = kVariables.find(name);
-    if (value == kVariables.end()) {
-      ADD_FAILURE() << where << ": unknown template variable $" << name;
-      continue;
-    }
-    out += value->second;
-  }
-  out.append(last, query.cend());
-  return out;
-}
-
-struct Query {
-  std::string where;  // panel and refId, or variable
-  std::string expr;   // PromQL, variables substituted
-};
-
-// Every PromQL query of the dashboard: the panels' targets (rows' panels included), and the
-// series selector inside each query variable's label_values().
-std::vector<Query> DashboardQueries(const Json& dashboard) {
-  std::vector<Query> out;
-  std::vector<Json> panels(dashboard["panels"].begin(), dashboard["panels"].end());
-  for (size_t i = 0; i < panels.size(); ++i) {
-    const Json p = panels[i];
-    for (const Json& nested : p.value("panels", Json::array())) panels.push_back(nested);
-    for (const Json& t : p.value("targets", Json::array())) {
-      const std::string where =
-          "panel \"" + p.value("title", "") + "\" target " + t.value("refId", "");
-      out.push_back({where, Substitute(t.value("expr", ""), where)});
-    }
-  }
-  for (const Json& v : dashboard["templating"]["list"]) {
-    if (v.value("type", "") != "query") continue;
-    const std::string where = "variable " + v.value("name", "");
-    const Json& q = v["query"];
-    const std::string text = q.is_object() ? q.value("query", "") : q.get<std::string>();
-    const std::regex label_values(R"(^\s*label_values\(\s*(.+)\s*,\s*\w+\s*\)\s*$)");
-    std::smatch m;
-    if (!std::regex_match(text, m, label_values)) {
-      ADD_FAILURE() << where << ": not label_values(SELECTOR, LABEL): " << text;
-      continue;
-    }
-    out.push_back({where, Substitute(m[1].str(), where)});
-  }
-  return out;
+  return *promql::SubstituteVariables(
+      query, [&](const std::string& name, bool) -> std::optional<std::string> {
+        const auto value = kVariables.find(name);
+        if (value != kVariables.end()) return value->second;
+        ADD_FAILURE() << where << ": unknown template variable $" << name;
+        return "";
+      });
 }
 
 Json Dashboard() { return Json::parse(ReadFile(kDashboard)); }
+
+// Every PromQL query of the dashboard, variables substituted: the panels' targets (rows'
+// panels included), and the series selector inside each query variable's label_values().
+std::vector<promql::Query> DashboardQueries() {
+  std::vector<promql::Query> out;
+  for (promql::Query q : promql::DashboardQueries(Dashboard())) {
+    if (q.expr.empty()) {
+      ADD_FAILURE() << q.where << ": selects no series; not label_values(SELECTOR, LABEL)";
+      continue;
+    }
+    q.expr = Substitute(q.expr, q.where);
+    out.push_back(std::move(q));
+  }
+  return out;
+}
 
 TEST(DashboardTest, IsAGrafanaDashboardOnAPrometheusDatasourceVariable) {
   const Json d = Dashboard();
@@ -393,7 +220,7 @@ TEST(DashboardTest, IsAGrafanaDashboardOnAPrometheusDatasourceVariable) {
 
 TEST(DashboardTest, EveryQueryParses) {
   SKIP_WITHOUT_PROMTOOL();
-  const std::vector<Query> queries = DashboardQueries(Dashboard());
+  const std::vector<promql::Query> queries = DashboardQueries();
   ASSERT_GE(queries.size(), 20u);
   // As recording rules: promtool parses each expression and names the one it cannot.
   YAML::Emitter rules;
@@ -409,7 +236,7 @@ TEST(DashboardTest, EveryQueryParses) {
   const fs::path file =
       fs::temp_directory_path() / ("agentry-dashboard-rules-" + std::to_string(getpid()) + ".yaml");
   std::ofstream(file) << rules.c_str();
-  const Output out = RunCommand("promtool check rules " + file.string());
+  const testing::CommandOutput out = testing::RunCommand("promtool check rules " + file.string());
   EXPECT_EQ(out.code, 0) << out.text;
   EXPECT_NE(out.text.find("SUCCESS: " + std::to_string(queries.size()) + " rules found"),
             std::string::npos)
@@ -496,14 +323,15 @@ struct Use {
 
 std::map<std::string, std::vector<Use>> UsedMetrics() {
   std::map<std::string, std::vector<Use>> used;
-  for (const Alert& a : Alerts()) {
-    for (const Selector& s : MetricSelectors(a.rule["expr"].as<std::string>())) {
-      used[s.metric].push_back({"alert " + a.name, ExactMatcher(s.matchers, "job")});
+  for (const promql::Query& q : promql::RuleQueries(ReadFile(kAlerts))) {
+    if (q.kind != promql::Query::Kind::kAlert) continue;
+    for (const promql::Selector& s : promql::Selectors(q.expr)) {
+      used[s.metric].push_back({q.where, s.Equal("job")});
     }
   }
-  for (const Query& q : DashboardQueries(Dashboard())) {
-    for (const Selector& s : MetricSelectors(q.expr)) {
-      used[s.metric].push_back({"dashboard " + q.where, ExactMatcher(s.matchers, "job")});
+  for (const promql::Query& q : DashboardQueries()) {
+    for (const promql::Selector& s : promql::Selectors(q.expr)) {
+      used[s.metric].push_back({"dashboard " + q.where, s.Equal("job")});
     }
   }
   return used;
@@ -538,7 +366,7 @@ class ExportedMetricsTest : public ::testing::Test {
 
 TEST_F(ExportedMetricsTest, EveryMetricTheAlertsAndTheDashboardUseIsExported) {
   const std::string bin = AGENTRY_BIN;
-  ASSERT_EQ(RunCommand(bin + " make-test-model -o " + dir_ + "/m.gguf").code, 0);
+  ASSERT_EQ(testing::RunCommand(bin + " make-test-model -o " + dir_ + "/m.gguf").code, 0);
   std::ofstream(dir_ + "/agent.yaml") << R"(apiVersion: agentry.dev/v1alpha1
 kind: ManagedAgent
 metadata: {name: watched, namespace: monitoring}
