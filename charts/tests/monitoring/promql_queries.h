@@ -40,15 +40,15 @@ struct Selector {
 // appears. Grafana variables ($name, ${name}, ${name:format}) may be in it: they are
 // skipped, and left as written in matcher values. {__name__="x", ...} selects x; braces
 // without a metric name and without __name__="..." select no metric and are left out.
-std::vector<Selector> Selectors(std::string_view expr);
+std::vector<Selector> Selectors(std::string_view s);
 
-// `query` with each Grafana template variable ($name, ${name}, ${name:format}) replaced by
+// `s` (a query) with each Grafana template variable ($name, ${name}, ${name:format}) replaced by
 // value(name, in_string), where in_string says whether it stands inside a quoted string
 // (a label matcher's value); "$1" and the like (label_replace's regex groups) are kept.
 // nullopt when `value` returned nullopt for one.
 using VariableValue =
     std::function<std::optional<std::string>(const std::string& name, bool in_string)>;
-std::optional<std::string> SubstituteVariables(std::string_view query, const VariableValue& value);
+std::optional<std::string> SubstituteVariables(std::string_view s, const VariableValue& value);
 
 // What the dashboard's "All" makes of a variable: Grafana's interval variables
 // ($__rate_interval, $__interval, $__range) are 1m, any other inside a string ".*";

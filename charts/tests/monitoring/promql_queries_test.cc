@@ -44,6 +44,7 @@ TEST(MetricSelectorsTest, FindsEveryMetricAndNothingElse) {
          unless sum(e[10m:1m]) without (f) and Inf < nan or count without (k) (j)
          or histogram_quantile(0.95, g_bucket) * 1e3 + .5 - topk(5, h) @ start())q");
   std::vector<std::string> names;
+  names.reserve(got.size());
   for (const Selector& s : got) names.push_back(s.metric);
   EXPECT_EQ(names, (std::vector<std::string>{"a_bucket", "b:recorded", "c", "d", "e", "j",
                                              "g_bucket", "h"}));
