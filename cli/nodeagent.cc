@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <thread>
 
-#include "common/stop_signals.h"
 #include "common/http/server.h"
 #include "common/log/log.h"
 #include "common/metrics/process_metrics.h"
 #include "common/metrics/registry.h"
+#include "common/stop_signals.h"
 #include "common/version.h"
 #include "nodeagent/devices/discovery.h"
 #include "nodeagent/devices/visibility.h"

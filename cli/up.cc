@@ -17,9 +17,9 @@
 
 #include <cpprest/http_client.h>
 
-#include "common/stop_signals.h"
 #include "common/config/agent_spec.h"
 #include "common/file.h"
+#include "common/stop_signals.h"
 
 namespace agentry::cli {
 namespace {

@@ -6,8 +6,9 @@ namespace {
 
 const std::vector<const kube::Resource*>& OwnedKinds() {
   static const std::vector<const kube::Resource*> kinds = {
-      &kube::kServiceAccounts, &kube::kRoles,           &kube::kRoleBindings,
-      &kube::kConfigMaps,      &kube::kStatefulSets,    &kube::kServices,
+      &kube::kServiceAccounts, &kube::kRoles,
+      &kube::kRoleBindings,    &kube::kConfigMaps,
+      &kube::kStatefulSets,    &kube::kServices,
       &kube::kNetworkPolicies, &kube::kPodDisruptionBudgets};
   return kinds;
 }

@@ -37,7 +37,8 @@ StatusCode CodeFor(int http_status, const std::string& reason) {
 template <typename T>
 Status AwaitStopped(const pplx::task<T>& task, const std::atomic<bool>* stop,
                     pplx::cancellation_token_source* cancel) {
-  return http::AwaitTask(task, Clock::time_point::max(), std::chrono::milliseconds(0), stop, cancel);
+  return http::AwaitTask(task, Clock::time_point::max(), std::chrono::milliseconds(0), stop,
+                         cancel);
 }
 
 std::string Query(const std::vector<std::pair<std::string, std::string>>& params) {

@@ -29,7 +29,7 @@ struct TestModelSpec {
   uint64_t seed = 0;
   bool tied = false;                // no output.weight: the embeddings are reused
   const GgufFile* vocab = nullptr;  // tokenizer.* metadata is copied from here when set
-  std::string chat_template = {};  // tokenizer.chat_template when set ("chatml", a Jinja text)
+  std::string chat_template = {};   // tokenizer.chat_template when set ("chatml", a Jinja text)
 };
 
 // The whole GGUF file. InvalidArgument for inconsistent shapes (dim % heads, heads %

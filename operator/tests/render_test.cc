@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
-#include <sstream>
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -73,9 +73,9 @@ TEST(RenderTest, EveryOwnedObjectIsOwnedAndLabelled) {
     EXPECT_EQ(meta["labels"]["app.kubernetes.io/instance"], "triage") << kind;
     EXPECT_EQ(meta["labels"]["app.kubernetes.io/managed-by"], "agentry-operator") << kind;
   }
-  EXPECT_EQ(kinds, (std::vector<std::string>{"ConfigMap", "NetworkPolicy", "PodDisruptionBudget",
-                                             "Role", "RoleBinding", "Service", "ServiceAccount",
-                                             "StatefulSet"}));
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"ConfigMap", "NetworkPolicy", "PodDisruptionBudget", "Role",
+                                      "RoleBinding", "Service", "ServiceAccount", "StatefulSet"}));
   EXPECT_EQ(objects.at("ConfigMap")["metadata"]["name"], "triage-config");
 }
 
@@ -149,8 +149,7 @@ TEST(RenderTest, TheRuntimesMayPatchOnlyTheirOwnAgentsStatus) {
     const std::string subject = account.empty() ? "triage" : account;
     EXPECT_EQ(binding["subjects"], Json::parse(R"([{"kind": "ServiceAccount", "name": ")" +
                                                subject + R"(", "namespace": "team-a"}])"));
-    EXPECT_EQ(objects.at("StatefulSet")["spec"]["template"]["spec"]["serviceAccountName"],
-              subject);
+    EXPECT_EQ(objects.at("StatefulSet")["spec"]["template"]["spec"]["serviceAccountName"], subject);
   }
 }
 
