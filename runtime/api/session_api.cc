@@ -155,18 +155,20 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
     }
   });
   // What the agent used today (UTC), from the sidecar's day counters at each scrape: what a
-  // cost dashboard plots per agent, and what tokensPerDay is checked against.
+  // cost dashboard plots per agent, and what tokensPerDay is checked against. No `agent`
+  // label: a runtime serves one agent, and the scrape names it (docs/operations.md), where
+  // a label of its own would clash and be renamed exported_agent.
   metrics::Family<metrics::Gauge>* today = &m->AddGauge(
       "agentry_runtime_agent_usage_today",
       "The agent's usage today (UTC) by counter: prompt_tokens, completion_tokens, turns, "
       "tool_calls.",
-      {"agent", "counter"});
+      {"counter"});
   m->AddCollectHook([this, today] {
     StatusOr<statepb::Usage> usage = DayUsage(UtcDay(now_ms_()));
     if (!usage.ok()) return;
     for (const char* name : {"prompt_tokens", "completion_tokens", "turns", "tool_calls"}) {
       const auto it = usage->counters().find(name);
-      today->WithLabels({harness_->options().agent, name})
+      today->WithLabels({name})
           .Set(it == usage->counters().end() ? 0.0 : static_cast<double>(it->second));
     }
   });

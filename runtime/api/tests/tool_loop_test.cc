@@ -317,8 +317,7 @@ TEST_F(ToolLoopTest, ToolCallsPerSessionIsABudgetAcrossTurns) {
   EXPECT_EQ(day["usage"]["tool_calls"], 1);
   EXPECT_EQ(day["usage"]["completion_tokens"], 15);  // three scripted steps of 5
   const std::string metrics = metrics::SerializeTextFormat(registry_->Collect());
-  EXPECT_NE(metrics.find("agentry_runtime_agent_usage_today{agent=\"team-a/triage\","
-                         "counter=\"tool_calls\"} 1"),
+  EXPECT_NE(metrics.find("agentry_runtime_agent_usage_today{counter=\"tool_calls\"} 1"),
             std::string::npos)
       << metrics;
 }
