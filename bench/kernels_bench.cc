@@ -1,10 +1,13 @@
 // bench/kernels_bench.cc — the prefill GEMM and decode dot of every kernel table this CPU
 // can run, on the shapes of the 143M benchmark model (bench/engine-vs-llamacpp): one
 // MatMul chunk of 48 tokens against 576 x 576 (attention), 1536 x 576 (FFN up/gate) and
-// 576 x 1536 (FFN down) weights. Reports multiply-adds per second ("MAC/s") per table, so
-// tables compare side by side in one run; use CPU time on a busy machine.
+// 576 x 1536 (FFN down) weights. Also the node daemon's batched decode tiles (dots_q8_0)
+// for 1 and 8 tokens (one session, a step of eight), on the same shapes, against the
+// prefill gemm_q8_0 given the same 8 tokens. Reports multiply-adds per second ("MAC/s")
+// per table, so tables compare side by side in one run; use CPU time on a busy machine.
 //
 //   build/default/bench/kernels_bench --benchmark_filter=gemm_q4_0
+//   build/default/bench/kernels_bench --benchmark_filter='dots_q8_0|gemm8_q8_0'
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -120,17 +123,22 @@ Operands Make(Format f, int64_t rows, int64_t n, int64_t tokens) {
   return o;
 }
 
-void BM_Gemm(benchmark::State& state, const KernelTable* k, Format f, int64_t rows, int64_t n) {
-  Operands o = Make(f, rows, n, kTokens);
-  const GemmFn gemm = GemmOf(*k, f);
+// `gemm` (a GemmFn over f's weights and activations) on `tokens` tokens.
+void BM_GemmFn(benchmark::State& state, GemmFn gemm, Format f, int64_t rows, int64_t n,
+               int64_t tokens) {
+  Operands o = Make(f, rows, n, tokens);
   for (auto _ : state) {
     gemm(o.w.data(), RowBytes(f, n), o.x.data(), XRowBytes(f, n), o.y.data(), rows, n, rows,
-         kTokens);
+         tokens);
     benchmark::DoNotOptimize(o.y.data());
     benchmark::ClobberMemory();
   }
-  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * n * kTokens),
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * n * tokens),
                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_Gemm(benchmark::State& state, const KernelTable* k, Format f, int64_t rows, int64_t n) {
+  BM_GemmFn(state, GemmOf(*k, f), f, rows, n, kTokens);
 }
 
 void BM_Dot(benchmark::State& state, const KernelTable* k, Format f, int64_t rows, int64_t n) {
@@ -166,6 +174,21 @@ void RegisterAll() {
             ("dot_" + std::string(fname) + "/" + k->isa + "/" + shape).c_str(),
             [k, f = f, rows = rows, n = n](benchmark::State& s) { BM_Dot(s, k, f, rows, n); });
       }
+    }
+    for (const auto& [rows, n] : shapes) {
+      const std::string shape = std::to_string(rows) + "x" + std::to_string(n);
+      for (const int64_t tokens : {1, 8}) {
+        benchmark::RegisterBenchmark(
+            ("dots_q8_0/" + std::string(k->isa) + "/" + shape + "/" + std::to_string(tokens))
+                .c_str(),
+            [k, rows = rows, n = n, tokens](benchmark::State& s) {
+              BM_GemmFn(s, k->dots_q8_0, Format::kQ8_0, rows, n, tokens);
+            });
+      }
+      benchmark::RegisterBenchmark(("gemm8_q8_0/" + std::string(k->isa) + "/" + shape).c_str(),
+                                   [k, rows = rows, n = n](benchmark::State& s) {
+                                     BM_GemmFn(s, k->gemm_q8_0, Format::kQ8_0, rows, n, 8);
+                                   });
     }
   }
 }

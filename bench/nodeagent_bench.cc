@@ -7,7 +7,9 @@
 //      on a random 147 MB Q8_0 model (dim 1024, 12 layers), decode being memory-bound there,
 //      with the mean number of sessions in a step of the best 8-session run.
 //
-//   nodeagent_bench [MODEL.gguf] [--threads N]
+//   nodeagent_bench [MODEL.gguf] [--threads N] [--decode-only]
+//
+// --decode-only runs only 3 (for profiling a decode step: perf record -- nodeagent_bench ...).
 //
 // Without a model it builds a random-weight llama model (dim 256, 4 layers, context 4096,
 // Q8_0) in a temporary file. Turns are raw token ids (no chat template), greedy; each figure
@@ -108,52 +110,20 @@ std::string RandomModelFile(const std::string& path, int64_t dim, int64_t layers
   return path;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  agentry::log::SetLevel(agentry::log::Level::kWarn);  // the sessions' lines would drown the table
-  std::string model_path;
-  int threads = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-      threads = static_cast<int>(std::strtol(argv[++i], nullptr, 10));
-      if (threads < 1) {
-        std::fprintf(stderr, "nodeagent_bench: --threads: a positive number\n");
-        return 2;
-      }
-    } else {
-      model_path = argv[i];
-    }
-  }
-  const std::string dir = "/tmp/nodeagent_bench_" + std::to_string(getpid());
-  std::filesystem::create_directories(dir + "/spill");
-  if (model_path.empty()) model_path = RandomModelFile(dir + "/model.gguf", 256, 4, 4096);
-  ModelRegistry models;
-  Check(models.Add("m", model_path), "model");
-  StatusOr<std::shared_ptr<const ServedModel>> model = models.Get("m");
-  Check(model.status(), "loading");
-  const int vocab = model->get()->tokenizer.n_vocab();
-  agentry::devices::Device cpu;
-  cpu.id = "cpu";
-  SessionManagerOptions options;
-  options.context_length = 4096;
-  options.threads = threads;
-  options.spill_dir = dir + "/spill";
-  std::printf("model %s | %d threads | history %d tokens, turn %d tokens | median of %d\n",
-              model_path.c_str(), threads, kHistory, kNewTokens, kRuns);
-
-  // 1 and 2. Budget for exactly one session, so opening another evicts the first.
+// 1 and 2: a second turn after a 2,000-token history, hot, recomputed and restored.
+void TurnAfterHistory(ModelRegistry* models, const agentry::devices::Device& cpu,
+                      SessionManagerOptions options, int vocab, std::mt19937* rng) {
+  // Budget for exactly one session, so opening another evicts the first.
   std::vector<double> hot, recomputed, restored;
   {
-    SessionManager probe(&models, {cpu}, options, nullptr);
+    SessionManager probe(models, {cpu}, options, nullptr);
     Open(&probe, "probe");
     options.kv_capacity_bytes = probe.ListDevices()[0].kv_used_bytes;
   }
-  std::mt19937 rng(42);
   for (int run = 0; run < kRuns; ++run) {
-    SessionManager m(&models, {cpu}, options, nullptr);
-    const std::vector<int32_t> history = RandomTokens(&rng, kHistory, vocab);
-    const std::vector<int32_t> turn = RandomTokens(&rng, kNewTokens, vocab);
+    SessionManager m(models, {cpu}, options, nullptr);
+    const std::vector<int32_t> history = RandomTokens(rng, kHistory, vocab);
+    const std::vector<int32_t> turn = RandomTokens(rng, kNewTokens, vocab);
     // Hot: the history's KV is still there.
     const std::string a = Open(&m, "a");
     TimeToFirstToken(&m, a, history, 1);
@@ -182,8 +152,48 @@ int main(int argc, char** argv) {
               r * 1e3, r / h);
   std::printf("second-turn TTFT, evicted+restored:  %8.1f ms  (%.1fx faster than recomputing)\n",
               e * 1e3, r / e);
+}
 
-  // 3. Aggregate decode: 8 sessions generating at once against one alone.
+}  // namespace
+
+int main(int argc, char** argv) {
+  agentry::log::SetLevel(agentry::log::Level::kWarn);  // the sessions' lines would drown the table
+  std::string model_path;
+  bool decode_only = false;
+  int threads = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      threads = static_cast<int>(std::strtol(argv[++i], nullptr, 10));
+      if (threads < 1) {
+        std::fprintf(stderr, "nodeagent_bench: --threads: a positive number\n");
+        return 2;
+      }
+    } else if (std::strcmp(argv[i], "--decode-only") == 0) {
+      decode_only = true;
+    } else {
+      model_path = argv[i];
+    }
+  }
+  const std::string dir = "/tmp/nodeagent_bench_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir + "/spill");
+  if (model_path.empty()) model_path = RandomModelFile(dir + "/model.gguf", 256, 4, 4096);
+  ModelRegistry models;
+  Check(models.Add("m", model_path), "model");
+  StatusOr<std::shared_ptr<const ServedModel>> model = models.Get("m");
+  Check(model.status(), "loading");
+  const int vocab = model->get()->tokenizer.n_vocab();
+  agentry::devices::Device cpu;
+  cpu.id = "cpu";
+  SessionManagerOptions options;
+  options.context_length = 4096;
+  options.threads = threads;
+  options.spill_dir = dir + "/spill";
+  std::printf("model %s | %d threads | history %d tokens, turn %d tokens | median of %d\n",
+              model_path.c_str(), threads, kHistory, kNewTokens, kRuns);
+
+  std::mt19937 rng(42);
+  if (!decode_only) TurnAfterHistory(&models, cpu, options, vocab, &rng);
+
   // 3. Aggregate decode: 8 sessions generating at once (continuous batching: their tokens go
   // through shared forward steps) against one alone, on the bench's model and on a random one
   // the size of a small served model (147 MB of Q8_0 weights, more than any cache here), where

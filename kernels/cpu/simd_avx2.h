@@ -151,13 +151,13 @@ inline void dots_tile_q8_0(const block_q8_0* const* w, const block_q8_0* const* 
   *out = acc;
 }
 
-// kernels.h's dots_q8_0: groups of 8 rows, each met by every token while it is in L1, in
-// tiles of 2 rows x 4 tokens, then 4 x 2 or 8 x 1 for the last 2 or 1 tokens (3 take a 2 x 4
-// tile). A short tile or group repeats its last token or row and stores only its own
-// outputs, so an output's bits do not depend on the tile it lands in.
+// dots_q8_0 for 1 to 4 tokens (and any count): groups of 8 rows, each met by every token
+// while it is in L1, in tiles of 2 rows x 4 tokens, then 4 x 2 or 8 x 1 for the last 2 or 1
+// tokens (3 take a 2 x 4 tile). A short tile or group repeats its last token or row and
+// stores only its own outputs, so an output's bits do not depend on the tile it lands in.
 template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x)>
-inline void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
-                      int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+inline void dots_tiles_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
+                            int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
   constexpr int kGroup = 8;
   const int64_t nb = n / kQK8_0;
   const auto token_at = [&](int64_t t) {
@@ -206,6 +206,142 @@ inline void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, 
         for (int j = 0; j < nt; ++j) y[(t + j) * ldy + r0 + i] = out[i * wd + j];
       }
     }
+  }
+}
+
+// One block of 8 tokens' Q8_0 activations for dots_lanes_q8_0, tokens in lanes: lane t of
+// q[g] holds token t's bytes 4g..4g+3, and lane t of d its scale as a float.
+struct LanesBlockQ8_0 {
+  __m256i q[8];
+  __m256 d;
+};
+
+// `tokens` (1 to 8; the last repeated to fill the lanes) tokens' activations, block by block.
+inline void to_lanes_q8_0(const uint8_t* x, size_t xs, int64_t nb, int tokens,
+                          LanesBlockQ8_0* out) {
+  const block_q8_0* xt[8];
+  for (int t = 0; t < 8; ++t) {
+    xt[t] = reinterpret_cast<const block_q8_0*>(x + (t < tokens ? t : tokens - 1) * xs);
+  }
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i r[8];
+    alignas(16) uint16_t d16[8];
+    for (int t = 0; t < 8; ++t) {
+      r[t] = load_i8x32(xt[t][b].qs);
+      d16[t] = xt[t][b].d;
+    }
+    // An 8 x 8 transpose of 32-bit groups: rows are tokens, columns the block's groups.
+    __m256i u[8];
+    for (int k = 0; k < 4; ++k) {
+      u[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+      u[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    __m256i v[8];
+    for (int k = 0; k < 2; ++k) {
+      v[4 * k] = _mm256_unpacklo_epi64(u[4 * k], u[4 * k + 2]);          // groups 0 and 4
+      v[4 * k + 1] = _mm256_unpackhi_epi64(u[4 * k], u[4 * k + 2]);      // 1 and 5
+      v[4 * k + 2] = _mm256_unpacklo_epi64(u[4 * k + 1], u[4 * k + 3]);  // 2 and 6
+      v[4 * k + 3] = _mm256_unpackhi_epi64(u[4 * k + 1], u[4 * k + 3]);  // 3 and 7
+    }
+    for (int g = 0; g < 4; ++g) {
+      out[b].q[g] = _mm256_permute2x128_si256(v[g], v[4 + g], 0x20);
+      out[b].q[g + 4] = _mm256_permute2x128_si256(v[g], v[4 + g], 0x31);
+    }
+    out[b].d = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(d16)));
+  }
+}
+
+// dots_q8_0 for R rows against up to 8 tokens in lanes, in dots_q8_0_ref's order: for each
+// block, lane t of isum[r] gathers row r's exact integer dot with token t, group by group
+// (`block_dot` of 4 bytes of the row, broadcast, against each token's 4), and one convert,
+// multiply and FMA scale all 8. Each weight is read once for all the tokens and no lanes
+// are summed across; the rows' |w| go through the stack so the broadcasts stay loads. The
+// tile also fetches the R rows that start `next`, a block's worth a step.
+template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x), int R>
+inline void dots_lanes_tile_q8_0(const block_q8_0* const* w, const LanesBlockQ8_0* x, int64_t nb,
+                                 const uint8_t* next, __m256* out) {
+  constexpr int kLines = (R * static_cast<int>(sizeof(block_q8_0)) + 63) / 64;
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int i = 0; i < kLines; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(next) + (b * kLines + i) * 64, _MM_HINT_T0);
+    }
+    alignas(32) int32_t w_abs[R][8];
+    __m256i isum[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256i wq = load_i8x32(w[r][b].qs);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(w_abs[r]), _mm256_sign_epi8(wq, wq));
+      isum[r] = _mm256_setzero_si256();
+    }
+    // Read |w| back from memory: GCC would otherwise take its groups out of the register
+    // with two shuffles each, where a broadcast from memory is a load.
+    asm volatile("" : "+m"(w_abs));
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) {
+      const __m256i xg = _mm256_load_si256(&x[b].q[g]);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        int32_t wg;
+        __builtin_memcpy(&wg, w[r][b].qs + 4 * g, sizeof(wg));
+        isum[r] = _mm256_add_epi32(
+            isum[r], block_dot(_mm256_set1_epi32(w_abs[r][g]), _mm256_set1_epi32(wg), xg));
+        // Keep each row's sum one chain in a register: GCC would otherwise regroup the 32
+        // integer adds into a tree whose partial sums spill to the stack.
+        asm("" : "+x"(isum[r]));
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w[r][b].d)), x[b].d);
+      acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[r]), scale, acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// dots_q8_0 for 5 to 8 tokens, in lanes: the tokens' blocks are transposed once, then tiles
+// of 4 rows meet them all. A short tile repeats its last row and stores only its own outputs.
+template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x)>
+inline void dots_lanes_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
+                            int64_t ldy, int64_t n, int64_t rows, int tokens) {
+  constexpr int kRows = 4;
+  const int64_t nb = n / kQK8_0;
+  thread_local std::vector<LanesBlockQ8_0> lanes;
+  lanes.resize(static_cast<size_t>(nb));
+  to_lanes_q8_0(x, xs, nb, tokens, lanes.data());
+  for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+    const int nr = rows - r0 < kRows ? static_cast<int>(rows - r0) : kRows;
+    const block_q8_0* wr[kRows];
+    for (int i = 0; i < kRows; ++i) {
+      wr[i] = reinterpret_cast<const block_q8_0*>(w + (r0 + (i < nr ? i : nr - 1)) * ws);
+    }
+    alignas(32) float out[kRows][8];
+    dots_lanes_tile_q8_0<block_dot, kRows>(wr, lanes.data(), nb, w + (r0 + kRows) * ws,
+                                           reinterpret_cast<__m256*>(out));
+    for (int i = 0; i < nr; ++i) {
+      for (int t = 0; t < tokens; ++t) y[t * ldy + r0 + i] = out[i][t];
+    }
+  }
+}
+
+// kernels.h's dots_q8_0: chunks of 8 tokens, and a last chunk of 5 to 7, in lanes
+// (dots_lanes_q8_0); 1 to 4 tokens (a session alone, or what is left) in tiles
+// (dots_tiles_q8_0). Both give dots_q8_0_ref's bits, so which a token takes never shows.
+template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x)>
+inline void dots_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y,
+                      int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+  constexpr int64_t kLanes = 8;
+  constexpr int64_t kFewest = 5;  // below this the tiles' shared weight loads win
+  int64_t t = 0;
+  for (; tokens - t >= kFewest; t += kLanes) {
+    const int chunk = static_cast<int>(tokens - t < kLanes ? tokens - t : kLanes);
+    dots_lanes_q8_0<block_dot>(w, ws, x + t * xs, xs, y + t * ldy, ldy, n, rows, chunk);
+  }
+  if (t < tokens) {
+    dots_tiles_q8_0<block_dot>(w, ws, x + t * xs, xs, y + t * ldy, ldy, n, rows, tokens - t);
   }
 }
 

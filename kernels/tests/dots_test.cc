@@ -50,7 +50,7 @@ TEST_P(DotsTest, EveryOutputIsTheReferencesWhateverTheCallsShape) {
   }
   for (const KernelTable* t : tables) {
     for (int64_t row_block : {int64_t{1}, int64_t{7}, int64_t{16}, rows}) {  // rows per call
-      for (int64_t batch : {int64_t{1}, int64_t{2}, int64_t{5}, tokens}) {   // tokens per call
+      for (int64_t batch : {int64_t{1}, int64_t{2}, int64_t{5}, int64_t{8}, tokens}) {
         std::vector<float> y(tokens * rows);
         for (int64_t r0 = 0; r0 < rows; r0 += row_block) {
           const int64_t nr = std::min(row_block, rows - r0);
