@@ -268,17 +268,8 @@ inline void dots_lanes_tile_q8_0(const block_q8_0* const* w, const LanesBlockQ8_
     for (int i = 0; i < kLines; ++i) {
       _mm_prefetch(reinterpret_cast<const char*>(next) + (b * kLines + i) * 64, _MM_HINT_T0);
     }
-    alignas(32) int32_t w_abs[R][8];
     __m256i isum[R];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const __m256i wq = load_i8x32(w[r][b].qs);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(w_abs[r]), _mm256_sign_epi8(wq, wq));
-      isum[r] = _mm256_setzero_si256();
-    }
-    // Read |w| back from memory: GCC would otherwise take its groups out of the register
-    // with two shuffles each, where a broadcast from memory is a load.
-    asm volatile("" : "+m"(w_abs));
+    for (int r = 0; r < R; ++r) isum[r] = _mm256_setzero_si256();
 #pragma GCC unroll 8
     for (int g = 0; g < 8; ++g) {
       const __m256i xg = _mm256_load_si256(&x[b].q[g]);
@@ -286,10 +277,8 @@ inline void dots_lanes_tile_q8_0(const block_q8_0* const* w, const LanesBlockQ8_
       for (int r = 0; r < R; ++r) {
         int32_t wg;
         __builtin_memcpy(&wg, w[r][b].qs + 4 * g, sizeof(wg));
-        isum[r] = _mm256_add_epi32(
-            isum[r], block_dot(_mm256_set1_epi32(w_abs[r][g]), _mm256_set1_epi32(wg), xg));
-        // Keep each row's sum one chain in a register: GCC would otherwise regroup the 32
-        // integer adds into a tree whose partial sums spill to the stack.
+        const __m256i wb = _mm256_set1_epi32(wg);
+        isum[r] = _mm256_add_epi32(isum[r], block_dot(_mm256_abs_epi8(wb), wb, xg));
         asm("" : "+x"(isum[r]));
       }
     }
