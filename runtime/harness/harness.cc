@@ -47,6 +47,38 @@ std::vector<statepb::Event> ToolEvents(const std::vector<ToolResultEvent>& resul
   return events;
 }
 
+// The transcript's events up to `through_seq` that a prompt is built from: all of them but
+// the user messages of turns that failed, which have no assistant event after them before
+// a later turn's input (`first_input_seq` is this turn's first). Such a message got an
+// error, not a reply: its client sends it again or moves on, and the model should neither
+// read it twice nor answer it late. It stays in the transcript, as everything does.
+std::vector<statepb::Event> PromptEvents(const std::vector<statepb::Event>& events,
+                                         int64_t first_input_seq, int64_t through_seq) {
+  std::vector<statepb::Event> kept;
+  std::vector<const statepb::Event*> unanswered;  // since the last assistant event
+  const auto drop_failed_users = [&] {
+    for (const statepb::Event* e : unanswered) {
+      if (e->kind() != "user") kept.push_back(*e);
+    }
+    unanswered.clear();
+  };
+  for (const statepb::Event& e : events) {
+    if (e.seq() > through_seq) break;
+    if (e.seq() >= first_input_seq) {
+      drop_failed_users();
+      kept.push_back(e);
+    } else if (e.kind() == "assistant") {
+      for (const statepb::Event* answered : unanswered) kept.push_back(*answered);
+      unanswered.clear();
+      kept.push_back(e);
+    } else {
+      unanswered.push_back(&e);
+    }
+  }
+  drop_failed_users();
+  return kept;
+}
+
 }  // namespace
 
 Harness::Harness(HarnessOptions options, StateClient* state, NodeClient* node)
@@ -108,8 +140,7 @@ StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64
   AGENTRY_ASSIGN_OR_RETURN(const std::vector<statepb::Event> events,
                            state_->ReadTranscript(session.id()));
   std::vector<nodepb::Message> history;
-  for (const statepb::Event& e : events) {
-    if (e.seq() > through_seq) break;
+  for (const statepb::Event& e : PromptEvents(events, reply->user_seq, through_seq)) {
     nodepb::Message m;
     m.set_role(e.kind());  // event kinds are chat roles
     m.set_content(e.content());
@@ -166,8 +197,8 @@ std::optional<StatusOr<GenerateResult>> Harness::Restore(
     return std::nullopt;
   }
   nodepb::GenerateRequest generate = GenerateRequestFor(restored->session().session(), max_tokens);
-  for (const statepb::Event& e : *events) {
-    if (e.seq() <= snapshot->through_seq || e.seq() > through_seq) continue;
+  for (const statepb::Event& e : PromptEvents(*events, reply->user_seq, through_seq)) {
+    if (e.seq() <= snapshot->through_seq) continue;
     nodepb::Message* m = generate.add_messages();
     m->set_role(e.kind());
     m->set_content(e.content());

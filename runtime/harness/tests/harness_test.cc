@@ -140,6 +140,30 @@ TEST_F(HarnessTest, APromptTooLongForTheContextKeepsTheNewestMessagesAndSaysSo) 
   EXPECT_EQ(Transcript("s1").size(), 14U);  // nothing is dropped from the transcript itself
 }
 
+// A turn that failed leaves its user message in the transcript with no reply. The next
+// prompt leaves it out: here it alone is longer than the context, so reading it again would
+// cut the conversation down to the newest message.
+TEST_F(HarnessTest, AFailedTurnsMessageIsLeftOutOfLaterPrompts) {
+  ASSERT_TRUE(harness_->OpenSession("s1", "alice").ok());
+  const TurnReply first = Turn("s1", "Remember the word falcon.");
+  std::string too_long;
+  for (int i = 0; i < 200; ++i) too_long += "word" + std::to_string(i) + " ";
+  StatusOr<TurnReply> failed =
+      harness_->Turn("s1", too_long, [](const std::string&) { return true; });
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), StatusCode::kOutOfRange) << failed.status().ToString();
+  const TurnReply next = Turn("s1", "Which word?");
+  EXPECT_TRUE(next.rebuilt);
+  EXPECT_EQ(next.omitted_messages, 0);
+  // The first turn and its reply are in the prompt (the failed message could not have fit).
+  EXPECT_GT(next.prompt_tokens, first.prompt_tokens);
+  const std::vector<state::v1::Event> t = Transcript("s1");
+  ASSERT_EQ(t.size(), 5U);  // the failed message stays in the transcript
+  EXPECT_EQ(t[2].kind(), "user");
+  EXPECT_EQ(t[2].content(), too_long);
+  EXPECT_EQ(t[4].kind(), "assistant");
+}
+
 // A turn its caller stops (DELETE, cancel, a client that hung up) keeps the partial reply
 // and still counts the tokens it used; the session goes on hot.
 TEST_F(HarnessTest, AStoppedTurnKeepsItsPartialReplyAndCountsItsTokens) {
