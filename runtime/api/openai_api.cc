@@ -1,6 +1,7 @@
 #include "runtime/api/openai_api.h"
 
 #include <chrono>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -132,7 +133,9 @@ HttpResponse OpenAiApi::ChatCompletions(const HttpRequest& request) {
     }
     StatusOr<std::vector<statepb::Event>> events = state_->ReadTranscript(id);
     if (!events.ok()) return SessionApi::ErrorResponse(events.status());
-    if (!TranscriptIs(*events, messages, earlier)) {
+    // A failed turn's unanswered message is not part of the conversation the client resends.
+    constexpr int64_t kNoInput = std::numeric_limits<int64_t>::max();
+    if (!TranscriptIs(harness::PromptEvents(*events, kNoInput, kNoInput), messages, earlier)) {
       if (named) {
         return SessionApi::ErrorResponse(FailedPreconditionError(
             "session " + id + ": its transcript differs from the request's earlier messages"));

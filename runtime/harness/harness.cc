@@ -47,38 +47,6 @@ std::vector<statepb::Event> ToolEvents(const std::vector<ToolResultEvent>& resul
   return events;
 }
 
-// The transcript's events up to `through_seq` that a prompt is built from: all of them but
-// the user messages of turns that failed, which have no assistant event after them before
-// a later turn's input (`first_input_seq` is this turn's first). Such a message got an
-// error, not a reply: its client sends it again or moves on, and the model should neither
-// read it twice nor answer it late. It stays in the transcript, as everything does.
-std::vector<statepb::Event> PromptEvents(const std::vector<statepb::Event>& events,
-                                         int64_t first_input_seq, int64_t through_seq) {
-  std::vector<statepb::Event> kept;
-  std::vector<const statepb::Event*> unanswered;  // since the last assistant event
-  const auto drop_failed_users = [&] {
-    for (const statepb::Event* e : unanswered) {
-      if (e->kind() != "user") kept.push_back(*e);
-    }
-    unanswered.clear();
-  };
-  for (const statepb::Event& e : events) {
-    if (e.seq() > through_seq) break;
-    if (e.seq() >= first_input_seq) {
-      drop_failed_users();
-      kept.push_back(e);
-    } else if (e.kind() == "assistant") {
-      for (const statepb::Event* answered : unanswered) kept.push_back(*answered);
-      unanswered.clear();
-      kept.push_back(e);
-    } else {
-      unanswered.push_back(&e);
-    }
-  }
-  drop_failed_users();
-  return kept;
-}
-
 }  // namespace
 
 Harness::Harness(HarnessOptions options, StateClient* state, NodeClient* node)
@@ -131,6 +99,33 @@ StatusOr<std::string> Harness::OpenEmpty(const statepb::Session& session) {
   AGENTRY_RETURN_IF_ERROR(node_->CloseSession(open.session()));
   AGENTRY_ASSIGN_OR_RETURN(open, node_->OpenSession(OpenRequest(session)));
   return open.session();
+}
+
+std::vector<statepb::Event> PromptEvents(const std::vector<statepb::Event>& events,
+                                         int64_t first_input_seq, int64_t through_seq) {
+  std::vector<statepb::Event> kept;
+  std::vector<const statepb::Event*> unanswered;  // since the last assistant event
+  const auto drop_failed_users = [&] {
+    for (const statepb::Event* e : unanswered) {
+      if (e->kind() != "user") kept.push_back(*e);
+    }
+    unanswered.clear();
+  };
+  for (const statepb::Event& e : events) {
+    if (e.seq() > through_seq) break;
+    if (e.seq() >= first_input_seq) {
+      drop_failed_users();
+      kept.push_back(e);
+    } else if (e.kind() == "assistant") {
+      for (const statepb::Event* answered : unanswered) kept.push_back(*answered);
+      unanswered.clear();
+      kept.push_back(e);
+    } else {
+      unanswered.push_back(&e);
+    }
+  }
+  drop_failed_users();
+  return kept;
 }
 
 StatusOr<GenerateResult> Harness::Rebuild(const statepb::Session& session, int64_t through_seq,

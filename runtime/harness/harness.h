@@ -151,4 +151,12 @@ class Harness {
   NodeClient* node_;
 };
 
+// The transcript's events up to `through_seq` that a prompt is built from: all of them but
+// the user messages of turns that failed, which have no assistant event after them before
+// a later turn's input (`first_input_seq` is this turn's first; past the end for none). Such
+// a message got an error, not a reply: its client sends it again or moves on, and the model
+// should neither read it twice nor answer it late. It stays in the transcript.
+std::vector<statepb::Event> PromptEvents(const std::vector<statepb::Event>& events,
+                                         int64_t first_input_seq, int64_t through_seq);
+
 }  // namespace agentry::harness

@@ -485,6 +485,36 @@ TEST_F(SessionApiTest, OpenAiClientsContinueOneSessionByResendingTheConversation
   EXPECT_EQ(Send("GET", "/v1/sessions/" + first.session).json["transcript"].size(), 5U);
 }
 
+// A turn that failed leaves its message in the transcript, unanswered; the client resends
+// the conversation without it (it got an error, not a reply) and stays in its session.
+TEST_F(SessionApiTest, OpenAiClientsKeepTheirSessionAfterAFailedTurn) {
+  Start(8);
+  const Reply first =
+      Send("POST", "/v1/chat/completions",
+           Chat({{"system", "Answer briefly."}, {"user", "Is staging up?"}}).dump());
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string answer = first.json["choices"][0]["message"]["content"];
+  std::string too_long;  // longer than the whole context: the turn fails
+  for (int i = 0; i < 2000; ++i) too_long += "word" + std::to_string(i) + " ";
+  const Reply failed = Send("POST", "/v1/chat/completions",
+                            Chat({{"system", "Answer briefly."},
+                                  {"user", "Is staging up?"},
+                                  {"assistant", answer},
+                                  {"user", too_long}})
+                                .dump());
+  ASSERT_NE(failed.status, 200) << failed.body;
+  ASSERT_EQ(Send("GET", "/v1/sessions/" + first.session).json["transcript"].size(), 4U);
+  const Reply next = Send("POST", "/v1/chat/completions",
+                          Chat({{"system", "Answer briefly."},
+                                {"user", "Is staging up?"},
+                                {"assistant", answer},
+                                {"user", "And prod?"}})
+                              .dump());
+  ASSERT_EQ(next.status, 200) << next.body;
+  EXPECT_EQ(next.session, first.session);
+  EXPECT_EQ(Send("GET", "/v1/sessions/" + first.session).json["transcript"].size(), 6U);
+}
+
 TEST_F(SessionApiTest, OpenAiStreamingSendsDeltasThenTheFinishReasonThenDone) {
   Start(8);
   const Reply streamed =
