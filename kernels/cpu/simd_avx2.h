@@ -255,8 +255,9 @@ inline void to_lanes_q8_0(const uint8_t* x, size_t xs, int64_t nb, int tokens,
 // block, lane t of isum[r] gathers row r's exact integer dot with token t, group by group
 // (`block_dot` of 4 bytes of the row, broadcast, against each token's 4), and one convert,
 // multiply and FMA scale all 8. Each weight is read once for all the tokens and no lanes
-// are summed across; the rows' |w| go through the stack so the broadcasts stay loads. The
-// tile also fetches the R rows that start `next`, a block's worth a step.
+// are summed across; |w| is taken from the broadcast (vpabsb), which kept the broadcast a
+// load where a copy of |w| through the stack became shuffles. The tile also fetches the R
+// rows that start `next`, a block's worth a step.
 template <__m256i (*block_dot)(__m256i w_abs, __m256i w, __m256i x), int R>
 inline void dots_lanes_tile_q8_0(const block_q8_0* const* w, const LanesBlockQ8_0* x, int64_t nb,
                                  const uint8_t* next, __m256* out) {
@@ -279,6 +280,8 @@ inline void dots_lanes_tile_q8_0(const block_q8_0* const* w, const LanesBlockQ8_
         __builtin_memcpy(&wg, w[r][b].qs + 4 * g, sizeof(wg));
         const __m256i wb = _mm256_set1_epi32(wg);
         isum[r] = _mm256_add_epi32(isum[r], block_dot(_mm256_abs_epi8(wb), wb, xg));
+        // Keep each row's sum one chain in a register: GCC would otherwise regroup the 32
+        // integer adds into a tree whose partial sums spill to the stack.
         asm("" : "+x"(isum[r]));
       }
     }

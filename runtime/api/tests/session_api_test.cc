@@ -444,6 +444,14 @@ Json Chat(std::initializer_list<std::pair<std::string, std::string>> messages,
   return body;
 }
 
+// The staging conversation after its first reply `answer`, with the user's `next` message.
+Json StagingConversation(const std::string& answer, const std::string& next) {
+  return Chat({{"system", "Answer briefly."},
+               {"user", "Is staging up?"},
+               {"assistant", answer},
+               {"user", next}});
+}
+
 TEST_F(SessionApiTest, OpenAiClientsContinueOneSessionByResendingTheConversation) {
   Start(8);
   const Reply first =
@@ -457,12 +465,8 @@ TEST_F(SessionApiTest, OpenAiClientsContinueOneSessionByResendingTheConversation
   EXPECT_GT(first.json["usage"]["completion_tokens"].get<int>(), 0);
   ASSERT_FALSE(first.session.empty());
 
-  const Reply second = Send("POST", "/v1/chat/completions",
-                            Chat({{"system", "Answer briefly."},
-                                  {"user", "Is staging up?"},
-                                  {"assistant", answer},
-                                  {"user", "And prod?"}})
-                                .dump());
+  const Reply second =
+      Send("POST", "/v1/chat/completions", StagingConversation(answer, "And prod?").dump());
   ASSERT_EQ(second.status, 200) << second.body;
   EXPECT_EQ(second.session, first.session);
   const Reply got = Send("GET", "/v1/sessions/" + first.session);
@@ -472,11 +476,7 @@ TEST_F(SessionApiTest, OpenAiClientsContinueOneSessionByResendingTheConversation
 
   // An edited history is a conversation of its own, seeded with the request's history.
   const Reply edited = Send("POST", "/v1/chat/completions",
-                            Chat({{"system", "Answer briefly."},
-                                  {"user", "Is staging up?"},
-                                  {"assistant", "It is down."},
-                                  {"user", "Since when?"}})
-                                .dump());
+                            StagingConversation("It is down.", "Since when?").dump());
   ASSERT_EQ(edited.status, 200) << edited.body;
   EXPECT_NE(edited.session, first.session);
   const Reply seeded = Send("GET", "/v1/sessions/" + edited.session);
@@ -496,20 +496,12 @@ TEST_F(SessionApiTest, OpenAiClientsKeepTheirSessionAfterAFailedTurn) {
   const std::string answer = first.json["choices"][0]["message"]["content"];
   std::string too_long;  // longer than the whole context: the turn fails
   for (int i = 0; i < 2000; ++i) too_long += "word" + std::to_string(i) + " ";
-  const Reply failed = Send("POST", "/v1/chat/completions",
-                            Chat({{"system", "Answer briefly."},
-                                  {"user", "Is staging up?"},
-                                  {"assistant", answer},
-                                  {"user", too_long}})
-                                .dump());
+  const Reply failed =
+      Send("POST", "/v1/chat/completions", StagingConversation(answer, too_long).dump());
   ASSERT_NE(failed.status, 200) << failed.body;
   ASSERT_EQ(Send("GET", "/v1/sessions/" + first.session).json["transcript"].size(), 4U);
-  const Reply next = Send("POST", "/v1/chat/completions",
-                          Chat({{"system", "Answer briefly."},
-                                {"user", "Is staging up?"},
-                                {"assistant", answer},
-                                {"user", "And prod?"}})
-                              .dump());
+  const Reply next =
+      Send("POST", "/v1/chat/completions", StagingConversation(answer, "And prod?").dump());
   ASSERT_EQ(next.status, 200) << next.body;
   EXPECT_EQ(next.session, first.session);
   EXPECT_EQ(Send("GET", "/v1/sessions/" + first.session).json["transcript"].size(), 6U);
