@@ -10,25 +10,15 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
+#include "kernels/tests/kernel_test_support.h"
 
 namespace agentry::kernels {
 namespace {
 
-std::vector<float> Normal(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// Float sums may differ from the double-accumulating references by rounding only: a
-// relative bound on the sum of |products|.
-double Tolerance(const std::vector<float>& w, const std::vector<float>& x) {
-  double mag = 0;
-  for (size_t i = 0; i < w.size(); ++i) mag += std::fabs(static_cast<double>(w[i]) * x[i]);
-  return 1e-5 * mag + 1e-6;
-}
+using test_support::AsBytes;
+using test_support::DotTolerance;
+using test_support::GemmCase;
+using test_support::RandomVector;
 
 const KernelTable* Avx512OrSkip() {
   const KernelTable* k = Avx512Kernels();
@@ -49,32 +39,32 @@ class Avx512DotTest : public ::testing::TestWithParam<int64_t> {
 
 TEST_P(Avx512DotTest, F32) {
   const int64_t n = GetParam();
-  std::vector<float> w = Normal(n, 1), x = Normal(n, 2);
+  std::vector<float> w = RandomVector(n, 1), x = RandomVector(n, 2);
   EXPECT_NEAR(k_->vec_dot_f32(w.data(), x.data(), n), vec_dot_f32_ref(w.data(), x.data(), n),
-              Tolerance(w, x));
+              DotTolerance(w, x));
 }
 
 TEST_P(Avx512DotTest, F16AndConversion) {
   const int64_t n = GetParam();
-  std::vector<float> w = Normal(n, 3), x = Normal(n, 4);
+  std::vector<float> w = RandomVector(n, 3), x = RandomVector(n, 4);
   std::vector<uint16_t> wh(n), xh(n), xh_ref(n);
   convert_row_fp32_to_fp16_ref(w.data(), wh.data(), n);
   k_->convert_row_fp32_to_fp16(x.data(), xh.data(), n);
   convert_row_fp32_to_fp16_ref(x.data(), xh_ref.data(), n);
   EXPECT_EQ(xh, xh_ref);
   EXPECT_NEAR(k_->vec_dot_f16(wh.data(), xh.data(), n), vec_dot_f16_ref(wh.data(), xh.data(), n),
-              Tolerance(w, x));
+              DotTolerance(w, x));
 }
 
 TEST_P(Avx512DotTest, Q8_0AndQ4_0) {
   const int64_t n = (GetParam() + 31) / 32 * 32;  // whole blocks
-  std::vector<float> w = Normal(n, 5), x = Normal(n, 6);
+  std::vector<float> w = RandomVector(n, 5), x = RandomVector(n, 6);
   std::vector<block_q8_0> w8(n / 32), x8(n / 32);
   std::vector<block_q4_0> w4(n / 32);
   quantize_row_q8_0_ref(w.data(), w8.data(), n);
   k_->quantize_row_q8_0(x.data(), x8.data(), n);
   quantize_row_q4_0_ref(w.data(), w4.data(), n);
-  const double tol = Tolerance(w, x);
+  const double tol = DotTolerance(w, x);
   EXPECT_NEAR(k_->vec_dot_q8_0_q8_0(w8.data(), x8.data(), n),
               vec_dot_q8_0_q8_0_ref(w8.data(), x8.data(), n), tol);
   EXPECT_NEAR(k_->vec_dot_q4_0_q8_0(w4.data(), x8.data(), n),
@@ -83,7 +73,7 @@ TEST_P(Avx512DotTest, Q8_0AndQ4_0) {
 
 TEST_P(Avx512DotTest, QuantizeQ8_0IsTheAvx2Bytes) {
   const int64_t n = (GetParam() + 31) / 32 * 32;
-  std::vector<float> x = Normal(n, 7);
+  std::vector<float> x = RandomVector(n, 7);
   x[0] = 0.0f;
   std::vector<block_q8_0> a(n / 32), b(n / 32), ref(n / 32);
   k_->quantize_row_q8_0(x.data(), a.data(), n);
@@ -105,7 +95,7 @@ TEST_P(Avx512DotTest, QuantizeQ8_0IsTheAvx2Bytes) {
 
 TEST_P(Avx512DotTest, AxpyF16) {
   const int64_t n = GetParam();
-  std::vector<float> x = Normal(n, 8), y0 = Normal(n, 9);
+  std::vector<float> x = RandomVector(n, 8), y0 = RandomVector(n, 9);
   std::vector<uint16_t> xh(n);
   convert_row_fp32_to_fp16_ref(x.data(), xh.data(), n);
   // A guard value after the row: the masked tail must not write past n.
@@ -156,18 +146,7 @@ TEST(Avx512ExactTest, IntegerDotsAreExactAtTheExtremes) {
     EXPECT_EQ(y4[t], vec_dot_q4_0_q8_0_ref(w4.data(), x8.data(), n));
   }
 }
-
 // The prefill blocks against their references, and against themselves cut into pieces.
-struct GemmCase {
-  int64_t rows;
-  int64_t tokens;
-  int64_t n;
-};
-
-void PrintTo(const GemmCase& c, std::ostream* os) {
-  *os << c.rows << "x" << c.tokens << "x" << c.n;
-}
-
 class Avx512GemmTest : public ::testing::TestWithParam<GemmCase> {
  protected:
   void SetUp() override {
@@ -200,14 +179,9 @@ class Avx512GemmTest : public ::testing::TestWithParam<GemmCase> {
   const KernelTable* k_ = nullptr;
 };
 
-std::vector<uint8_t> AsBytes(const void* p, size_t n) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  return std::vector<uint8_t>(b, b + n);
-}
-
 TEST_P(Avx512GemmTest, F32AndF16) {
   const GemmCase c = GetParam();
-  std::vector<float> w = Normal(c.rows * c.n, 20), x = Normal(c.tokens * c.n, 21);
+  std::vector<float> w = RandomVector(c.rows * c.n, 20), x = RandomVector(c.tokens * c.n, 21);
   const double tol = 1e-4 * std::sqrt(static_cast<double>(c.n));
   Check(k_->gemm_f32, &gemm_f32_ref, c, AsBytes(w.data(), w.size() * 4), c.n * 4,
         AsBytes(x.data(), x.size() * 4), c.n * 4, tol);
@@ -221,7 +195,7 @@ TEST_P(Avx512GemmTest, F32AndF16) {
 TEST_P(Avx512GemmTest, Q8_0AndQ4_0) {
   GemmCase c = GetParam();
   c.n = (c.n + 31) / 32 * 32;  // quantized rows are whole blocks
-  std::vector<float> w = Normal(c.rows * c.n, 22), x = Normal(c.tokens * c.n, 23);
+  std::vector<float> w = RandomVector(c.rows * c.n, 22), x = RandomVector(c.tokens * c.n, 23);
   std::vector<block_q8_0> w8(w.size() / 32), x8(x.size() / 32);
   std::vector<block_q4_0> w4(w.size() / 32);
   quantize_row_q8_0_ref(w.data(), w8.data(), w.size());

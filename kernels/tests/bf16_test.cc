@@ -13,11 +13,12 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/kernels_internal.h"
-#include "kernels/tests/random_vector.h"
+#include "kernels/tests/kernel_test_support.h"
 
 namespace agentry::kernels {
 namespace {
 
+using test_support::GemmCase;
 using test_support::RandomVector;
 
 // Floats that stress the rounding: exact ties either way, values just off a tie, the
@@ -133,16 +134,6 @@ TEST_P(Bf16SimdTest, DotMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Lengths, Bf16SimdTest,
                          ::testing::Values(1, 7, 8, 9, 31, 32, 33, 64, 96, 100, 576, 4096, 4131));
-
-struct GemmCase {
-  int64_t rows;
-  int64_t tokens;
-  int64_t n;
-};
-
-void PrintTo(const GemmCase& c, std::ostream* os) {
-  *os << c.rows << "x" << c.tokens << "x" << c.n;
-}
 
 class Bf16GemmTest : public ::testing::TestWithParam<GemmCase> {
  protected:

@@ -10,7 +10,7 @@
 
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
-#include "kernels/tests/random_vector.h"
+#include "kernels/tests/kernel_test_support.h"
 
 namespace agentry::kernels {
 namespace {

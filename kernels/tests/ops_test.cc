@@ -14,17 +14,12 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/tests/kernel_test_support.h"
 
 namespace agentry::kernels {
 namespace {
 
-std::vector<float> Normal(int64_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test_support::RandomVector;
 
 std::vector<uint16_t> ToF16(const std::vector<float>& v) {
   std::vector<uint16_t> h(v.size());
@@ -82,7 +77,7 @@ TEST_P(OpsTest, SiluMulIsTheReferenceBitForBit) {
   for (int i = -8000; i <= 8000; ++i) g.push_back(0.0137f * static_cast<float>(i));  // +-110
   g.insert(g.end(), {0.0f, -0.0f, 1e-30f, -1e-30f, 88.7f, -88.7f, 87.4f, -87.4f, 103.9f, -103.9f});
   const int64_t n = static_cast<int64_t>(g.size());
-  std::vector<float> ones(n, 1.0f), up = Normal(n, 1);
+  std::vector<float> ones(n, 1.0f), up = RandomVector(n, 1);
   for (const std::vector<float>* u : {&ones, &up}) {
     std::vector<float> a = g, b = g;
     k_->silu_mul_f32(a.data(), u->data(), n);
@@ -96,7 +91,7 @@ TEST_P(OpsTest, SiluMulIsTheReferenceBitForBit) {
 TEST_P(OpsTest, SoftMaxIsTheReferenceBitForBit) {
   for (int64_t n = 1; n <= 1100; n += (n < 70 ? 1 : 517)) {
     for (float spread : {1.0f, 30.0f}) {
-      std::vector<float> a = Normal(n, static_cast<uint32_t>(n), spread), b = a;
+      std::vector<float> a = RandomVector(n, static_cast<uint32_t>(n), spread), b = a;
       k_->soft_max_f32(a.data(), n, 0.125f);
       soft_max_f32_ref(b.data(), n, 0.125f);
       ExpectSameBits(a, b, "n " + std::to_string(n));
@@ -123,9 +118,9 @@ TEST_P(OpsTest, AxpyBlockIsTheTablesAxpyInOrder) {
                             {80, 70, 3}, {96, 9, 2},  {100, 17, 4}, {7, 5, 3}};
   for (const AxpyCase& c : cases) {
     const int64_t ldy = c.n + 5, lda = c.n_x + 3, ldx = c.n + 16;
-    const std::vector<uint16_t> a = ToF16(Normal(c.tokens * lda, 2, 0.1f));
-    const std::vector<uint16_t> x = ToF16(Normal(c.n_x * ldx, 3));
-    const std::vector<float> y0 = Normal(c.tokens * ldy, 4);
+    const std::vector<uint16_t> a = ToF16(RandomVector(c.tokens * lda, 2, 0.1f));
+    const std::vector<uint16_t> x = ToF16(RandomVector(c.n_x * ldx, 3));
+    const std::vector<float> y0 = RandomVector(c.tokens * ldy, 4);
     std::vector<float> got = y0, ref = y0, loop = y0;
     k_->axpy_block_f16(got.data(), ldy, a.data(), lda, x.data(), ldx, c.n_x, c.n, c.tokens);
     axpy_block_f16_ref(ref.data(), ldy, a.data(), lda, x.data(), ldx, c.n_x, c.n, c.tokens);
@@ -168,9 +163,9 @@ TEST_P(OpsTest, AxpyBlockF32IsTheReferenceBitForBit) {
       // Rows: a[t][s] in rows of n_x + 3. Transposed: a[s][t] in rows of tokens + 3.
       const int64_t lda = transposed ? 1 : c.n_x + 3;
       const int64_t a_step = transposed ? c.tokens + 3 : 1;
-      const std::vector<float> a = Normal((c.tokens + 3) * (c.n_x + 3), 5, 0.1f);
-      const std::vector<float> x = Normal(c.n_x * ldx, 6);
-      const std::vector<float> y0 = Normal(c.tokens * ldy, 7);
+      const std::vector<float> a = RandomVector((c.tokens + 3) * (c.n_x + 3), 5, 0.1f);
+      const std::vector<float> x = RandomVector(c.n_x * ldx, 6);
+      const std::vector<float> y0 = RandomVector(c.tokens * ldy, 7);
       std::vector<float> got = y0, ref = y0;
       k_->axpy_block_f32(got.data(), ldy, a.data(), lda, a_step, x.data(), ldx, c.n_x, c.n,
                          c.tokens);

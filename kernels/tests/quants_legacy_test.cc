@@ -10,11 +10,12 @@
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/quants.h"
-#include "kernels/tests/random_vector.h"
+#include "kernels/tests/kernel_test_support.h"
 
 namespace agentry::kernels {
 namespace {
 
+using test_support::DotTolerance;
 using test_support::RandomVector;
 
 // Weights in every format of this file and activations as Q8_0 and Q8_1, all by the
@@ -137,12 +138,6 @@ class LegacySimdTest : public ::testing::TestWithParam<int64_t> {
   std::vector<const KernelTable*> tables_;
 };
 
-double Tolerance(const std::vector<float>& w, const std::vector<float>& x) {
-  double mag = 0;
-  for (size_t i = 0; i < w.size(); ++i) mag += std::fabs(static_cast<double>(w[i]) * x[i]);
-  return 1e-5 * mag + 1e-6;
-}
-
 TEST_P(LegacySimdTest, DotsMatchTheReferences) {
   const int64_t n = GetParam();
   const std::vector<float> w = RandomVector(n, 7);
@@ -150,13 +145,13 @@ TEST_P(LegacySimdTest, DotsMatchTheReferences) {
   const LegacyOperands q(w, x);
   for (const KernelTable* t : tables_) {
     EXPECT_NEAR(t->vec_dot_q4_1_q8_1(q.w41.data(), q.x81.data(), n),
-                vec_dot_q4_1_q8_1_ref(q.w41.data(), q.x81.data(), n), Tolerance(w, x))
+                vec_dot_q4_1_q8_1_ref(q.w41.data(), q.x81.data(), n), DotTolerance(w, x))
         << t->isa;
     EXPECT_NEAR(t->vec_dot_q5_0_q8_0(q.w50.data(), q.x8.data(), n),
-                vec_dot_q5_0_q8_0_ref(q.w50.data(), q.x8.data(), n), Tolerance(w, x))
+                vec_dot_q5_0_q8_0_ref(q.w50.data(), q.x8.data(), n), DotTolerance(w, x))
         << t->isa;
     EXPECT_NEAR(t->vec_dot_q5_1_q8_1(q.w51.data(), q.x81.data(), n),
-                vec_dot_q5_1_q8_1_ref(q.w51.data(), q.x81.data(), n), Tolerance(w, x))
+                vec_dot_q5_1_q8_1_ref(q.w51.data(), q.x81.data(), n), DotTolerance(w, x))
         << t->isa;
   }
 }
@@ -254,7 +249,7 @@ TEST_P(LegacySimdTest, GemmMatchesTheReference) {
         for (int64_t r = 0; r < rows; ++r) {
           const std::vector<float> wr(w.begin() + r * n, w.begin() + (r + 1) * n);
           const std::vector<float> xr(x.begin() + tk * n, x.begin() + (tk + 1) * n);
-          EXPECT_NEAR(y[tk * rows + r], ref[tk * rows + r], Tolerance(wr, xr))
+          EXPECT_NEAR(y[tk * rows + r], ref[tk * rows + r], DotTolerance(wr, xr))
               << c.name << " " << t->isa << " row " << r << " token " << tk;
         }
       }

@@ -8,11 +8,14 @@
 
 #include "kernels/cpu/fp16.h"
 #include "kernels/cpu/kernels.h"
-#include "kernels/tests/random_vector.h"
+#include "kernels/tests/kernel_test_support.h"
 
 namespace agentry::kernels {
 namespace {
 
+using test_support::AsBytes;
+using test_support::DotTolerance;
+using test_support::GemmCase;
 using test_support::RandomVector;
 
 TEST(QuantsTest, Q8_0RoundTripWithinHalfAStep) {
@@ -86,17 +89,11 @@ class SimdVsScalarTest : public ::testing::TestWithParam<int64_t> {
   const KernelTable* simd_ = nullptr;
 };
 
-double Tolerance(const std::vector<float>& w, const std::vector<float>& x) {
-  double mag = 0;
-  for (size_t i = 0; i < w.size(); ++i) mag += std::fabs(static_cast<double>(w[i]) * x[i]);
-  return 1e-5 * mag + 1e-6;
-}
-
 TEST_P(SimdVsScalarTest, F32) {
   const int64_t n = GetParam();
   std::vector<float> w = RandomVector(n, 5), x = RandomVector(n, 6);
   EXPECT_NEAR(simd_->vec_dot_f32(w.data(), x.data(), n), vec_dot_f32_ref(w.data(), x.data(), n),
-              Tolerance(w, x));
+              DotTolerance(w, x));
 }
 
 TEST_P(SimdVsScalarTest, F16) {
@@ -109,7 +106,7 @@ TEST_P(SimdVsScalarTest, F16) {
   convert_row_fp32_to_fp16_ref(x.data(), xh_ref.data(), n);
   EXPECT_EQ(xh, xh_ref);
   EXPECT_NEAR(simd_->vec_dot_f16(wh.data(), xh.data(), n), vec_dot_f16_ref(wh.data(), xh.data(), n),
-              Tolerance(w, x));
+              DotTolerance(w, x));
 }
 
 TEST_P(SimdVsScalarTest, Q8_0) {
@@ -119,7 +116,7 @@ TEST_P(SimdVsScalarTest, Q8_0) {
   quantize_row_q8_0_ref(w.data(), wq.data(), n);
   simd_->quantize_row_q8_0(x.data(), xq.data(), n);
   EXPECT_NEAR(simd_->vec_dot_q8_0_q8_0(wq.data(), xq.data(), n),
-              vec_dot_q8_0_q8_0_ref(wq.data(), xq.data(), n), Tolerance(w, x));
+              vec_dot_q8_0_q8_0_ref(wq.data(), xq.data(), n), DotTolerance(w, x));
 }
 
 TEST_P(SimdVsScalarTest, Q4_0) {
@@ -130,7 +127,7 @@ TEST_P(SimdVsScalarTest, Q4_0) {
   quantize_row_q4_0_ref(w.data(), wq.data(), n);
   quantize_row_q8_0_ref(x.data(), xq.data(), n);
   EXPECT_NEAR(simd_->vec_dot_q4_0_q8_0(wq.data(), xq.data(), n),
-              vec_dot_q4_0_q8_0_ref(wq.data(), xq.data(), n), Tolerance(w, x));
+              vec_dot_q4_0_q8_0_ref(wq.data(), xq.data(), n), DotTolerance(w, x));
 }
 
 TEST_P(SimdVsScalarTest, QuantizeQ8_0DiffersOnlyOnTies) {
@@ -199,7 +196,7 @@ TEST_P(VnniVsScalarTest, Q8_0AndQ4_0) {
   quantize_row_q8_0_ref(w.data(), w8.data(), n);
   quantize_row_q8_0_ref(x.data(), x8.data(), n);
   quantize_row_q4_0_ref(w.data(), w4.data(), n);
-  const double tol = Tolerance(w, x);
+  const double tol = DotTolerance(w, x);
   EXPECT_NEAR(vnni_->vec_dot_q8_0_q8_0(w8.data(), x8.data(), n),
               vec_dot_q8_0_q8_0_ref(w8.data(), x8.data(), n), tol);
   EXPECT_NEAR(vnni_->vec_dot_q4_0_q8_0(w4.data(), x8.data(), n),
@@ -213,18 +210,7 @@ INSTANTIATE_TEST_SUITE_P(Lengths, VnniVsScalarTest, ::testing::Values(32, 64, 96
 
 namespace agentry::kernels {
 namespace {
-
 // The tiled prefill kernels against their references, on shapes with and without edges.
-struct GemmCase {
-  int64_t rows;
-  int64_t tokens;
-  int64_t n;
-};
-
-void PrintTo(const GemmCase& c, std::ostream* os) {
-  *os << c.rows << "x" << c.tokens << "x" << c.n;
-}
-
 class GemmTest : public ::testing::TestWithParam<GemmCase> {
  protected:
   void SetUp() override {
@@ -248,11 +234,6 @@ class GemmTest : public ::testing::TestWithParam<GemmCase> {
   }
   const KernelTable* simd_ = nullptr;
 };
-
-std::vector<uint8_t> AsBytes(const void* p, size_t n) {
-  const auto* b = static_cast<const uint8_t*>(p);
-  return std::vector<uint8_t>(b, b + n);
-}
 
 TEST_P(GemmTest, F32AndF16) {
   const GemmCase c = GetParam();

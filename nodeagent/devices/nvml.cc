@@ -8,32 +8,31 @@
 #include <type_traits>
 
 namespace agentry::devices {
-namespace {
 
-using NvmlReturn = int;  // nvmlReturn_t; 0 is NVML_SUCCESS
-using NvmlDevice = void*;
-struct NvmlMemory {  // nvmlMemory_t: three unsigned long long, 64 bits on every LP64 target
-  uint64_t total;
-  uint64_t free;
-  uint64_t used;
-};
-static_assert(sizeof(uint64_t) == sizeof(unsigned long long));  // NOLINT(google-runtime-int)
-struct NvmlUtilization {                                        // nvmlUtilization_t
-  unsigned int gpu;
-  unsigned int memory;
-};
-
-}  // namespace
-
+// The NVML types used, nested here so that only this struct names them.
 struct Nvml::Api {
-  void* library = nullptr;
-  NvmlReturn (*shutdown)() = nullptr;
-  NvmlReturn (*handle_by_pci_bus_id)(const char*, NvmlDevice*) = nullptr;
-  NvmlReturn (*memory_info)(NvmlDevice, NvmlMemory*) = nullptr;
-  NvmlReturn (*utilization_rates)(NvmlDevice, NvmlUtilization*) = nullptr;
-  const char* (*error_string)(NvmlReturn) = nullptr;
+  using Return = int;  // nvmlReturn_t; 0 is NVML_SUCCESS
+  using Device = void*;
+  struct Memory {  // nvmlMemory_t: three unsigned long long, 64 bits on every LP64 target
+    uint64_t total;
+    uint64_t free;
+    uint64_t used;
+  };
+  static_assert(sizeof(uint64_t) == sizeof(unsigned long long));  // NOLINT(google-runtime-int)
+  // nvmlUtilization_t
+  struct Utilization {
+    unsigned int gpu;
+    unsigned int memory;
+  };
 
-  std::string Error(const char* call, NvmlReturn r) const {
+  void* library = nullptr;
+  Return (*shutdown)() = nullptr;
+  Return (*handle_by_pci_bus_id)(const char*, Device*) = nullptr;
+  Return (*memory_info)(Device, Memory*) = nullptr;
+  Return (*utilization_rates)(Device, Utilization*) = nullptr;
+  const char* (*error_string)(Return) = nullptr;
+
+  std::string Error(const char* call, Return r) const {
     return std::string(call) +
            " failed: " + (error_string != nullptr ? error_string(r) : "error " + std::to_string(r));
   }
@@ -51,7 +50,7 @@ std::unique_ptr<Nvml> Nvml::Open(const std::string& library, std::string* why) {
     *fn = reinterpret_cast<std::remove_pointer_t<decltype(fn)>>(dlsym(api->library, name));
     if (*fn == nullptr && required && missing.empty()) missing = name;
   };
-  NvmlReturn (*init)() = nullptr;
+  Api::Return (*init)() = nullptr;
   bind(&init, "nvmlInit_v2");
   bind(&api->shutdown, "nvmlShutdown");
   bind(&api->handle_by_pci_bus_id, "nvmlDeviceGetHandleByPciBusId_v2");
@@ -63,7 +62,7 @@ std::unique_ptr<Nvml> Nvml::Open(const std::string& library, std::string* why) {
     dlclose(api->library);
     return nullptr;
   }
-  if (const NvmlReturn r = init(); r != 0) {
+  if (const Api::Return r = init(); r != 0) {
     *why = api->Error("nvmlInit_v2", r);
     dlclose(api->library);
     return nullptr;
@@ -79,19 +78,19 @@ Nvml::~Nvml() {
 }
 
 bool Nvml::Query(const std::string& pci_bus, GpuUsage* usage, std::string* why) const {
-  NvmlDevice device = nullptr;
-  if (const NvmlReturn r = api_->handle_by_pci_bus_id(pci_bus.c_str(), &device); r != 0) {
+  Api::Device device = nullptr;
+  if (const Api::Return r = api_->handle_by_pci_bus_id(pci_bus.c_str(), &device); r != 0) {
     *why = api_->Error("nvmlDeviceGetHandleByPciBusId_v2", r);
     return false;
   }
-  NvmlMemory memory{};
-  if (const NvmlReturn r = api_->memory_info(device, &memory); r != 0) {
+  Api::Memory memory{};
+  if (const Api::Return r = api_->memory_info(device, &memory); r != 0) {
     *why = api_->Error("nvmlDeviceGetMemoryInfo", r);
     return false;
   }
   usage->memory_total_bytes = memory.total;
   usage->memory_free_bytes = memory.free;
-  NvmlUtilization utilization{};
+  Api::Utilization utilization{};
   // Utilisation is optional (some GPUs and MIG slices do not report it): memory stands.
   if (api_->utilization_rates(device, &utilization) == 0) {
     usage->utilization_percent = static_cast<int>(utilization.gpu);

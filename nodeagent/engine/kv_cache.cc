@@ -8,7 +8,7 @@
 namespace agentry::engine {
 namespace {
 
-constexpr char kMagic[4] = {'A', 'G', 'K', 'V'};
+constexpr char kSnapshotMagic[4] = {'A', 'G', 'K', 'V'};
 constexpr uint32_t kVersion = 2;
 constexpr size_t kHeaderBytesV1 = 4 + 5 * 4;
 constexpr size_t kHeaderBytesV2 = 4 + 7 * 4;
@@ -99,7 +99,7 @@ Status KvCache::CopyPrefixFrom(const KvCache& other, int64_t n) {
 std::string KvCache::Serialize() const {
   std::string out;
   out.reserve(kHeaderBytesV2 + 2 * n_layer_ * size_ * row_bytes_ + 4);
-  out.append(kMagic, 4);
+  out.append(kSnapshotMagic, 4);
   PutU32(&out, kVersion);
   PutU32(&out, static_cast<uint32_t>(n_layer_));
   PutU32(&out, static_cast<uint32_t>(n_embd_kv_));
@@ -123,7 +123,7 @@ Status KvCache::Restore(std::string_view bytes) {
     return DataLossError("KV snapshot: " + std::to_string(bytes.size()) +
                          " bytes is shorter than its header (truncated?)");
   }
-  if (std::memcmp(bytes.data(), kMagic, 4) != 0) return bad(0, "not a KV snapshot (magic)");
+  if (std::memcmp(bytes.data(), kSnapshotMagic, 4) != 0) return bad(0, "not a KV snapshot (magic)");
   const uint32_t version = GetU32(bytes, 4);
   if (version != 1 && version != 2) {
     return bad(4, "version " + std::to_string(version) + " is not supported (want 1 or 2)");

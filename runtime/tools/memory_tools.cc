@@ -15,7 +15,7 @@ ToolRun Failed(const Status& s) {
   return run;
 }
 
-ToolRun Json(const nlohmann::json& value) {
+ToolRun JsonBody(const nlohmann::json& value) {
   ToolRun run;
   run.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return run;
@@ -50,7 +50,7 @@ ToolRun MemoryTools::Remember(const nlohmann::json& arguments, const ToolContext
   put.set_content(arguments["text"].get<std::string>());
   StatusOr<statepb::MemoryEntry> entry = state_->PutMemory(put);
   if (!entry.ok()) return Failed(entry.status());
-  return Json({{"remembered", true}, {"id", entry->id()}});
+  return JsonBody({{"remembered", true}, {"id", entry->id()}});
 }
 
 ToolRun MemoryTools::Recall(const nlohmann::json& arguments, const ToolContext& context) const {
@@ -67,7 +67,7 @@ ToolRun MemoryTools::Recall(const nlohmann::json& arguments, const ToolContext& 
   for (const statepb::MemoryEntry& e : found->entries()) {
     memories.push_back({{"text", e.content()}, {"score", e.score()}});
   }
-  return Json({{"memories", memories}});
+  return JsonBody({{"memories", memories}});
 }
 
 }  // namespace agentry::tools
