@@ -46,6 +46,10 @@ function(agentry_add_test)
   add_executable(${ARG_NAME} ${ARG_SOURCES})
   target_link_libraries(${ARG_NAME} PRIVATE agentry_defaults ${ARG_LIBS} GTest::gtest
                                             GTest::gmock GTest::gtest_main)
+  # A test's own sources at -O1 in optimized builds (the last -O wins): the libraries under
+  # test keep -O2, and GoogleTest's expanded macros compile in about 30 % less time (one
+  # unity batch of session_api_test: 28.7 s at -O2, 19.8 s at -O1), which is CI time.
+  target_compile_options(${ARG_NAME} PRIVATE $<$<NOT:$<CONFIG:Debug>>:-O1>)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
