@@ -36,9 +36,10 @@ demo: build
 # What CI runs (.ci/run): unit tests under Address+UB sanitizers, a fixed-seed pass of every
 # fuzzer, then every test in the default build; ctest's summary of the full suite is the last
 # thing printed.
-test: asan fuzz-ci
-	@cmake --preset default >/dev/null
-	@cmake --build --preset default
+# The fuzz pass and the default build run side by side (their outputs printed whole, one after
+# the other): the fuzzers leave a core idle once the short ones end.
+test: asan
+	@$(MAKE) -j2 --output-sync=target fuzz-ci build
 	ctest --preset default -j $(TEST_JOBS)
 
 # The fast loop while developing: the default build's tests only.

