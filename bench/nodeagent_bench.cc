@@ -5,7 +5,9 @@
 //   2. the same turn after the session was evicted (KV spilled to disk) and is restored first;
 //   3. aggregate decode tokens/s of 8 concurrent sessions against 1 session, on that model and
 //      on a random 147 MB Q8_0 model (dim 1024, 12 layers), decode being memory-bound there,
-//      with the mean number of sessions in a step of the best 8-session run.
+//      with the mean number of sessions in a step of the best 8-session run; and the same
+//      steps through engine::EvalBatch alone (no sessions, no sampling, no threads waking),
+//      which splits what the engine's batching gives from what the scheduling costs.
 //
 //   nodeagent_bench [MODEL.gguf] [--threads N] [--decode-only]
 //
@@ -22,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -29,7 +32,10 @@
 
 #include "common/log/log.h"
 #include "common/metrics/registry.h"
+#include "nodeagent/engine/context.h"
+#include "nodeagent/engine/forward.h"
 #include "nodeagent/engine/test_model.h"
+#include "nodeagent/engine/thread_pool.h"
 #include "nodeagent/scheduler/session_manager.h"
 
 namespace {
@@ -108,6 +114,30 @@ std::string RandomModelFile(const std::string& path, int64_t dim, int64_t layers
   Check(bytes.status(), ("building " + path).c_str());
   std::ofstream(path, std::ios::binary) << *bytes;
   return path;
+}
+
+// Tokens/s of `sequences` one-token sequences decoded together through EvalBatch alone, each
+// after a 64-token prompt: what the engine gives a step, without the sessions around it.
+double EngineDecodeRate(const agentry::engine::Model& model, int threads, int sequences, int steps,
+                        std::mt19937* rng) {
+  agentry::engine::ThreadPool pool(threads);
+  std::vector<std::unique_ptr<agentry::engine::Context>> contexts;
+  std::vector<std::vector<float>> logits(static_cast<size_t>(sequences));
+  std::vector<int32_t> tokens =
+      RandomTokens(rng, sequences, static_cast<int>(model.params().n_vocab));
+  std::vector<agentry::engine::BatchSequence> step;
+  for (int i = 0; i < sequences; ++i) {
+    contexts.push_back(std::make_unique<agentry::engine::Context>(model, 4096, &pool));
+    const std::vector<int32_t> prompt =
+        RandomTokens(rng, 64, static_cast<int>(model.params().n_vocab));
+    Check(contexts.back()->Eval(prompt, false, &logits[i]), "prompt");
+    step.push_back({contexts.back().get(), {&tokens[i], 1}, false, &logits[i]});
+  }
+  agentry::engine::ForwardBuffers buffers;
+  const auto start = Clock::now();
+  for (int s = 0; s < steps; ++s) Check(agentry::engine::EvalBatch(step, &pool, &buffers), "step");
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return sequences * steps / seconds;
 }
 
 // 1 and 2: a second turn after a 2,000-token history, hot, recomputed and restored.
@@ -259,6 +289,18 @@ int main(int argc, char** argv) {
     std::printf(
         "decode on %-4s, 8 sessions: %8.1f tokens/s  (%.2fx; goal >= 3x; %.2f sessions a step)\n",
         name, eight.rate, eight.rate / one, eight.sessions_a_step);
+    double engine_one = 0.0;
+    double engine_eight = 0.0;
+    const agentry::engine::Model& engine_model = *models.Get(name).value()->model;
+    for (int run = 0; run < kRuns; ++run) {
+      engine_one = std::max(engine_one, EngineDecodeRate(engine_model, threads, 1, kDecode, &rng));
+      engine_eight =
+          std::max(engine_eight, EngineDecodeRate(engine_model, threads, 8, kDecode, &rng));
+    }
+    std::printf(
+        "decode on %-4s, EvalBatch alone: 1 sequence %8.1f, 8 sequences %8.1f tokens/s "
+        "(%.2fx)\n",
+        name, engine_one, engine_eight, engine_eight / engine_one);
   }
   std::filesystem::remove_all(dir);
   return 0;
