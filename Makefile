@@ -60,8 +60,8 @@ fuzz: bootstrap
 	scripts/run-fuzzers build/fuzz $(FUZZ_SECONDS)
 
 # Every fuzzer on the same inputs each time (seed 1): reproducible, for CI. 200 000 each,
-# 50 000 for the two that take 1-2 ms an input under the instrumentation (400 and 200 s for
-# 200 000 beside the default build, the longest part of a cold CI's second phase).
+# 50 000 for the two slowest under the instrumentation (at 200 000, beside the default
+# build, they took 400 and 200 s: the longest part of a cold CI's second phase).
 fuzz-ci: bootstrap
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz --target fuzzers
