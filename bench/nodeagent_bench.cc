@@ -120,17 +120,15 @@ std::string RandomModelFile(const std::string& path, int64_t dim, int64_t layers
 // after a 64-token prompt: what the engine gives a step, without the sessions around it.
 double EngineDecodeRate(const agentry::engine::Model& model, int threads, int sequences, int steps,
                         std::mt19937* rng) {
+  const auto vocab = static_cast<int>(model.params().n_vocab);
   agentry::engine::ThreadPool pool(threads);
   std::vector<std::unique_ptr<agentry::engine::Context>> contexts;
   std::vector<std::vector<float>> logits(static_cast<size_t>(sequences));
-  std::vector<int32_t> tokens =
-      RandomTokens(rng, sequences, static_cast<int>(model.params().n_vocab));
+  std::vector<int32_t> tokens = RandomTokens(rng, sequences, vocab);
   std::vector<agentry::engine::BatchSequence> step;
   for (int i = 0; i < sequences; ++i) {
     contexts.push_back(std::make_unique<agentry::engine::Context>(model, 4096, &pool));
-    const std::vector<int32_t> prompt =
-        RandomTokens(rng, 64, static_cast<int>(model.params().n_vocab));
-    Check(contexts.back()->Eval(prompt, false, &logits[i]), "prompt");
+    Check(contexts.back()->Eval(RandomTokens(rng, 64, vocab), false, &logits[i]), "prompt");
     step.push_back({contexts.back().get(), {&tokens[i], 1}, false, &logits[i]});
   }
   agentry::engine::ForwardBuffers buffers;

@@ -6,10 +6,9 @@ namespace agentry::engine {
 namespace {
 
 // Spinning before a worker sleeps: long enough to span the gap between the parallel sections
-// of one token and, for one session, the gap between its tokens (sampling, about 20 µs).
-// A pause's length depends on the core: 20,000 took 400 µs on a Zen 5 (20 ns each); Intel
-// documents about 140 cycles since Skylake, so about twice that there. Shorter spins (2,000; 500
-// with sched_yield after) changed no nodeagent_bench figure beyond its noise (docs/PERFORMANCE.md).
+// of one token and, for one session, the gap between its tokens (sampling). A pause's length
+// depends on the core: 20,000 took about 400 µs on a Zen 5, timed by hand. Shorter spins
+// changed no nodeagent_bench figure beyond its noise (docs/PERFORMANCE.md).
 constexpr int kSpinIterations = 20000;
 
 }  // namespace
