@@ -42,17 +42,71 @@ void Sampler::Reset() {
   rng_.seed(params_.seed);
 }
 
-StatusOr<int32_t> Sampler::Sample(const float* logits, int64_t n_vocab) {
-  logits_.assign(logits, logits + n_vocab);
-  for (int64_t i = 0; i < n_vocab; ++i) {
-    if (std::isnan(logits_[i])) {
-      return InvalidArgumentError("logit " + std::to_string(i) + " is NaN");
-    }
-  }
+namespace {
 
-  // Penalties, once per distinct recent token.
+// Better first: the higher logit, then the lower id. A total order on tokens (no NaN), so the
+// best k are one set in one order whichever way they are found.
+bool Better(const float* logits, int32_t a, int32_t b) {
+  return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+}
+
+Status NanLogitError(int64_t i) {
+  return InvalidArgumentError("logit " + std::to_string(i) + " is NaN");
+}
+
+}  // namespace
+
+Status TopCandidatesRef(const float* logits, const uint8_t* allowed, int64_t n_vocab, int32_t k,
+                        std::vector<int32_t>* out) {
+  out->clear();
+  for (int64_t i = 0; i < n_vocab; ++i) {
+    if (std::isnan(logits[i])) return NanLogitError(i);
+    if (allowed == nullptr || allowed[i] != 0) out->push_back(static_cast<int32_t>(i));
+  }
+  std::sort(out->begin(), out->end(),
+            [logits](int32_t a, int32_t b) { return Better(logits, a, b); });
+  if (k > 0 && out->size() > static_cast<size_t>(k)) out->resize(static_cast<size_t>(k));
+  return OkStatus();
+}
+
+Status TopCandidates(const float* logits, const uint8_t* allowed, int64_t n_vocab, int32_t k,
+                     std::vector<int32_t>* out) {
+  if (k <= 0 || k >= n_vocab) return TopCandidatesRef(logits, allowed, n_vocab, k, out);
+  // One pass keeping the k best so far in a heap whose front is the worst of them. A later
+  // token ties with none it could displace (its id is higher), so it enters only with a
+  // strictly higher logit than that one's: one comparison passes over nearly every token of a
+  // large vocabulary, where sorting them all took most of a step's sampling. The comparison
+  // is written so that a NaN fails it too, and is caught on the slow path.
+  const auto worse = [logits](int32_t a, int32_t b) { return Better(logits, a, b); };
+  out->clear();
+  int64_t i = 0;
+  for (; i < n_vocab && out->size() < static_cast<size_t>(k); ++i) {
+    if (std::isnan(logits[i])) return NanLogitError(i);
+    if (allowed != nullptr && allowed[i] == 0) continue;
+    out->push_back(static_cast<int32_t>(i));
+    std::push_heap(out->begin(), out->end(), worse);
+  }
+  float floor = logits[out->front()];
+  for (; i < n_vocab; ++i) {
+    if (logits[i] <= floor) continue;
+    if (std::isnan(logits[i])) return NanLogitError(i);
+    if (allowed != nullptr && allowed[i] == 0) continue;
+    std::pop_heap(out->begin(), out->end(), worse);
+    out->back() = static_cast<int32_t>(i);
+    std::push_heap(out->begin(), out->end(), worse);
+    floor = logits[out->front()];
+  }
+  std::sort_heap(out->begin(), out->end(), worse);
+  return OkStatus();
+}
+
+StatusOr<int32_t> Sampler::Sample(const float* input, int64_t n_vocab) {
+  // Penalties, once per distinct recent token, on a copy; without any the logits are read
+  // where they are.
+  const float* logits = input;
   if (!recent_.empty() && (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
                            params_.presence_penalty != 0.0f)) {
+    logits_.assign(input, input + n_vocab);
     std::unordered_map<int32_t, int> counts;
     for (int32_t t : recent_) ++counts[t];
     for (const auto& [token, count] : counts) {
@@ -61,43 +115,31 @@ StatusOr<int32_t> Sampler::Sample(const float* logits, int64_t n_vocab) {
       l = l > 0 ? l / params_.repeat_penalty : l * params_.repeat_penalty;
       l -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
     }
+    logits = logits_.data();
   }
 
-  candidates_.clear();
+  const uint8_t* allowed = nullptr;
   if (mask_) {
     allowed_.assign(n_vocab, 1);
     mask_(&allowed_);
-    for (int64_t i = 0; i < n_vocab; ++i) {
-      if (allowed_[i]) candidates_.push_back(static_cast<int32_t>(i));
-    }
-    if (candidates_.empty()) return FailedPreconditionError("the token mask allows no token");
-  } else {
-    candidates_.resize(n_vocab);
-    for (int64_t i = 0; i < n_vocab; ++i) candidates_[i] = static_cast<int32_t>(i);
+    allowed = allowed_.data();
   }
-  auto by_logit = [this](int32_t a, int32_t b) {
-    return logits_[a] > logits_[b] || (logits_[a] == logits_[b] && a < b);
-  };
+  // Greedy is the best candidate; otherwise top-k keeps the k best, in order, for the steps
+  // after it.
+  AGENTRY_RETURN_IF_ERROR(TopCandidates(
+      logits, allowed, n_vocab, params_.temperature == 0.0f ? 1 : params_.top_k, &candidates_));
+  if (candidates_.empty()) return FailedPreconditionError("the token mask allows no token");
+  if (params_.temperature == 0.0f) return candidates_[0];
 
-  if (params_.temperature == 0.0f) {
-    return *std::min_element(candidates_.begin(), candidates_.end(), by_logit);
-  }
-
-  // top-k keeps the k best, sorted; later steps need them sorted anyway.
-  size_t keep = candidates_.size();
-  if (params_.top_k > 0) keep = std::min(keep, static_cast<size_t>(params_.top_k));
-  std::partial_sort(candidates_.begin(), candidates_.begin() + keep, candidates_.end(), by_logit);
-  candidates_.resize(keep);
-
-  const float max_logit = logits_[candidates_[0]];
+  const float max_logit = logits[candidates_[0]];
   // top-p on the probabilities at temperature 1, keeping at least one token.
   if (params_.top_p < 1.0f) {
     double total = 0.0;
-    for (int32_t t : candidates_) total += std::exp(logits_[t] - max_logit);
+    for (int32_t t : candidates_) total += std::exp(logits[t] - max_logit);
     double cumulative = 0.0;
     size_t n = 0;
     while (n < candidates_.size()) {
-      cumulative += std::exp(logits_[candidates_[n]] - max_logit) / total;
+      cumulative += std::exp(logits[candidates_[n]] - max_logit) / total;
       ++n;
       if (cumulative >= params_.top_p) break;
     }
@@ -107,21 +149,21 @@ StatusOr<int32_t> Sampler::Sample(const float* logits, int64_t n_vocab) {
   if (params_.min_p > 0.0f) {
     const float floor = max_logit + std::log(params_.min_p);
     size_t n = 1;
-    while (n < candidates_.size() && logits_[candidates_[n]] >= floor) ++n;
+    while (n < candidates_.size() && logits[candidates_[n]] >= floor) ++n;
     candidates_.resize(n);
   }
 
   // Draw with temperature.
-  std::vector<double> weights(candidates_.size());
+  weights_.resize(candidates_.size());
   double total = 0.0;
   for (size_t i = 0; i < candidates_.size(); ++i) {
-    weights[i] = std::exp((logits_[candidates_[i]] - max_logit) / params_.temperature);
-    total += weights[i];
+    weights_[i] = std::exp((logits[candidates_[i]] - max_logit) / params_.temperature);
+    total += weights_[i];
   }
   std::uniform_real_distribution<double> uniform(0.0, total);
   double r = uniform(rng_);
   for (size_t i = 0; i < candidates_.size(); ++i) {
-    r -= weights[i];
+    r -= weights_[i];
     if (r < 0.0) return candidates_[i];
   }
   return candidates_.back();

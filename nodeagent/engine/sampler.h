@@ -39,6 +39,16 @@ Status ValidateSamplerParams(const SamplerParams& params);
 // with `allowed` all ones and sized to the vocabulary.
 using TokenMask = std::function<void(std::vector<uint8_t>* allowed)>;
 
+// The tokens a draw chooses among, best first (higher logit, then lower id): the k best
+// allowed ones, or every allowed one when k is 0. `allowed` may be null (all allowed).
+// InvalidArgument naming a NaN logit, allowed or not. TopCandidates keeps a heap of k in one
+// pass over the vocabulary; TopCandidatesRef sorts them all, the definition the tests hold it
+// to.
+Status TopCandidates(const float* logits, const uint8_t* allowed, int64_t n_vocab, int32_t k,
+                     std::vector<int32_t>* out);
+Status TopCandidatesRef(const float* logits, const uint8_t* allowed, int64_t n_vocab, int32_t k,
+                        std::vector<int32_t>* out);
+
 class Sampler {
  public:
   static StatusOr<Sampler> Create(const SamplerParams& params);
@@ -61,6 +71,7 @@ class Sampler {
   std::vector<float> logits_;
   std::vector<uint8_t> allowed_;
   std::vector<int32_t> candidates_;
+  std::vector<double> weights_;
 };
 
 }  // namespace agentry::engine

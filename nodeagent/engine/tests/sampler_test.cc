@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -110,6 +111,47 @@ TEST(SamplerTest, BadParametersAndLogitsAreErrors) {
   Sampler s = Make({});
   const std::vector<float> nan_logits = {1.0f, NAN};
   EXPECT_EQ(s.Sample(nan_logits.data(), 2).status().code(), StatusCode::kInvalidArgument);
+}
+
+// The one-pass heap against the full sort, on vocabularies whose logits tie often (a few
+// distinct values) or rarely, with and without a mask, for k below, at and above the number
+// of allowed tokens.
+TEST(SamplerTest, TopCandidatesMatchesTheFullSort) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int64_t n = 1 + static_cast<int64_t>(rng() % 3000);
+    const int distinct = trial % 3 == 0 ? 4 : 1 << 20;
+    std::vector<float> logits(static_cast<size_t>(n));
+    for (float& l : logits) l = static_cast<float>(static_cast<int>(rng() % distinct)) / 7.0f;
+    std::vector<uint8_t> allowed(static_cast<size_t>(n));
+    for (uint8_t& a : allowed) a = rng() % 4 != 0;
+    for (const bool masked : {false, true}) {
+      for (const int32_t k : {1, 2, 40, static_cast<int32_t>(n), 0}) {
+        std::vector<int32_t> fast;
+        std::vector<int32_t> ref;
+        const uint8_t* mask = masked ? allowed.data() : nullptr;
+        ASSERT_TRUE(TopCandidates(logits.data(), mask, n, k, &fast).ok());
+        ASSERT_TRUE(TopCandidatesRef(logits.data(), mask, n, k, &ref).ok());
+        ASSERT_EQ(fast, ref) << "n " << n << ", k " << k << ", masked " << masked;
+      }
+    }
+  }
+}
+
+TEST(SamplerTest, ANanLogitAnywhereIsAnError) {
+  const int64_t n = 100;
+  for (const int64_t at : {int64_t{0}, int64_t{3}, int64_t{50}, n - 1}) {
+    std::vector<float> logits(static_cast<size_t>(n), 1.0f);
+    logits[static_cast<size_t>(at)] = NAN;
+    std::vector<uint8_t> allowed(static_cast<size_t>(n), 1);
+    allowed[static_cast<size_t>(at)] = 0;  // masked out, still an error
+    std::vector<int32_t> out;
+    for (const int32_t k : {4, 0}) {
+      const Status s = TopCandidates(logits.data(), allowed.data(), n, k, &out);
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << at;
+      EXPECT_NE(s.message().find("logit " + std::to_string(at)), std::string::npos) << s.message();
+    }
+  }
 }
 
 }  // namespace
