@@ -21,7 +21,6 @@
 namespace {
 
 using agentry::engine::Sampler;
-using agentry::engine::SamplerParams;
 using Clock = std::chrono::steady_clock;
 
 void Check(bool ok, const char* what) {

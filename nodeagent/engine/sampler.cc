@@ -100,13 +100,13 @@ Status TopCandidates(const float* logits, const uint8_t* allowed, int64_t n_voca
   return OkStatus();
 }
 
-StatusOr<int32_t> Sampler::Sample(const float* input, int64_t n_vocab) {
-  // Penalties, once per distinct recent token, on a copy; without any the logits are read
-  // where they are.
-  const float* logits = input;
+StatusOr<int32_t> Sampler::Sample(const float* logits, int64_t n_vocab) {
+  // Penalties, once per distinct recent token, on a copy; without any, the caller's logits are
+  // read where they are.
+  const float* scored = logits;
   if (!recent_.empty() && (params_.repeat_penalty != 1.0f || params_.frequency_penalty != 0.0f ||
                            params_.presence_penalty != 0.0f)) {
-    logits_.assign(input, input + n_vocab);
+    logits_.assign(logits, logits + n_vocab);
     std::unordered_map<int32_t, int> counts;
     for (int32_t t : recent_) ++counts[t];
     for (const auto& [token, count] : counts) {
@@ -115,7 +115,7 @@ StatusOr<int32_t> Sampler::Sample(const float* input, int64_t n_vocab) {
       l = l > 0 ? l / params_.repeat_penalty : l * params_.repeat_penalty;
       l -= static_cast<float>(count) * params_.frequency_penalty + params_.presence_penalty;
     }
-    logits = logits_.data();
+    scored = logits_.data();
   }
 
   const uint8_t* allowed = nullptr;
@@ -127,19 +127,19 @@ StatusOr<int32_t> Sampler::Sample(const float* input, int64_t n_vocab) {
   // Greedy is the best candidate; otherwise top-k keeps the k best, in order, for the steps
   // after it.
   AGENTRY_RETURN_IF_ERROR(TopCandidates(
-      logits, allowed, n_vocab, params_.temperature == 0.0f ? 1 : params_.top_k, &candidates_));
+      scored, allowed, n_vocab, params_.temperature == 0.0f ? 1 : params_.top_k, &candidates_));
   if (candidates_.empty()) return FailedPreconditionError("the token mask allows no token");
   if (params_.temperature == 0.0f) return candidates_[0];
 
-  const float max_logit = logits[candidates_[0]];
+  const float max_logit = scored[candidates_[0]];
   // top-p on the probabilities at temperature 1, keeping at least one token.
   if (params_.top_p < 1.0f) {
     double total = 0.0;
-    for (int32_t t : candidates_) total += std::exp(logits[t] - max_logit);
+    for (int32_t t : candidates_) total += std::exp(scored[t] - max_logit);
     double cumulative = 0.0;
     size_t n = 0;
     while (n < candidates_.size()) {
-      cumulative += std::exp(logits[candidates_[n]] - max_logit) / total;
+      cumulative += std::exp(scored[candidates_[n]] - max_logit) / total;
       ++n;
       if (cumulative >= params_.top_p) break;
     }
@@ -149,7 +149,7 @@ StatusOr<int32_t> Sampler::Sample(const float* input, int64_t n_vocab) {
   if (params_.min_p > 0.0f) {
     const float floor = max_logit + std::log(params_.min_p);
     size_t n = 1;
-    while (n < candidates_.size() && logits[candidates_[n]] >= floor) ++n;
+    while (n < candidates_.size() && scored[candidates_[n]] >= floor) ++n;
     candidates_.resize(n);
   }
 
@@ -157,7 +157,7 @@ StatusOr<int32_t> Sampler::Sample(const float* input, int64_t n_vocab) {
   weights_.resize(candidates_.size());
   double total = 0.0;
   for (size_t i = 0; i < candidates_.size(); ++i) {
-    weights_[i] = std::exp((logits[candidates_[i]] - max_logit) / params_.temperature);
+    weights_[i] = std::exp((scored[candidates_[i]] - max_logit) / params_.temperature);
     total += weights_[i];
   }
   std::uniform_real_distribution<double> uniform(0.0, total);
