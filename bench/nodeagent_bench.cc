@@ -232,18 +232,32 @@ int main(int argc, char** argv) {
   // A run's tokens/s, and its mean sessions per forward step from the daemon's own
   // agentry_nodeagent_batch_size histogram: below the session count, some steps ran without a
   // session that had not handed in its token in time. Rate 0: a reply ended early.
+  // From the batcher's own step histograms: the mean length of a step, the share of the run's
+  // time spent in steps (the rest is the scheduling around them, which EvalBatch alone does
+  // not pay: sessions waking, sampling and handing in their next tokens), and the mean time a
+  // step's first token waited for the others'.
   struct DecodeRun {
     double rate = 0.0;
     double sessions_a_step = 0.0;
+    double step_ms = 0.0;
+    double busy = 0.0;
+    double gather_ms = 0.0;
   };
   const auto decode_rate = [&](const std::string& model_name, int sessions) -> DecodeRun {
     const int model_vocab = models.Get(model_name).value()->tokenizer.n_vocab();
     agentry::metrics::Registry registry;
     SessionManager m(&models, {cpu}, options, &registry);
-    const auto batch_sizes = [&] {
-      return registry.AddHistogram("agentry_nodeagent_batch_size", "", {}, {1})
-          .WithLabels({})
-          .Read();
+    const auto histogram = [&](const char* name) {
+      return registry.AddHistogram(name, "", {}, {1}).WithLabels({}).Read();
+    };
+    const auto batch_sizes = [&] { return histogram("agentry_nodeagent_batch_size"); };
+    const auto mean_ms = [&](const char* name, const agentry::metrics::Histogram::Snapshot& from) {
+      const agentry::metrics::Histogram::Snapshot to = histogram(name);
+      return 1e3 * (to.sum - from.sum) / static_cast<double>(to.count - from.count);
+    };
+    const auto total_seconds = [&](const char* name,
+                                   const agentry::metrics::Histogram::Snapshot& from) {
+      return histogram(name).sum - from.sum;
     };
     std::vector<std::string> handles;
     for (int i = 0; i < sessions; ++i) {
@@ -252,6 +266,10 @@ int main(int argc, char** argv) {
     }
     const std::vector<int32_t> next = RandomTokens(&rng, 1, model_vocab);
     const agentry::metrics::Histogram::Snapshot before = batch_sizes();
+    const agentry::metrics::Histogram::Snapshot steps_before =
+        histogram("agentry_nodeagent_step_seconds");
+    const agentry::metrics::Histogram::Snapshot gather_before =
+        histogram("agentry_nodeagent_step_gather_seconds");
     const auto start = Clock::now();
     std::vector<std::thread> workers;
     std::vector<GenerationUsage> usage(handles.size());
@@ -268,25 +286,34 @@ int main(int argc, char** argv) {
     }
     const agentry::metrics::Histogram::Snapshot after = batch_sizes();
     return {sessions * kDecode / seconds,
-            (after.sum - before.sum) / static_cast<double>(after.count - before.count)};
+            (after.sum - before.sum) / static_cast<double>(after.count - before.count),
+            mean_ms("agentry_nodeagent_step_seconds", steps_before),
+            total_seconds("agentry_nodeagent_step_seconds", steps_before) / seconds,
+            mean_ms("agentry_nodeagent_step_gather_seconds", gather_before)};
   };
   Check(models.Add("m147", RandomModelFile(dir + "/model-147mb.gguf", 1024, 12, 1024)), "model");
   for (const char* name : {"m", "m147"}) {
-    double one = 0;
+    DecodeRun one;    // the best 1-session run
     DecodeRun eight;  // the best 8-session run
     for (int run = 0, tries = 0; run < 5 && tries < 50; ++tries) {
       const DecodeRun a = decode_rate(name, 1);
       const DecodeRun b = decode_rate(name, 8);
       if (a.rate == 0.0 || b.rate == 0.0) continue;  // a reply ended early: try other prompts
-      one = std::max(one, a.rate);
+      if (a.rate > one.rate) one = a;
       if (b.rate > eight.rate) eight = b;
       ++run;
     }
-    if (one == 0.0) Check(agentry::InternalError("every reply ended early"), name);
-    std::printf("decode on %-4s, 1 session:  %8.1f tokens/s\n", name, one);
+    if (one.rate == 0.0) Check(agentry::InternalError("every reply ended early"), name);
+    std::printf("decode on %-4s, 1 session:  %8.1f tokens/s\n", name, one.rate);
     std::printf(
         "decode on %-4s, 8 sessions: %8.1f tokens/s  (%.2fx; goal >= 3x; %.2f sessions a step)\n",
-        name, eight.rate, eight.rate / one, eight.sessions_a_step);
+        name, eight.rate, eight.rate / one.rate, eight.sessions_a_step);
+    for (const auto& [sessions, r] : {std::pair{1, one}, std::pair{8, eight}}) {
+      std::printf(
+          "decode on %-4s, %d session%s: steps %.3f ms, %.0f%% of the time; a step's first "
+          "token waited %.3f ms for the rest\n",
+          name, sessions, sessions == 1 ? " " : "s", r.step_ms, 100.0 * r.busy, r.gather_ms);
+    }
     double engine_one = 0.0;
     double engine_eight = 0.0;
     const agentry::engine::Model& engine_model = *models.Get(name).value()->model;

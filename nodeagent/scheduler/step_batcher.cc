@@ -23,6 +23,28 @@ StepBatcher::StepBatcher(engine::ThreadPool* pool, StepBatcherOptions options,
                                         "Tokens per forward step: decode tokens and prefill.", {},
                                         {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})
                          .WithLabels({});
+    // Where a device's time goes between steps: a step's own length, and how long its first
+    // request waited for the rest (sessions sampling and handing in their next tokens).
+    const std::vector<double> seconds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                         0.01,   0.025,   0.05,   0.1,   0.25};
+    step_seconds_ =
+        &metrics
+             ->AddHistogram("agentry_nodeagent_step_seconds",
+                            "Time a forward step takes, all its sequences together.", {}, seconds)
+             .WithLabels({});
+    gather_seconds_ =
+        &metrics
+             ->AddHistogram("agentry_nodeagent_step_gather_seconds",
+                            "Time from a step's first request to its start: waiting for the "
+                            "other generating sessions' tokens.",
+                            {}, seconds)
+             .WithLabels({});
+    early_steps_ = &metrics
+                        ->AddCounter("agentry_nodeagent_steps_early_total",
+                                     "Steps started after max_wait without every generating "
+                                     "session's token.",
+                                     {})
+                        .WithLabels({});
   }
   thread_ = std::thread([this] { Loop(); });
 }
@@ -85,12 +107,20 @@ void StepBatcher::Loop() {
     work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and nothing left to run
     // Every member waiting (each has at most one request), or the oldest waited long enough.
-    const Clock::time_point deadline = queue_.front()->since + options_.max_wait;
-    work_.wait_until(lock, deadline,
-                     [&] { return stop_ || static_cast<int64_t>(queue_.size()) >= members_; });
+    const Clock::time_point first = queue_.front()->since;
+    const bool everyone = work_.wait_until(lock, first + options_.max_wait, [&] {
+      return stop_ || static_cast<int64_t>(queue_.size()) >= members_;
+    });
     TakeStep();
     lock.unlock();
+    const Clock::time_point start = Clock::now();
     RunStep();
+    if (step_seconds_ != nullptr) {
+      const Clock::time_point end = Clock::now();
+      gather_seconds_->Observe(std::chrono::duration<double>(start - first).count());
+      step_seconds_->Observe(std::chrono::duration<double>(end - start).count());
+      if (!everyone) early_steps_->Increment();
+    }
     lock.lock();
     for (Request* r : step_) r->done = true;
     done_.notify_all();

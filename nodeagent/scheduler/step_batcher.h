@@ -88,6 +88,9 @@ class StepBatcher {
   const StepBatcherOptions options_;
   metrics::Histogram* batch_size_ = nullptr;
   metrics::Histogram* batch_tokens_ = nullptr;
+  metrics::Histogram* step_seconds_ = nullptr;
+  metrics::Histogram* gather_seconds_ = nullptr;
+  metrics::Counter* early_steps_ = nullptr;
   // The loop thread's, kept between steps so that a step allocates nothing.
   engine::ForwardBuffers buffers_;
   std::vector<Request*> step_;

@@ -105,5 +105,32 @@ TEST_F(StepBatcherTest, ANonMemberIsNeverWaitedFor) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
+// The step histograms and the early-step counter: a member that never hands in a token holds
+// a step back max_wait, and the step that starts without it counts as early.
+TEST_F(StepBatcherTest, StepTimesAndEarlyStepsAreMeasured) {
+  const auto wait = std::chrono::milliseconds(50);
+  StepBatcher batcher(&pool_, {.max_wait = wait}, &registry_);
+  std::unique_ptr<engine::Context> c = NewContext();
+  std::vector<float> logits;
+  {
+    const StepBatcher::Member self(&batcher);
+    const StepBatcher::Member absent(&batcher);  // never hands in anything
+    EXPECT_TRUE(batcher.Eval(c.get(), std::vector<int32_t>{1, 2}, &logits).ok());
+  }
+  EXPECT_TRUE(batcher.Eval(c.get(), std::vector<int32_t>{3}, &logits).ok());  // no one to wait for
+  const auto read = [&](const char* name) {
+    return registry_.AddHistogram(name, "", {}, {1}).WithLabels({}).Read();
+  };
+  const metrics::Histogram::Snapshot steps = read("agentry_nodeagent_step_seconds");
+  const metrics::Histogram::Snapshot gather = read("agentry_nodeagent_step_gather_seconds");
+  EXPECT_EQ(steps.count, 2u);
+  EXPECT_GT(steps.sum, 0.0);
+  EXPECT_EQ(gather.count, 2u);
+  EXPECT_GE(gather.sum, std::chrono::duration<double>(wait).count());  // the first step's wait
+  EXPECT_EQ(
+      registry_.AddCounter("agentry_nodeagent_steps_early_total", "", {}).WithLabels({}).Value(),
+      1.0);
+}
+
 }  // namespace
 }  // namespace agentry::scheduler
