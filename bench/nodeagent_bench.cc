@@ -234,8 +234,8 @@ int main(int argc, char** argv) {
   // session that had not handed in its token in time. Rate 0: a reply ended early.
   // From the batcher's own step histograms: the mean length of a step, the share of the run's
   // time spent in steps (the rest is the scheduling around them, which EvalBatch alone does
-  // not pay: sessions waking, sampling and handing in their next tokens), and the mean time a
-  // step's first token waited for the others'.
+  // not pay: sessions waking, sampling and handing in their next tokens), and how long a
+  // step's oldest request waited for it on average (the step before, then the others' tokens).
   struct DecodeRun {
     double rate = 0.0;
     double sessions_a_step = 0.0;
@@ -310,8 +310,8 @@ int main(int argc, char** argv) {
         name, eight.rate, eight.rate / one.rate, eight.sessions_a_step);
     for (const auto& [sessions, r] : {std::pair{1, one}, std::pair{8, eight}}) {
       std::printf(
-          "decode on %-4s, %d session%s: steps %.3f ms, %.0f%% of the time; a step's first "
-          "token waited %.3f ms for the rest\n",
+          "decode on %-4s, %d session%s: steps %.3f ms, %.0f%% of the time; a step's oldest "
+          "token waited %.3f ms for it\n",
           name, sessions, sessions == 1 ? " " : "s", r.step_ms, 100.0 * r.busy, r.gather_ms);
     }
     double engine_one = 0.0;

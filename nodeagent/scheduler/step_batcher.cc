@@ -23,8 +23,8 @@ StepBatcher::StepBatcher(engine::ThreadPool* pool, StepBatcherOptions options,
                                         "Tokens per forward step: decode tokens and prefill.", {},
                                         {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024})
                          .WithLabels({});
-    // Where a device's time goes between steps: a step's own length, and how long its first
-    // request waited for the rest (sessions sampling and handing in their next tokens).
+    // Where a device's time goes: a step's own length, and how long the oldest request in it
+    // waited (for the step before it, then for the other sessions' tokens).
     const std::vector<double> seconds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                          0.01,   0.025,   0.05,   0.1,   0.25};
     step_seconds_ =
@@ -35,8 +35,8 @@ StepBatcher::StepBatcher(engine::ThreadPool* pool, StepBatcherOptions options,
     gather_seconds_ =
         &metrics
              ->AddHistogram("agentry_nodeagent_step_gather_seconds",
-                            "Time from a step's first request to its start: waiting for the "
-                            "other generating sessions' tokens.",
+                            "How long a step's oldest request waited for it: the step before, "
+                            "then the other generating sessions' tokens.",
                             {}, seconds)
              .WithLabels({});
     early_steps_ = &metrics
