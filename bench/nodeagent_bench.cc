@@ -7,11 +7,14 @@
 //      on a random 147 MB Q8_0 model (dim 1024, 12 layers), decode being memory-bound there,
 //      with the mean number of sessions in a step of the best 8-session run; and the same
 //      steps through engine::EvalBatch alone (no sessions, no sampling, no threads waking),
-//      which splits what the engine's batching gives from what the scheduling costs.
+//      which splits what the engine's batching gives from what the scheduling costs;
+//   4. opening a session on the 147 MB model (its KV cache for 4,096 positions), against
+//      zero-filling that many bytes.
 //
 //   nodeagent_bench [MODEL.gguf] [--threads N] [--decode-only]
 //
-// --decode-only runs only 3 (for profiling a decode step: perf record -- nodeagent_bench ...).
+// --decode-only runs only 3 and 4 (for profiling a decode step: perf record -- nodeagent_bench
+// ...).
 //
 // Without a model it builds a random-weight llama model (dim 256, 4 layers, context 4096,
 // Q8_0) in a temporary file. Turns are raw token ids (no chat template), greedy; each figure
@@ -34,6 +37,7 @@
 #include "common/metrics/registry.h"
 #include "nodeagent/engine/context.h"
 #include "nodeagent/engine/forward.h"
+#include "nodeagent/engine/kv_cache.h"
 #include "nodeagent/engine/test_model.h"
 #include "nodeagent/engine/thread_pool.h"
 #include "nodeagent/scheduler/session_manager.h"
@@ -326,6 +330,34 @@ int main(int argc, char** argv) {
         "decode on %-4s, EvalBatch alone: 1 sequence %8.1f, 8 sequences %8.1f tokens/s "
         "(%.2fx)\n",
         name, engine_one, engine_eight, engine_eight / engine_one);
+  }
+
+  // 4. Opening a session on the 147 MB model (its KV cache for the whole context: what an
+  // evicted session's restore pays too), against writing that many bytes once, which is what
+  // a zero-filled cache cost to make.
+  {
+    // Each session stays open: a closed one's context is kept for the next (SessionManager's
+    // spare), which would make every open after the first cost nothing.
+    SessionManager m(&models, {cpu}, options, nullptr);
+    std::vector<double> open_ms;
+    for (int run = 0; run < kRuns; ++run) {
+      const auto start = Clock::now();
+      Open(&m, "open" + std::to_string(run), "m147");
+      open_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    const uint64_t kv_bytes =
+        agentry::engine::KvCache(models.Get("m147").value()->model->params(), 4096).bytes();
+    std::vector<double> fill_ms;
+    for (int run = 0; run < kRuns; ++run) {
+      const auto start = Clock::now();
+      std::vector<uint8_t> zeroed(kv_bytes);
+      asm volatile("" : : "r"(zeroed.data()) : "memory");  // the bytes must be written
+      fill_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    }
+    std::printf(
+        "open a session on m147 (4096 positions, %.1f MB of KV): %.2f ms; zero-filling that "
+        "much: %.1f ms\n",
+        static_cast<double>(kv_bytes) / 1e6, Median(open_ms), Median(fill_ms));
   }
   std::filesystem::remove_all(dir);
   return 0;

@@ -56,8 +56,9 @@ KvCache::KvCache(const ModelParams& params, int64_t n_ctx, KvCacheType type)
       n_ctx_(n_ctx),
       n_embd_kv_(params.n_embd_kv()),
       row_bytes_(RowBytes(type, params.n_embd_kv())),
-      k_(static_cast<uint64_t>(params.n_layer) * n_ctx * row_bytes_),
-      v_(static_cast<uint64_t>(params.n_layer) * n_ctx * row_bytes_) {
+      plane_bytes_(static_cast<uint64_t>(params.n_layer) * n_ctx * row_bytes_),
+      k_(new uint8_t[plane_bytes_]),
+      v_(new uint8_t[plane_bytes_]) {
   if (type == KvCacheType::kQ8_0 && params.head_dim % 64 == 0) {
     k_rotation_ = KeyRotation(params.head_dim);
     v_rotation_ = 64;
