@@ -1,6 +1,11 @@
 #include "nodeagent/engine/kv_cache.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "common/crc32c.h"
 #include "kernels/cpu/quants.h"
@@ -50,6 +55,22 @@ StatusOr<KvCacheType> ParseKvCacheType(std::string_view name) {
   return InvalidArgumentError("want f16 or q8_0, got \"" + std::string(name) + "\"");
 }
 
+void KvCache::FreePlane::operator()(uint8_t* p) const { std::free(p); }
+
+KvCache::Plane KvCache::AllocatePlane(uint64_t bytes) {
+  // Large planes in whole 2 MiB pages where the kernel allows them (transparent huge pages,
+  // "madvise" or "always"): a decode step then writes its rows into pages already there
+  // instead of faulting a new 4 KiB page every few positions of every layer.
+  constexpr uint64_t kHugePage = uint64_t{2} << 20;
+  const bool huge = bytes >= kHugePage;
+  const uint64_t size =
+      huge ? (bytes + kHugePage - 1) / kHugePage * kHugePage : std::max<uint64_t>(bytes, 1);
+  void* p = huge ? std::aligned_alloc(kHugePage, size) : std::malloc(size);
+  if (p == nullptr) throw std::bad_alloc();
+  if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice: without it, ordinary pages
+  return Plane(static_cast<uint8_t*>(p));
+}
+
 KvCache::KvCache(const ModelParams& params, int64_t n_ctx, KvCacheType type)
     : type_(type),
       n_layer_(params.n_layer),
@@ -57,8 +78,8 @@ KvCache::KvCache(const ModelParams& params, int64_t n_ctx, KvCacheType type)
       n_embd_kv_(params.n_embd_kv()),
       row_bytes_(RowBytes(type, params.n_embd_kv())),
       plane_bytes_(static_cast<uint64_t>(params.n_layer) * n_ctx * row_bytes_),
-      k_(new uint8_t[plane_bytes_]),
-      v_(new uint8_t[plane_bytes_]) {
+      k_(AllocatePlane(plane_bytes_)),
+      v_(AllocatePlane(plane_bytes_)) {
   if (type == KvCacheType::kQ8_0 && params.head_dim % 64 == 0) {
     k_rotation_ = KeyRotation(params.head_dim);
     v_rotation_ = 64;

@@ -97,13 +97,18 @@ class KvCache {
   int64_t v_rotation_ = 0;
   int64_t size_ = 0;
   // K and V for n_ctx positions, left uninitialized: nothing reads a position before it is
-  // written (everything reads below size()), and an allocation this large is fresh pages that
-  // the kernel maps on first write. So a cache costs memory for the positions it reaches, and
-  // making one does not write all of them: zeroing took 275 ms for 4,096 positions of the
-  // 147 MB bench model (100 MB), on every session opened or restored (docs/PERFORMANCE.md).
+  // written (everything reads below size()), and a fresh allocation this large is pages the
+  // kernel maps on first write. So making a cache does not write all of it (zero-filling the
+  // 147 MB bench model's 4,096 positions took 270 ms on every session opened or restored;
+  // docs/PERFORMANCE.md), and a session's memory grows with the positions it reaches.
+  struct FreePlane {
+    void operator()(uint8_t* p) const;
+  };
+  using Plane = std::unique_ptr<uint8_t[], FreePlane>;
+  static Plane AllocatePlane(uint64_t bytes);
   uint64_t plane_bytes_ = 0;
-  std::unique_ptr<uint8_t[]> k_;
-  std::unique_ptr<uint8_t[]> v_;
+  Plane k_;
+  Plane v_;
 };
 
 }  // namespace agentry::engine
