@@ -168,8 +168,8 @@ SessionApi::SessionApi(harness::Harness* harness, harness::StateClient* state,
     if (!usage.ok()) return;
     for (const char* name : {"prompt_tokens", "completion_tokens", "turns", "tool_calls"}) {
       const auto it = usage->counters().find(name);
-      today->WithLabels({name})
-          .Set(it == usage->counters().end() ? 0.0 : static_cast<double>(it->second));
+      today->WithLabels({name}).Set(
+          it == usage->counters().end() ? 0.0 : static_cast<double>(it->second));
     }
   });
 }
