@@ -86,6 +86,7 @@ Status TopCandidates(const float* logits, const uint8_t* allowed, int64_t n_voca
     out->push_back(static_cast<int32_t>(i));
     std::push_heap(out->begin(), out->end(), worse);
   }
+  if (out->empty()) return OkStatus();  // the mask allows nothing
   float floor = logits[out->front()];
   for (; i < n_vocab; ++i) {
     if (logits[i] <= floor) continue;

@@ -138,6 +138,21 @@ TEST(SamplerTest, TopCandidatesMatchesTheFullSort) {
   }
 }
 
+// A mask that allows no token, over a vocabulary larger than k (the one-pass path): no
+// candidates, and the sampler says so, greedy or not.
+TEST(SamplerTest, AMaskThatAllowsNothingLeavesNoCandidates) {
+  const std::vector<float> logits(1000, 1.0f);
+  const std::vector<uint8_t> none(logits.size(), 0);
+  std::vector<int32_t> out;
+  ASSERT_TRUE(TopCandidates(logits.data(), none.data(), 1000, 40, &out).ok());
+  EXPECT_TRUE(out.empty());
+  for (const float temperature : {0.0f, 0.8f}) {
+    Sampler s = Make({.temperature = temperature});
+    s.SetMask([](std::vector<uint8_t>* allowed) { allowed->assign(allowed->size(), 0); });
+    EXPECT_EQ(s.Sample(logits.data(), 1000).status().code(), StatusCode::kFailedPrecondition);
+  }
+}
+
 TEST(SamplerTest, ANanLogitAnywhereIsAnError) {
   const int64_t n = 100;
   for (const int64_t at : {int64_t{0}, int64_t{3}, int64_t{50}, n - 1}) {
