@@ -233,13 +233,13 @@ int main(int argc, char** argv) {
   // speed drifts between runs.
   options.kv_capacity_bytes = uint64_t{1} << 34;
   constexpr int kDecode = 64;
-  // A run's tokens/s, and its mean sessions per forward step from the daemon's own
-  // agentry_nodeagent_batch_size histogram: below the session count, some steps ran without a
-  // session that had not handed in its token in time. Rate 0: a reply ended early.
-  // From the batcher's own step histograms: the mean length of a step, the share of the run's
-  // time spent in steps (the rest is the scheduling around them, which EvalBatch alone does
-  // not pay: sessions waking, sampling and handing in their next tokens), and how long a
-  // step's oldest request waited for it on average (the step before, then the others' tokens).
+  // A run's tokens/s, and from the daemon's own histograms: its mean sessions per forward
+  // step (agentry_nodeagent_batch_size; below the session count, some steps ran without a
+  // session that had not handed in its token in time), the mean length of a step, the share of
+  // the run's time spent in steps (the rest is the scheduling around them, which EvalBatch
+  // alone does not pay: sessions waking, sampling and handing in their next tokens), and how
+  // long a step's oldest request waited for it on average (the step before, then the others'
+  // tokens). Rate 0: a reply ended early.
   struct DecodeRun {
     double rate = 0.0;
     double sessions_a_step = 0.0;
@@ -255,13 +255,9 @@ int main(int argc, char** argv) {
       return registry.AddHistogram(name, "", {}, {1}).WithLabels({}).Read();
     };
     const auto batch_sizes = [&] { return histogram("agentry_nodeagent_batch_size"); };
-    const auto mean_ms = [&](const char* name, const agentry::metrics::Histogram::Snapshot& from) {
-      const agentry::metrics::Histogram::Snapshot to = histogram(name);
+    const auto mean_ms = [](const agentry::metrics::Histogram::Snapshot& from,
+                            const agentry::metrics::Histogram::Snapshot& to) {
       return 1e3 * (to.sum - from.sum) / static_cast<double>(to.count - from.count);
-    };
-    const auto total_seconds = [&](const char* name,
-                                   const agentry::metrics::Histogram::Snapshot& from) {
-      return histogram(name).sum - from.sum;
     };
     std::vector<std::string> handles;
     for (int i = 0; i < sessions; ++i) {
@@ -289,11 +285,12 @@ int main(int argc, char** argv) {
       if (u.generated_tokens < kDecode) return {};
     }
     const agentry::metrics::Histogram::Snapshot after = batch_sizes();
+    const agentry::metrics::Histogram::Snapshot steps_after =
+        histogram("agentry_nodeagent_step_seconds");
     return {sessions * kDecode / seconds,
             (after.sum - before.sum) / static_cast<double>(after.count - before.count),
-            mean_ms("agentry_nodeagent_step_seconds", steps_before),
-            total_seconds("agentry_nodeagent_step_seconds", steps_before) / seconds,
-            mean_ms("agentry_nodeagent_step_gather_seconds", gather_before)};
+            mean_ms(steps_before, steps_after), (steps_after.sum - steps_before.sum) / seconds,
+            mean_ms(gather_before, histogram("agentry_nodeagent_step_gather_seconds"))};
   };
   Check(models.Add("m147", RandomModelFile(dir + "/model-147mb.gguf", 1024, 12, 1024)), "model");
   for (const char* name : {"m", "m147"}) {
@@ -332,8 +329,8 @@ int main(int argc, char** argv) {
         name, engine_one, engine_eight, engine_eight / engine_one);
   }
 
-  // 4. Opening a session on the 147 MB model (its KV cache for the whole context: what an
-  // evicted session's restore pays too), against writing that many bytes once, which is what
+  // 4. Opening a session on the 147 MB model (its KV cache for the whole context, as a restore
+  // makes when no spare context is left), against writing that many bytes once, which is what
   // a zero-filled cache cost to make.
   {
     // Each session stays open: a closed one's context is kept for the next (SessionManager's
@@ -345,8 +342,9 @@ int main(int argc, char** argv) {
       Open(&m, "open" + std::to_string(run), "m147");
       open_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     }
-    const uint64_t kv_bytes =
-        agentry::engine::KvCache(models.Get("m147").value()->model->params(), 4096).bytes();
+    const uint64_t kv_bytes = agentry::engine::KvCache(models.Get("m147").value()->model->params(),
+                                                       options.context_length)
+                                  .bytes();
     std::vector<double> fill_ms;
     for (int run = 0; run < kRuns; ++run) {
       const auto start = Clock::now();
@@ -355,9 +353,10 @@ int main(int argc, char** argv) {
       fill_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     }
     std::printf(
-        "open a session on m147 (4096 positions, %.1f MB of KV): %.2f ms; zero-filling that "
+        "open a session on m147 (%lld positions, %.1f MB of KV): %.2f ms; zero-filling that "
         "much: %.1f ms\n",
-        static_cast<double>(kv_bytes) / 1e6, Median(open_ms), Median(fill_ms));
+        static_cast<long long>(options.context_length), static_cast<double>(kv_bytes) / 1e6,
+        Median(open_ms), Median(fill_ms));
   }
   std::filesystem::remove_all(dir);
   return 0;

@@ -14,7 +14,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "common/status.h"
 #include "nodeagent/engine/model.h"
@@ -98,9 +97,9 @@ class KvCache {
   int64_t size_ = 0;
   // K and V for n_ctx positions, left uninitialized: nothing reads a position before it is
   // written (everything reads below size()), and a fresh allocation this large is pages the
-  // kernel maps on first write. So making a cache does not write all of it (zero-filling the
-  // 147 MB bench model's 4,096 positions took 270 ms on every session opened or restored;
-  // docs/PERFORMANCE.md), and a session's memory grows with the positions it reaches.
+  // kernel maps on first write. So making a cache does not write all of it (with zero-filled
+  // planes, opening a session on the 147 MB bench model with 4,096 positions took over half a
+  // second; docs/PERFORMANCE.md), and a session's memory grows with the positions it reaches.
   struct FreePlane {
     void operator()(uint8_t* p) const;
   };
