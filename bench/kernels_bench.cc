@@ -5,9 +5,12 @@
 // for 1 and 8 tokens (one session, a step of eight), on the same shapes, against the
 // prefill gemm_q8_0 given the same 8 tokens. Reports multiply-adds per second ("MAC/s")
 // per table, so tables compare side by side in one run; use CPU time on a busy machine.
+// peak/vpdpbusd/avx512 (CPUs with AVX512-VNNI) is the instruction alone, the ceiling of the
+// Q8_0 tiles' MAC/s on this CPU.
 //
 //   build/default/bench/kernels_bench --benchmark_filter=gemm_q4_0
 //   build/default/bench/kernels_bench --benchmark_filter='dots_q8_0|gemm8_q8_0'
+//   build/default/bench/kernels_bench --benchmark_filter='peak|dots_q8_0/avx512'
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -154,7 +157,47 @@ void BM_Dot(benchmark::State& state, const KernelTable* k, Format f, int64_t row
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// This CPU's vpdpbusd throughput: twelve independent 512-bit accumulators (more than the
+// instruction's latency times its issue rate), nothing else in the loop. The dots_q8_0 rows
+// divided by this say how far the decode tiles are from the integer multiply-add limit; each
+// vpdpbusd is 64 multiply-adds (16 lanes of 4 bytes), as in the tiles. Inline assembly, so
+// that this file needs no AVX-512 flags; registered only where the avx512 table runs.
+void BM_VpdpbusdPeak(benchmark::State& state) {
+  constexpr int64_t kRounds = 1000;
+  constexpr int64_t kPerRound = 12;
+  for (auto _ : state) {
+    int64_t rounds = kRounds;
+    __asm__ volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\tvpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\tvpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+        "vpxord %%zmm4, %%zmm4, %%zmm4\n\tvpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+        "vpxord %%zmm6, %%zmm6, %%zmm6\n\tvpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+        "vpxord %%zmm8, %%zmm8, %%zmm8\n\tvpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+        "vpxord %%zmm10, %%zmm10, %%zmm10\n\tvpxord %%zmm11, %%zmm11, %%zmm11\n\t"
+        "vpternlogd $0xff, %%zmm12, %%zmm12, %%zmm12\n\t"
+        "vpternlogd $0xff, %%zmm13, %%zmm13, %%zmm13\n\t"
+        "1:\n\t"
+        "vpdpbusd %%zmm12, %%zmm13, %%zmm0\n\tvpdpbusd %%zmm12, %%zmm13, %%zmm1\n\t"
+        "vpdpbusd %%zmm12, %%zmm13, %%zmm2\n\tvpdpbusd %%zmm12, %%zmm13, %%zmm3\n\t"
+        "vpdpbusd %%zmm12, %%zmm13, %%zmm4\n\tvpdpbusd %%zmm12, %%zmm13, %%zmm5\n\t"
+        "vpdpbusd %%zmm12, %%zmm13, %%zmm6\n\tvpdpbusd %%zmm12, %%zmm13, %%zmm7\n\t"
+        "vpdpbusd %%zmm12, %%zmm13, %%zmm8\n\tvpdpbusd %%zmm12, %%zmm13, %%zmm9\n\t"
+        "vpdpbusd %%zmm12, %%zmm13, %%zmm10\n\tvpdpbusd %%zmm12, %%zmm13, %%zmm11\n\t"
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper"
+        : "+r"(rounds)
+        :
+        : "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm13");
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(kRounds * kPerRound * 64),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void RegisterAll() {
+  if (Avx512Kernels() != nullptr)
+    benchmark::RegisterBenchmark("peak/vpdpbusd/avx512", BM_VpdpbusdPeak);
   const KernelTable* tables[] = {&ScalarKernels(), Avx2Kernels(), AvxVnniKernels(),
                                  Avx512Kernels()};
   const std::pair<Format, const char*> formats[] = {{Format::kF32, "f32"},
