@@ -167,21 +167,29 @@ kernels::GemmFn GemmOf(GgmlType type, const kernels::KernelTable& k) {
   }
 }
 
-// Calls fn(first_token, run) for each run of consecutive one-token segments: consecutive rows
-// of the activations and of the outputs.
+// The longest segment that takes `type`'s decode path instead of its gemm. Q8_0's decode
+// tiles (kernels.h's dots_q8_0) beat its gemm at 8 tokens on every table (bench/kernels_bench:
+// dots_q8_0/ISA/SHAPE/8 against gemm8_q8_0/ISA/SHAPE), and the AVX-512 gemm's tiles are 16
+// tokens wide, so a segment of two paid for sixteen: a step in which eight sessions began
+// their turns with last turn's sampled token and the next cost several decode steps. A
+// segment's length alone decides its path, so its bits never depend on the other segments
+// of its step. Other types: one token.
+int64_t DecodeSegmentTokens(GgmlType type) { return type == GgmlType::kQ8_0 ? 8 : 1; }
+
+// Calls fn(first_token, run) for each run of consecutive segments of at most `longest`
+// tokens each: consecutive rows of the activations and of the outputs, `run` of them.
 template <typename Fn>
-void ForEachSingleRun(std::span<const int64_t> segments, Fn fn) {
+void ForEachDecodeRun(std::span<const int64_t> segments, int64_t longest, Fn fn) {
   int64_t first = 0;
   for (size_t i = 0; i < segments.size();) {
-    if (segments[i] != 1) {
+    if (segments[i] > longest) {
       first += segments[i++];
       continue;
     }
-    size_t run = 1;
-    while (i + run < segments.size() && segments[i + run] == 1) ++run;
-    fn(first, static_cast<int64_t>(run));
-    first += static_cast<int64_t>(run);
-    i += run;
+    int64_t run = 0;
+    while (i < segments.size() && segments[i] <= longest) run += segments[i++];
+    fn(first, run);
+    first += run;
   }
 }
 
@@ -305,9 +313,10 @@ const uint8_t* ConvertActivations(DotType dot_type, const float* x, int64_t n_to
 }
 
 // Rows [r0, r1) of y = w · x for every segment: one thread's share of a MatMul. Threads own
-// whole groups of kGemmRows rows and a segment's tokens go in chunks of whole kGemmTokens
-// groups from its first token, so every dot product is computed the same way whatever the
-// thread count and whatever the other segments.
+// whole groups of kGemmRows rows, a segment longer than DecodeSegmentTokens goes through the
+// gemm in chunks of whole kGemmTokens groups from its first token, and the shorter ones
+// through the decode path, so every dot product is computed the same way whatever the thread
+// count and whatever the other segments.
 void MultiplyRows(const Weight& w, const uint8_t* xb, std::span<const int64_t> segments, float* y,
                   int64_t r0, int64_t r1) {
   if (r0 >= r1) return;
@@ -316,11 +325,12 @@ void MultiplyRows(const Weight& w, const uint8_t* xb, std::span<const int64_t> s
   const kernels::GemmFn gemm = GemmOf(w.type, k);
   constexpr int64_t kTokenChunk = 16 * kernels::kGemmTokens;  // activations stay in L2
   const uint8_t* rows = w.data + static_cast<uint64_t>(r0) * w.row_bytes;
+  const int64_t decode_tokens = DecodeSegmentTokens(w.type);
   int64_t first = 0;  // the segment's first token
-  bool any_single = false;
+  bool any_decode = false;
   for (int64_t n : segments) {
-    any_single |= n == 1;
-    for (int64_t t0 = 0; n > 1 && t0 < n; t0 += kTokenChunk) {
+    any_decode |= n <= decode_tokens;
+    for (int64_t t0 = 0; n > decode_tokens && t0 < n; t0 += kTokenChunk) {
       const int64_t nt = std::min(kTokenChunk, n - t0);
       const int64_t t = first + t0;
       gemm(rows, w.row_bytes, xb + static_cast<uint64_t>(t) * x_row_bytes, x_row_bytes,
@@ -328,12 +338,12 @@ void MultiplyRows(const Weight& w, const uint8_t* xb, std::span<const int64_t> s
     }
     first += n;
   }
-  if (!any_single) return;
+  if (!any_decode) return;
   if (w.type == GgmlType::kQ8_0) {
     // The Q8_0 decode tiles stream each block of 16 rows once for all of a run's tokens
     // (kernels.h), so they take the thread's rows whole; a token alone goes through them
-    // too, as its bits must be those it gets in a batch.
-    ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
+    // too, as its bits must be those it gets in a batch, and so does a short segment.
+    ForEachDecodeRun(segments, decode_tokens, [&](int64_t first_token, int64_t run) {
       k.dots_q8_0(rows, w.row_bytes, xb + static_cast<uint64_t>(first_token) * x_row_bytes,
                   x_row_bytes, y + first_token * w.out + r0, w.out, w.in, r1 - r0, run);
     });
@@ -351,7 +361,7 @@ void MultiplyRows(const Weight& w, const uint8_t* xb, std::span<const int64_t> s
   for (int64_t b0 = r0; b0 < r1; b0 += block_rows) {
     const int64_t b1 = std::min(r1, b0 + block_rows);
     const uint8_t* block = w.data + static_cast<uint64_t>(b0) * w.row_bytes;
-    ForEachSingleRun(segments, [&](int64_t first_token, int64_t run) {
+    ForEachDecodeRun(segments, decode_tokens, [&](int64_t first_token, int64_t run) {
       const uint8_t* xt = xb + static_cast<uint64_t>(first_token) * x_row_bytes;
       float* yt = y + first_token * w.out;
       if (decode_batch != nullptr && run > 1) {  // one token alone: vec_dot is faster

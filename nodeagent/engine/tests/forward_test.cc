@@ -177,6 +177,32 @@ TEST(MatMulTest, SegmentsGetTheBitsTheyGetAlone) {
   }
 }
 
+// Q8_0 segments of up to 8 tokens take the decode tiles, whose outputs do not depend on the
+// tokens beside them: each token's rows are bit for bit those it gets as a segment of one,
+// however the segment is cut (a step where sessions begin their turns with a few tokens reads
+// the weights in the tiles' cost, not the prefill gemm's 16-token-wide one for each of them).
+TEST(MatMulTest, ShortQ8_0SegmentsGetEachTokensDecodeBits) {
+  std::string bytes;
+  const std::unique_ptr<Model> model = BuildModel("llama", GgmlType::kQ8_0, 5, &bytes);
+  for (const Weight* w : {&model->output(), &model->layers()[0].ffn_down}) {
+    constexpr int64_t kTokens = 8;
+    std::vector<float> x(kTokens * w->in);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 203) / 100 - 1;
+    ThreadPool pool(2);
+    MatMulScratch scratch;
+    std::vector<float> each(kTokens * w->out);
+    MatMul(*w, x.data(), std::vector<int64_t>(kTokens, 1), each.data(), &pool, &scratch);
+    for (const std::vector<int64_t>& cut :
+         std::vector<std::vector<int64_t>>{{8}, {2, 2, 2, 2}, {3, 5}, {1, 7}, {2, 1, 5}}) {
+      std::vector<float> y(kTokens * w->out);
+      MatMul(*w, x.data(), cut, y.data(), &pool, &scratch);
+      EXPECT_EQ(std::memcmp(y.data(), each.data(), y.size() * sizeof(float)), 0)
+          << "rows " << w->out << ", segments of " << cut[0] << " first, " << cut.size()
+          << " in all";
+    }
+  }
+}
+
 // MatMulShared: weights on one input (Q, K, V), each output bit for bit MatMul of its weight;
 // weights of two dot types (Q8_0 and Q4_1 activations) too, through its fallback.
 TEST(MatMulTest, SharedInputGivesEachWeightItsOwnBits) {
