@@ -41,7 +41,7 @@ inline void fma_tile_row(__m512 (&c)[RT][NV], const __m512 (&xv)[NV], const floa
 // computes it. T is the element type of a and x: uint16_t (F16) or float.
 template <typename T, int RT, int NV>
 void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
-               int64_t ldx, int64_t n_x, __mmask16 last) {
+               int64_t ldx, int64_t n_x, __mmask16 last, bool strided) {
   __m512 c[RT][NV];
 #pragma GCC unroll 8
   for (int t = 0; t < RT; ++t) {
@@ -77,6 +77,10 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, c
         }
       }
       for (int64_t s = 0; s < ns; ++s) {
+        if (strided && s0 + s + simd512::kStridedPrefetchRows < n_x) {
+          simd512::prefetch_span(x + (s0 + s + simd512::kStridedPrefetchRows) * ldx,
+                                 NV * 16 * static_cast<int64_t>(sizeof(T)));
+        }
         __m512 xv[NV];
         load_row(s0 + s, xv);
         float av[RT];
@@ -98,7 +102,7 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, c
 
 template <typename T>
 using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t,
-                            __mmask16);
+                            __mmask16, bool);
 
 template <typename T, int RT>
 AxpyTileFn<T> AxpyTileOf(int64_t nv) {
@@ -184,6 +188,7 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, 
   constexpr int64_t kCols = 64;
   constexpr int64_t kTokens = 6;
   constexpr int64_t kKeys = 256;
+  const bool strided = ldx > n;  // each row of x longer than what is read of it
   for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
     const int64_t ns = std::min(kKeys, n_x - s0);
     for (int64_t i0 = 0; i0 < n; i0 += kCols) {
@@ -193,7 +198,7 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, 
       for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
         const int64_t rt = std::min(kTokens, tokens - t0);
         AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda + s0 * a_step, lda, a_step,
-                              x + s0 * ldx + i0, ldx, ns, last);
+                              x + s0 * ldx + i0, ldx, ns, last, strided);
       }
     }
   }

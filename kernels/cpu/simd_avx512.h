@@ -138,6 +138,20 @@ inline __m512 exp(__m512 x) {
 
 inline constexpr int kLaneRows = 4;
 inline constexpr int kLaneTokens = 6;
+
+// Rows read further apart than their own length (attention's cached keys and values: one KV
+// head's slice of each position's row) are streams the hardware prefetchers do not follow:
+// decode attention over a long history waited on memory at a fraction of its bandwidth. The
+// kernels that read such rows fetch the row this many ahead. Contiguous rows (weights) need
+// none, and get none.
+inline constexpr int64_t kStridedPrefetchRows = 16;
+
+// Every cache line of [p, p + bytes) into L1.
+inline void prefetch_span(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+  _mm_prefetch(c + bytes - 1, _MM_HINT_T0);  // a span that starts mid-line ends in one more
+}
 static_assert(kGemmRows % kLaneRows == 0, "threads split rows at multiples of kGemmRows");
 
 // Rows w[0..3] (pointers may repeat for a short tile) against RN tokens; stores the first
@@ -195,7 +209,15 @@ void tile_lanes(const typename Step::Elem* const w[kLaneRows], const uint8_t* x,
 template <typename Step>
 void gemm_lanes(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                 int64_t n, int64_t rows, int64_t tokens) {
+  const auto row_bytes = static_cast<int64_t>(n * sizeof(typename Step::Elem));
+  const bool strided = ws > static_cast<size_t>(row_bytes);
   for (int64_t r = 0; r < rows; r += kLaneRows) {
+    if (strided) {
+      const int64_t ahead = std::min<int64_t>(kLaneRows, rows - r - kStridedPrefetchRows);
+      for (int64_t i = 0; i < ahead; ++i) {
+        prefetch_span(w + (r + kStridedPrefetchRows + i) * ws, row_bytes);
+      }
+    }
     const int64_t nr = std::min<int64_t>(kLaneRows, rows - r);
     const typename Step::Elem* wr[kLaneRows];
     for (int64_t i = 0; i < kLaneRows; ++i) {
