@@ -121,12 +121,12 @@ inline __m256i load_q4_1(const block_q4_1& b) { return simd::unpack_nibbles(b.qs
 void gemm_f32(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
   Gemm(&simd::tile_float<float, &load8_f32, &f32_of>, &dot_f32, w, ws, x, xs, y, ldy, n, rows,
-       tokens);
+       tokens, n * static_cast<int64_t>(sizeof(float)));
 }
 void gemm_f16(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
               int64_t n, int64_t rows, int64_t tokens) {
   Gemm(&simd::tile_float<uint16_t, &load8_f16, &f32_of_f16>, &dot_f16, w, ws, x, xs, y, ldy, n,
-       rows, tokens);
+       rows, tokens, n * static_cast<int64_t>(sizeof(uint16_t)));
 }
 void gemm_q8_0(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float* y, int64_t ldy,
                int64_t n, int64_t rows, int64_t tokens) {

@@ -61,7 +61,7 @@ inline void fma_tile_row(__m256 (&c)[RT][NV], const __m256 (&xv)[NV], const floa
 // element type of a and x: uint16_t (F16) or float.
 template <typename T, int RT, int NV>
 void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, const T* x,
-               int64_t ldx, int64_t n_x) {
+               int64_t ldx, int64_t n_x, bool strided) {
   __m256 c[RT][NV];
 #pragma GCC unroll 4
   for (int t = 0; t < RT; ++t) {
@@ -91,6 +91,10 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, c
         for (int64_t s = 0; s < ns; ++s) af[t][s] = to_float(a[t * lda + s0 + s]);
       }
       for (int64_t s = 0; s < ns; ++s) {
+        if (strided && s0 + s + kStridedPrefetchRows < n_x) {
+          prefetch_span(x + (s0 + s + kStridedPrefetchRows) * ldx,
+                        int64_t{NV} * 8 * static_cast<int64_t>(sizeof(T)));
+        }
         __m256 xv[NV];
         load_row(s0 + s, xv);
         float av[RT];
@@ -132,8 +136,8 @@ void axpy_tile_tail(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_st
 }
 
 template <typename T>
-using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, int64_t, const T*, int64_t,
-                            int64_t);
+using AxpyTileFn = void (*)(float*, int64_t, const T*, int64_t, int64_t, const T*, int64_t, int64_t,
+                            bool);
 
 template <typename T, int RT>
 AxpyTileFn<T> AxpyTileOf(int64_t nv) {
@@ -170,6 +174,7 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, 
   constexpr int64_t kTokens = 3;
   constexpr int64_t kKeys = 64;
   const int64_t whole = n / 8 * 8;
+  const bool strided = ldx > n;  // each row of x longer than what is read of it
   for (int64_t s0 = 0; s0 < n_x; s0 += kKeys) {
     const int64_t ns = std::min(kKeys, n_x - s0);
     for (int64_t i0 = 0; i0 < whole; i0 += kCols) {
@@ -177,7 +182,7 @@ void axpy_block(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, 
       for (int64_t t0 = 0; t0 < tokens; t0 += kTokens) {
         const int64_t rt = std::min(kTokens, tokens - t0);
         AxpyTileOf<T>(rt, nv)(y + t0 * ldy + i0, ldy, a + t0 * lda + s0 * a_step, lda, a_step,
-                              x + s0 * ldx + i0, ldx, ns);
+                              x + s0 * ldx + i0, ldx, ns, strided);
       }
     }
   }

@@ -4,10 +4,12 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels::simd {
@@ -378,19 +380,33 @@ inline constexpr int kTileTokens = static_cast<int>(kGemmTokens);
 using TileFn = void (*)(const uint8_t*, size_t, const uint8_t*, size_t, float*, int64_t, int64_t);
 using DotFn = float (*)(const uint8_t*, const uint8_t*, int64_t);
 
-// Whole tiles through `tile`, the remaining rows and tokens through `dot`.
+// Whole tiles through `tile`, the remaining rows and tokens through `dot`. `row_bytes`, when
+// given, is what is read of each row: rows further apart than that (attention's keys) are
+// fetched kStridedPrefetchRows ahead (prefetch.h).
 inline void Gemm(TileFn tile, DotFn dot, const uint8_t* w, size_t ws, const uint8_t* x, size_t xs,
-                 float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens) {
+                 float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens,
+                 int64_t row_bytes = 0) {
+  const bool strided = row_bytes > 0 && ws > static_cast<size_t>(row_bytes);
+  const auto fetch_ahead = [&](int64_t r, int64_t count) {
+    for (int64_t i = r + kStridedPrefetchRows; i < std::min(rows, r + kStridedPrefetchRows + count);
+         ++i) {
+      prefetch_span(w + i * ws, row_bytes);
+    }
+  };
   const int64_t full_rows = rows / kTileRows * kTileRows;
   const int64_t full_tokens = tokens / kTileTokens * kTileTokens;
   for (int64_t t = 0; t < full_tokens; t += kTileTokens) {
     for (int64_t r = 0; r < full_rows; r += kTileRows) {
+      if (strided) fetch_ahead(r, kTileRows);
       tile(w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy, n);
     }
   }
   for (int64_t t = 0; t < tokens; ++t) {
     const int64_t r0 = t < full_tokens ? full_rows : 0;
-    for (int64_t r = r0; r < rows; ++r) y[t * ldy + r] = dot(w + r * ws, x + t * xs, n);
+    for (int64_t r = r0; r < rows; ++r) {
+      if (strided) fetch_ahead(r, 1);
+      y[t * ldy + r] = dot(w + r * ws, x + t * xs, n);
+    }
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/kernels.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/quants.h"
 
 namespace agentry::kernels::simd512 {
@@ -139,19 +140,6 @@ inline __m512 exp(__m512 x) {
 inline constexpr int kLaneRows = 4;
 inline constexpr int kLaneTokens = 6;
 
-// Rows read further apart than their own length (attention's cached keys and values: one KV
-// head's slice of each position's row) are streams the hardware prefetchers do not follow:
-// decode attention over a long history waited on memory at a fraction of its bandwidth. The
-// kernels that read such rows fetch the row this many ahead. Contiguous rows (weights) need
-// none, and get none.
-inline constexpr int64_t kStridedPrefetchRows = 16;
-
-// Every cache line of [p, p + bytes) into L1.
-inline void prefetch_span(const void* p, int64_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
-  _mm_prefetch(c + bytes - 1, _MM_HINT_T0);  // a span that starts mid-line ends in one more
-}
 static_assert(kGemmRows % kLaneRows == 0, "threads split rows at multiples of kGemmRows");
 
 // Rows w[0..3] (pointers may repeat for a short tile) against RN tokens; stores the first

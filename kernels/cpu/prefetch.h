@@ -1,0 +1,26 @@
+// kernels/cpu/prefetch.h — software prefetch for rows read further apart than their length.
+//
+// Attention's cached keys and values hold every KV head of a position in one row, and a
+// work item reads one head's slice of each: a stream with gaps, 1 KiB apart on the node
+// daemon's bench model, which the hardware prefetchers do not follow, so decode attention
+// over a long history waited on memory at a fraction of its bandwidth. The kernels that read
+// such rows fetch the row kStridedPrefetchRows ahead; contiguous rows (weights) need none
+// and get none. SSE's prefetch only: any table may include this.
+#pragma once
+
+#include <xmmintrin.h>
+
+#include <cstdint>
+
+namespace agentry::kernels {
+
+inline constexpr int64_t kStridedPrefetchRows = 16;
+
+// Every cache line of [p, p + bytes) into L1.
+inline void prefetch_span(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+  _mm_prefetch(c + bytes - 1, _MM_HINT_T0);  // a span that starts mid-line ends in one more
+}
+
+}  // namespace agentry::kernels
