@@ -2,11 +2,11 @@
 // can run, on the shapes of the 143M benchmark model (bench/engine-vs-llamacpp): one
 // MatMul chunk of 48 tokens against 576 x 576 (attention), 1536 x 576 (FFN up/gate) and
 // 576 x 1536 (FFN down) weights. Also the node daemon's batched decode tiles (dots_q8_0)
-// for 1 and 8 tokens (one session, a step of eight), on the same shapes, against the
-// prefill gemm_q8_0 given the same 8 tokens. Reports multiply-adds per second ("MAC/s")
-// per table, so tables compare side by side in one run; use CPU time on a busy machine.
-// peak/vpdpbusd/avx512 (CPUs with AVX512-VNNI) is the instruction alone, the ceiling of the
-// Q8_0 tiles' MAC/s on this CPU.
+// for 1, 8 and 48 tokens (one session, a step of eight, a prefill chunk), on the same shapes,
+// against the prefill gemm_q8_0 given the same 8 tokens (gemm8_q8_0) and 48 (gemm_q8_0). Reports
+// multiply-adds per second ("MAC/s") per table, so tables compare side by side in one run; use CPU
+// time on a busy machine. peak/vpdpbusd/avx512 (CPUs with AVX512-VNNI) is the instruction alone,
+// the ceiling of the Q8_0 tiles' MAC/s on this CPU.
 //
 //   build/default/bench/kernels_bench --benchmark_filter=gemm_q4_0
 //   build/default/bench/kernels_bench --benchmark_filter='dots_q8_0|gemm8_q8_0'
@@ -220,7 +220,7 @@ void RegisterAll() {
     }
     for (const auto& [rows, n] : shapes) {
       const std::string shape = std::to_string(rows) + "x" + std::to_string(n);
-      for (const int64_t tokens : {1, 8}) {
+      for (const int64_t tokens : {int64_t{1}, int64_t{8}, kTokens}) {
         benchmark::RegisterBenchmark(
             ("dots_q8_0/" + std::string(k->isa) + "/" + shape + "/" + std::to_string(tokens))
                 .c_str(),
