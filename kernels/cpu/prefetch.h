@@ -13,6 +13,10 @@
 #include <cstdint>
 
 namespace agentry::kernels {
+// Internal linkage, as simd_avx2.h's helpers and for the same reason: files built for
+// different instruction sets include this, and an out-of-line copy built for a wider set must
+// never be the one the linker keeps for a narrower set's callers.
+namespace {
 
 inline constexpr int64_t kStridedPrefetchRows = 16;
 
@@ -23,4 +27,5 @@ inline void prefetch_span(const void* p, int64_t bytes) {
   _mm_prefetch(c + bytes - 1, _MM_HINT_T0);  // a span that starts mid-line ends in one more
 }
 
+}  // namespace
 }  // namespace agentry::kernels

@@ -139,7 +139,6 @@ inline __m512 exp(__m512 x) {
 
 inline constexpr int kLaneRows = 4;
 inline constexpr int kLaneTokens = 6;
-
 static_assert(kGemmRows % kLaneRows == 0, "threads split rows at multiples of kGemmRows");
 
 // Rows w[0..3] (pointers may repeat for a short tile) against RN tokens; stores the first
