@@ -122,6 +122,15 @@ std::string RandomModelFile(const std::string& path, int64_t dim, int64_t layers
   return path;
 }
 
+// Tokens/s of `steps` decode steps of `step`'s one-token sequences through EvalBatch alone.
+double StepsRate(const std::vector<agentry::engine::BatchSequence>& step, int steps,
+                 agentry::engine::ThreadPool* pool, agentry::engine::ForwardBuffers* buffers) {
+  const auto start = Clock::now();
+  for (int s = 0; s < steps; ++s) Check(agentry::engine::EvalBatch(step, pool, buffers), "step");
+  return static_cast<double>(step.size()) * steps /
+         std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 // Tokens/s of `sequences` one-token sequences decoded together through EvalBatch alone, each
 // after a 64-token prompt: what the engine gives a step, without the sessions around it.
 double EngineDecodeRate(const agentry::engine::Model& model, int threads, int sequences, int steps,
@@ -138,10 +147,7 @@ double EngineDecodeRate(const agentry::engine::Model& model, int threads, int se
     step.push_back({contexts.back().get(), {&tokens[i], 1}, false, &logits[i]});
   }
   agentry::engine::ForwardBuffers buffers;
-  const auto start = Clock::now();
-  for (int s = 0; s < steps; ++s) Check(agentry::engine::EvalBatch(step, &pool, &buffers), "step");
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return sequences * steps / seconds;
+  return StepsRate(step, steps, &pool, &buffers);
 }
 
 // Tokens/s of 1 and of 8 one-token sequences decoded together through EvalBatch alone, each
@@ -171,10 +177,7 @@ std::pair<double, double> EngineDecodeAfterHistory(const agentry::engine::Model&
       contexts[i]->kv_cache().Truncate(history);
       step.push_back({contexts[i].get(), {&tokens[i], 1}, false, &logits[i]});
     }
-    const auto start = Clock::now();
-    for (int s = 0; s < steps; ++s)
-      Check(agentry::engine::EvalBatch(step, &pool, &buffers), "step");
-    return sequences * steps / std::chrono::duration<double>(Clock::now() - start).count();
+    return StepsRate(step, steps, &pool, &buffers);
   };
   double one = 0.0;
   double eight = 0.0;

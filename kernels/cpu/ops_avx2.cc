@@ -91,9 +91,9 @@ void axpy_tile(float* y, int64_t ldy, const T* a, int64_t lda, int64_t a_step, c
         for (int64_t s = 0; s < ns; ++s) af[t][s] = to_float(a[t * lda + s0 + s]);
       }
       for (int64_t s = 0; s < ns; ++s) {
-        if (strided && s0 + s + kStridedPrefetchRows < n_x) {
-          prefetch_span(x + (s0 + s + kStridedPrefetchRows) * ldx,
-                        int64_t{NV} * 8 * static_cast<int64_t>(sizeof(T)));
+        if (strided) {
+          prefetch_rows_ahead(x, ldx * static_cast<int64_t>(sizeof(T)), s0 + s, 1, n_x,
+                              int64_t{NV} * 8 * static_cast<int64_t>(sizeof(T)));
         }
         __m256 xv[NV];
         load_row(s0 + s, xv);

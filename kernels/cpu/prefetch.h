@@ -10,6 +10,7 @@
 
 #include <xmmintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace agentry::kernels {
@@ -21,10 +22,20 @@ namespace {
 inline constexpr int64_t kStridedPrefetchRows = 16;
 
 // Every cache line of [p, p + bytes) into L1.
-inline void prefetch_span(const void* p, int64_t bytes) {
+[[gnu::always_inline]] inline void prefetch_span(const void* p, int64_t bytes) {
   const char* c = static_cast<const char*>(p);
   for (int64_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
   _mm_prefetch(c + bytes - 1, _MM_HINT_T0);  // a span that starts mid-line ends in one more
+}
+
+// `bytes` of each of the `count` rows kStridedPrefetchRows after `row`, rows `stride` bytes
+// apart from `base`, those below `rows`.
+[[gnu::always_inline]] inline void prefetch_rows_ahead(const void* base, int64_t stride,
+                                                       int64_t row, int64_t count, int64_t rows,
+                                                       int64_t bytes) {
+  const char* b = static_cast<const char*>(base);
+  const int64_t end = std::min(rows, row + kStridedPrefetchRows + count);
+  for (int64_t i = row + kStridedPrefetchRows; i < end; ++i) prefetch_span(b + i * stride, bytes);
 }
 
 }  // namespace

@@ -4,7 +4,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -387,24 +386,19 @@ inline void Gemm(TileFn tile, DotFn dot, const uint8_t* w, size_t ws, const uint
                  float* y, int64_t ldy, int64_t n, int64_t rows, int64_t tokens,
                  int64_t row_bytes = 0) {
   const bool strided = row_bytes > 0 && ws > static_cast<size_t>(row_bytes);
-  const auto fetch_ahead = [&](int64_t r, int64_t count) {
-    for (int64_t i = r + kStridedPrefetchRows; i < std::min(rows, r + kStridedPrefetchRows + count);
-         ++i) {
-      prefetch_span(w + i * ws, row_bytes);
-    }
-  };
+  const auto stride = static_cast<int64_t>(ws);
   const int64_t full_rows = rows / kTileRows * kTileRows;
   const int64_t full_tokens = tokens / kTileTokens * kTileTokens;
   for (int64_t t = 0; t < full_tokens; t += kTileTokens) {
     for (int64_t r = 0; r < full_rows; r += kTileRows) {
-      if (strided) fetch_ahead(r, kTileRows);
+      if (strided) prefetch_rows_ahead(w, stride, r, kTileRows, rows, row_bytes);
       tile(w + r * ws, ws, x + t * xs, xs, y + t * ldy + r, ldy, n);
     }
   }
   for (int64_t t = 0; t < tokens; ++t) {
     const int64_t r0 = t < full_tokens ? full_rows : 0;
     for (int64_t r = r0; r < rows; ++r) {
-      if (strided) fetch_ahead(r, 1);
+      if (strided) prefetch_rows_ahead(w, stride, r, 1, rows, row_bytes);
       y[t * ldy + r] = dot(w + r * ws, x + t * xs, n);
     }
   }

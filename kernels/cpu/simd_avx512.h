@@ -199,12 +199,7 @@ void gemm_lanes(const uint8_t* w, size_t ws, const uint8_t* x, size_t xs, float*
   const auto row_bytes = static_cast<int64_t>(n * sizeof(typename Step::Elem));
   const bool strided = ws > static_cast<size_t>(row_bytes);
   for (int64_t r = 0; r < rows; r += kLaneRows) {
-    if (strided) {
-      const int64_t ahead = std::min<int64_t>(kLaneRows, rows - r - kStridedPrefetchRows);
-      for (int64_t i = 0; i < ahead; ++i) {
-        prefetch_span(w + (r + kStridedPrefetchRows + i) * ws, row_bytes);
-      }
-    }
+    if (strided) prefetch_rows_ahead(w, static_cast<int64_t>(ws), r, kLaneRows, rows, row_bytes);
     const int64_t nr = std::min<int64_t>(kLaneRows, rows - r);
     const typename Step::Elem* wr[kLaneRows];
     for (int64_t i = 0; i < kLaneRows; ++i) {
